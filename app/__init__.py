@@ -1,0 +1,1 @@
+"""Operator console for a Celery task system (see README.md)."""

@@ -1,0 +1,29 @@
+"""One error tree for the console. Every message says what the user should do next."""
+
+
+class ConsoleError(Exception):
+    """Root of every error the console raises on purpose."""
+
+
+class InvalidInput(ConsoleError):
+    """Raised when a user's input (a file, a form field, a task argument) cannot be accepted."""
+
+
+class UnsupportedFile(InvalidInput):
+    """Raised when a file's content is not of a type the requested operation can read."""
+
+
+class CorruptFile(InvalidInput):
+    """Raised when a file claims a supported type but cannot be parsed (truncated, damaged)."""
+
+
+class FileTooLarge(InvalidInput):
+    """Raised when an upload or a file's unpacked content is over a configured limit."""
+
+
+class NotConfigured(ConsoleError):
+    """Raised when a feature needs a setting (an API key, an SMTP host) that is not set."""
+
+
+class ServiceUnavailable(ConsoleError):
+    """Raised when a backing service (Redis, SMTP, an AI API) cannot be reached."""

@@ -1,0 +1,22 @@
+"""Redis clients for the console and the telemetry writers, built from settings on demand.
+
+No module-level connections: callers build a client here and pass it into the monitor functions.
+"""
+from __future__ import annotations
+
+import redis
+
+#: Socket timeouts so a dead Redis gives a quick, clear error instead of a hung page.
+CONNECT_TIMEOUT_S = 2.0
+SOCKET_TIMEOUT_S = 5.0
+
+
+def redis_from_url(url: str, *, connect_timeout_s: float = CONNECT_TIMEOUT_S,
+                   socket_timeout_s: float = SOCKET_TIMEOUT_S) -> redis.Redis:
+    """A `redis.Redis` for `url` returning str values (decode_responses=True).
+
+    Raises:
+        ValueError: the URL is not a redis:// / rediss:// / unix:// URL.
+    """
+    return redis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=connect_timeout_s,
+                                socket_timeout=socket_timeout_s, health_check_interval=30)

@@ -1,0 +1,80 @@
+"""Every Redis key the console writes or reads, in one place (DESIGN.md "The monitor's data").
+
+Task history (written by `app.telemetry.recorder` as tasks change state, read by
+`app.monitor.history`):
+
+- ``cc:task:<id>``            hash, one task's summary (fields in `app.telemetry.recorder`);
+                              expires after HISTORY_RETENTION_S.
+- ``cc:idx:all``              sorted set, task id scored by first-seen time (epoch seconds).
+- ``cc:idx:state:<STATE>``    sorted set, task ids now in STATE, scored by when they entered it.
+- ``cc:idx:name:<task name>`` sorted set, task ids of that task name, scored by first-seen time.
+- ``cc:idx:queue:<queue>``    sorted set, task ids routed to that queue, scored by first-seen time.
+- ``cc:idx:worker:<host>``    sorted set, task ids a worker received, scored by first-seen time.
+- ``cc:names``                set of every task name seen.
+- ``cc:count:<STATE>:<YYYYmmddHHMM>`` integer, tasks entering STATE in that UTC minute (TTL 2 days).
+
+Workers (written by `app.telemetry.heartbeat`, read by `app.monitor.workers`):
+
+- ``cc:workers``              sorted set, hostname scored by its last heartbeat (epoch seconds).
+- ``cc:worker:<host>``        hash, the worker's latest self-report.
+
+Celery/kombu's own keys read by `app.monitor.queues`: the queue lists (``<queue>`` and its
+priority lists ``<queue>\\x06\\x16<n>``), ``unacked`` and ``unacked_index``.
+"""
+from __future__ import annotations
+
+PREFIX = "cc:"
+
+TASKS_ALL = f"{PREFIX}idx:all"
+TASK_NAMES = f"{PREFIX}names"
+WORKERS = f"{PREFIX}workers"
+
+#: Task states the history index keeps (Celery's states plus SENT/RECEIVED/PROGRESS).
+STATES = ("SENT", "RECEIVED", "STARTED", "PROGRESS", "RETRY", "SUCCESS", "FAILURE", "REVOKED")
+FINISHED_STATES = frozenset({"SUCCESS", "FAILURE", "REVOKED"})
+
+#: kombu's Redis transport: separator and default priority steps (kombu.transport.redis).
+PRIORITY_SEP = "\x06\x16"
+PRIORITY_STEPS = (0, 3, 6, 9)
+UNACKED = "unacked"
+UNACKED_INDEX = "unacked_index"
+
+COUNTER_TTL_S = 2 * 86_400
+
+
+def task(task_id: str) -> str:
+    return f"{PREFIX}task:{task_id}"
+
+
+def state_index(state: str) -> str:
+    return f"{PREFIX}idx:state:{state}"
+
+
+def name_index(name: str) -> str:
+    return f"{PREFIX}idx:name:{name}"
+
+
+def queue_index(queue: str) -> str:
+    return f"{PREFIX}idx:queue:{queue}"
+
+
+def worker_index(hostname: str) -> str:
+    return f"{PREFIX}idx:worker:{hostname}"
+
+
+def worker(hostname: str) -> str:
+    return f"{PREFIX}worker:{hostname}"
+
+
+def counter(state: str, minute: str) -> str:
+    """Per-minute counter; `minute` is UTC ``YYYYmmddHHMM``."""
+    return f"{PREFIX}count:{state}:{minute}"
+
+
+def priority_lists(queue: str, steps: tuple[int, ...] = PRIORITY_STEPS) -> list[str]:
+    """The Redis lists holding `queue`'s ready messages, one per priority step.
+
+    Step 0 is the bare queue name; the others are ``queue + "\\x06\\x16" + str(step)``
+    (kombu.transport.redis.MultiChannelPoller / Channel._q_for_pri).
+    """
+    return [queue if step == 0 else f"{queue}{PRIORITY_SEP}{step}" for step in steps]

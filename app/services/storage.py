@@ -1,0 +1,78 @@
+"""Where uploads and task outputs live under DATA_DIR, with server-chosen names.
+
+Client file names never become paths: an upload is stored as ``uploads/<uuid4 hex><.ext>`` where
+the extension is taken from a short allow-list, and the original name is kept only as metadata
+(`StoredFile.original_name`). Outputs of a task go to ``outputs/<job id>/``. `confine` refuses any
+path that resolves outside DATA_DIR (symlinks included).
+"""
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from app.errors import FileTooLarge, InvalidInput
+
+#: Extensions kept on stored uploads (lower-case, with dot). Others are stored without extension.
+KNOWN_EXTENSIONS = frozenset({".docx", ".xlsx", ".pptx", ".pdf", ".png", ".jpg", ".jpeg", ".gif",
+                              ".webp", ".bmp", ".tif", ".tiff", ".csv", ".json", ".txt"})
+_SAFE_NAME_RE = re.compile(r"[^A-Za-z0-9._ -]+")
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """A stored upload: `path` (absolute), the client's `original_name` (display only), size."""
+
+    path: Path
+    original_name: str
+    size_bytes: int
+
+
+def display_name(name: str, limit: int = 120) -> str:
+    """The client's file name reduced to safe display/download text (no path parts, NUL, markup)."""
+    base = re.split(r"[\\/]", name or "")[-1].replace("\x00", "")
+    cleaned = _SAFE_NAME_RE.sub("_", base).strip(" .") or "file"
+    return cleaned[:limit]
+
+
+def confine(data_dir: Path, path: str | Path) -> Path:
+    """Resolve `path` and make sure it lies inside `data_dir`.
+
+    Raises:
+        InvalidInput: the path resolves outside DATA_DIR (``..``, absolute elsewhere, symlink).
+    """
+    root = Path(data_dir).resolve()
+    resolved = Path(path).resolve()
+    if resolved != root and root not in resolved.parents:
+        raise InvalidInput(f"Path is outside the data directory: {display_name(str(path))}")
+    return resolved
+
+
+def save_upload(data_dir: Path, original_name: str, content: bytes, max_bytes: int) -> StoredFile:
+    """Store `content` under ``<data_dir>/uploads`` with a fresh name.
+
+    Raises:
+        FileTooLarge: `content` is over `max_bytes` (MAX_UPLOAD_MB).
+        InvalidInput: `content` is empty.
+    """
+    if len(content) > max_bytes:
+        raise FileTooLarge(f"{display_name(original_name)} is {len(content) / 1e6:.1f} MB; "
+                           f"the limit is {max_bytes / 1024 / 1024:.0f} MB (MAX_UPLOAD_MB).")
+    if not content:
+        raise InvalidInput(f"{display_name(original_name)} is empty.")
+    ext = Path(display_name(original_name)).suffix.lower()
+    uploads = Path(data_dir) / "uploads"
+    uploads.mkdir(parents=True, exist_ok=True)
+    path = uploads / f"{uuid.uuid4().hex}{ext if ext in KNOWN_EXTENSIONS else ''}"
+    path.write_bytes(content)
+    return StoredFile(path=path.resolve(), original_name=display_name(original_name),
+                      size_bytes=len(content))
+
+
+def output_dir(data_dir: Path, job_id: str) -> Path:
+    """A fresh folder ``<data_dir>/outputs/<job_id>`` for one task's outputs (created)."""
+    safe = re.sub(r"[^A-Za-z0-9-]", "", job_id) or uuid.uuid4().hex
+    folder = Path(data_dir) / "outputs" / safe
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder.resolve()

@@ -1,0 +1,1 @@
+"""ai tasks (seed 003); filled in by their own issue."""

@@ -1,0 +1,1 @@
+"""email tasks (seed 003); filled in by their own issue."""

@@ -1,0 +1,1 @@
+"""report tasks (seed 003); filled in by their own issue."""

@@ -1,0 +1,35 @@
+"""Masking of secrets in anything the console stores or shows (task args, kwargs, results).
+
+A key is secret when its name contains one of SECRET_WORDS (case-insensitive); its value is
+replaced with REDACTED. Used by the history recorder so secrets never reach Redis or the monitor.
+"""
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+SECRET_WORDS = ("password", "passwd", "secret", "token", "api_key", "apikey", "authorization", "cookie")
+REDACTED = "***"
+_SECRET_RE = re.compile("|".join(SECRET_WORDS), re.IGNORECASE)
+
+
+def redact(value: Any, depth: int = 0) -> Any:
+    """Return a copy of `value` (JSON-like) with secret-named keys masked; depth-limited to 8."""
+    if depth > 8:
+        return "…"
+    if isinstance(value, dict):
+        return {k: (REDACTED if isinstance(k, str) and _SECRET_RE.search(k) else redact(v, depth + 1))
+                for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redact(v, depth + 1) for v in value]
+    return value
+
+
+def to_text(value: Any, limit: int = 2_000) -> str:
+    """JSON text of `value` after redaction, cut to `limit` characters (with a trailing "…")."""
+    try:
+        text = json.dumps(redact(value), default=str, ensure_ascii=False)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,90 @@
+"""The Celery application: `celery_app`, the five queues and their routes, limits and beat.
+
+Fixed names (DESIGN.md): queues email_queue, file_processing_queue, ai_queue, reports_queue,
+default_queue; routes by task module. Settings follow DESIGN.md "Celery settings that matter":
+JSON only, acks_late with reject_on_worker_lost, prefetch 1, a visibility timeout longer than any
+task or ETA (same for broker and result backend), result_extended, result_expires, events on.
+
+Start a worker: ``celery -A config.celery_config worker -Q email_queue``.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from celery import Celery
+from kombu import Exchange, Queue
+
+from app.monitor.clients import redis_from_url
+from app.telemetry import recorder
+from app.telemetry.heartbeat import RedisHeartbeat
+from config.settings import get_settings
+
+QUEUES = ("email_queue", "file_processing_queue", "ai_queue", "reports_queue", "default_queue")
+
+TASK_MODULES = (
+    "app.tasks.email_tasks",
+    "app.tasks.file_tasks",
+    "app.tasks.ai_tasks",
+    "app.tasks.report_tasks",
+    "app.tasks.maintenance_tasks",
+)
+
+ROUTES = {
+    "app.tasks.email_tasks.*": {"queue": "email_queue"},
+    "app.tasks.file_tasks.*": {"queue": "file_processing_queue"},
+    "app.tasks.ai_tasks.*": {"queue": "ai_queue"},
+    "app.tasks.report_tasks.*": {"queue": "reports_queue"},
+    "app.tasks.maintenance_tasks.*": {"queue": "default_queue"},
+}
+
+settings = get_settings()
+
+celery_app = Celery("console", broker=settings.broker_url, backend=settings.result_backend,
+                    include=list(TASK_MODULES))
+
+_exchange = Exchange("tasks", type="direct")
+_transport = {"visibility_timeout": settings.VISIBILITY_TIMEOUT_S}
+
+celery_app.conf.update(
+    task_serializer="json",
+    result_serializer="json",
+    accept_content=["json"],
+    result_accept_content=["json"],
+    timezone=settings.TIMEZONE,
+    enable_utc=True,
+    task_queues=[Queue(q, _exchange, routing_key=q) for q in QUEUES],
+    task_default_queue="default_queue",
+    task_default_exchange="tasks",
+    task_default_routing_key="default_queue",
+    task_routes=ROUTES,
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    task_track_started=True,
+    task_time_limit=1800,
+    task_soft_time_limit=1500,
+    worker_prefetch_multiplier=1,
+    worker_max_tasks_per_child=200,
+    worker_send_task_events=True,
+    task_send_sent_event=True,
+    result_extended=True,
+    result_expires=settings.RESULT_EXPIRES_S,
+    broker_transport_options=_transport,
+    result_backend_transport_options=_transport,
+    broker_connection_retry_on_startup=True,
+    beat_scheduler="redbeat.RedBeatScheduler",
+    redbeat_redis_url=settings.result_backend,
+    redbeat_key_prefix="redbeat:",
+    beat_max_loop_interval=5,
+    beat_schedule={
+        "health-check": {"task": "app.tasks.maintenance_tasks.health_check",
+                         "schedule": timedelta(minutes=5)},
+        "cleanup-old-results": {"task": "app.tasks.maintenance_tasks.cleanup_old_results",
+                                "schedule": timedelta(days=1)},
+    },
+    cc_worker_heartbeat_s=settings.WORKER_HEARTBEAT_S,
+)
+
+celery_app.steps["consumer"].add(RedisHeartbeat)
+
+recorder.configure(lambda: redis_from_url(settings.result_backend),
+                   retention_s=settings.HISTORY_RETENTION_S, max_tasks=settings.HISTORY_MAX_TASKS)

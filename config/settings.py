@@ -1,0 +1,78 @@
+"""Every setting of the console, read once from the environment and `.env`.
+
+Names carry their units (`_S` seconds, `_MB` megabytes). Secrets are `SecretStr` so they never
+print in logs or reprs; code that needs the value calls `.get_secret_value()` at the point of use.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """The console's settings (DESIGN.md "Settings"); environment variables win over `.env`."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    REDIS_URL: str = "redis://127.0.0.1:6379/0"
+    CELERY_BROKER_URL: str | None = None
+    CELERY_RESULT_BACKEND: str | None = None
+    DATA_DIR: Path = Path("./var")
+    PORT: int = 8501
+
+    SMTP_HOST: str | None = None
+    SMTP_PORT: int = 25
+    SMTP_USERNAME: str | None = None
+    SMTP_PASSWORD: SecretStr | None = None
+    SMTP_USE_TLS: bool = False
+    SMTP_USE_SSL: bool = False
+    SMTP_TIMEOUT_S: float = 30.0
+    EMAIL_FROM: str = "console@localhost"
+
+    ANTHROPIC_API_KEY: SecretStr | None = None
+    ANTHROPIC_BASE_URL: str | None = None
+    OPENAI_API_KEY: SecretStr | None = None
+    OPENAI_BASE_URL: str | None = None
+
+    CONSOLE_PASSWORD: SecretStr | None = None
+    MAX_UPLOAD_MB: int = Field(default=50, ge=1)
+
+    # Celery / monitor tuning.
+    TIMEZONE: str = "UTC"
+    RESULT_EXPIRES_S: int = 86_400
+    VISIBILITY_TIMEOUT_S: int = 43_200
+    HISTORY_RETENTION_S: int = 7 * 86_400
+    HISTORY_MAX_TASKS: int = 1_000_000
+    WORKER_HEARTBEAT_S: float = 2.0
+    WORKER_OFFLINE_AFTER_S: float = 10.0
+
+    @property
+    def broker_url(self) -> str:
+        """Broker URL: CELERY_BROKER_URL, else REDIS_URL."""
+        return self.CELERY_BROKER_URL or self.REDIS_URL
+
+    @property
+    def result_backend(self) -> str:
+        """Result backend URL: CELERY_RESULT_BACKEND, else REDIS_URL."""
+        return self.CELERY_RESULT_BACKEND or self.REDIS_URL
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.DATA_DIR / "uploads"
+
+    @property
+    def outputs_dir(self) -> Path:
+        return self.DATA_DIR / "outputs"
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return self.MAX_UPLOAD_MB * 1024 * 1024
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, loaded once."""
+    return Settings()
