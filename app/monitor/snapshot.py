@@ -1,0 +1,30 @@
+"""One call for the monitor's header: queue depths, workers and task counts."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.monitor import history, queues, workers
+from app.monitor.queues import QueueDepths
+from app.monitor.workers import WorkerInfo
+
+
+@dataclass
+class Snapshot:
+    depths: QueueDepths
+    workers: list[WorkerInfo]
+    counts: dict[str, int]
+
+    @property
+    def online(self) -> list[WorkerInfo]:
+        return [w for w in self.workers if w.online]
+
+
+def take(client, broker, queue_names, offline_after_s: float = 10.0) -> Snapshot:
+    """Queue depths (broker), workers and per-state counts (history): four round trips.
+
+    Raises:
+        redis.RedisError: Redis cannot be reached.
+    """
+    return Snapshot(depths=queues.depths(broker, queue_names),
+                    workers=workers.list_workers(client, offline_after_s),
+                    counts=history.count_by_state(client))

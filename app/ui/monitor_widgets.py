@@ -1,0 +1,80 @@
+"""Widgets of the Task Monitor page: queues, workers, recent tasks, task lookup."""
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime, timezone
+
+import pandas as pd
+import streamlit as st
+from celery.result import AsyncResult
+
+from app.monitor import history
+from app.monitor.snapshot import Snapshot
+from app.ui.resources import celery
+
+
+def ago(ts: float | None, now: float | None = None) -> str:
+    """'3 s ago' / '5 min ago' for an epoch time; '' for None."""
+    if not ts:
+        return ""
+    d = max(0.0, (now or time.time()) - ts)
+    return f"{d:.0f} s ago" if d < 120 else (f"{d / 60:.0f} min ago" if d < 7200 else f"{d / 3600:.1f} h ago")
+
+
+def when(ts: float | None) -> str:
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%S") if ts else ""
+
+
+def queues_panel(snap: Snapshot, queue_names) -> None:
+    cols = st.columns(len(queue_names) + 1)
+    for col, q in zip(cols, queue_names):
+        col.metric(q, snap.depths.ready.get(q, 0), help="Ready messages, all priority sub-queues summed")
+    cols[-1].metric("reserved / unacked", snap.depths.unacked,
+                    help="Delivered to a worker but not yet acknowledged (running, prefetched or ETA-held)")
+
+
+def workers_panel(snap: Snapshot) -> None:
+    if not snap.online:
+        st.warning("No worker is online: tasks will wait in their queues. Start workers with "
+                   "`./celery_worker.sh` or `make run`.", icon="⚠️")
+    if not snap.workers:
+        return
+    rows = [{"worker": w.hostname, "online": "🟢" if w.online else "🔴", "queues": ", ".join(w.queues),
+             "pool": w.pool, "concurrency": w.concurrency, "active": len(w.active),
+             "processed": w.processed, "load": " ".join(str(x) for x in w.loadavg),
+             "last heartbeat": ago(w.last_heartbeat)} for w in snap.workers]
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    active = [dict(a, worker=w.hostname) for w in snap.online for a in w.active]
+    if active:
+        st.caption("Active tasks")
+        st.dataframe(pd.DataFrame([{"id": a["id"], "task": a["name"], "worker": a["worker"],
+                                    "running for": ago(a.get("started_at"))} for a in active]),
+                     hide_index=True, width="stretch")
+
+
+def tasks_table(tasks: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame([{
+        "id": t.get("id"), "state": t.get("state"), "name": t.get("name"), "queue": t.get("queue"),
+        "worker": t.get("worker"), "sent": when(t.get("sent_at") or t.get("received_at")),
+        "runtime (s)": round(t["runtime_s"], 3) if t.get("runtime_s") is not None else None,
+        "result": (t.get("exception") or t.get("result") or "")[:200],
+    } for t in tasks], columns=["id", "state", "name", "queue", "worker", "sent", "runtime (s)", "result"])
+
+
+def task_lookup(client, task_id: str) -> None:
+    """Celery's view (AsyncResult) and the history's view of one task id."""
+    task_id = task_id.strip()
+    res = AsyncResult(task_id, app=celery())
+    entry = history.get_task(client, task_id)
+    st.markdown(f"Celery state: **{res.state}**")
+    if entry is None and res.state == "PENDING":
+        st.info("Unknown task id: never seen by this console, or its history has expired.")
+    if entry:
+        st.json({k: v for k, v in entry.items() if v not in (None, "")}, expanded=False)
+    if res.state == "SUCCESS":
+        st.json(json.loads(json.dumps(res.result, default=str)), expanded=False)
+    elif res.state == "FAILURE":
+        st.error(f"{type(res.result).__name__}: {res.result}")
+        if res.traceback:
+            st.code(res.traceback)

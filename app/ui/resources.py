@@ -1,0 +1,57 @@
+"""Cached clients for the Streamlit pages (one per server process, `st.cache_resource`)."""
+from __future__ import annotations
+
+import redis
+import streamlit as st
+
+from app.monitor.clients import redis_from_url
+from config.settings import Settings, get_settings
+
+
+def settings() -> Settings:
+    return get_settings()
+
+
+@st.cache_resource(show_spinner=False)
+def _redis(url: str) -> redis.Redis:
+    return redis_from_url(url)
+
+
+def redis_client() -> redis.Redis:
+    """The console's Redis client (result backend / history database)."""
+    return _redis(get_settings().result_backend)
+
+
+def broker_client() -> redis.Redis:
+    """A client on the broker database (queue lists live there)."""
+    return _redis(get_settings().broker_url)
+
+
+def celery():
+    """The Celery app (imports the task modules so `.delay` works from pages)."""
+    from config.celery_config import celery_app
+
+    celery_app.loader.import_default_modules()
+    return celery_app
+
+
+def redis_ok_or_banner() -> bool:
+    """Ping Redis; on failure show a clear banner (never a traceback) and return False."""
+    try:
+        redis_client().ping()
+        return True
+    except (redis.RedisError, OSError) as exc:
+        st.error(f"Redis is unreachable at {_safe_url(get_settings().result_backend)} — "
+                 f"start it or set REDIS_URL. ({type(exc).__name__}: {exc})", icon="🚫")
+        return False
+
+
+def _safe_url(url: str) -> str:
+    """The URL without its password."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url

@@ -1,0 +1,26 @@
+"""Console entry point: optional password gate, then navigation over the pages in pages/.
+
+Run with ``streamlit run streamlit_app.py`` (``make run`` does this for you).
+"""
+from pathlib import Path
+
+import streamlit as st
+
+from app.ui.auth import require_login
+
+PAGES_DIR = Path(__file__).parent / "pages"
+#: (file in pages/, title, icon); a page appears once its file exists.
+PAGES = [
+    ("task_monitor.py", "Task Monitor", ":material/monitoring:"),
+    ("file_processing.py", "File Processing", ":material/description:"),
+    ("email.py", "Email", ":material/mail:"),
+    ("ai.py", "AI", ":material/smart_toy:"),
+    ("reports.py", "Reports", ":material/analytics:"),
+    ("schedules.py", "Schedules", ":material/schedule:"),
+]
+
+st.set_page_config(page_title="Celery Console", page_icon=":material/hub:", layout="wide")
+require_login()
+nav = st.navigation([st.Page(str(PAGES_DIR / f), title=t, icon=i, url_path=Path(f).stem)
+                     for f, t, i in PAGES if (PAGES_DIR / f).exists()])
+nav.run()
