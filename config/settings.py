@@ -49,6 +49,13 @@ class Settings(BaseSettings):
     WORKER_HEARTBEAT_S: float = 2.0
     WORKER_OFFLINE_AFTER_S: float = 10.0
 
+    # Reports (issue 6): inline records cap, rows read from a stored file, export chunk size.
+    REPORT_MAX_INLINE_RECORDS: int = Field(default=5_000, ge=1)
+    REPORT_MAX_ROWS: int = Field(default=1_000_000, ge=1)
+    REPORT_TABLE_ROWS_MAX: int = Field(default=200, ge=1)
+    EXPORT_CHUNK_ROWS: int = Field(default=10_000, ge=100)
+    REPORT_AI_PROVIDER: str = "anthropic"
+
     @property
     def broker_url(self) -> str:
         """Broker URL: CELERY_BROKER_URL, else REDIS_URL."""
