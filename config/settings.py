@@ -56,6 +56,16 @@ class Settings(BaseSettings):
     EXPORT_CHUNK_ROWS: int = Field(default=10_000, ge=100)
     REPORT_AI_PROVIDER: str = "anthropic"
 
+    # Email (issue 3): dev sink, caps, retry countdown (seed 003: 60 s, backoff), TLS trust.
+    SMTP_SINK_HOST: str = "127.0.0.1"
+    SMTP_SINK_PORT: int = 8025
+    SMTP_CA_FILE: Path | None = None
+    EMAIL_MAX_RECIPIENTS: int = Field(default=1_000, ge=1)
+    EMAIL_MAX_ATTACHMENT_MB: int = Field(default=10, ge=1)
+    EMAIL_BATCH_SIZE: int = Field(default=20, ge=1)
+    EMAIL_RETRY_COUNTDOWN_S: float = Field(default=60.0, ge=0)
+    EMAIL_RETRY_BACKOFF_MAX_S: float = Field(default=600.0, ge=0)
+
     @property
     def broker_url(self) -> str:
         """Broker URL: CELERY_BROKER_URL, else REDIS_URL."""
