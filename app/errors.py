@@ -27,3 +27,11 @@ class NotConfigured(ConsoleError):
 
 class ServiceUnavailable(ConsoleError):
     """Raised when a backing service (Redis, SMTP, an AI API) cannot be reached."""
+
+
+class DeliveryRefused(ConsoleError):
+    """Raised when an SMTP server refuses a message or its login for good (a 5xx reply); never retried."""
+
+
+class DeliveryDeferred(ServiceUnavailable):
+    """Raised when an SMTP server answers "try again later" (a 4xx reply); retried with backoff."""
