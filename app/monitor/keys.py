@@ -18,6 +18,13 @@ Workers (written by `app.telemetry.heartbeat`, read by `app.monitor.workers`):
 - ``cc:workers``              sorted set, hostname scored by its last heartbeat (epoch seconds).
 - ``cc:worker:<host>``        hash, the worker's latest self-report.
 
+Email (written and read by `app.services.mail.sentlog` and `app.services.mail.scheduling`):
+
+- ``cc:mail:sent:<task id>``      hash, recipient address -> Message-ID of every message that task
+                                  delivered; a retry or redelivery skips them (TTL MAIL_SENT_TTL_S).
+- ``cc:mail:cancelled:<task id>`` string, set when the operator cancels a scheduled send (TTL
+                                  MAIL_SENT_TTL_S); the task drops the send if it still runs.
+
 Celery/kombu's own keys read by `app.monitor.queues`: the queue lists (``<queue>`` and its
 priority lists ``<queue>\\x06\\x16<n>``), ``unacked`` and ``unacked_index``.
 """
@@ -78,3 +85,16 @@ def priority_lists(queue: str, steps: tuple[int, ...] = PRIORITY_STEPS) -> list[
     (kombu.transport.redis.MultiChannelPoller / Channel._q_for_pri).
     """
     return [queue if step == 0 else f"{queue}{PRIORITY_SEP}{step}" for step in steps]
+
+
+#: How long the email idempotency records live (covers every retry and any ETA below the visibility
+#: timeout of 12 h, with margin).
+MAIL_SENT_TTL_S = 2 * 86_400
+
+
+def mail_sent(task_id: str) -> str:
+    return f"{PREFIX}mail:sent:{task_id}"
+
+
+def mail_cancelled(task_id: str) -> str:
+    return f"{PREFIX}mail:cancelled:{task_id}"
