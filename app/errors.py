@@ -21,6 +21,10 @@ class FileTooLarge(InvalidInput):
     """Raised when an upload or a file's unpacked content is over a configured limit."""
 
 
+class UnsafeFile(InvalidInput):
+    """Raised when a file carries a known attack (XML entity declarations, a forged archive)."""
+
+
 class NotConfigured(ConsoleError):
     """Raised when a feature needs a setting (an API key, an SMTP host) that is not set."""
 

@@ -66,6 +66,16 @@ class Settings(BaseSettings):
     EMAIL_RETRY_COUNTDOWN_S: float = Field(default=60.0, ge=0)
     EMAIL_RETRY_BACKOFF_MAX_S: float = Field(default=600.0, ge=0)
 
+    # File processing (issue 4): hostile-file limits, PDF parse bounds, thumbnails, retention.
+    ZIP_MAX_ENTRIES: int = Field(default=10_000, ge=1)
+    ZIP_MAX_UNCOMPRESSED_MB: int = Field(default=1_024, ge=1)
+    ZIP_MAX_RATIO: int = Field(default=100, ge=2)
+    IMAGE_MAX_PIXELS: int = Field(default=89_478_485, ge=1)
+    THUMBNAIL_MAX_PX: int = Field(default=256, ge=16)
+    PDF_PARSE_TIMEOUT_S: float = Field(default=240.0, gt=0)
+    PDF_MEMORY_LIMIT_MB: int = Field(default=1_536, ge=64)
+    FILE_RETENTION_S: int = Field(default=86_400, ge=60)
+
     @property
     def broker_url(self) -> str:
         """Broker URL: CELERY_BROKER_URL, else REDIS_URL."""
