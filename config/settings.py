@@ -21,6 +21,7 @@ class Settings(BaseSettings):
     CELERY_BROKER_URL: str | None = None
     CELERY_RESULT_BACKEND: str | None = None
     DATA_DIR: Path = Path("./var")
+    REDIS_EMBEDDED_PORT: int = 6399
     PORT: int = 8501
 
     SMTP_HOST: str | None = None
@@ -48,6 +49,13 @@ class Settings(BaseSettings):
     HISTORY_MAX_TASKS: int = 1_000_000
     WORKER_HEARTBEAT_S: float = 2.0
     WORKER_OFFLINE_AFTER_S: float = 10.0
+
+    # Beat and maintenance (issue 7): beat tick cap, retentions of failed-task leftovers, outputs
+    # (archived after), archives, and the queue-depth series the monitor charts.
+    BEAT_MAX_LOOP_INTERVAL_S: float = Field(default=5.0, gt=0)
+    FAILED_TASK_RETENTION_S: int = Field(default=86_400, ge=0)
+    OUTPUT_RETENTION_S: int = Field(default=7 * 86_400, ge=0)
+    QUEUE_DEPTH_RETENTION_S: int = Field(default=2 * 86_400, ge=60)
 
     # Reports (issue 6): inline records cap, rows read from a stored file, export chunk size.
     REPORT_MAX_INLINE_RECORDS: int = Field(default=5_000, ge=1)

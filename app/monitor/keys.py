@@ -25,6 +25,20 @@ Email (written and read by `app.services.mail.sentlog` and `app.services.mail.sc
 - ``cc:mail:cancelled:<task id>`` string, set when the operator cancels a scheduled send (TTL
                                   MAIL_SENT_TTL_S); the task drops the send if it still runs.
 
+Maintenance and beat (written by `app.tasks.maintenance_tasks` / `app.services.schedules`):
+
+- ``cc:lock:<name>``              string, redis-py Lock token of a running maintenance task (expires).
+- ``cc:qdepth:<queue>``           sorted set, ``"<epoch s>:<ready>"`` scored by epoch seconds, one
+                                  point per monitor_queue_sizes run (trimmed to QUEUE_DEPTH_RETENTION_S).
+- ``cc:qstuck``                   hash, queue -> JSON ``{since, ready}`` while it has messages and no
+                                  consumer; the field is removed once a consumer is back or it drains.
+- ``cc:beat:seeded``              set, default schedule entry names already installed once.
+- ``cc:failed:cleaned``           sorted set, failed task ids whose leftovers were removed, by time.
+
+RedBeat's own keys (prefix ``redbeat:``): ``redbeat:<entry name>`` (hash: definition, meta),
+``redbeat::schedule`` (sorted set by due time), ``redbeat::lock`` (the single-beat lock),
+``redbeat::statics``.
+
 Celery/kombu's own keys read by `app.monitor.queues`: the queue lists (``<queue>`` and its
 priority lists ``<queue>\\x06\\x16<n>``), ``unacked`` and ``unacked_index``.
 """
@@ -98,3 +112,17 @@ def mail_sent(task_id: str) -> str:
 
 def mail_cancelled(task_id: str) -> str:
     return f"{PREFIX}mail:cancelled:{task_id}"
+
+
+#: Maintenance and beat (issue 7).
+QUEUE_STUCK = f"{PREFIX}qstuck"
+BEAT_SEEDED = f"{PREFIX}beat:seeded"
+FAILED_CLEANED = f"{PREFIX}failed:cleaned"
+
+
+def lock(name: str) -> str:
+    return f"{PREFIX}lock:{name}"
+
+
+def queue_depth(queue: str) -> str:
+    return f"{PREFIX}qdepth:{queue}"
