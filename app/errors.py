@@ -39,3 +39,18 @@ class DeliveryRefused(ConsoleError):
 
 class DeliveryDeferred(ServiceUnavailable):
     """Raised when an SMTP server answers "try again later" (a 4xx reply); retried with backoff."""
+
+
+class ProviderRejected(ConsoleError):
+    """Raised when an AI provider refuses a request (HTTP 400/401/403/404/413/422): retrying cannot help."""
+
+
+class ProviderBusy(ServiceUnavailable):
+    """Raised when an AI provider is rate-limiting, failing or slow (429, 5xx, timeout, no connection).
+
+    `retry_after_s` is the provider's Retry-After in seconds when it sent one (else None).
+    """
+
+    def __init__(self, message: str, retry_after_s: float | None = None):
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

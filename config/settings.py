@@ -74,6 +74,20 @@ class Settings(BaseSettings):
     EMAIL_RETRY_COUNTDOWN_S: float = Field(default=60.0, ge=0)
     EMAIL_RETRY_BACKOFF_MAX_S: float = Field(default=600.0, ge=0)
 
+    # AI (issue 5): default models, SDK timeout and retries per delivery, the longest Retry-After
+    # waited for inside the worker, Celery retry countdown (seed 003: 10 s), rate limit (seed 003:
+    # 10/m; empty = none), document part size, streamed-progress interval, batch cap.
+    AI_ANTHROPIC_MODEL: str = "claude-sonnet-5-5"
+    AI_OPENAI_MODEL: str = "gpt-5.4-mini"
+    AI_REQUEST_TIMEOUT_S: float = Field(default=120.0, gt=0)
+    AI_SDK_MAX_RETRIES: int = Field(default=1, ge=0, le=5)
+    AI_MAX_RETRY_AFTER_S: float = Field(default=30.0, ge=0)
+    AI_RETRY_COUNTDOWN_S: float = Field(default=10.0, ge=0)
+    AI_RATE_LIMIT: str | None = "10/m"
+    AI_DOCUMENT_CHUNK_TOKENS: int = Field(default=50_000, ge=100)
+    AI_STREAM_UPDATE_S: float = Field(default=0.5, ge=0)
+    AI_BATCH_MAX_REQUESTS: int = Field(default=100, ge=1)
+
     # File processing (issue 4): hostile-file limits, PDF parse bounds, thumbnails, retention.
     ZIP_MAX_ENTRIES: int = Field(default=10_000, ge=1)
     ZIP_MAX_UNCOMPRESSED_MB: int = Field(default=1_024, ge=1)
