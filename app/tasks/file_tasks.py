@@ -1,15 +1,25 @@
 """File-processing tasks (seed 003) on file_processing_queue: max 2 retries, 30 s countdown.
 
 Each task takes the path of a file stored under DATA_DIR (never file bytes), runs one service
-function and returns ``{'status': 'completed', 'file_path', 'outputs': {...}}``.
+function and returns ``{'status': 'completed', 'file_path', 'operations', 'outputs': {...}}``.
+The content decides the reader (`app.services.documents.registry`); a file of another kind fails
+with UnsupportedFile. Input errors (InvalidInput and subclasses) are never retried; OSError is
+retried (a full disk, a network filesystem hiccup).
 """
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from app.errors import InvalidInput
-from app.services import storage
-from app.services.documents import word
+import redis
+from celery import chord
+from celery.exceptions import SoftTimeLimitExceeded
+from celery.utils import uuid
+
+from app.errors import ConsoleError, InvalidInput
+from app.monitor.clients import redis_from_url
+from app.services import cleanup, storage
+from app.services.documents import registry
 from app.tasks.base import ConsoleTask
 from config.celery_config import celery_app
 from config.settings import get_settings
@@ -17,6 +27,7 @@ from config.settings import get_settings
 FILE_TASK_OPTIONS = dict(base=ConsoleTask, bind=True, max_retries=2, default_retry_delay=30,
                          autoretry_for=(OSError,), retry_backoff=30, retry_jitter=True,
                          soft_time_limit=300, time_limit=360)
+BATCH_MAX_FILES = 500
 
 
 def stored_input(file_path: str) -> Path:
@@ -31,6 +42,16 @@ def stored_input(file_path: str) -> Path:
     return path
 
 
+def _process(task, family: str, file_path: str, operations: list[str] | None, **options: Any) -> dict:
+    s = get_settings()
+    operations = list(operations or registry.DEFAULT_OPERATIONS[family])
+    path = stored_input(file_path)
+    out_dir = storage.output_dir(s.DATA_DIR, task.request.id or "direct")
+    outputs = registry.run(family, path, operations, out_dir, task.report_progress,
+                           registry.Limits.from_settings(s), **options)
+    return {"status": "completed", "file_path": str(path), "operations": operations, "outputs": outputs}
+
+
 @celery_app.task(**FILE_TASK_OPTIONS)
 def process_word_document(self, file_path: str, operations: list[str] | None = None) -> dict:
     """Process a stored .docx: ``operations`` ⊆ extract_text, count_stats, extract_images.
@@ -40,8 +61,139 @@ def process_word_document(self, file_path: str, operations: list[str] | None = N
     'images': [paths]}}`` (seed 003). Raises UnsupportedFile / CorruptFile / InvalidInput
     (never retried).
     """
-    operations = operations or list(word.OPERATIONS)
-    path = stored_input(file_path)
-    out_dir = storage.output_dir(get_settings().DATA_DIR, self.request.id or "direct")
-    outputs = word.process(path, operations, out_dir, on_step=self.report_progress)
-    return {"status": "completed", "file_path": str(path), "operations": operations, "outputs": outputs}
+    return _process(self, "word", file_path, operations)
+
+
+@celery_app.task(**FILE_TASK_OPTIONS)
+def process_excel_file(self, file_path: str, operations: list[str] | None = None) -> dict:
+    """Process a stored .xlsx: ``operations`` ⊆ analyze, convert_to_csv, calculate_totals.
+
+    Outputs: ``analysis`` + ``analysis_file``, ``csv_files``, ``totals``
+    (`app.services.documents.excel.process`).
+    """
+    return _process(self, "excel", file_path, operations)
+
+
+@celery_app.task(**FILE_TASK_OPTIONS)
+def process_powerpoint(self, file_path: str, operations: list[str] | None = None) -> dict:
+    """Process a stored .pptx: ``operations`` ⊆ extract_text, analyze_structure.
+
+    Outputs: ``text_file``, ``slides_file``, ``text_preview``, ``slide_count``, ``structure``
+    (`app.services.documents.powerpoint.process`).
+    """
+    return _process(self, "powerpoint", file_path, operations)
+
+
+@celery_app.task(**FILE_TASK_OPTIONS)
+def process_pdf(self, file_path: str, operations: list[str] | None = None) -> dict:
+    """Process a stored PDF: ``operations`` ⊆ extract_text, get_metadata.
+
+    Outputs: ``text_file``, ``text_preview``, ``pages_with_text``, ``ocr_needed``, ``message``,
+    ``metadata`` (`app.services.documents.pdf.process`). Parsing runs in a child process bounded by
+    PDF_PARSE_TIMEOUT_S (under this task's 300 s soft time limit) and PDF_MEMORY_LIMIT_MB.
+    """
+    return _process(self, "pdf", file_path, operations)
+
+
+@celery_app.task(**FILE_TASK_OPTIONS)
+def process_image(self, file_path: str, operations: list[str] | None = None,
+                  size: list[int] | None = None) -> dict:
+    """Process a stored image: ``operations`` ⊆ get_info, create_thumbnail, resize (`size` =
+    [width, height] in pixels, aspect ratio kept). Outputs: ``info``, ``thumbnail``, ``resized``,
+    ``output_sizes`` (`app.services.documents.images.process`).
+    """
+    return _process(self, "image", file_path, operations, size=size)
+
+
+@celery_app.task(base=ConsoleTask, bind=True, max_retries=2, default_retry_delay=30,
+                 soft_time_limit=300, time_limit=360)
+def process_batch_item(self, file_path: str, operations: dict[str, list[str]] | None = None,
+                       name: str | None = None, size: list[int] | None = None) -> dict:
+    """One file of a batch: the reader is chosen from the content; never fails the chord.
+
+    Returns ``{'file_path', 'name', 'kind', 'family', 'status': 'completed'|'failed', 'error',
+    'outputs'}``. Input errors and errors left after 2 retries become ``status: failed``.
+    """
+    entry: dict[str, Any] = {"file_path": file_path, "name": name or storage.display_name(Path(file_path).name),
+                             "kind": None, "family": None, "status": "failed", "error": None, "outputs": {}}
+    try:
+        path = stored_input(file_path)
+        entry["kind"], family = registry.detect_family(path)
+        entry["family"] = family
+        ops = (operations or {}).get(family)
+        done = _process(self, family, file_path, ops, **({"size": size} if family == "image" else {}))
+        entry.update(status="completed", operations=done["operations"], outputs=done["outputs"])
+    except ConsoleError as exc:
+        entry["error"] = f"{type(exc).__name__}: {exc}"
+    except SoftTimeLimitExceeded:
+        entry["error"] = "TimeLimitExceeded: the file took longer than the task's time limit."
+    except OSError as exc:
+        if self.request.retries < self.max_retries:
+            raise self.retry(exc=exc)
+        entry["error"] = f"{type(exc).__name__}: {exc}"
+    return entry
+
+
+@celery_app.task(base=ConsoleTask, bind=True)
+def summarize_batch(self, results: list[dict], batch_id: str | None = None) -> dict:
+    """Chord callback: ``{'status': 'completed', 'batch_id', 'summary': {total, completed, failed,
+    by_family}, 'results': [one entry per file, in submission order]}``."""
+    by_family: dict[str, int] = {}
+    for r in results:
+        by_family[r.get("family") or "unknown"] = by_family.get(r.get("family") or "unknown", 0) + 1
+    completed = sum(1 for r in results if r.get("status") == "completed")
+    return {"status": "completed", "batch_id": batch_id, "results": results,
+            "summary": {"total": len(results), "completed": completed, "failed": len(results) - completed,
+                        "by_family": by_family}}
+
+
+@celery_app.task(**FILE_TASK_OPTIONS)
+def batch_process_files(self, file_paths: list[str], operations: dict[str, list[str]] | None = None,
+                        names: list[str] | None = None, size: list[int] | None = None) -> dict:
+    """Process many stored files in parallel: a chord of `process_batch_item` (one per file) with
+    `summarize_batch` as its callback. `operations` maps a family (word, excel, powerpoint, pdf,
+    image) to its operations; a missing family gets its defaults.
+
+    Returns at once ``{'status': 'dispatched', 'batch_id', 'summary_task_id', 'items': [{'file_path',
+    'name', 'task_id'}]}``; the summary task's result holds the per-file results.
+
+    Raises:
+        InvalidInput: no files, more than BATCH_MAX_FILES, or names not matching the files.
+    """
+    if not file_paths or not isinstance(file_paths, list):
+        raise InvalidInput("A batch needs a list of at least one stored file path.")
+    if len(file_paths) > BATCH_MAX_FILES:
+        raise InvalidInput(f"A batch holds at most {BATCH_MAX_FILES} files (got {len(file_paths)}).")
+    if names is not None and len(names) != len(file_paths):
+        raise InvalidInput("names must have one entry per file path.")
+    names = names or [storage.display_name(Path(p).name) for p in file_paths]
+    items = [{"file_path": p, "name": n, "task_id": uuid()} for p, n in zip(file_paths, names)]
+    header = [process_batch_item.si(i["file_path"], operations, i["name"], size).set(task_id=i["task_id"])
+              for i in items]
+    summary = chord(header)(summarize_batch.s(batch_id=self.request.id))
+    return {"status": "dispatched", "batch_id": self.request.id, "summary_task_id": summary.id, "items": items}
+
+
+@celery_app.task(base=ConsoleTask, bind=True, max_retries=2, default_retry_delay=30,
+                 autoretry_for=(OSError, redis.RedisError))
+def cleanup_temp_files(self, retention_s: float | None = None) -> dict:
+    """Remove uploads and outputs older than `retention_s` (default FILE_RETENTION_S), sparing files
+    of tasks still pending or running (from the task history index). Meant for beat, hourly.
+
+    Returns ``{'status': 'completed', 'retention_s', 'removed_uploads', 'removed_outputs',
+    'freed_bytes', 'kept_in_use', 'kept_recent'}``. If Redis is unreachable nothing is deleted and
+    the task is retried (it cannot tell which files are in use).
+    """
+    s = get_settings()
+    retention = float(s.FILE_RETENTION_S if retention_s is None else retention_s)
+    if retention < 0:
+        raise InvalidInput("retention_s must be zero or more seconds.")
+    client = redis_from_url(s.result_backend)
+    try:
+        protected = cleanup.active_references(client)
+    finally:
+        client.close()
+    if self.request.id:
+        protected.add(self.request.id)
+    return {"status": "completed", "retention_s": retention,
+            **cleanup.remove_expired(s.DATA_DIR, retention, protected)}

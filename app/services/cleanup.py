@@ -1,0 +1,97 @@
+"""Removal of old uploads and task outputs under DATA_DIR, sparing files of unfinished tasks.
+
+What counts as in use comes from the task history index (`app.monitor.keys`, written by
+`app.telemetry.recorder` on every state change): every task now in SENT, RECEIVED, STARTED,
+PROGRESS or RETRY protects ``outputs/<its id>/`` and every upload whose stored name (a uuid4 hex,
+`app.services.storage.save_upload`) appears in its args or kwargs.
+"""
+from __future__ import annotations
+
+import re
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from app.monitor import keys
+
+ACTIVE_STATES = ("SENT", "RECEIVED", "STARTED", "PROGRESS", "RETRY")
+_TOKEN_RE = re.compile(r"[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_CHUNK = 1_000
+
+
+def active_references(client) -> set[str]:
+    """Task ids of unfinished tasks plus the upload names (uuid hex) their arguments mention.
+
+    One ZRANGE per state and chunk, one pipelined HMGET per chunk. Raises redis.RedisError when
+    Redis is unreachable (the caller must then not delete anything).
+    """
+    refs: set[str] = set()
+    for state in ACTIVE_STATES:
+        start = 0
+        while True:
+            ids = client.zrange(keys.state_index(state), start, start + _CHUNK - 1)
+            if not ids:
+                break
+            start += len(ids)
+            pipe = client.pipeline(transaction=False)
+            for tid in ids:
+                pipe.hmget(keys.task(tid), "args", "kwargs")
+            for tid, (args, kwargs) in zip(ids, pipe.execute()):
+                refs.add(tid)
+                refs.update(_TOKEN_RE.findall(f"{args or ''} {kwargs or ''}"))
+    return refs
+
+
+def _newest_mtime(path: Path) -> float:
+    newest = path.lstat().st_mtime
+    if path.is_dir() and not path.is_symlink():
+        for child in path.rglob("*"):
+            try:
+                newest = max(newest, child.lstat().st_mtime)
+            except FileNotFoundError:
+                continue
+    return newest
+
+
+def _size(path: Path) -> int:
+    if path.is_dir() and not path.is_symlink():
+        return sum(p.lstat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+    return path.lstat().st_size
+
+
+def remove_expired(data_dir: Path, retention_s: float, protected: set[str],
+                   now: float | None = None) -> dict[str, Any]:
+    """Delete ``uploads/*`` files and ``outputs/*`` folders untouched for `retention_s` seconds.
+
+    An upload is kept when its stem is in `protected`; an output folder when its name (a task id)
+    is. Symlinks are removed as links, never followed.
+
+    Returns ``{'removed_uploads', 'removed_outputs', 'freed_bytes', 'kept_in_use', 'kept_recent'}``.
+    """
+    now = time.time() if now is None else now
+    cutoff = now - retention_s
+    stats = {"removed_uploads": 0, "removed_outputs": 0, "freed_bytes": 0, "kept_in_use": 0, "kept_recent": 0}
+    for sub, counter in (("uploads", "removed_uploads"), ("outputs", "removed_outputs")):
+        folder = Path(data_dir) / sub
+        if not folder.is_dir():
+            continue
+        for entry in folder.iterdir():
+            try:
+                key = entry.name if sub == "outputs" else entry.name.split(".", 1)[0]
+                if key in protected:
+                    stats["kept_in_use"] += 1
+                    continue
+                if _newest_mtime(entry) > cutoff:
+                    stats["kept_recent"] += 1
+                    continue
+                size = _size(entry)
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry)
+                else:
+                    entry.unlink()
+            except FileNotFoundError:
+                continue  # removed concurrently
+            stats[counter] += 1
+            stats["freed_bytes"] += size
+    return stats
