@@ -6,12 +6,13 @@ JSON only, acks_late with reject_on_worker_lost, prefetch 1, a visibility timeou
 task or ETA (same for broker and result backend), result_extended, result_expires, events on.
 
 Start a worker: ``celery -A config.celery_config worker -Q email_queue``.
+Start beat (exactly one; a second one waits on RedBeat's lock and sends nothing):
+``celery -A config.celery_config beat -S redbeat.RedBeatScheduler``.
 """
 from __future__ import annotations
 
-from datetime import timedelta
-
 from celery import Celery
+from celery.signals import beat_init
 from kombu import Exchange, Queue
 
 from app.monitor.clients import redis_from_url
@@ -71,20 +72,47 @@ celery_app.conf.update(
     broker_transport_options=_transport,
     result_backend_transport_options=_transport,
     broker_connection_retry_on_startup=True,
+    # Beat (issue 7): RedBeat keeps the schedule in Redis; see DEFAULT_SCHEDULE below.
     beat_scheduler="redbeat.RedBeatScheduler",
     redbeat_redis_url=settings.result_backend,
+    redbeat_redis_options={"socket_connect_timeout": 2.0, "socket_timeout": 5.0},
     redbeat_key_prefix="redbeat:",
-    beat_max_loop_interval=5,
-    beat_schedule={
-        "health-check": {"task": "app.tasks.maintenance_tasks.health_check",
-                         "schedule": timedelta(minutes=5)},
-        "cleanup-old-results": {"task": "app.tasks.maintenance_tasks.cleanup_old_results",
-                                "schedule": timedelta(days=1)},
-    },
+    beat_max_loop_interval=settings.BEAT_MAX_LOOP_INTERVAL_S,
+    # Empty on purpose: RedBeat rewrites every beat_schedule entry on each beat start (undoing the
+    # operator's edits) and deletes it once it leaves the config. Defaults are seeded once instead.
+    beat_schedule={},
     cc_worker_heartbeat_s=settings.WORKER_HEARTBEAT_S,
 )
 
 celery_app.steps["consumer"].add(RedisHeartbeat)
+
+#: The default schedule (issue 7, seed 003), installed once into Redis when beat starts and the
+#: operator's to edit, disable or delete afterwards (app.services.schedules.seed_defaults). Crontab
+#: fields are read in TIMEZONE. The last two ship disabled: enable them on the Schedules page.
+DEFAULT_SCHEDULE = {
+    "cleanup-temp-files": {"task": "app.tasks.file_tasks.cleanup_temp_files",
+                           "schedule": {"type": "crontab", "minute": "0", "hour": "*"}},
+    "cleanup-old-results": {"task": "app.tasks.maintenance_tasks.cleanup_old_results",
+                            "schedule": {"type": "crontab", "minute": "0", "hour": "3"}},
+    "health-check": {"task": "app.tasks.maintenance_tasks.health_check",
+                     "schedule": {"type": "interval", "every_s": 300}},
+    "monitor-queue-sizes": {"task": "app.tasks.maintenance_tasks.monitor_queue_sizes",
+                            "schedule": {"type": "interval", "every_s": 60}},
+    "cleanup-failed-tasks": {"task": "app.tasks.maintenance_tasks.cleanup_failed_tasks",
+                             "schedule": {"type": "crontab", "minute": "15", "hour": "3"},
+                             "enabled": False},
+    "archive-old-files": {"task": "app.tasks.maintenance_tasks.archive_old_files",
+                          "schedule": {"type": "crontab", "minute": "30", "hour": "3"},
+                          "enabled": False},
+}
+
+
+@beat_init.connect
+def _seed_default_schedule(sender=None, **_):
+    """When beat starts: install DEFAULT_SCHEDULE entries not installed before (once per name)."""
+    from app.services import schedules
+
+    schedules.seed_defaults(sender.app, DEFAULT_SCHEDULE)
 
 recorder.configure(lambda: redis_from_url(settings.result_backend),
                    retention_s=settings.HISTORY_RETENTION_S, max_tasks=settings.HISTORY_MAX_TASKS)

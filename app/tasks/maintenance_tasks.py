@@ -1,29 +1,132 @@
-"""Maintenance tasks (seed 003) on default_queue: health_check, cleanup_old_results."""
+"""Maintenance tasks (seed 003) on default_queue, run by beat (see config DEFAULT_SCHEDULE).
+
+Each one is idempotent and takes a Redis lock with an expiry (its hard time limit) before working
+(seed 002 "Prevent duplicate runs"): a run that finds the lock held returns
+``{'status': 'skipped', 'reason': ...}`` and logs why. Redis connection errors are retried twice.
+"""
 from __future__ import annotations
 
-from app.monitor import health, history
+import logging
+from collections.abc import Callable
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from redbeat.schedulers import ensure_conf
+
+from app.monitor import health, queue_history, queues, workers
 from app.monitor.clients import redis_from_url
+from app.services import locks, maintenance
 from app.tasks.base import ConsoleTask
 from config.celery_config import QUEUES, celery_app
 from config.settings import get_settings
 
+log = logging.getLogger(__name__)
 
-@celery_app.task(base=ConsoleTask, bind=True, soft_time_limit=30, time_limit=60)
+MAINTENANCE_OPTIONS = dict(base=ConsoleTask, bind=True, autoretry_for=(RedisConnectionError, RedisTimeoutError),
+                           max_retries=2, default_retry_delay=30)
+
+
+def _exclusive(task, work: Callable[[object], dict]) -> dict:
+    """Run ``work(client)`` holding the task's lock; a run that finds it held is skipped."""
+    name = task.name.rsplit(".", 1)[-1]
+    with redis_from_url(get_settings().result_backend) as client:
+        with locks.exclusive(client, name, ttl_s=task.time_limit or 600) as acquired:
+            if not acquired:
+                left = locks.holder_ttl_s(client, name)
+                reason = f"another {name} run holds the lock ({left or 0:.0f} s left on it)"
+                log.info("%s skipped: %s", name, reason)
+                return {"status": "skipped", "reason": reason}
+            return {"status": "completed", **work(client)}
+
+
+def _result_key(task_id: str) -> str:
+    key = celery_app.backend.get_key_for_task(task_id)
+    return key.decode() if isinstance(key, bytes) else key
+
+
+@celery_app.task(**MAINTENANCE_OPTIONS, soft_time_limit=30, time_limit=60)
 def health_check(self) -> dict:
-    """Redis ping, workers online and consumers per queue, free disk under DATA_DIR.
+    """Redis ping, workers and consumers per queue, beat alive, free disk, SMTP/AI configured.
 
-    Returns ``{'status': 'healthy'|'degraded'|'unhealthy', 'checks': {...}, 'problems': [...]}``.
+    Returns ``{'status': 'healthy'|'degraded'|'unhealthy', 'checks': {redis, workers, queues, disk,
+    beat, smtp, ai}, 'problems': [...], 'notes': [...]}``. A missing beat is a problem (degraded);
+    SMTP/AI not configured are notes (those features are optional). Secrets never appear.
     """
     s = get_settings()
-    return health.check(redis_from_url(s.result_backend), QUEUES, s.DATA_DIR, s.WORKER_OFFLINE_AFTER_S)
+    with redis_from_url(s.result_backend) as client:
+        report = health.check(client, QUEUES, s.DATA_DIR, s.WORKER_OFFLINE_AFTER_S)
+        notes: list[str] = []
+        if report["checks"]["redis"]["ok"]:
+            beat = maintenance.beat_status(client, ensure_conf(celery_app).lock_key)
+            report["checks"]["beat"] = beat
+            if not beat["ok"]:
+                report["problems"].append("beat is not running: scheduled tasks are not being sent")
+        features = maintenance.features_configured(s)
+        report["checks"].update(features)
+        if not features["smtp"]["configured"]:
+            notes.append("SMTP_HOST is not set: mail goes to the development sink")
+        if not any(features["ai"].values()):
+            notes.append("no AI API key is set (ANTHROPIC_API_KEY / OPENAI_API_KEY)")
+        report["notes"] = notes
+        if report["status"] == "healthy" and report["problems"]:
+            report["status"] = "degraded"
+    return report
 
 
-@celery_app.task(base=ConsoleTask, bind=True, soft_time_limit=600, time_limit=660)
-def cleanup_old_results(self) -> dict:
-    """Trim the task history past HISTORY_RETENTION_S / HISTORY_MAX_TASKS. Returns ``{'removed': n}``.
+@celery_app.task(**MAINTENANCE_OPTIONS, soft_time_limit=600, time_limit=660)
+def cleanup_old_results(self, older_than_s: float | None = None) -> dict:
+    """Remove tasks (history entry and Celery result) first seen more than `older_than_s` seconds
+    ago (default HISTORY_RETENTION_S), and beyond the newest HISTORY_MAX_TASKS.
 
-    Celery's own result keys expire by themselves (result_expires).
+    Returns ``{'status': 'completed', 'removed', 'results_removed'}`` or ``{'status': 'skipped', ...}``.
     """
     s = get_settings()
-    removed = history.trim(redis_from_url(s.result_backend), s.HISTORY_RETENTION_S, s.HISTORY_MAX_TASKS)
-    return {"status": "completed", "removed": removed}
+    retention_s = s.HISTORY_RETENTION_S if older_than_s is None else float(older_than_s)
+    return _exclusive(self, lambda c: maintenance.cleanup_old_results(
+        c, retention_s, s.HISTORY_MAX_TASKS, _result_key))
+
+
+@celery_app.task(**MAINTENANCE_OPTIONS, soft_time_limit=600, time_limit=660)
+def cleanup_failed_tasks(self, older_than_s: float | None = None) -> dict:
+    """Remove partial outputs and Celery results of tasks that failed more than `older_than_s`
+    seconds ago (default FAILED_TASK_RETENTION_S); the history entry stays for the monitor.
+
+    Returns ``{'status': 'completed', 'examined', 'outputs_removed', 'bytes_freed', 'results_removed'}``.
+    """
+    s = get_settings()
+    age_s = s.FAILED_TASK_RETENTION_S if older_than_s is None else float(older_than_s)
+    return _exclusive(self, lambda c: maintenance.cleanup_failed_tasks(c, s.DATA_DIR, age_s, _result_key))
+
+
+@celery_app.task(**MAINTENANCE_OPTIONS, soft_time_limit=1500, time_limit=1560)
+def archive_old_files(self, older_than_s: float | None = None) -> dict:
+    """Move output folders untouched for `older_than_s` seconds (default OUTPUT_RETENTION_S) into
+    ``DATA_DIR/archive/outputs/<job>.tar.gz``.
+
+    Returns ``{'status': 'completed', 'archived': [job names], 'files', 'bytes_archived', 'kept'}``.
+    """
+    s = get_settings()
+    age_s = s.OUTPUT_RETENTION_S if older_than_s is None else float(older_than_s)
+    return _exclusive(self, lambda c: maintenance.archive_old_outputs(s.DATA_DIR, age_s))
+
+
+@celery_app.task(**MAINTENANCE_OPTIONS, soft_time_limit=30, time_limit=60)
+def monitor_queue_sizes(self) -> dict:
+    """Record each queue's ready count for the monitor's charts (kept QUEUE_DEPTH_RETENTION_S) and
+    flag queues with messages but no online consumer (logged as a warning).
+
+    Returns ``{'status': 'completed', 'ready': {queue: n}, 'unacked': n, 'stuck': [queues]}``.
+    """
+    s = get_settings()
+
+    def work(client) -> dict:
+        with redis_from_url(s.broker_url) as broker:
+            depth = queues.depths(broker, QUEUES)
+        consumers = workers.consumers_by_queue(workers.list_workers(client, s.WORKER_OFFLINE_AFTER_S))
+        stuck = queue_history.record(client, depth.ready, consumers, s.QUEUE_DEPTH_RETENTION_S)
+        for q in stuck:
+            log.warning("queue %s has %d messages and no consumer: start a worker with -Q %s",
+                        q, depth.ready[q], q)
+        return {"ready": depth.ready, "unacked": depth.unacked, "stuck": stuck}
+
+    return _exclusive(self, work)

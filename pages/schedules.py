@@ -1,0 +1,90 @@
+"""Schedules: beat's entries kept in Redis by RedBeat — list, create, edit, enable/disable, delete,
+run now, with the next five runs previewed in TIMEZONE before saving."""
+import redis
+import streamlit as st
+
+from app.errors import InvalidInput
+from app.services import schedules
+from app.ui import schedule_form as form
+from app.ui.resources import celery, redis_ok_or_banner, settings
+
+st.title("Schedules")
+if not redis_ok_or_banner():
+    st.stop()
+app, tz = celery(), settings().TIMEZONE
+st.session_state.setdefault("sch_editing", None)
+if flash := st.session_state.pop("sch_flash", None):
+    st.success(flash)
+
+try:
+    entries = schedules.list_entries(app)
+except (redis.RedisError, OSError) as exc:
+    st.error(f"Redis stopped answering: {exc}", icon="🚫")
+    st.stop()
+st.caption(f"Times in {tz}. Beat reloads entries from Redis on every tick, so changes apply without "
+           f"a restart.")
+st.dataframe(form.entries_table(entries, tz), hide_index=True, width="stretch")
+
+
+def act(message: str, fn, *args) -> None:
+    """Run one service call; on success flash `message` and rerun, else show the error."""
+    try:
+        result = fn(*args)
+    except InvalidInput as exc:
+        st.error(str(exc))
+        return
+    except (redis.RedisError, OSError) as exc:
+        st.error(f"Redis stopped answering: {exc}", icon="🚫")
+        return
+    st.session_state["sch_flash"] = message.format(result=result)
+    st.rerun()
+
+
+if entries:
+    cols = st.columns([3, 1, 1, 1, 1, 1])
+    pick = cols[0].selectbox("Entry", [e.name for e in entries], key="sch_pick")
+    current = next(e for e in entries if e.name == pick)
+    if cols[1].button("Disable" if current.enabled else "Enable", key="sch_toggle"):
+        act(f"{pick} {'disabled' if current.enabled else 'enabled'}.", schedules.set_enabled, app, pick,
+            not current.enabled)
+    if cols[2].button("Run now", key="sch_run"):
+        act(f"{pick} sent now: task {{result}}", schedules.run_now, app, pick)
+    if cols[3].button("Edit", key="sch_edit"):
+        form.load_into_form(current)
+        st.rerun()
+    sure = cols[5].checkbox("confirm", key="sch_confirm_delete", help="Tick to enable Delete.")
+    if cols[4].button("Delete", key="sch_delete", disabled=not sure):
+        st.session_state.pop("sch_confirm_delete", None)
+        act(f"{pick} deleted.", schedules.delete_entry, app, pick)
+
+editing = st.session_state["sch_editing"]
+st.subheader(f"Edit {editing}" if editing else "New entry")
+raw = form.entry_form(schedules.registered_tasks(app), schedules.queue_names(app))
+spec = form.spec_from_inputs(raw)
+try:
+    form.preview(spec, tz)
+except InvalidInput as exc:
+    st.error(str(exc))
+
+save, cancel = st.columns([1, 5])
+if save.button("Save", type="primary", key="sch_save"):
+    try:
+        if not editing and schedules.get_entry(app, raw["sch_name"].strip()):
+            raise InvalidInput(f"An entry named {raw['sch_name'].strip()!r} exists: pick it above and "
+                               f"press Edit.")
+        args = schedules.parse_json_args(raw["sch_args"])
+        kwargs = schedules.parse_json_kwargs(raw["sch_kwargs"])
+        queue = None if raw["sch_queue"] == form.ROUTE_BY_TASK else raw["sch_queue"]
+        saved = schedules.save_entry(app, raw["sch_name"], raw["sch_task"] or "", spec, args, kwargs,
+                                     queue, raw["sch_enabled"])
+    except InvalidInput as exc:
+        st.error(str(exc))
+    except (redis.RedisError, OSError) as exc:
+        st.error(f"Redis stopped answering: {exc}", icon="🚫")
+    else:
+        form.clear_form()
+        st.session_state["sch_flash"] = f"{saved.name} saved: {saved.description}."
+        st.rerun()
+if editing and cancel.button("Cancel edit", key="sch_cancel"):
+    form.clear_form()
+    st.rerun()
