@@ -2,7 +2,7 @@
 
 `list_messages` reads the newest `limit` entries only (names sort by receive time), parsing headers
 and the envelope sidecar; `read_message` parses one message fully (stdlib `email` parser, default
-policy) into its text, HTML and attachments. Names are checked against the sink's pattern, so a
+policy, wire CRLF read as newlines) into its text, HTML and attachments. Names are checked against the sink's pattern, so a
 name can never point outside the outbox.
 """
 from __future__ import annotations
@@ -102,7 +102,8 @@ def read_message(directory: Path, name: str) -> OutboxMessage:
     directory = Path(directory)
     try:
         entry = _entry(directory, name)
-        msg = BytesParser(policy=policy.default).parsebytes((directory / f"{name}.eml").read_bytes())
+        raw = (directory / f"{name}.eml").read_bytes()
+        msg = BytesParser(policy=policy.default).parsebytes(raw.replace(b"\r\n", b"\n"))
     except FileNotFoundError:
         raise InvalidInput(f"Outbox message {name} no longer exists.") from None
     text = msg.get_body(preferencelist=("plain",))
