@@ -26,6 +26,8 @@ from app.services import filetypes
 
 SNIFF_BYTES = 64 * 1024
 DELIMITERS = ",;\t|"
+STRICT_MESSAGE = ("The workbook has no readable sheets; it may be saved as Strict Open XML. Re-save it "
+                  "as a standard Excel Workbook (.xlsx) and upload it again.")
 
 
 def source_path(data: Any) -> str | None:
@@ -45,12 +47,15 @@ def file_kind(path: Path) -> str:
     """
     with open(path, "rb") as fh:
         head = fh.read(SNIFF_BYTES)
-    kind = filetypes.detect(head) if not head.startswith(b"PK") else filetypes.detect(path.read_bytes())
+    kind = filetypes.detect_path(path)
     if kind == "xlsx":
         return "xlsx"
+    if kind == "encrypted_office":
+        raise UnsupportedFile("This workbook is password-encrypted; open it in Excel, remove the "
+                              "password, save it and upload it again.")
     if kind == "ole2":
-        raise UnsupportedFile("This workbook is password-encrypted or a legacy .xls file; remove the "
-                              "password or save it as .xlsx, then upload it again.")
+        raise UnsupportedFile("This is a legacy binary Office file (.xls); save it as .xlsx and "
+                              "upload it again.")
     if kind in ("text", "csv", "json") or kind is None and _looks_textual(head):
         stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
         return "json" if stripped[:1] in (b"[", b"{") else "csv"
@@ -140,18 +145,23 @@ def _read_xlsx(path: Path, sheet: str | int | None, max_rows: int) -> pd.DataFra
                                nrows=max_rows + 1)
     except (zipfile.BadZipFile, KeyError) as exc:
         raise CorruptFile(f"The workbook is damaged or not a standard .xlsx ({exc}).") from exc
-    except ParseError as exc:
-        raise CorruptFile(f"The workbook's XML could not be parsed safely ({exc}); it may be "
-                          "malicious or damaged.") from exc
-    except ValueError as exc:
-        raise InvalidInput(f"Sheet {sheet!r} could not be read: {exc}.") from exc
+    except (ParseError, ValueError) as exc:
+        cause = exc if isinstance(exc, ParseError) else (exc.__cause__ or exc.__context__)
+        if isinstance(cause, ParseError) or type(cause).__module__.startswith("defusedxml"):
+            raise CorruptFile(f"The workbook's XML could not be parsed safely ({cause}); it may be "
+                              "malicious or damaged.") from exc
+        if "empty list" in str(exc):  # openpyxl read no sheet names: Strict OOXML
+            raise UnsupportedFile(STRICT_MESSAGE) from exc
+        if sheet is not None and "not found" in str(exc).lower():
+            raise InvalidInput(f"The workbook has no sheet {sheet!r}.") from exc
+        raise CorruptFile("The workbook could not be read: "
+                          f"{str(exc).split(' from ')[0].splitlines()[0]}.") from exc
     except Exception as exc:  # openpyxl raises many kinds on odd files
         raise CorruptFile(f"The workbook could not be read: {type(exc).__name__}: {exc}.") from exc
     if isinstance(sheets, pd.DataFrame):
         return sheets
     if not sheets:
-        raise UnsupportedFile("The workbook has no readable sheets; it may be saved as Strict Open "
-                              "XML. Re-save it as a standard Excel Workbook (.xlsx).")
+        raise UnsupportedFile(STRICT_MESSAGE)
     for frame in sheets.values():  # the first sheet that holds data
         if not tidy(frame).empty:
             return frame
