@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import threading
 import time
 import uuid
@@ -60,6 +61,15 @@ def start(directory: Path, host: str, port: int) -> Controller:
                             data_size_limit=MAX_MESSAGE_BYTES)
     controller.start()
     return controller
+
+
+def is_listening(host: str, port: int, timeout_s: float = 0.3) -> bool:
+    """True when something accepts TCP connections on host:port (used to tell if the sink runs)."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
 
 
 def main() -> None:
