@@ -1,0 +1,65 @@
+"""Rendering of report task results: summary figures and one download button per output file."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from app.services import storage
+from config.settings import get_settings
+
+#: MIME type per output extension (IANA registrations; OOXML types from ECMA-376 Part 2).
+MIME_TYPES = {
+    ".html": "text/html",
+    ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    ".pdf": "application/pdf",
+    ".json": "application/json",
+    ".csv": "text/csv",
+    ".xml": "application/xml",
+}
+
+
+def download_spec(path: str, job_name: str = "") -> tuple[Path, str, str]:
+    """(confined path, safe download file name, MIME type) for an output file.
+
+    The name is ``<job name>-<file name>`` reduced to letters, digits, ``._ -``
+    (`storage.display_name`). Raises InvalidInput for a path outside DATA_DIR.
+    """
+    p = storage.confine(get_settings().DATA_DIR, path)
+    stem = storage.display_name(Path(job_name).stem, 60).strip("_") if job_name else ""
+    name = storage.display_name(f"{stem}-{p.name}" if stem else p.name)
+    return p, name, MIME_TYPES.get(p.suffix.lower(), "application/octet-stream")
+
+
+def download(path: str, job_name: str, key: str) -> None:
+    """A download button for one output (or a note when it was cleaned up)."""
+    try:
+        p, name, mime = download_spec(path, job_name)
+    except Exception as exc:  # noqa: BLE001 - a bad path is shown, never raised into the page
+        st.error(str(exc))
+        return
+    if not p.is_file():
+        st.caption(f"{p.name} is no longer available (cleaned up).")
+        return
+    st.download_button(f"Download {p.suffix.lstrip('.').upper()}", data=p.read_bytes(), file_name=name,
+                       mime=mime, key=key)
+
+
+def render_report(result: dict, job_name: str = "") -> None:
+    """Show a report task's ``{'outputs', 'summary'}`` result."""
+    summary = (result or {}).get("summary") or {}
+    figures = {k: summary[k] for k in ("rows", "columns", "tasks", "finished", "success_rate_pct", "groups",
+                                       "periods") if summary.get(k) is not None}
+    if figures:
+        cols = st.columns(len(figures))
+        for col, (k, v) in zip(cols, figures.items()):
+            col.metric(k.replace("_pct", " %").replace("_", " ").capitalize(), v)
+    ai = summary.get("executive_summary")
+    if ai and ai.get("status") == "missing":
+        st.info(f"No executive summary: {ai.get('reason')}")
+    outputs = (result or {}).get("outputs") or {}
+    cols = st.columns(max(len(outputs), 1))
+    for col, (kind, path) in zip(cols, outputs.items()):
+        with col:
+            download(path, job_name, key=f"dl:{path}")
