@@ -39,7 +39,7 @@ def live():
         flt = TaskFilter(state=None if state == "any" else state, name=None if name == "any" else name)
         tasks = history.list_tasks(redis_client(), flt, limit=50)
     except (redis.RedisError, OSError) as exc:
-        st.error(f"Redis stopped answering: {exc}", icon="🚫")
+        st.error(f"Redis stopped answering: {exc}", icon=":material/error:")
         return
     st.subheader("Queues")
     w.queues_panel(snap, QUEUES)

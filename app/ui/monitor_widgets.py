@@ -37,7 +37,7 @@ def queues_panel(snap: Snapshot, queue_names) -> None:
 def workers_panel(snap: Snapshot) -> None:
     if not snap.online:
         st.warning("No worker is online: tasks will wait in their queues. Start workers with "
-                   "`./celery_worker.sh` or `make run`.", icon="⚠️")
+                   "`./celery_worker.sh` or `make run`.", icon=":material/warning:")
     if not snap.workers:
         return
     rows = [{"worker": w.hostname, "online": "🟢" if w.online else "🔴", "queues": ", ".join(w.queues),

@@ -42,7 +42,7 @@ def redis_ok_or_banner() -> bool:
         return True
     except (redis.RedisError, OSError) as exc:
         st.error(f"Redis is unreachable at {_safe_url(get_settings().result_backend)} — "
-                 f"start it or set REDIS_URL. ({type(exc).__name__}: {exc})", icon="🚫")
+                 f"start it or set REDIS_URL. ({type(exc).__name__}: {exc})", icon=":material/error:")
         return False
 
 

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Start a Celery worker for one queue group (seed 003 "Multiple Workers").
+#
+#   ./celery_worker.sh email|files|ai|reports|default   one group (what `make run` starts, one each)
+#   ./celery_worker.sh all                                one worker on all five queues (a scale-out host)
+#   ./celery_worker.sh                                    same as `all`
+#
+# Concurrency per group: EMAIL_CONCURRENCY (2), FILES_CONCURRENCY (2), AI_CONCURRENCY (2),
+# REPORTS_CONCURRENCY (1), DEFAULT_CONCURRENCY (1), ALL_CONCURRENCY (number of CPUs).
+# Prefork pool everywhere so soft/hard time limits are enforced. Extra arguments go to `celery worker`.
+set -euo pipefail
+cd "$(dirname "$0")"
+if [ -x .venv/bin/celery ] && ! command -v celery >/dev/null 2>&1; then PATH="$PWD/.venv/bin:$PATH"; fi
+
+group="${1:-all}"
+[ $# -gt 0 ] && shift
+case "$group" in
+  email)   queues=email_queue;            concurrency="${EMAIL_CONCURRENCY:-2}" ;;
+  files)   queues=file_processing_queue;  concurrency="${FILES_CONCURRENCY:-2}" ;;
+  ai)      queues=ai_queue;               concurrency="${AI_CONCURRENCY:-2}" ;;
+  reports) queues=reports_queue;          concurrency="${REPORTS_CONCURRENCY:-1}" ;;
+  default) queues=default_queue;          concurrency="${DEFAULT_CONCURRENCY:-1}" ;;
+  all)     queues=email_queue,file_processing_queue,ai_queue,reports_queue,default_queue
+           concurrency="${ALL_CONCURRENCY:-$(nproc 2>/dev/null || echo 2)}" ;;
+  *) echo "unknown queue group '$group' (email, files, ai, reports, default, all)" >&2; exit 2 ;;
+esac
+
+exec celery -A config.celery_config worker --pool prefork --concurrency "$concurrency" \
+  -Q "$queues" -n "${group}@%h" --loglevel "${LOGLEVEL:-INFO}" "$@"

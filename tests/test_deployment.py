@@ -1,0 +1,68 @@
+"""docker-compose.yml, Procfile and celery_worker.sh refer to real modules, queues and files.
+
+No Docker engine runs here, so the compose file is checked by parsing it.
+"""
+from __future__ import annotations
+
+import importlib
+import subprocess
+
+import yaml
+from honcho.environ import parse_procfile
+
+from config.celery_config import QUEUES
+from tests.conftest import ROOT
+
+GROUP_QUEUES = {"email": {"email_queue"}, "files": {"file_processing_queue"}, "ai": {"ai_queue"},
+                "reports": {"reports_queue"}, "default": {"default_queue"}}
+
+
+def _check_command(argv: list[str]) -> None:
+    if argv[0] == "./celery_worker.sh":
+        assert (ROOT / "celery_worker.sh").exists()
+        assert argv[1] in GROUP_QUEUES
+    elif argv[0] == "celery":
+        assert argv[1] == "-A"
+        importlib.import_module(argv[2])
+        assert argv[3] in {"worker", "beat", "flower"}
+        if argv[3] == "beat":
+            scheduler = argv[argv.index("-S") + 1]
+            module, _, cls = scheduler.rpartition(".")
+            assert hasattr(importlib.import_module(module), cls)
+        if argv[3] == "flower":
+            importlib.import_module("flower")
+    elif argv[0] == "streamlit":
+        assert argv[1] == "run" and (ROOT / argv[2]).exists()
+    else:
+        raise AssertionError(f"unexpected command {argv}")
+
+
+def test_compose_services_use_real_modules():
+    spec = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = spec["services"]
+    assert {"redis", "beat", "flower", "console"} <= set(services)
+    workers = [n for n in services if n.startswith("worker_")]
+    covered = set()
+    for name, svc in services.items():
+        if name == "redis":
+            continue
+        _check_command(svc["command"])
+        assert svc["environment"]["REDIS_URL"].startswith("redis://redis:")
+        if name in workers:
+            covered |= GROUP_QUEUES[svc["command"][1]]
+    assert covered == set(QUEUES)
+    assert sum(1 for s in services.values() if "beat" in s.get("command", [])) == 1
+    assert (ROOT / "Dockerfile").exists()
+
+
+def test_procfile_covers_every_queue_and_one_beat():
+    procs = parse_procfile((ROOT / "Procfile").read_text()).processes
+    groups = [cmd.split("celery_worker.sh")[1].split()[0] for cmd in procs.values() if "celery_worker.sh" in cmd]
+    assert set().union(*(GROUP_QUEUES[g] for g in groups)) == set(QUEUES)
+    assert sum(" beat " in cmd for cmd in procs.values()) == 1
+    assert any("streamlit run streamlit_app.py" in cmd for cmd in procs.values())
+
+
+def test_worker_script_rejects_unknown_group():
+    out = subprocess.run(["bash", str(ROOT / "celery_worker.sh"), "nope"], capture_output=True, text=True)
+    assert out.returncode == 2 and "unknown queue group" in out.stderr
