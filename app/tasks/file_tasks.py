@@ -118,7 +118,7 @@ def process_batch_item(self, file_path: str, operations: dict[str, list[str]] | 
                              "kind": None, "family": None, "status": "failed", "error": None, "outputs": {}}
     try:
         path = stored_input(file_path)
-        entry["kind"], family = registry.detect_family(path)
+        entry["kind"], family = registry.detect_family(path, registry.Limits.from_settings(get_settings()))
         entry["family"] = family
         ops = (operations or {}).get(family)
         done = _process(self, family, file_path, ops, **({"size": size} if family == "image" else {}))

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from app.errors import UnsupportedFile
-from app.services import filetypes
+from app.services import archive_guard, filetypes
 from app.services.archive_guard import ZipLimits
 from app.services.documents import excel, images, intake, pdf, powerpoint, word
 
@@ -54,15 +54,18 @@ def family_of(kind: str | None) -> str | None:
     return next((f for f, kinds in FAMILY_KINDS.items() if kind in kinds), None)
 
 
-def detect_family(path: Path) -> tuple[str, str]:
+def detect_family(path: Path, limits: Limits | None = None) -> tuple[str, str]:
     """``(kind, family)`` of a stored file from its content.
 
     Raises:
         UnsupportedFile: no family reads this content (the message names what it is).
+        CorruptFile: a damaged ZIP (e.g. a truncated .docx).
     """
     kind = filetypes.detect_path(path)
     family = family_of(kind)
     if family is None:
+        if kind == "zip":
+            archive_guard.check_zip(path, (limits or Limits()).zip, label="file")  # damaged → CorruptFile
         if kind == "encrypted_office":
             raise UnsupportedFile("The file is password-protected (an encrypted Office package). "
                                   "Remove the password in Office and upload it again.")
