@@ -24,6 +24,8 @@ TOP_VALUES = 10
 MAX_GROUPS = 50
 #: A text column counts as a date column when at least this share of its values parse as dates.
 DATE_PARSE_SHARE = 0.8
+#: Text parsed as a date outside these years is not taken as a date.
+DATE_MIN, DATE_MAX = pd.Timestamp("1900-01-01"), pd.Timestamp("2200-01-01")
 
 
 @dataclass(frozen=True)
@@ -84,8 +86,9 @@ def _parse_dates(s: pd.Series) -> pd.Series:
     if pd.api.types.is_datetime64_any_dtype(s):
         return s.dt.tz_localize(None) if getattr(s.dt, "tz", None) is not None else s
     values = s.map(lambda v: v if not isinstance(v, (int, float)) or pd.isna(v) else None)
-    parsed = pd.to_datetime(values.astype("string"), errors="coerce", format="mixed", utc=True)
-    return parsed.dt.tz_localize(None)
+    parsed = pd.to_datetime(values.astype("string"), errors="coerce", format="mixed", utc=True).dt.tz_localize(None)
+    # dateutil reads odd text ("1,5" → year 1) as dates; keep only plausible calendar years.
+    return parsed.where((parsed >= DATE_MIN) & (parsed <= DATE_MAX))
 
 
 def _check_value_columns(df: pd.DataFrame, wanted: tuple[str, ...]) -> list[str]:
