@@ -4,5 +4,7 @@ Modules: `loading` (records / stored CSV, XLSX, JSON → DataFrame), `analysis` 
 `document` (the format-neutral report), `content` (analysis → document), `charts` (plotly HTML,
 matplotlib PNG), `writers` (html, xlsx, docx, pdf, json), `executive` (AI executive summary),
 `export` (csv, xlsx, json, xml in chunks), `performance` (task history → performance report),
-`rendering` (document → files with progress). No celery or streamlit imports here.
+`rendering` (document → files with progress), `recurring` (report beat entries through
+`app.services.schedules`, which takes the Celery app as a parameter). No celery or streamlit
+imports here.
 """
