@@ -46,7 +46,7 @@ def cleanup_old_results(client, retention_s: float, max_tasks: int,
         for tid in ids:
             pipe.delete(result_key(tid))
         results_removed += sum(int(x) for x in pipe.execute())
-    removed = history.trim(client, int(retention_s), max_tasks, now=now)
+    removed = history.trim(client, retention_s, max_tasks, now=now)
     return {"removed": removed, "results_removed": results_removed}
 
 
