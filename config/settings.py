@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     HISTORY_MAX_TASKS: int = 1_000_000
     WORKER_HEARTBEAT_S: float = 2.0
     WORKER_OFFLINE_AFTER_S: float = 10.0
+    # Monitor (issue 8).
+    METRICS_PORT: int = 9808
+    METRICS_LOCAL_ONLY: bool = True
 
     # Beat and maintenance (issue 7): beat tick cap, retentions of failed-task leftovers, outputs
     # (archived after), archives, and the queue-depth series the monitor charts.

@@ -1,11 +1,11 @@
-"""Task Monitor: queues, workers and recent tasks from Redis, refreshing on its own."""
+"""Task Monitor: queues, workers and task history from Redis, refreshing on its own, with actions."""
 import redis
 import streamlit as st
 
-from app.monitor import history, keys, snapshot
-from app.monitor.history import TaskFilter
+from app.monitor import queues, snapshot, workers
 from app.services import storage
 from app.services.documents.samples import make_sample_docx
+from app.ui import confirm, monitor_charts, monitor_tasks, monitor_workers
 from app.ui import monitor_widgets as w
 from app.ui.resources import broker_client, celery, redis_client, redis_ok_or_banner, settings
 from config.celery_config import QUEUES
@@ -15,44 +15,77 @@ st.title("Task Monitor")
 if not redis_ok_or_banner():
     st.stop()
 
-left, mid, right = st.columns([2, 2, 3])
-state = left.selectbox("State", ["any", *keys.STATES], key="mon_state")
-name = mid.selectbox("Task", ["any", *history.task_names(redis_client())], key="mon_name")
-with right:
-    b1, b2 = st.columns(2)
-    if b1.button("Send health check", help="app.tasks.maintenance_tasks.health_check → default_queue"):
-        r = celery().tasks["app.tasks.maintenance_tasks.health_check"].delay()
-        st.toast(f"Health check sent: {r.id}")
-    if b2.button("Send document job", help="process_word_document on a generated .docx"):
-        path = storage.output_dir(settings().DATA_DIR, "samples") / "sample.docx"
-        stored = storage.save_upload(settings().DATA_DIR, "sample.docx",
-                                     make_sample_docx(path).read_bytes(), settings().max_upload_bytes)
-        r = celery().tasks["app.tasks.file_tasks.process_word_document"].delay(
-            str(stored.path), ["extract_text", "count_stats", "extract_images"])
-        st.toast(f"Document job sent: {r.id}")
+b1, b2, _ = st.columns([1, 1, 4])
+if b1.button("Send health check", help="app.tasks.maintenance_tasks.health_check → default_queue"):
+    st.toast(f"Health check sent: {celery().tasks['app.tasks.maintenance_tasks.health_check'].delay().id}")
+if b2.button("Send document job", help="process_word_document on a generated .docx → file_processing_queue"):
+    path = make_sample_docx(storage.output_dir(settings().DATA_DIR, "samples") / "sample.docx")
+    stored = storage.save_upload(settings().DATA_DIR, "sample.docx", path.read_bytes(), settings().max_upload_bytes)
+    r = celery().tasks["app.tasks.file_tasks.process_word_document"].delay(
+        str(stored.path), ["extract_text", "count_stats", "extract_images"])
+    st.toast(f"Document job sent: {r.id}")
+confirm.pending_box()
+
+overview, tasks_tab, workers_tab, stuck_tab, audit_tab = st.tabs(
+    ["Overview", "Tasks", "Workers & queues", "Why stuck?", "Audit log"])
 
 
 @st.fragment(run_every=REFRESH_S)
-def live():
+def live_overview():
     try:
         snap = snapshot.take(redis_client(), broker_client(), QUEUES, settings().WORKER_OFFLINE_AFTER_S)
-        flt = TaskFilter(state=None if state == "any" else state, name=None if name == "any" else name)
-        tasks = history.list_tasks(redis_client(), flt, limit=50)
+        detail = queues.details(broker_client(), QUEUES, workers.consumers_by_queue(snap.workers))
     except (redis.RedisError, OSError) as exc:
         st.error(f"Redis stopped answering: {exc}", icon=":material/error:")
         return
     st.subheader("Queues")
     w.queues_panel(snap, QUEUES)
+    monitor_workers.queue_table(detail)
     st.subheader("Workers")
     w.workers_panel(snap)
-    st.subheader("Recent tasks")
-    st.caption(" · ".join(f"{k}: {v}" for k, v in snap.counts.items() if v))
-    st.dataframe(w.tasks_table(tasks), hide_index=True, width="stretch")
+    st.caption(" · ".join(f"{k}: {v}" for k, v in snap.counts.items() if v) or "No tasks recorded yet.")
+    c1, c2 = st.columns(2)
+    with c1:
+        monitor_charts.throughput(redis_client())
+    with c2:
+        monitor_charts.runtimes(redis_client())
+    monitor_charts.queue_depth(redis_client(), QUEUES)
 
 
-live()
+with overview:
+    live_overview()
 
-st.subheader("Check a task by id")
-task_id = st.text_input("Task id", key="lookup_id", placeholder="e.g. 4f1c…")
-if task_id:
-    w.task_lookup(redis_client(), task_id)
+with tasks_tab:
+    flt = monitor_tasks.filters(QUEUES)
+
+    @st.fragment(run_every=REFRESH_S)
+    def live_tasks():
+        try:
+            monitor_tasks.table(flt)
+            selected = st.session_state.get(monitor_tasks.SELECTED)
+            if selected:
+                st.divider()
+                monitor_tasks.detail(selected)
+        except (redis.RedisError, OSError) as exc:
+            st.error(f"Redis stopped answering: {exc}", icon=":material/error:")
+
+    live_tasks()
+    monitor_tasks.bulk_actions(flt)
+    st.subheader("Check a task by id")
+    task_id = st.text_input("Task id", key="lookup_id", placeholder="e.g. 4f1c…")
+    if task_id:
+        w.task_lookup(redis_client(), task_id)
+
+with workers_tab:
+    ws = workers.list_workers(redis_client(), settings().WORKER_OFFLINE_AFTER_S)
+    for info in ws:
+        monitor_workers.worker_detail(info)
+    monitor_workers.worker_actions(ws, QUEUES)
+
+with stuck_tab:
+    diag_id = st.text_input("Task id to diagnose", key="diag_id")
+    if diag_id:
+        monitor_workers.stuck_panel(diag_id)
+
+with audit_tab:
+    monitor_workers.audit_table()

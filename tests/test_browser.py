@@ -40,7 +40,8 @@ def stack(tmp_path_factory):
     rport, cport = redis_server.free_port(), redis_server.free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATA_DIR")}
     env.update(DATA_DIR=str(data), REDIS_EMBEDDED_PORT=str(rport), PORT=str(cport),
-               SMTP_SINK_PORT=str(redis_server.free_port()), LOGLEVEL="WARNING")
+               SMTP_SINK_PORT=str(redis_server.free_port()), METRICS_PORT=str(redis_server.free_port()),
+               LOGLEVEL="WARNING")
     log = open(data / "stack.log", "w")
     proc = subprocess.Popen([sys.executable, "-m", "app"], cwd=ROOT, env=env, stdout=log,
                             stderr=subprocess.STDOUT, start_new_session=True)

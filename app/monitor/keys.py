@@ -12,6 +12,18 @@ Task history (written by `app.telemetry.recorder` as tasks change state, read by
 - ``cc:idx:worker:<host>``    sorted set, task ids a worker received, scored by first-seen time.
 - ``cc:names``                set of every task name seen.
 - ``cc:count:<STATE>:<YYYYmmddHHMM>`` integer, tasks entering STATE in that UTC minute (TTL 2 days).
+- ``cc:tl:<id>``              list, the task's state timeline, JSON ``{state, at, info}`` per change
+                              (same TTL as the hash).
+- ``cc:children:<id>``        set, ids of tasks published by task <id> (same TTL as the hash).
+- ``cc:idx:word:<token>``     sorted set, ids of tasks whose args/kwargs contain <token> (lower-case
+                              word of 3+ characters), scored by first-seen time; args-text search.
+- ``cc:words``                 sorted set, every search token, scored by last use.
+- ``cc:hist:<task name>``     hash, runtime histogram: bucket upper bound in seconds -> count, and
+                              ``sum`` -> total runtime in seconds.
+- ``cc:wcount:<host>``        hash, finished tasks per state (SUCCESS/FAILURE/RETRY/REVOKED) by worker.
+- ``cc:ratelimits``            hash, task name -> rate limit set by an operator from the console.
+- ``cc:audit``                list, operator actions (newest first, JSON ``{at, who, action, target,
+                              detail, outcome}``), capped at AUDIT_MAX entries.
 
 Workers (written by `app.telemetry.heartbeat`, read by `app.monitor.workers`):
 
@@ -33,7 +45,7 @@ Maintenance and beat (written by `app.tasks.maintenance_tasks` / `app.services.s
 - ``cc:qstuck``                   hash, queue -> JSON ``{since, ready}`` while it has messages and no
                                   consumer; the field is removed once a consumer is back or it drains.
 - ``cc:beat:seeded``              set, default schedule entry names already installed once.
-- ``cc:failed:cleaned``           sorted set, failed task ids whose leftovers were removed, by time.
+- ``cc:failed:cleaned_until``     string, epoch seconds up to which failed tasks' leftovers are removed.
 
 RedBeat's own keys (prefix ``redbeat:``): ``redbeat:<entry name>`` (hash: definition, meta),
 ``redbeat::schedule`` (sorted set by due time), ``redbeat::lock`` (the single-beat lock),
@@ -61,6 +73,38 @@ UNACKED = "unacked"
 UNACKED_INDEX = "unacked_index"
 
 COUNTER_TTL_S = 2 * 86_400
+
+
+AUDIT = f"{PREFIX}audit"
+#: hash, task name -> rate limit an operator set from the console (e.g. "10/m"); "" when cleared.
+RATE_LIMITS = f"{PREFIX}ratelimits"
+#: sorted set of every args-search token, scored by last use (lets trimming find the word indexes).
+WORDS = f"{PREFIX}words"
+AUDIT_MAX = 10_000
+
+#: Runtime histogram bucket upper bounds in seconds (log-spaced; +Inf is the last bucket).
+RUNTIME_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+                     120.0, 300.0, 600.0, 1800.0, float("inf"))
+
+
+def timeline(task_id: str) -> str:
+    return f"{PREFIX}tl:{task_id}"
+
+
+def children(task_id: str) -> str:
+    return f"{PREFIX}children:{task_id}"
+
+
+def word_index(token: str) -> str:
+    return f"{PREFIX}idx:word:{token}"
+
+
+def runtime_histogram(name: str) -> str:
+    return f"{PREFIX}hist:{name}"
+
+
+def worker_counts(hostname: str) -> str:
+    return f"{PREFIX}wcount:{hostname}"
 
 
 def task(task_id: str) -> str:
@@ -117,7 +161,7 @@ def mail_cancelled(task_id: str) -> str:
 #: Maintenance and beat (issue 7).
 QUEUE_STUCK = f"{PREFIX}qstuck"
 BEAT_SEEDED = f"{PREFIX}beat:seeded"
-FAILED_CLEANED = f"{PREFIX}failed:cleaned"
+FAILED_CLEANED_UNTIL = f"{PREFIX}failed:cleaned_until"
 
 
 def lock(name: str) -> str:

@@ -17,7 +17,7 @@ from app.errors import FileTooLarge, InvalidInput
 #: Extensions kept on stored uploads (lower-case, with dot). Others are stored without extension.
 KNOWN_EXTENSIONS = frozenset({".docx", ".xlsx", ".pptx", ".pdf", ".png", ".jpg", ".jpeg", ".gif",
                               ".webp", ".bmp", ".tif", ".tiff", ".csv", ".json", ".txt"})
-_SAFE_NAME_RE = re.compile(r"[^A-Za-z0-9._ -]+")
+_SAFE_NAME_RE = re.compile(r"[^\w.\- ]+")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,131 @@
+""""Why is this task stuck?": check each known cause in turn and say which ones hold.
+
+Checks, in order (each a `Finding`): unknown id; finished (not stuck); revoked; expired; result
+expired (Celery reports PENDING although the history saw it finish); ETA in the future; waiting in
+its queue (position and age); its queue has no consumer; reserved by a worker but not started;
+rate-limited; worker heartbeat stopped while it was running; retrying (next attempt pending).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from app.monitor import history, keys, queues, workers
+
+
+@dataclass
+class Finding:
+    """One cause: `code` (machine name), `holds`, and a sentence for the operator."""
+
+    code: str
+    holds: bool
+    message: str
+
+
+def _epoch(value) -> float | None:
+    if value in (None, "", "None"):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        try:
+            return datetime.fromisoformat(str(value)).timestamp()
+        except ValueError:
+            return None
+
+
+def _age(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
+def diagnose(app, client, broker, task_id: str, offline_after_s: float = 10.0,
+             now: float | None = None) -> dict[str, Any]:
+    """Run every check for `task_id`.
+
+    Returns ``{'task_id', 'state' (history), 'celery_state', 'findings': [Finding...], 'verdict'}``
+    where verdict is the message of the first finding that holds.
+    """
+    from celery.result import AsyncResult
+
+    now = time.time() if now is None else now
+    task = history.get_task(client, task_id) or {}
+    celery_state = AsyncResult(task_id, app=app).state
+    state = task.get("state")
+    findings: list[Finding] = []
+
+    def add(code: str, holds: bool, message: str) -> None:
+        findings.append(Finding(code, bool(holds), message))
+
+    if not task and celery_state == "PENDING":
+        add("unknown", True, "This id was never seen by the console, or its history has expired. "
+            "Celery reports PENDING for any id it does not know.")
+        return _result(task_id, state, celery_state, findings)
+
+    finished = state in keys.FINISHED_STATES or celery_state in ("SUCCESS", "FAILURE", "REVOKED")
+    revoked = state == "REVOKED" or celery_state == "REVOKED" or bool(task.get("revoke_requested"))
+    add("revoked", revoked, f"The task was revoked ({task.get('reason') or task.get('revoke_requested') or 'revoke'}); "
+        "it will not run. Retry it to run it again.")
+    expires = _epoch(task.get("expires"))
+    add("expired", bool(expires and expires < now and state not in ("SUCCESS", "FAILURE")),
+        "Its expiry time has passed; a worker will discard it instead of running it.")
+    add("result_expired", state in keys.FINISHED_STATES and celery_state == "PENDING",
+        f"The history says it finished ({state}) but its result has expired from the backend "
+        "(result_expires), so Celery now reports PENDING.")
+    add("finished", finished and not revoked,
+        f"It is not stuck: it finished with {celery_state if celery_state != 'PENDING' else state}.")
+
+    queue = task.get("queue")
+    eta = _epoch(task.get("eta"))
+    add("eta_future", bool(eta and eta > now and not finished),
+        f"It has an ETA/countdown {_age(eta - now) if eta else ''} in the future; a worker holds it "
+        "reserved (unacked) until then." if eta else "No ETA.")
+
+    waiting = queues.find_waiting(broker, queue, task_id) if queue and not finished else None
+    if waiting:
+        position, msg = waiting
+        sent = _epoch((msg.get("headers") or {}).get("cc_sent_at"))
+        add("waiting", True, f"It is waiting in {queue} at position {position + 1} (1 = next)"
+            + (f", for {_age(now - sent)}" if sent else "") + ".")
+    else:
+        add("waiting", False, "It is not waiting in its queue.")
+
+    ws = workers.list_workers(client, offline_after_s, now=now)
+    consumers = workers.consumers_by_queue(ws)
+    add("no_consumer", bool(queue and not finished and not consumers.get(queue)),
+        f"No online worker consumes {queue}: start one with `./celery_worker.sh` or add a consumer "
+        "from the Workers tab.")
+
+    reserved = queues.find_reserved(broker, task_id) if not finished else None
+    started = state in ("STARTED", "PROGRESS")
+    add("reserved", bool(reserved and not started),
+        "A worker has reserved it (prefetched, unacked) but not started it: its slots are busy "
+        "or it waits for an ETA or rate limit.")
+    name = task.get("name")
+    limit = client.hget(keys.RATE_LIMITS, name) if name else None
+    if not limit and name and name in app.tasks:
+        limit = app.tasks[name].rate_limit
+    add("rate_limited", bool(limit and not finished and not started),
+        f"{name} is rate-limited to {limit}; workers hold extra tasks back until the limit allows.")
+
+    host = task.get("worker")
+    w = next((x for x in ws if x.hostname == host), None)
+    add("worker_lost", bool(started and host and (w is None or not w.online)),
+        f"It was running on {host}, whose heartbeat stopped: the worker is gone or hung. With "
+        "acks_late the message is redelivered after the visibility timeout.")
+    add("retrying", state == "RETRY", f"It failed and a retry is scheduled: {task.get('reason', '')}")
+    add("running", started and bool(w and w.online),
+        f"It is running on {host}" + (f" for {_age(now - task['started_at'])}" if task.get("started_at") else "") + ".")
+    return _result(task_id, state, celery_state, findings)
+
+
+_ORDER = ("unknown", "revoked", "expired", "result_expired", "finished", "worker_lost", "no_consumer",
+          "eta_future", "rate_limited", "waiting", "reserved", "retrying", "running")
+
+
+def _result(task_id, state, celery_state, findings):
+    holding = sorted((f for f in findings if f.holds), key=lambda f: _ORDER.index(f.code))
+    verdict = holding[0].message if holding else "No known cause holds; check the worker logs."
+    return {"task_id": task_id, "state": state, "celery_state": celery_state,
+            "findings": findings, "verdict": verdict}

@@ -1,0 +1,83 @@
+"""Workers, queues and audit parts of the Task Monitor, with the operator actions on them."""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from app.monitor import actions, audit, diagnose
+from app.monitor.queues import QueueDetail
+from app.ui import confirm
+from app.ui.monitor_widgets import ago, when
+from app.ui.resources import broker_client, celery, redis_client, settings
+
+
+def queue_table(details: list[QueueDetail]) -> None:
+    rows = [{"queue": d.name, "ready": d.ready, "reserved": d.reserved, "ETA-held": d.eta_held,
+             "consumers": len(d.consumers or []),
+             "latency": f"{d.latency_s:.1f} s" if d.latency_s is not None else "—",
+             "status": "⚠ no consumer" if d.stuck else ("idle" if not d.ready else "ok")} for d in details]
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    for d in details:
+        if d.stuck:
+            st.error(f"{d.name} has {d.ready} waiting message(s) and no consumer: start a worker for it "
+                     f"(`./celery_worker.sh`) or add a consumer below.", icon=":material/error:")
+
+
+def worker_detail(w) -> None:
+    with st.expander(f"{'🟢' if w.online else '🔴'} {w.hostname} · {w.pool} × {w.concurrency} · "
+                     f"{len(w.active)} active · heartbeat {ago(w.last_heartbeat)}"):
+        st.write({"queues": w.queues, "pid": w.pid, "processed": w.processed, "loadavg": w.loadavg,
+                  "last heartbeat": when(w.last_heartbeat), "reserved": w.reserved})
+        if w.active:
+            st.dataframe(pd.DataFrame(w.active), hide_index=True, width="stretch")
+
+
+def worker_actions(workers, queue_names) -> None:
+    """Pool grow/shrink, add/cancel consumer, rate limit, purge: each confirmed and audited."""
+    app, client, who = celery(), redis_client(), confirm.who()
+    online = [w.hostname for w in workers if w.online]
+    with st.form("worker_action"):
+        c = st.columns([3, 2, 2])
+        host = c[0].selectbox("Worker", online or ["(none online)"])
+        queue = c[1].selectbox("Queue", list(queue_names))
+        action = c[2].selectbox("Action", ["pool +1", "pool -1", "add consumer", "cancel consumer"])
+        if st.form_submit_button("Apply…", disabled=not online):
+            fns = {"pool +1": lambda: actions.pool_resize(app, client, host, 1, who),
+                   "pool -1": lambda: actions.pool_resize(app, client, host, -1, who),
+                   "add consumer": lambda: actions.consumer(app, client, host, queue, True, who),
+                   "cancel consumer": lambda: actions.consumer(app, client, host, queue, False, who)}
+            label = f"{action} on {host}" + (f" for {queue}" if "consumer" in action else "")
+            confirm.ask(label, fns[action])
+    c1, c2 = st.columns(2)
+    with c1.form("rate_limit"):
+        names = sorted(t for t in app.tasks if t.startswith("app."))
+        name = st.selectbox("Task", names)
+        rate = st.text_input("Rate limit (e.g. 10/m, 2/s; empty clears)")
+        if st.form_submit_button("Set rate limit…"):
+            confirm.ask(f"Set rate limit of {name} to {rate or 'none'}",
+                        lambda: actions.set_rate_limit(app, client, name, rate, who))
+    with c2.form("purge"):
+        queue = st.selectbox("Queue to purge", list(queue_names))
+        if st.form_submit_button("Purge queue…"):
+            confirm.ask(f"Purge every waiting message of {queue}",
+                        lambda: actions.purge_queue(client, broker_client(), queue, who, queue_names))
+
+
+def stuck_panel(task_id: str) -> None:
+    """Run the "why is this task stuck?" checks and show the verdict and each check."""
+    s = settings()
+    report = diagnose.diagnose(celery(), redis_client(), broker_client(), task_id.strip(), s.WORKER_OFFLINE_AFTER_S)
+    st.markdown(f"History state **{report['state'] or 'unknown'}** · Celery state **{report['celery_state']}**")
+    st.info(report["verdict"], icon=":material/troubleshoot:")
+    st.dataframe(pd.DataFrame([{"check": f.code, "holds": "yes" if f.holds else "no", "detail": f.message}
+                               for f in report["findings"]]), hide_index=True, width="stretch")
+
+
+def audit_table() -> None:
+    entries = audit.recent(redis_client(), 200)
+    if not entries:
+        st.caption("No operator actions yet.")
+        return
+    st.dataframe(pd.DataFrame([{"when": when(e["at"]), "who": e["who"], "action": e["action"], "target": e["target"],
+                                "outcome": e["outcome"], "detail": str(e.get("detail", ""))[:200]} for e in entries]),
+                 hide_index=True, width="stretch")
