@@ -1,39 +1,61 @@
-"""File Processing: upload documents, pick operations, watch each task run, get the outputs."""
+"""File Processing: upload Word, Excel, PowerPoint, PDF and image files; each goes to its task by content."""
 import streamlit as st
 
 from app.errors import InvalidInput
-from app.ui.file_results import render_outputs
+from app.services import filetypes
+from app.services.documents import registry
+from app.ui.file_results import render_batch, render_outputs
 from app.ui.resources import celery, redis_ok_or_banner, settings
 from app.ui.task_status import task_panel
-from app.ui.uploads import store_upload
+from app.ui.uploads import store_checked
 
 st.session_state.setdefault("file_jobs", [])
 st.title("File Processing")
-st.caption(f"Word documents are processed on **file_processing_queue**. Limit {settings().MAX_UPLOAD_MB} MB per file.")
+st.caption(f"Files are processed on **file_processing_queue**; the content decides the reader, not the name. "
+           f"Limit {settings().MAX_UPLOAD_MB} MB per file.")
 if not redis_ok_or_banner():
     st.stop()
 
 with st.form("upload", clear_on_submit=True):
-    files = st.file_uploader("Documents (.docx)", type=["docx"], accept_multiple_files=True)
-    operations = st.multiselect("Operations", ["extract_text", "count_stats", "extract_images"],
-                                default=["extract_text", "count_stats", "extract_images"])
+    files = st.file_uploader("Files (.docx, .xlsx, .pptx, .pdf, images)", type=filetypes.UPLOAD_EXTENSIONS,
+                             accept_multiple_files=True)
+    chosen = {}
+    for col, family in zip(st.columns(len(registry.OPERATIONS)), registry.OPERATIONS):
+        chosen[family] = col.multiselect(family.title(), registry.OPERATIONS[family],
+                                         default=list(registry.DEFAULT_OPERATIONS[family]), key=f"ops_{family}")
+    w, h = st.columns(2)
+    size = [w.number_input("Resize width (px)", 1, 10_000, 800), h.number_input("Resize height (px)", 1, 10_000, 600)]
+    as_batch = st.checkbox("Send several files as one batch (a chord with a summary)", value=True)
     submitted = st.form_submit_button("Process", type="primary")
 
 if submitted:
-    if not files:
-        st.warning("Choose at least one .docx file.")
-    elif not operations:
-        st.warning("Choose at least one operation.")
-    task = celery().tasks["app.tasks.file_tasks.process_word_document"]
-    for f in (files or []) if operations else []:
+    accepted = []
+    for f in files or []:
         try:
-            stored = store_upload(f, allowed_kinds={"docx"})
+            upload = store_checked(f, allowed_kinds=set().union(*registry.FAMILY_KINDS.values()))
         except InvalidInput as exc:
             st.error(str(exc))
             continue
-        result = task.apply_async(args=[str(stored.path), operations])
-        st.session_state.file_jobs.insert(0, {"id": result.id, "name": stored.original_name})
+        family = registry.family_of(upload.kind)
+        if not chosen[family]:
+            st.warning(f"{upload.stored.original_name}: choose at least one {family} operation.")
+            continue
+        accepted.append((upload.stored, family))
+    if not files:
+        st.warning("Choose at least one file.")
+    elif as_batch and len(accepted) > 1:
+        task = celery().tasks["app.tasks.file_tasks.batch_process_files"]
+        res = task.apply_async(args=[[str(s.path) for s, _ in accepted]],
+                               kwargs={"operations": chosen, "names": [s.original_name for s, _ in accepted],
+                                       "size": [int(v) for v in size]})
+        st.session_state.file_jobs.insert(0, {"id": res.id, "name": f"Batch of {len(accepted)} files", "batch": True})
+    else:
+        for stored, family in accepted:
+            kwargs = {"size": [int(v) for v in size]} if family == "image" else {}
+            res = celery().tasks[registry.TASK_NAMES[family]].apply_async(
+                args=[str(stored.path), chosen[family]], kwargs=kwargs)
+            st.session_state.file_jobs.insert(0, {"id": res.id, "name": stored.original_name})
 
 for job in st.session_state.file_jobs:
     with st.container(border=True):
-        task_panel(job["id"], job["name"], render_outputs)
+        task_panel(job["id"], job["name"], render_batch if job.get("batch") else render_outputs)
