@@ -102,7 +102,7 @@ DEFAULT_SCHEDULE = {
                              "schedule": {"type": "crontab", "minute": "15", "hour": "3"},
                              "enabled": False},
     "archive-old-files": {"task": "app.tasks.maintenance_tasks.archive_old_files",
-                          "schedule": {"type": "crontab", "minute": "30", "hour": "3"},
+                          "schedule": {"type": "crontab", "minute": "30", "hour": "*"},
                           "enabled": False},
 }
 

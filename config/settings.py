@@ -54,10 +54,11 @@ class Settings(BaseSettings):
     METRICS_LOCAL_ONLY: bool = True
 
     # Beat and maintenance (issue 7): beat tick cap, retentions of failed-task leftovers, outputs
-    # (archived after), archives, and the queue-depth series the monitor charts.
+    # (archived after; keep below FILE_RETENTION_S, when cleanup_temp_files deletes them), and the
+    # queue-depth series the monitor charts.
     BEAT_MAX_LOOP_INTERVAL_S: float = Field(default=5.0, gt=0)
     FAILED_TASK_RETENTION_S: int = Field(default=86_400, ge=0)
-    OUTPUT_RETENTION_S: int = Field(default=7 * 86_400, ge=0)
+    OUTPUT_RETENTION_S: int = Field(default=43_200, ge=0)
     QUEUE_DEPTH_RETENTION_S: int = Field(default=2 * 86_400, ge=60)
 
     # Reports (issue 6): inline records cap, rows read from a stored file, export chunk size.

@@ -101,7 +101,7 @@ def test_archive_old_files_archives_past_retention_leaves_others(data_dir, corpu
     os.utime(mixed / "text.txt")  # touched just now: the job is still in use
     new_state = {p: (p.read_bytes(), p.stat().st_mtime) for p in new.rglob("*") if p.is_file()}
 
-    out = m.archive_old_files.delay().get(timeout=60)  # default retention: OUTPUT_RETENTION_S (7 days)
+    out = m.archive_old_files.delay().get(timeout=60)  # default retention: OUTPUT_RETENTION_S (12 h)
     assert out["status"] == "completed" and old.name in out["archived"]
     assert new.name not in out["archived"] and mixed.name not in out["archived"]
     assert not old.exists()

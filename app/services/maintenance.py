@@ -91,12 +91,14 @@ def cleanup_failed_tasks(client, data_dir: Path, older_than_s: float,
             "results_removed": results_removed}
 
 
-def archive_old_outputs(data_dir: Path, older_than_s: float, now: float | None = None) -> dict[str, Any]:
+def archive_old_outputs(data_dir: Path, older_than_s: float, protected: set[str] = frozenset(),
+                        now: float | None = None) -> dict[str, Any]:
     """Move each output folder (``DATA_DIR/outputs/<job>/``) untouched for `older_than_s` into
     ``DATA_DIR/archive/outputs/<job>.tar.gz`` and remove the folder.
 
     "Untouched" means its newest file (or the folder itself) was modified before the cutoff, so a
-    job still writing is never archived. The archive is written under a temporary name, read back
+    job still writing is never archived; folders named in `protected` (ids of unfinished tasks,
+    `app.services.cleanup.active_references`) are never archived either. The archive is written under a temporary name, read back
     (member count must match) and renamed into place before the folder is removed: a crash leaves
     either the folder or a complete archive, never neither. An existing archive of the same name is
     never overwritten (the new one gets a ``.<n>`` suffix).
@@ -116,7 +118,7 @@ def archive_old_outputs(data_dir: Path, older_than_s: float, now: float | None =
     for entry in sorted(outputs.iterdir()):
         if entry.is_symlink() or not entry.is_dir():
             continue
-        if _newest_mtime(entry) >= cutoff:
+        if entry.name in protected or _newest_mtime(entry) >= cutoff:
             kept += 1
             continue
         target_dir.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,7 @@ from redbeat.schedulers import ensure_conf
 
 from app.monitor import health, queue_history, queues, workers
 from app.monitor.clients import redis_from_url
-from app.services import locks, maintenance
+from app.services import cleanup, locks, maintenance
 from app.tasks.base import ConsoleTask
 from config.celery_config import QUEUES, celery_app
 from config.settings import get_settings
@@ -101,13 +101,17 @@ def cleanup_failed_tasks(self, older_than_s: float | None = None) -> dict:
 @celery_app.task(**MAINTENANCE_OPTIONS, soft_time_limit=1500, time_limit=1560)
 def archive_old_files(self, older_than_s: float | None = None) -> dict:
     """Move output folders untouched for `older_than_s` seconds (default OUTPUT_RETENTION_S) into
-    ``DATA_DIR/archive/outputs/<job>.tar.gz``.
+    ``DATA_DIR/archive/outputs/<job>.tar.gz``, sparing outputs of unfinished tasks.
+
+    cleanup_temp_files deletes outputs after FILE_RETENTION_S (1 day), so OUTPUT_RETENTION_S
+    (12 h) must stay below it for archiving to see them.
 
     Returns ``{'status': 'completed', 'archived': [job names], 'files', 'bytes_archived', 'kept'}``.
     """
     s = get_settings()
     age_s = s.OUTPUT_RETENTION_S if older_than_s is None else float(older_than_s)
-    return _exclusive(self, lambda c: maintenance.archive_old_outputs(s.DATA_DIR, age_s))
+    return _exclusive(self, lambda c: maintenance.archive_old_outputs(
+        s.DATA_DIR, age_s, protected=cleanup.active_references(c)))
 
 
 @celery_app.task(**MAINTENANCE_OPTIONS, soft_time_limit=30, time_limit=60)
