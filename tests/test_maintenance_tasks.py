@@ -152,8 +152,9 @@ def test_monitor_queue_sizes_records_depths(redis_client):
     for q in QUEUES:
         points = queue_history.series(redis_client, q)
         assert len(points) == before[q] + 1
-        ts, ready = points[-1]
+        ts, ready, latency_s = points[-1]
         assert abs(ts - time.time()) < 30 and ready == out["ready"][q] >= 0
+        assert latency_s == out["latency_s"][q]
     assert out["stuck"] == []  # the test worker consumes every queue
 
 
@@ -168,7 +169,9 @@ def test_queue_with_messages_and_no_consumer_is_flagged_until_it_recovers(redis_
     queue_history.record(redis_client, {"zq": 0}, {}, retention_s=120, now=t0 + 200)
     assert "zq" not in queue_history.stuck(redis_client)  # empty and unconsumed is not stuck
     # retention: the points older than 120 s before the last write are gone
-    assert queue_history.series(redis_client, "zq") == [(t0 + 120, 5), (t0 + 200, 0)]
+    assert queue_history.series(redis_client, "zq") == [(t0 + 120, 5, None), (t0 + 200, 0, None)]
+    queue_history.record(redis_client, {"zq": 2}, {"zq": ["w1"]}, 120, now=t0 + 210, latency_s={"zq": 4.25})
+    assert queue_history.series(redis_client, "zq", since=t0 + 205) == [(t0 + 210, 2, 4.25)]
     redis_client.delete(keys.queue_depth("zq"))
 
 

@@ -40,8 +40,9 @@ Email (written and read by `app.services.mail.sentlog` and `app.services.mail.sc
 Maintenance and beat (written by `app.tasks.maintenance_tasks` / `app.services.schedules`):
 
 - ``cc:lock:<name>``              string, redis-py Lock token of a running maintenance task (expires).
-- ``cc:qdepth:<queue>``           sorted set, ``"<epoch s>:<ready>"`` scored by epoch seconds, one
-                                  point per monitor_queue_sizes run (trimmed to QUEUE_DEPTH_RETENTION_S).
+- ``cc:qdepth:<queue>``           sorted set, ``"<epoch s>:<ready>:<latency s or empty>"`` scored by
+                                  epoch seconds, one point per monitor_queue_sizes run (trimmed to
+                                  QUEUE_DEPTH_RETENTION_S); latency = age of the oldest waiting message.
 - ``cc:qstuck``                   hash, queue -> JSON ``{since, ready}`` while it has messages and no
                                   consumer; the field is removed once a consumer is back or it drains.
 - ``cc:beat:seeded``              set, default schedule entry names already installed once.

@@ -1,8 +1,9 @@
 """Queue depth over time (for the monitor's charts) and queues that have messages but no consumer.
 
 Written by the `monitor_queue_sizes` maintenance task (every minute by default), read by the Task
-Monitor. Keys (`app.monitor.keys`): ``cc:qdepth:<queue>`` is a sorted set of ``"<epoch s>:<ready>"``
-scored by epoch seconds, trimmed to a retention on every write; ``cc:qstuck`` is a hash
+Monitor. Keys (`app.monitor.keys`): ``cc:qdepth:<queue>`` is a sorted set of
+``"<epoch s>:<ready>:<latency s or empty>"`` scored by epoch seconds (latency = age of the oldest
+waiting message, `app.monitor.queues.details`), trimmed to a retention on every write; ``cc:qstuck`` is a hash
 queue -> JSON ``{"since": epoch s, "ready": n}`` while the queue has ready messages and no online
 consumer.
 """
@@ -15,7 +16,7 @@ from app.monitor import keys
 
 
 def record(client, ready: dict[str, int], consumers: dict[str, list[str]], retention_s: float,
-           now: float | None = None) -> list[str]:
+           now: float | None = None, latency_s: dict[str, float | None] | None = None) -> list[str]:
     """Append one depth point per queue, trim points older than `retention_s`, update stuck flags.
 
     Args:
@@ -23,6 +24,7 @@ def record(client, ready: dict[str, int], consumers: dict[str, list[str]], reten
         ready: queue -> ready messages (`app.monitor.queues.depths(...).ready`).
         consumers: queue -> online consumer hostnames (`app.monitor.workers.consumers_by_queue`).
         retention_s: how long points are kept, seconds.
+        latency_s: queue -> age of its oldest waiting message in seconds (None: empty/unknown).
     Returns:
         The queues flagged stuck now (messages waiting, nobody consuming), sorted.
     Raises:
@@ -33,7 +35,9 @@ def record(client, ready: dict[str, int], consumers: dict[str, list[str]], reten
     pipe = client.pipeline(transaction=False)
     stuck = []
     for queue, n in ready.items():
-        pipe.zadd(keys.queue_depth(queue), {f"{now:.3f}:{int(n)}": now})
+        lat = (latency_s or {}).get(queue)
+        member = f"{now:.3f}:{int(n)}:{'' if lat is None else round(float(lat), 3)}"
+        pipe.zadd(keys.queue_depth(queue), {member: now})
         pipe.zremrangebyscore(keys.queue_depth(queue), "-inf", f"({now - retention_s}")
         if n > 0 and not consumers.get(queue):
             stuck.append(queue)
@@ -46,14 +50,15 @@ def record(client, ready: dict[str, int], consumers: dict[str, list[str]], reten
 
 
 def series(client, queue: str, since: float | None = None,
-           until: float | None = None) -> list[tuple[float, int]]:
-    """``[(epoch s, ready), ...]`` oldest first for `queue` between `since` and `until` (inclusive)."""
+           until: float | None = None) -> list[tuple[float, int, float | None]]:
+    """``[(epoch s, ready, latency s or None), ...]`` oldest first for `queue` between `since` and
+    `until` (inclusive)."""
     raw = client.zrangebyscore(keys.queue_depth(queue), "-inf" if since is None else since,
                                "+inf" if until is None else until)
     out = []
     for member in raw:
-        ts, _, n = member.partition(":")
-        out.append((float(ts), int(n)))
+        ts, n, lat = (member.split(":") + ["", ""])[:3]
+        out.append((float(ts), int(n), float(lat) if lat else None))
     return out
 
 

@@ -119,18 +119,22 @@ def monitor_queue_sizes(self) -> dict:
     """Record each queue's ready count for the monitor's charts (kept QUEUE_DEPTH_RETENTION_S) and
     flag queues with messages but no online consumer (logged as a warning).
 
-    Returns ``{'status': 'completed', 'ready': {queue: n}, 'unacked': n, 'stuck': [queues]}``.
+    Returns ``{'status': 'completed', 'ready': {queue: n}, 'unacked': n, 'latency_s': {queue: s or
+    None}, 'stuck': [queues]}``.
     """
     s = get_settings()
 
     def work(client) -> dict:
+        consumers = workers.consumers_by_queue(workers.list_workers(client, s.WORKER_OFFLINE_AFTER_S))
         with redis_from_url(s.broker_url) as broker:
             depth = queues.depths(broker, QUEUES)
-        consumers = workers.consumers_by_queue(workers.list_workers(client, s.WORKER_OFFLINE_AFTER_S))
-        stuck = queue_history.record(client, depth.ready, consumers, s.QUEUE_DEPTH_RETENTION_S)
+            detail = {d.name: d for d in queues.details(broker, QUEUES, consumers)}
+        latency = {q: detail[q].latency_s for q in QUEUES}
+        stuck = queue_history.record(client, depth.ready, consumers, s.QUEUE_DEPTH_RETENTION_S,
+                                     latency_s=latency)
         for q in stuck:
             log.warning("queue %s has %d messages and no consumer: start a worker with -Q %s",
                         q, depth.ready[q], q)
-        return {"ready": depth.ready, "unacked": depth.unacked, "stuck": stuck}
+        return {"ready": depth.ready, "unacked": depth.unacked, "latency_s": latency, "stuck": stuck}
 
     return _exclusive(self, work)
