@@ -230,5 +230,6 @@ def _on_revoked(request=None, terminated=None, signum=None, expired=None, **_):
     if request is None:
         return
     why = "expired" if expired else ("terminated" if terminated else "revoked")
-    record(request.id, "REVOKED", {"finished_at": time.time(), "reason": why}, name=request.name,
+    record(request.id, "REVOKED", {"finished_at": time.time(), "reason": why},
+           name=getattr(request, "name", None) or getattr(request, "task", None),
            worker=_worker_of(request), info=why)

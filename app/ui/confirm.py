@@ -17,8 +17,10 @@ OUTCOME = "action_outcome"
 
 
 def ask(label: str, action: Callable[[], Any]) -> None:
-    """Ask the operator to confirm `label` before `action()` runs."""
+    """Ask the operator to confirm `label` before `action()` runs (reruns the whole page, so the
+    confirmation shows even when asked from inside a refreshing fragment)."""
     st.session_state[PENDING] = {"label": label, "action": action}
+    st.rerun()
 
 
 def pending_box() -> None:

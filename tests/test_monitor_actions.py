@@ -1,0 +1,158 @@
+"""Operator actions and the stuck diagnosis, staged for real against Redis and a real worker."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from app.errors import InvalidInput
+from app.launcher import redis_server
+from app.monitor import actions, audit, diagnose, history, keys, queues
+from app.telemetry import recorder
+from config.celery_config import QUEUES
+from tests.conftest import ROOT, wait_for
+
+pytestmark = pytest.mark.usefixtures("celery_worker")
+HEALTH = "app.tasks.maintenance_tasks.health_check"
+WORD = "app.tasks.file_tasks.process_word_document"
+
+
+def state_of(client, tid):
+    t = history.get_task(client, tid)
+    return t and t.get("state")
+
+
+def holds(report) -> set[str]:
+    return {f.code for f in report["findings"] if f.holds}
+
+
+def test_revoked_task_never_runs_and_is_audited(celery_app, redis_client):
+    r = celery_app.send_task(HEALTH, countdown=2)
+    who = f"tester-{uuid.uuid4().hex[:6]}"
+    actions.revoke(celery_app, redis_client, r.id, who)
+    wait_for(lambda: state_of(redis_client, r.id) == "REVOKED", timeout_s=15)
+    time.sleep(2.5)
+    assert state_of(redis_client, r.id) == "REVOKED"
+    assert history.get_task(redis_client, r.id).get("started_at") is None
+    assert any(e["who"] == who and e["action"] == "revoke" and e["target"] == r.id for e in audit.recent(redis_client))
+    report = diagnose.diagnose(celery_app, redis_client, redis_client, r.id)
+    assert "revoked" in holds(report) and "revoked" in report["verdict"]
+
+
+def test_retry_reruns_with_same_args_and_links_ids(celery_app, redis_client, data_dir, corpus):
+    target = data_dir / "uploads" / f"later-{uuid.uuid4().hex}.docx"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    first = celery_app.send_task(WORD, args=[str(target), ["count_stats"]])
+    wait_for(lambda: state_of(redis_client, first.id) == "FAILURE")
+    target.write_bytes((corpus / "docx" / "google-docs_no_docprops.docx").read_bytes())
+    out = actions.retry(celery_app, redis_client, first.id, "tester")
+    second = celery_app.AsyncResult(out["new_id"])
+    assert second.get(timeout=60)["outputs"]["stats"]["words"] == 305
+    assert history.get_task(redis_client, second.id)["retry_of"] == first.id
+    assert history.get_task(redis_client, first.id)["retried_as"] == second.id
+    assert history.get_task(redis_client, second.id)["args_json"] == history.get_task(redis_client, first.id)["args_json"]
+    with pytest.raises(InvalidInput):
+        actions.retry(celery_app, redis_client, "no-such-id", "tester")
+
+
+def test_purge_empties_only_that_queue(celery_app, redis_client):
+    qa, qb = f"purge_a_{uuid.uuid4().hex[:6]}", f"purge_b_{uuid.uuid4().hex[:6]}"
+    for q in (qa, qb):
+        for _ in range(3):
+            celery_app.send_task(HEALTH, queue=q)
+    before = queues.depths(redis_client, [qa, qb]).ready
+    assert before == {qa: 3, qb: 3}
+    out = actions.purge_queue(redis_client, redis_client, qa, "tester", [qa, qb])
+    assert out["removed"] == 3
+    assert queues.depths(redis_client, [qa, qb]).ready == {qa: 0, qb: 3}
+    assert audit.recent(redis_client, 1)[0]["action"] == "purge"
+    with pytest.raises(InvalidInput):
+        actions.purge_queue(redis_client, redis_client, "default_queue_typo", "tester", QUEUES)
+    queues.purge(redis_client, qb)
+
+
+def test_waiting_with_no_consumer_is_diagnosed_with_position(celery_app, redis_client):
+    q = f"nobody_{uuid.uuid4().hex[:6]}"
+    ids = [celery_app.send_task(HEALTH, queue=q).id for _ in range(3)]
+    report = diagnose.diagnose(celery_app, redis_client, redis_client, ids[1])
+    assert {"waiting", "no_consumer"} <= holds(report)
+    assert "position 2" in next(f.message for f in report["findings"] if f.code == "waiting")
+    assert report["verdict"].startswith("No online worker consumes")
+    detail = {d.name: d for d in queues.details(redis_client, [q], {})}[q]
+    assert detail.ready == 3 and detail.stuck and detail.latency_s is not None and detail.latency_s >= 0
+    queues.purge(redis_client, q)
+
+
+def test_eta_in_future_is_reserved_not_started(celery_app, redis_client):
+    r = celery_app.send_task(HEALTH, countdown=600)
+    wait_for(lambda: state_of(redis_client, r.id) == "RECEIVED")
+    report = diagnose.diagnose(celery_app, redis_client, redis_client, r.id)
+    assert {"eta_future", "reserved"} <= holds(report), report
+    detail = {d.name: d for d in queues.details(redis_client, QUEUES, {})}["default_queue"]
+    assert detail.eta_held >= 1
+    actions.revoke(celery_app, redis_client, r.id, "tester")
+
+
+def test_result_expired_and_unknown_and_worker_lost(celery_app, redis_client):
+    r = celery_app.send_task(HEALTH)
+    r.get(timeout=30)
+    wait_for(lambda: state_of(redis_client, r.id) == "SUCCESS")
+    assert "finished" in holds(diagnose.diagnose(celery_app, redis_client, redis_client, r.id))
+    redis_client.delete(f"celery-task-meta-{r.id}")
+    assert "result_expired" in holds(diagnose.diagnose(celery_app, redis_client, redis_client, r.id))
+    assert holds(diagnose.diagnose(celery_app, redis_client, redis_client, uuid.uuid4().hex)) == {"unknown"}
+    ghost, tid = f"ghost@{uuid.uuid4().hex[:6]}", uuid.uuid4().hex
+    redis_client.zadd(keys.WORKERS, {ghost: time.time() - 600})
+    redis_client.hset(keys.worker(ghost), mapping={"hostname": ghost, "status": "online", "queues": "[]"})
+    recorder.record(tid, "STARTED", {"started_at": time.time() - 300}, name=HEALTH, queue="default_queue",
+                    worker=ghost, first_seen=True)
+    report = diagnose.diagnose(celery_app, redis_client, redis_client, tid)
+    assert "worker_lost" in holds(report) and ghost in report["verdict"]
+
+
+def test_rate_limit_is_set_on_workers_and_diagnosed(celery_app, redis_client):
+    with pytest.raises(InvalidInput):
+        actions.set_rate_limit(celery_app, redis_client, HEALTH, "lots", "tester")
+    out = actions.set_rate_limit(celery_app, redis_client, HEALTH, "1/m", "tester")
+    assert out["ok"], out
+    try:
+        ids = [celery_app.send_task(HEALTH).id for _ in range(3)]
+        wait_for(lambda: state_of(redis_client, ids[-1]) == "RECEIVED" and state_of(redis_client, ids[0]) == "SUCCESS")
+        time.sleep(0.5)
+        held = [i for i in ids if state_of(redis_client, i) == "RECEIVED"]
+        assert held, [state_of(redis_client, i) for i in ids]
+        assert "rate_limited" in holds(diagnose.diagnose(celery_app, redis_client, redis_client, held[-1]))
+    finally:
+        actions.set_rate_limit(celery_app, redis_client, HEALTH, "", "tester")
+    assert [e["action"] for e in audit.recent(redis_client, 2)] == ["rate_limit", "rate_limit"]
+
+
+def test_metrics_endpoint_reports_queues_workers_and_runtimes(celery_app, redis_url):
+    celery_app.send_task(HEALTH).get(timeout=30)
+    port = redis_server.free_port()
+    env = dict(os.environ, METRICS_PORT=str(port))
+    proc = subprocess.Popen([sys.executable, "-m", "app.monitor.metrics"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        def scrape():
+            try:
+                return urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
+            except OSError:
+                return None
+        text = wait_for(scrape, timeout_s=20)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for fam in text_string_to_metric_families(text) for s in fam.samples}
+    assert samples[("celery_console_up", ())] == 1
+    assert samples[("celery_console_workers_online", ())] >= 1
+    assert (("celery_console_queue_ready", (("queue", "default_queue"),))) in samples
+    assert samples[("celery_console_queue_consumers", (("queue", "default_queue"),))] >= 1
+    assert samples[("celery_console_task_runtime_seconds_count", (("task", HEALTH),))] >= 1

@@ -1,0 +1,52 @@
+"""AppTest for the Task Monitor's tabs: task detail, confirmed actions with audit, stuck diagnosis."""
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from app.monitor import audit, history
+from tests.conftest import ROOT, wait_for
+
+pytestmark = pytest.mark.usefixtures("celery_worker")
+PAGE = str(ROOT / "pages" / "task_monitor.py")
+
+
+def test_detail_retry_needs_confirmation_and_is_audited(celery_app, redis_client):
+    r = celery_app.send_task("app.tasks.maintenance_tasks.health_check")
+    r.get(timeout=30)
+    wait_for(lambda: (history.get_task(redis_client, r.id) or {}).get("state") == "SUCCESS")
+    at = AppTest.from_file(PAGE, default_timeout=30)
+    at.session_state["mon_selected_task"] = r.id
+    at.run()
+    assert not at.exception, at.exception
+    assert any(m.label == "Queue" and m.value == "default_queue" for m in at.metric)
+    retry = next(b for b in at.button if b.label == "Retry with same args")
+    retry.click().run()
+    assert history.get_task(redis_client, r.id).get("retried_as") is None  # nothing before confirming
+    assert any("Confirm" in w.value for w in at.warning)
+    next(b for b in at.button if b.label == "Confirm").click().run()
+    assert not at.exception
+    new_id = wait_for(lambda: history.get_task(redis_client, r.id).get("retried_as"))
+    assert any(s.value.startswith("Retry") for s in at.success)
+    entry = audit.recent(redis_client, 1)[0]
+    assert entry["action"] == "retry" and entry["target"] == r.id and entry["detail"]["new_id"] == new_id
+    at.run()
+    audit_frames = [df.value for df in at.dataframe if "action" in df.value.columns]
+    assert audit_frames and audit_frames[0].iloc[0]["target"] == r.id
+
+
+def test_cancel_leaves_everything_alone(redis_client):
+    before = len(audit.recent(redis_client, 10_000))
+    at = AppTest.from_file(PAGE, default_timeout=30).run()
+    purge = next(b for b in at.button if b.label == "Purge queue…")
+    purge.click().run()
+    next(b for b in at.button if b.label == "Cancel").click().run()
+    assert not at.exception
+    assert len(audit.recent(redis_client, 10_000)) == before
+
+
+def test_why_stuck_tab_explains_unknown_id():
+    at = AppTest.from_file(PAGE, default_timeout=30).run()
+    at.text_input(key="diag_id").input("0000-not-a-task").run()
+    assert not at.exception
+    assert any("never seen" in i.value for i in at.info)
