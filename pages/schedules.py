@@ -7,6 +7,9 @@ from app.errors import InvalidInput
 from app.services import schedules
 from app.ui import schedule_form as form
 from app.ui.resources import celery, redis_ok_or_banner, settings
+from app.ui.navigation import via_entry_script
+
+via_entry_script()
 
 st.title("Schedules")
 if not redis_ok_or_banner():
@@ -41,19 +44,19 @@ def act(message: str, fn, *args) -> None:
 
 
 if entries:
-    cols = st.columns([3, 1, 1, 1, 1, 1])
-    pick = cols[0].selectbox("Entry", [e.name for e in entries], key="sch_pick")
+    pick = st.selectbox("Entry", [e.name for e in entries], key="sch_pick")
     current = next(e for e in entries if e.name == pick)
-    if cols[1].button("Disable" if current.enabled else "Enable", key="sch_toggle"):
+    cols = st.columns([1, 1, 1, 1, 2], vertical_alignment="center")
+    if cols[0].button("Disable" if current.enabled else "Enable", key="sch_toggle", width="stretch"):
         act(f"{pick} {'disabled' if current.enabled else 'enabled'}.", schedules.set_enabled, app, pick,
             not current.enabled)
-    if cols[2].button("Run now", key="sch_run"):
+    if cols[1].button("Run now", key="sch_run", width="stretch"):
         act(f"{pick} sent now: task {{result}}", schedules.run_now, app, pick)
-    if cols[3].button("Edit", key="sch_edit"):
+    if cols[2].button("Edit", key="sch_edit", width="stretch"):
         form.load_into_form(current)
         st.rerun()
-    sure = cols[5].checkbox("confirm", key="sch_confirm_delete", help="Tick to enable Delete.")
-    if cols[4].button("Delete", key="sch_delete", disabled=not sure):
+    sure = cols[4].checkbox("Confirm delete", key="sch_confirm_delete", help="Tick to enable Delete.")
+    if cols[3].button("Delete", key="sch_delete", disabled=not sure, width="stretch"):
         st.session_state.pop("sch_confirm_delete", None)
         act(f"{pick} deleted.", schedules.delete_entry, app, pick)
 
