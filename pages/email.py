@@ -5,6 +5,9 @@ from app.ui import email_forms, email_outbox
 from app.ui.email_results import render_result, scheduled_line
 from app.ui.resources import redis_ok_or_banner
 from app.ui.task_status import task_panel
+from app.ui.navigation import via_entry_script
+
+via_entry_script()
 
 st.session_state.setdefault(email_forms.JOBS, [])
 st.title("Email")

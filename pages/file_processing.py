@@ -8,6 +8,9 @@ from app.ui.file_results import render_batch, render_outputs
 from app.ui.resources import celery, redis_ok_or_banner, settings
 from app.ui.task_status import task_panel
 from app.ui.uploads import store_checked
+from app.ui.navigation import via_entry_script
+
+via_entry_script()
 
 st.session_state.setdefault("file_jobs", [])
 st.title("File Processing")

@@ -8,6 +8,9 @@ from app.ui.report_results import render_report
 from app.ui.report_sources import choose_source, columns_of
 from app.ui.resources import celery, redis_client, redis_ok_or_banner, settings
 from app.ui.task_status import task_panel
+from app.ui.navigation import via_entry_script
+
+via_entry_script()
 
 KINDS = {"Analytics report": "generate_analytics_report", "Summary report (AI)": "generate_summary_report",
          "Export data": "export_data"}

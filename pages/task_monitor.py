@@ -9,6 +9,9 @@ from app.ui import confirm, monitor_charts, monitor_tasks, monitor_workers
 from app.ui import monitor_widgets as w
 from app.ui.resources import broker_client, celery, redis_client, redis_ok_or_banner, settings
 from config.celery_config import QUEUES
+from app.ui.navigation import via_entry_script
+
+via_entry_script()
 
 REFRESH_S = 2
 st.title("Task Monitor")
