@@ -56,7 +56,8 @@ def stack(tmp_path_factory):
                 return False
             return set(QUEUES) <= set(online)
         wait_for(all_queues_consumed, timeout_s=90, interval_s=0.5)
-        yield {"url": f"http://127.0.0.1:{cport}", "proc": proc, "data": data}
+        yield {"url": f"http://127.0.0.1:{cport}", "proc": proc, "data": data,
+               "redis_url": f"redis://127.0.0.1:{rport}/0"}
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGINT)
@@ -85,7 +86,7 @@ def page():
 
 def test_upload_docx_then_see_it_in_task_monitor(stack, page, corpus):
     page.goto(stack["url"] + "/file_processing")
-    page.get_by_text("Documents (.docx)").wait_for()
+    page.get_by_text("Files (.docx, .xlsx").wait_for()
     page.locator("input[type=file]").set_input_files(str(corpus / "docx" / "google-docs_no_docprops.docx"))
     page.locator('[data-testid="stFileChip"]').first.wait_for()
     page.get_by_role("button", name="Process").click()
@@ -94,13 +95,44 @@ def test_upload_docx_then_see_it_in_task_monitor(stack, page, corpus):
     task_id = re.search(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
                         page.locator("body").inner_text()).group(0)
 
-    page.goto(stack["url"] + "/task_monitor")
+    page.goto(stack["url"] + "/")
     page.get_by_text("file_processing_queue").first.wait_for()
-    page.get_by_label("Task id").fill(task_id)
-    page.get_by_label("Task id").press("Enter")
+    page.get_by_role("tab", name="Tasks").click()
+    page.get_by_label("Task id", exact=True).fill(task_id)
+    page.get_by_label("Task id", exact=True).press("Enter")
     page.get_by_text("Celery state: SUCCESS").wait_for()
     body = page.locator("body").inner_text()
     assert "No worker is online" not in body
+
+
+def _send_health_checks(stack, n):
+    from celery import Celery
+
+    app = Celery(broker=stack["redis_url"], backend=stack["redis_url"])
+    app.conf.task_routes = {"app.tasks.maintenance_tasks.*": {"queue": "default_queue"}}
+    for _ in range(n):
+        app.send_task("app.tasks.maintenance_tasks.health_check", queue="default_queue", exchange="tasks",
+                      routing_key="default_queue")
+
+
+def test_monitor_refreshes_by_itself_and_keeps_the_selected_row(stack, page):
+    page.goto(stack["url"] + "/")
+    caption = page.get_by_text(re.compile(r"SUCCESS: \d+"))
+    caption.wait_for()
+    before = int(re.search(r"SUCCESS: (\d+)", caption.inner_text()).group(1))
+    _send_health_checks(stack, 3)
+    page.wait_for_function(
+        "n => { const m = document.body.innerText.match(/SUCCESS: (\\d+)/); return m && +m[1] >= n; }",
+        arg=before + 3, timeout=60_000)  # no reload: the fragment re-ran on its own
+    page.get_by_role("tab", name="Tasks").click()
+    grid = page.locator('[data-testid="stDataFrame"]:visible').first
+    grid.wait_for()
+    box = grid.bounding_box()
+    page.mouse.click(box["x"] + 12, box["y"] + 35 + 17)  # the first row's selection marker
+    page.get_by_text("Timeline").first.wait_for()
+    page.wait_for_timeout(5_000)  # two or more refreshes of the fragment
+    assert page.get_by_text("Timeline").first.is_visible()
+    assert page.get_by_role("button", name="Why is it stuck?").is_visible()
 
 
 def test_ctrl_c_stops_every_process(stack):

@@ -40,7 +40,7 @@ def workers_panel(snap: Snapshot) -> None:
                    "`./celery_worker.sh` or `make run`.", icon=":material/warning:")
     if not snap.workers:
         return
-    rows = [{"worker": w.hostname, "online": "🟢" if w.online else "🔴", "queues": ", ".join(w.queues),
+    rows = [{"worker": w.hostname, "online": "online" if w.online else "OFFLINE", "queues": ", ".join(w.queues),
              "pool": w.pool, "concurrency": w.concurrency, "active": len(w.active),
              "processed": w.processed, "load": " ".join(str(x) for x in w.loadavg),
              "last heartbeat": ago(w.last_heartbeat)} for w in snap.workers]

@@ -24,7 +24,7 @@ def queue_table(details: list[QueueDetail]) -> None:
 
 
 def worker_detail(w) -> None:
-    with st.expander(f"{'🟢' if w.online else '🔴'} {w.hostname} · {w.pool} × {w.concurrency} · "
+    with st.expander(f"{'online' if w.online else 'OFFLINE'} · {w.hostname} · {w.pool} × {w.concurrency} · "
                      f"{len(w.active)} active · heartbeat {ago(w.last_heartbeat)}"):
         st.write({"queues": w.queues, "pid": w.pid, "processed": w.processed, "loadavg": w.loadavg,
                   "last heartbeat": when(w.last_heartbeat), "reserved": w.reserved})
