@@ -5,7 +5,8 @@ answers JSON or SSE streams (``"stream": true``), checks the API key like the re
 (a wrong key gets a 401 whose message echoes the key it was sent, as OpenAI's does), and is
 scripted per test: ``fake_ai.push(dict(status=429, retry_after=0.2), dict())`` makes the next
 request get a 429 with Retry-After and the one after it a normal answer; ``fake_ai.default``
-is the step used once the script is empty (e.g. ``dict(status=500)`` for "500 forever").
+is the step used once the script is empty (e.g. ``dict(status=500)`` for "500 forever"), and
+``fake_ai.router(api, body)`` may pick a step by the request's content (concurrent batches).
 
 Step keys: status (200), retry_after (seconds, header), delay_s (before the headers: a slow
 server), text (the answer; else `fake_ai.responder(api, body)`), message (error message),
@@ -62,6 +63,7 @@ class FakeAI:
             self.default: dict = {}
             self.requests: list[dict] = []
             self.responder = default_responder
+            self.router = None  # (api, body) -> step or None: a step chosen by content, not order
 
     def push(self, *steps: dict) -> None:
         with self.lock:
@@ -70,7 +72,10 @@ class FakeAI:
     def next_step(self, record: dict) -> dict:
         with self.lock:
             self.requests.append(record)
-            record["n"] = len(self.requests)
+            record["n"], record["t"] = len(self.requests), time.monotonic()
+            routed = self.router(record["api"], record["body"]) if self.router else None
+            if routed is not None:
+                return dict(routed)
             return dict(self.script.pop(0) if self.script else self.default)
 
     def count(self, api: str | None = None) -> int:
