@@ -1,9 +1,9 @@
 """Reads of the task history index (`app.monitor.keys`), with cost bounded by the page size.
 
-A page is one ZREVRANGE on the narrowest index that matches the filter plus one pipelined HGETALL
-per listed task, so its cost grows with log(N) + page size, never with the number of stored tasks.
-With more than one filter the first index is walked in chunks and the rest are checked on the
-hashes, up to `max_scan` ids.
+A page is a server-side walk (one Lua call) of the narrowest index that matches the filter, checking
+the other filters' indexes with ZSCORE, plus one pipelined HGETALL per listed task, so its cost grows
+with log(N) + page size (and the filter's selectivity, capped by `max_scan`), never with the number
+of stored tasks.
 """
 from __future__ import annotations
 
@@ -72,32 +72,61 @@ def get_task(client, task_id: str) -> dict[str, Any] | None:
     return _decode(raw) if raw else None
 
 
-def _plan(client, flt: TaskFilter) -> tuple[str, dict[str, str], list[str]]:
-    """Pick the smallest matching index to walk; the other filters become checks.
+#: Walks the first index newest-first between two scores and keeps the ids present in every other
+#: index (ZSCORE), up to `limit` after `offset`, scanning at most `max_scan` ids: one round trip.
+_PAGE_LUA = """
+local hi, lo = ARGV[1], ARGV[2]
+local limit, offset, max_scan, chunk = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local out, skipped, start, scanned = {}, 0, 0, 0
+while #out < limit and scanned < max_scan do
+  local ids = redis.call('ZREVRANGEBYSCORE', KEYS[1], hi, lo, 'LIMIT', start, chunk)
+  if #ids == 0 then break end
+  start = start + #ids
+  scanned = scanned + #ids
+  for _, id in ipairs(ids) do
+    local ok = true
+    for k = 2, #KEYS do
+      if not redis.call('ZSCORE', KEYS[k], id) then ok = false break end
+    end
+    if ok then
+      if skipped < offset then skipped = skipped + 1 else
+        out[#out + 1] = id
+        if #out >= limit then break end
+      end
+    end
+  end
+end
+return out
+"""
 
-    Returns (index to walk, hash field -> value checks, word indexes the id must also be in).
-    """
-    cands = flt.candidate_indexes()
+
+def _plan(client, flt: TaskFilter) -> list[str]:
+    """Indexes to intersect, the one to walk first: the smallest, except that with a time range the
+    walked index must be scored by first-seen time (state indexes are scored by entry time)."""
+    cands = [key for key, _, _ in flt.candidate_indexes()]
     if not cands:
-        return keys.TASKS_ALL, {}, []
+        return [keys.TASKS_ALL]
     pipe = client.pipeline(transaction=False)
-    for key, _, _ in cands:
+    for key in cands:
         pipe.zcard(key)
-    sizes = pipe.execute()
-    order = sorted(range(len(cands)), key=lambda i: sizes[i])
-    walk = cands[order[0]][0]
-    checks = {f: v for i in order[1:] for (k, f, v) in [cands[i]] if f}
-    word_keys = [cands[i][0] for i in order[1:] if cands[i][1] is None]
-    return walk, checks, word_keys
+    sizes = dict(zip(cands, pipe.execute()))
+    ranged = flt.since is not None or flt.until is not None
+    walkable = [k for k in cands if not (ranged and k.startswith(keys.state_index("")))]
+    if not walkable:
+        walkable = [keys.TASKS_ALL]
+        sizes[keys.TASKS_ALL] = 0
+    walk = min(walkable, key=lambda k: sizes[k])
+    return [walk] + [k for k in cands if k != walk]
 
 
 def list_tasks(client, flt: TaskFilter | None = None, limit: int = 50, offset: int = 0,
-               max_scan: int = 5_000) -> list[dict[str, Any]]:
+               max_scan: int = 20_000) -> list[dict[str, Any]]:
     """Newest-first page of tasks matching `flt`.
 
-    Cost: one ZCARD per filter, then ZREVRANGEBYSCORE pages on the smallest index and one pipelined
-    HGETALL per candidate, stopping at `limit` matches or `max_scan` candidates. A search that is a
-    known task id returns just that task.
+    Cost: one ZCARD per filter, one server-side walk (Lua) of the smallest matching index checking
+    membership of the others with ZSCORE (at most `max_scan` ids), then one pipelined HGETALL for
+    the page: it grows with the page size and the filter's selectivity, not with the number of
+    stored tasks. A search that is a known task id returns just that task.
 
     Raises:
         redis.RedisError: Redis cannot be reached.
@@ -107,37 +136,18 @@ def list_tasks(client, flt: TaskFilter | None = None, limit: int = 50, offset: i
     if needle and " " not in needle and client.exists(keys.task(needle)):
         task = get_task(client, needle)
         return [task] if task and offset == 0 else []
-    index, checks, word_keys = _plan(client, flt)
-    hi = "+inf" if flt.until is None else flt.until
-    lo = "-inf" if flt.since is None else flt.since
-    out: list[dict[str, Any]] = []
-    skipped = scanned = 0
-    chunk = limit if not checks else max(limit * 4, 200)
-    start = 0
-    while len(out) < limit and scanned < max_scan:
-        ids = client.zrevrangebyscore(index, hi, lo, start=start, num=chunk)
-        if not ids:
-            break
-        start += len(ids)
-        scanned += len(ids)
-        pipe = client.pipeline(transaction=False)
-        for tid in ids:
-            pipe.hgetall(keys.task(tid))
-            for wk in word_keys:
-                pipe.zscore(wk, tid)
-        replies = pipe.execute()
-        step = 1 + len(word_keys)
-        for i in range(0, len(replies), step):
-            raw, scores = replies[i], replies[i + 1:i + step]
-            if not raw or any(raw.get(f) != v for f, v in checks.items()) or any(s is None for s in scores):
-                continue
-            if skipped < offset:
-                skipped += 1
-                continue
-            out.append(_decode(raw))
-            if len(out) >= limit:
-                break
-    return out
+    index_keys = _plan(client, flt)
+    hi = "+inf" if flt.until is None else repr(float(flt.until))
+    lo = "-inf" if flt.since is None else repr(float(flt.since))
+    chunk = limit + offset if len(index_keys) == 1 else max(4 * (limit + offset), 500)
+    script = client.register_script(_PAGE_LUA)  # EVALSHA, loading the script on first use
+    ids = script(keys=index_keys, args=[hi, lo, limit, offset, max_scan, chunk])
+    if not ids:
+        return []
+    pipe = client.pipeline(transaction=False)
+    for tid in ids:
+        pipe.hgetall(keys.task(tid))
+    return [_decode(raw) for raw in pipe.execute() if raw]
 
 
 def count_by_state(client) -> dict[str, int]:
