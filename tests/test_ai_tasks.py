@@ -399,3 +399,16 @@ def test_declared_policy_matches_seed_003():
         assert task.rate_limit == (get_settings().AI_RATE_LIMIT or None)
     assert [ai_tasks.retry_countdown_s(n, None, 10.0) for n in range(3)] == [10.0, 20.0, 40.0]
     assert ai_tasks.retry_countdown_s(0, 75.0, 10.0) == 75.0
+
+
+def test_monitor_history_keeps_tokens_and_cost_of_a_long_answer(fake_ai, redis_client):
+    from app.tasks.ai_tasks import claude_completion
+
+    fake_ai.push(dict(text="lorem " * 3_000))
+    res = run(claude_completion, "Write a lot")
+    assert res.state == "SUCCESS", res.traceback
+    entry = stored_history(redis_client, res.id)
+    assert f'"cost_usd": {(3 * 2.00 + 3_000 * 10.00) / 1e6}' in entry["result"] and '"model": "claude-sonnet-5-5"' in entry["result"]
+    # (The history's redaction masks any key containing "token", so the counts read "***" there;
+    # the monitor's task detail reads them from the result backend.)
+    assert res.result["usage"] == {"input_tokens": 3, "output_tokens": 3_000}

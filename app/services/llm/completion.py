@@ -114,10 +114,12 @@ def converse(provider: str, messages: list[dict], *, system: str | None = None, 
     cost = prices.cost_usd(reply.model, reply.input_tokens, reply.output_tokens)
     if cost is None:
         cost = prices.cost_usd(model, reply.input_tokens, reply.output_tokens)
-    return {"content": reply.content, "model": reply.model, "provider": provider,
+    # Accounting first, content last: the task history keeps the first 2,000 characters of a
+    # result, so the monitor shows tokens and cost even for long answers.
+    return {"provider": provider, "model": reply.model,
             "usage": {"input_tokens": reply.input_tokens, "output_tokens": reply.output_tokens},
             "cost_usd": cost, "latency_ms": latency_ms, "request_id": attempts.request_id,
-            "attempts": attempts.count, "stop_reason": reply.stop_reason}
+            "attempts": attempts.count, "stop_reason": reply.stop_reason, "content": reply.content}
 
 
 def totals(results: list[dict]) -> dict:
