@@ -127,3 +127,27 @@ def test_batch_lines_and_bad_json(fake_ai):
     from config.celery_config import celery_app
 
     unsubscribe_in_process(i["task_id"] for i in AsyncResult(job["id"], app=celery_app).result["results"])
+
+
+def test_document_analysis_of_a_processed_upload(fake_ai, corpus, stored):
+    from app.tasks.file_tasks import process_word_document
+
+    processed = process_word_document.apply_async(args=[stored(corpus / "docx" / "google-docs_no_docprops.docx"),
+                                                        ["extract_text"]])
+    wait_for(processed.ready, 60)
+    text_file = processed.result["outputs"]["text_file"]
+    at = page()
+    at.tabs[1].radio(key="ai_doc_source").set_value("Processed upload").run()
+    tab = at.tabs[1]
+    options = tab.selectbox[0].options
+    label = next(o for o in options if o.startswith(processed.id[:8]))
+    tab.selectbox[0].select(label)
+    tab.button[0].click().run()
+    assert not at.exception, at.exception
+    job = at.session_state["ai_jobs"]["analysis"][0]
+    wait_for(lambda: finished(job["id"]))
+    at.run()
+    assert not at.exception, at.exception
+    sent = fake_ai.requests[0]["body"]["messages"][-1]["content"]
+    with open(text_file, encoding="utf-8") as f:
+        assert f.read().strip() in sent

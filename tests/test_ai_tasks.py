@@ -15,7 +15,7 @@ import pytest
 
 from app.monitor import history, keys
 from tests.conftest import wait_for
-from tests.fixtures_ai import ANTHROPIC_KEY, OPENAI_KEY, words
+from tests.fixtures_ai import ANTHROPIC_KEY, words
 
 pytestmark = pytest.mark.usefixtures("celery_worker")
 
@@ -93,7 +93,7 @@ def test_openai_completion_with_system_prompt_and_compatible_server(fake_ai):
     # OPENAI_BASE_URL points at another server: the widely supported max_tokens is sent.
     assert body["max_tokens"] == 50 and "max_completion_tokens" not in body and body["temperature"] == 0.2
     out = res.result
-    expected = f"Answer to 9 characters: Say hello"
+    expected = "Answer to 9 characters: Say hello"
     assert out["content"] == expected
     assert out["usage"] == {"input_tokens": 4, "output_tokens": words(expected)}
     assert out["cost_usd"] == pytest.approx((4 * 0.75 + words(expected) * 4.50) / 1e6)
