@@ -39,6 +39,14 @@ def pytest_configure(config):
 
 
 def pytest_unconfigure(config):
+    import gc
+    import sys
+
+    app_module = sys.modules.get("config.celery_config")
+    if app_module is not None:  # results still subscribed would retry 20 s against a stopped Redis
+        backend = app_module.celery_app.backend
+        getattr(backend, "_transport_options", {})["retry_policy"] = {"max_retries": 0}
+        gc.collect()
     proc = _state.get("proc")
     if proc:
         proc.terminate()

@@ -1,7 +1,8 @@
 """Masking of secrets in anything the console stores or shows (task args, kwargs, results).
 
-A key is secret when its name contains one of SECRET_WORDS (case-insensitive); its value is
-replaced with REDACTED. Used by the history recorder so secrets never reach Redis or the monitor.
+A key is secret when its name contains one of SECRET_WORDS (case-insensitive) and is not a token
+*count* (``input_tokens``, ``max_tokens``: names ending in "tokens"); its value is replaced with
+REDACTED. Used by the history recorder so secrets never reach Redis or the monitor.
 """
 from __future__ import annotations
 
@@ -12,6 +13,12 @@ from typing import Any
 SECRET_WORDS = ("password", "passwd", "secret", "token", "api_key", "apikey", "authorization", "cookie")
 REDACTED = "***"
 _SECRET_RE = re.compile("|".join(SECRET_WORDS), re.IGNORECASE)
+_COUNT_RE = re.compile(r"tokens$", re.IGNORECASE)
+
+
+def is_secret(key: str) -> bool:
+    """True when a key of that name holds a secret (see module docstring)."""
+    return bool(_SECRET_RE.search(key)) and not _COUNT_RE.search(key)
 
 
 def redact(value: Any, depth: int = 0) -> Any:
@@ -19,7 +26,7 @@ def redact(value: Any, depth: int = 0) -> Any:
     if depth > 8:
         return "…"
     if isinstance(value, dict):
-        return {k: (REDACTED if isinstance(k, str) and _SECRET_RE.search(k) else redact(v, depth + 1))
+        return {k: (REDACTED if isinstance(k, str) and is_secret(k) else redact(v, depth + 1))
                 for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [redact(v, depth + 1) for v in value]
