@@ -36,17 +36,18 @@ def pytest_configure(config):
     for key in ("SMTP_HOST", "ANTHROPIC_API_KEY", "OPENAI_API_KEY", "ANTHROPIC_BASE_URL",
                 "OPENAI_BASE_URL", "CONSOLE_PASSWORD"):
         os.environ.pop(key, None)
+    # Result subscriptions left at exit would retry 20 times, 1 s apart, against the stopped server.
+    from config.celery_config import celery_app
+
+    celery_app.conf.result_backend_transport_options = dict(
+        celery_app.conf.result_backend_transport_options,
+        retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.1, "interval_max": 0.1})
 
 
 def pytest_unconfigure(config):
     import gc
-    import sys
 
-    app_module = sys.modules.get("config.celery_config")
-    if app_module is not None:  # results still subscribed would retry 20 s against a stopped Redis
-        backend = app_module.celery_app.backend
-        getattr(backend, "_transport_options", {})["retry_policy"] = {"max_retries": 0}
-        gc.collect()
+    gc.collect()  # drop AsyncResults (and their subscriptions) while Redis still answers
     proc = _state.get("proc")
     if proc:
         proc.terminate()

@@ -106,7 +106,7 @@ def converse(provider: str, messages: list[dict], *, system: str | None = None, 
             reply = providers.send(sdk_client, provider, model=model, messages=messages, system=system,
                                    max_tokens=max_tokens, temperature=temperature,
                                    on_delta=on_delta if on_text else None, official_openai=official)
-    except providers.SDK_ERRORS as exc:
+    except providers.sdk_errors() as exc:
         raise providers.to_console_error(exc, provider, settings, attempts) from None
     latency_ms = int((time.monotonic() - started) * 1000)
     if on_text:

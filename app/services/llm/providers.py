@@ -17,9 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import anthropic
 import httpx2
-import openai
 
 from app.errors import ConsoleError, InvalidInput, NotConfigured, ProviderBusy, ProviderRejected
 
@@ -27,7 +25,22 @@ PROVIDERS = ("anthropic", "openai")
 LABELS = {"anthropic": "Anthropic", "openai": "OpenAI"}
 KEY_SETTING = {"anthropic": "ANTHROPIC_API_KEY", "openai": "OPENAI_API_KEY"}
 BASE_URL_SETTING = {"anthropic": "ANTHROPIC_BASE_URL", "openai": "OPENAI_BASE_URL"}
-SDK_ERRORS = (anthropic.AnthropicError, openai.OpenAIError)
+
+
+def sdks():
+    """The two SDK modules, imported on first use (together about 120 MB of RSS, which workers of
+    the other queues then never pay)."""
+    import anthropic
+    import openai
+
+    return anthropic, openai
+
+
+def sdk_errors() -> tuple[type[Exception], ...]:
+    """Base error classes of both SDKs."""
+    anthropic, openai = sdks()
+    return (anthropic.AnthropicError, openai.OpenAIError)
+
 #: Statuses retried (SDK first, then Celery): timeouts, conflicts, rate limits, server errors.
 TRANSIENT_STATUSES = frozenset({408, 409, 429})
 
@@ -133,6 +146,7 @@ def client(settings, provider: str, attempts: Attempts):
     hooks = _hooks(attempts, settings.AI_MAX_RETRY_AFTER_S)
     base_url = getattr(settings, BASE_URL_SETTING[provider]) or None
     common = dict(api_key=key, max_retries=settings.AI_SDK_MAX_RETRIES, timeout=timeout)
+    anthropic, openai = sdks()
     if provider == "anthropic":
         return anthropic.Anthropic(base_url=base_url, http_client=anthropic.DefaultHttpxClient(event_hooks=hooks),
                                    **common)
@@ -221,6 +235,7 @@ def to_console_error(exc: Exception, provider: str, settings, attempts: Attempts
     name = LABELS[provider]
     secrets = [s.get_secret_value() for s in (settings.ANTHROPIC_API_KEY, settings.OPENAI_API_KEY) if s]
     tries = f" [{attempts.count} HTTP attempt{'s' if attempts.count != 1 else ''}]"
+    anthropic, openai = sdks()
     if isinstance(exc, (anthropic.APITimeoutError, openai.APITimeoutError)):
         return ProviderBusy(f"{name} did not answer within {settings.AI_REQUEST_TIMEOUT_S:g} s "
                             f"(timeout, AI_REQUEST_TIMEOUT_S).{tries}")
