@@ -156,3 +156,82 @@ def test_metrics_endpoint_reports_queues_workers_and_runtimes(celery_app, redis_
     assert (("celery_console_queue_ready", (("queue", "default_queue"),))) in samples
     assert samples[("celery_console_queue_consumers", (("queue", "default_queue"),))] >= 1
     assert samples[("celery_console_task_runtime_seconds_count", (("task", HEALTH),))] >= 1
+
+
+def test_add_and_cancel_consumer_changes_what_the_worker_consumes(celery_app, redis_client, celery_worker):
+    q = f"extra_{uuid.uuid4().hex[:6]}"
+    host = celery_worker.hostname
+    out = actions.consumer(celery_app, redis_client, host, q, True, "tester")
+    assert out["ok"], out
+    r = celery_app.send_task(HEALTH, queue=q)
+    assert r.get(timeout=30)["status"] in ("healthy", "degraded", "unhealthy")
+    assert history.get_task(redis_client, r.id)["queue"] == q
+    assert actions.consumer(celery_app, redis_client, host, q, False, "tester")["ok"]
+    time.sleep(0.5)
+    waiting = celery_app.send_task(HEALTH, queue=q)
+    time.sleep(1.5)
+    assert state_of(redis_client, waiting.id) == "SENT"  # nobody consumes q any more
+    assert queues.depths(redis_client, [q]).ready == {q: 1}
+    assert [e["action"] for e in audit.recent(redis_client, 2)] == ["cancel_consumer", "add_consumer"]
+    queues.purge(redis_client, q)
+
+
+def test_bulk_revoke_applies_to_the_filtered_set_only(celery_app, redis_client):
+    q, other = f"bulk_{uuid.uuid4().hex[:6]}", f"keep_{uuid.uuid4().hex[:6]}"
+    ids = {celery_app.send_task(HEALTH, queue=q).id for _ in range(3)}
+    kept = celery_app.send_task(HEALTH, queue=other).id
+    out = actions.bulk(celery_app, redis_client, history.TaskFilter(queue=q), "revoke", "tester")
+    assert set(out["done"]) == ids
+    assert all(history.get_task(redis_client, i).get("revoke_requested") == "revoke" for i in ids)
+    assert history.get_task(redis_client, kept).get("revoke_requested") is None
+    assert audit.recent(redis_client, 1)[0]["action"] == "bulk revoke"
+    for name in (q, other):
+        queues.purge(redis_client, name)
+
+
+def test_history_survives_worker_and_console_restart(celery_app, redis_client, redis_url, data_dir):
+    from streamlit.testing.v1 import AppTest
+
+    q = f"restart_{uuid.uuid4().hex[:6]}"
+    env = dict(os.environ, REDIS_URL=redis_url, DATA_DIR=str(data_dir))
+
+    def start_worker(name):
+        return subprocess.Popen([sys.executable, "-m", "celery", "-A", "config.celery_config", "worker", "-P", "solo",
+                                 "-Q", q, "-n", f"{name}@%h", "--without-mingle", "--without-gossip",
+                                 "--loglevel", "WARNING"], cwd=ROOT, env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first = start_worker("first")
+    try:
+        r1 = celery_app.send_task(HEALTH, queue=q)
+        r1.get(timeout=60)
+        wait_for(lambda: state_of(redis_client, r1.id) == "SUCCESS")  # recorded just after the result
+    finally:
+        first.kill()  # no clean shutdown
+        first.wait(10)
+    second = start_worker("second")
+    try:
+        r2 = celery_app.send_task(HEALTH, queue=q)
+        r2.get(timeout=60)
+    finally:
+        second.terminate()
+        second.wait(30)
+    t1, t2 = history.get_task(redis_client, r1.id), history.get_task(redis_client, r2.id)
+    assert t1["state"] == t2["state"] == "SUCCESS"
+    assert t1["worker"].startswith("first@") and t2["worker"].startswith("second@")
+    at = AppTest.from_file(str(ROOT / "pages" / "task_monitor.py"), default_timeout=30)  # a new console
+    at.session_state["mon_selected_task"] = r1.id
+    at.run()
+    assert not at.exception
+    assert any(m.label == "Queue" and m.value == q for m in at.metric)
+
+
+def test_worker_failed_count_comes_from_the_history(celery_app, redis_client, celery_worker, tmp_path):
+    from app.monitor import workers
+
+    def failed_now():
+        return next(w.failed for w in workers.list_workers(redis_client) if w.hostname == celery_worker.hostname)
+    wait_for(lambda: any(w.hostname == celery_worker.hostname for w in workers.list_workers(redis_client)))
+    before = failed_now()
+    r = celery_app.send_task(WORD, args=[str(tmp_path / "outside.docx"), ["count_stats"]])
+    wait_for(lambda: state_of(redis_client, r.id) == "FAILURE")
+    wait_for(lambda: failed_now() == before + 1)

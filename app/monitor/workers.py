@@ -27,9 +27,12 @@ class WorkerInfo:
     processed: int = 0
     loadavg: list[float] = field(default_factory=list)
     pid: int = 0
+    failed: int = 0
+    retried: int = 0
 
 
-def _parse(host: str, raw: dict, score: float, now: float, offline_after_s: float) -> WorkerInfo:
+def _parse(host: str, raw: dict, score: float, now: float, offline_after_s: float,
+           counts: dict | None = None) -> WorkerInfo:
     def j(name, default):
         try:
             return json.loads(raw.get(name) or "null") or default
@@ -40,12 +43,13 @@ def _parse(host: str, raw: dict, score: float, now: float, offline_after_s: floa
                       pool=raw.get("pool", ""), concurrency=int(raw.get("concurrency") or 0),
                       queues=j("queues", []), active=j("active", []) if online else [],
                       reserved=int(raw.get("reserved") or 0), processed=int(raw.get("processed") or 0),
-                      loadavg=j("loadavg", []), pid=int(raw.get("pid") or 0))
+                      loadavg=j("loadavg", []), pid=int(raw.get("pid") or 0),
+                      failed=int((counts or {}).get("FAILURE") or 0), retried=int((counts or {}).get("RETRY") or 0))
 
 
 def list_workers(client, offline_after_s: float = 10.0, limit: int = 200,
                  now: float | None = None) -> list[WorkerInfo]:
-    """Known workers, most recent heartbeat first (two round trips).
+    """Known workers with their failed/retried counts, most recent heartbeat first (two round trips).
 
     Raises:
         redis.RedisError: Redis cannot be reached.
@@ -57,8 +61,10 @@ def list_workers(client, offline_after_s: float = 10.0, limit: int = 200,
     pipe = client.pipeline(transaction=False)
     for host, _ in hosts:
         pipe.hgetall(keys.worker(host))
-    raws = pipe.execute()
-    return [_parse(h, raw, s, now, offline_after_s) for (h, s), raw in zip(hosts, raws) if raw]
+        pipe.hgetall(keys.worker_counts(host))
+    replies = pipe.execute()
+    return [_parse(h, raw, s, now, offline_after_s, counts)
+            for (h, s), raw, counts in zip(hosts, replies[0::2], replies[1::2]) if raw]
 
 
 def consumers_by_queue(workers: list[WorkerInfo]) -> dict[str, list[str]]:

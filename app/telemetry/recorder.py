@@ -38,6 +38,8 @@ ARGS_JSON_MAX_BYTES = 64 * 1024
 MAX_WORDS = 24
 _WORD_RE = re.compile(r"[\w.@-]{3,40}", re.UNICODE)
 _started_monotonic: dict[str, float] = {}
+#: Node name seen at RECEIVED, for pools whose task.request.hostname is a bare host name (threads, solo).
+_received_by: dict[str, str] = {}
 _config: dict[str, Any] = {"client": None, "retention_s": 7 * 86_400, "max_tasks": 1_000_000}
 
 
@@ -149,7 +151,10 @@ def _exact_json(value: Any) -> str | None:
 
 
 def _worker_of(request) -> str | None:
-    return getattr(request, "hostname", None)
+    """The worker's node name (``name@host``); None when only a bare host name is known (some pools
+    set request.hostname to it), so the node name recorded at RECEIVED is kept."""
+    hostname = getattr(request, "hostname", None)
+    return hostname if hostname and "@" in hostname else None
 
 
 @signals.before_task_publish.connect
@@ -180,6 +185,8 @@ def _on_received(sender=None, request=None, **_):
         return
     info = request.delivery_info or {}
     eta = request.eta.isoformat() if hasattr(request.eta, "isoformat") else request.eta
+    if _worker_of(request) and len(_received_by) < 100_000:
+        _received_by[request.id] = request.hostname
     record(request.id, "RECEIVED", {"received_at": time.time(), "eta": eta},
            name=request.name, queue=info.get("routing_key"), worker=_worker_of(request), first_seen=True)
 
@@ -190,7 +197,8 @@ def _on_prerun(task_id=None, task=None, args=None, kwargs=None, **_):
     req = task.request
     info = req.delivery_info or {}
     record(task_id, "STARTED", {"started_at": time.time(), "retries": req.retries, "pid": os.getpid()},
-           name=task.name, queue=info.get("routing_key"), worker=req.hostname, first_seen=True,
+           name=task.name, queue=info.get("routing_key"), worker=_worker_of(req) or _received_by.get(task_id),
+           first_seen=True,
            info=req.hostname)
 
 
@@ -198,7 +206,8 @@ def _on_prerun(task_id=None, task=None, args=None, kwargs=None, **_):
 def _on_postrun(task_id=None, task=None, retval=None, state=None, **_):
     started = _started_monotonic.pop(task_id, None)
     runtime_s = round(time.monotonic() - started, 6) if started is not None else None
-    worker = task.request.hostname
+    worker = _worker_of(task.request) or _received_by.get(task_id)
+    _received_by.pop(task_id, None)
     if state == "SUCCESS":
         record(task_id, "SUCCESS", {"finished_at": time.time(), "runtime_s": runtime_s,
                                     "result": to_text(retval, 8_000)}, name=task.name, worker=worker)
