@@ -31,6 +31,8 @@ def _check_command(argv: list[str]) -> None:
             assert hasattr(importlib.import_module(module), cls)
         if argv[3] == "flower":
             importlib.import_module("flower")
+    elif argv[:2] == ["python", "-m"]:
+        assert hasattr(importlib.import_module(argv[2]), "main")
     elif argv[0] == "streamlit":
         assert argv[1] == "run" and (ROOT / argv[2]).exists()
     else:

@@ -235,3 +235,29 @@ def test_worker_failed_count_comes_from_the_history(celery_app, redis_client, ce
     r = celery_app.send_task(WORD, args=[str(tmp_path / "outside.docx"), ["count_stats"]])
     wait_for(lambda: state_of(redis_client, r.id) == "FAILURE")
     wait_for(lambda: failed_now() == before + 1)
+
+
+def test_pool_grow_and_shrink_on_a_prefork_worker(celery_app, redis_client, redis_url, data_dir):
+    q = f"pool_{uuid.uuid4().hex[:6]}"
+    name = f"pool{uuid.uuid4().hex[:4]}"
+    env = dict(os.environ, REDIS_URL=redis_url, DATA_DIR=str(data_dir))
+    proc = subprocess.Popen([sys.executable, "-m", "celery", "-A", "config.celery_config", "worker", "-P", "prefork",
+                             "-c", "1", "-Q", q, "-n", f"{name}@%h", "--without-mingle", "--without-gossip",
+                             "--loglevel", "WARNING"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        host = wait_for(lambda: next((h for h in redis_client.zrange(keys.WORKERS, 0, -1) if h.startswith(f"{name}@")),
+                                     None), timeout_s=60)
+
+        def processes():
+            stats = celery_app.control.inspect([host], timeout=2).stats() or {}
+            return len(stats.get(host, {}).get("pool", {}).get("processes", []))
+        assert wait_for(processes, timeout_s=20) == 1
+        assert actions.pool_resize(celery_app, redis_client, host, 1, "tester")["ok"]
+        wait_for(lambda: processes() == 2, timeout_s=20)
+        assert actions.pool_resize(celery_app, redis_client, host, -1, "tester")["ok"]
+        wait_for(lambda: processes() == 1, timeout_s=20)
+        assert [e["action"] for e in audit.recent(redis_client, 2)] == ["pool_shrink", "pool_grow"]
+    finally:
+        proc.terminate()
+        proc.wait(30)
