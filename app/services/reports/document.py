@@ -80,8 +80,8 @@ def fmt(v: Any) -> str:
     return str(v)
 
 
-def jsonable(v: Any) -> Any:
-    """A JSON-safe value: NaN/NaT → None, numpy scalars → Python, dates → ISO, others → str."""
+def native(v: Any) -> Any:
+    """A pandas/numpy scalar as a plain Python value; NA, NaT, NaN and ±inf → None."""
     if v is None or v is pd.NA or v is pd.NaT:
         return None
     if hasattr(v, "item") and not isinstance(v, (str, bytes)):
@@ -89,6 +89,16 @@ def jsonable(v: Any) -> Any:
             v = v.item()
         except (ValueError, AttributeError):
             pass
+    if isinstance(v, float) and (math.isnan(v) or math.isinf(v)):
+        return None
+    return v
+
+
+def jsonable(v: Any) -> Any:
+    """A JSON-safe value: NaN/NaT → None, numpy scalars → Python, dates → ISO, others → str."""
+    v = native(v)
+    if v is None:
+        return None
     if isinstance(v, float):
         return None if math.isnan(v) or math.isinf(v) else v
     if isinstance(v, (bool, int, str)):

@@ -6,7 +6,6 @@ at column A and the native bar/line chart that references it is anchored beside 
 from __future__ import annotations
 
 import datetime as dt
-import math
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ from openpyxl import Workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.chart import BarChart, LineChart, Reference
 
-from app.services.reports.document import Chart, ReportDocument
+from app.services.reports.document import Chart, ReportDocument, native
 
 CHART_BLOCK_ROWS = 22  # rows reserved per chart (a 7.5 cm chart is about 15 rows high)
 SUMMARY, CHARTS, DATA = "Summary", "Charts", "Data"
@@ -23,14 +22,8 @@ SUMMARY, CHARTS, DATA = "Summary", "Charts", "Data"
 
 def cell(v: Any) -> Any:
     """A value openpyxl can store: numbers, str, naive datetimes; NaN → empty; others → str."""
-    if v is None or v is pd.NA or v is pd.NaT:
-        return None
-    if hasattr(v, "item") and not isinstance(v, (str, bytes)):
-        try:
-            v = v.item()
-        except (ValueError, AttributeError):
-            pass
-    if isinstance(v, float) and (math.isnan(v) or math.isinf(v)):
+    v = native(v)
+    if v is None:
         return None
     if isinstance(v, (bool, int, float)):
         return v
