@@ -7,13 +7,8 @@ from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
-from celery.result import AsyncResult
 
-from app.ui.resources import celery
-from app.ui.task_status import POLL_S, READY, failure_message
-
-_ICONS = {"PENDING": "⏳", "STARTED": "⚙️", "PROGRESS": "✍️", "RETRY": "🔁", "SUCCESS": "✅",
-          "FAILURE": "❌", "REVOKED": "🛑"}
+from app.ui.task_status import task_panel
 
 
 def cost_text(cost_usd) -> str:
@@ -72,39 +67,6 @@ def render_batch(result: dict) -> None:
     st.dataframe(pd.DataFrame(rows), hide_index=True)
 
 
-def _draw(task_id: str, title: str, show_result: bool) -> str:
-    res = AsyncResult(task_id, app=celery())
-    state = res.state
-    st.markdown(f"**{title}** · `{task_id}` · {_ICONS.get(state, '•')} {state}")
-    info = res.info if isinstance(res.info, dict) else {}
-    if state == "PROGRESS":
-        st.progress(min(max(int(info.get("percent", 0)), 0), 100), text=str(info.get("message", "")))
-        if info.get("partial_text"):
-            st.code(info["partial_text"], language=None, wrap_lines=True)
-    elif state in ("PENDING", "RECEIVED", "STARTED"):
-        st.progress(0, text="waiting for a worker on ai_queue" if state == "PENDING" else state.lower())
-    elif state == "RETRY":
-        st.warning(f"Retrying: {res.info}")
-    elif state == "FAILURE":
-        st.error(failure_message(res))
-    elif state == "REVOKED":
-        st.warning("The task was revoked before it finished.")
-    elif state == "SUCCESS" and show_result:
-        render_result(res.result)
-    return state
-
-
 def ai_task_panel(task_id: str, title: str) -> None:
-    """One AI task: live state and streamed text (refreshing every POLL_S), then the result."""
-    done_key = f"task_done:{task_id}"
-    if st.session_state.get(done_key):
-        _draw(task_id, title, True)
-        return
-
-    @st.fragment(run_every=POLL_S)
-    def _live():
-        if _draw(task_id, title, False) in READY:
-            st.session_state[done_key] = True
-            st.rerun(scope="app")
-
-    _live()
+    """One AI task: live state and streamed text (refreshing until it ends), then the result."""
+    task_panel(task_id, title, render_result)

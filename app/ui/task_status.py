@@ -32,6 +32,8 @@ def _draw(task_id: str, title: str, render_result: Callable[[Any], None] | None)
     if state in ("PROGRESS",) and isinstance(result.info, dict):
         info = result.info
         st.progress(min(max(int(info.get("percent", 0)), 0), 100), text=str(info.get("message", "")))
+        if info.get("partial_text"):  # streamed text (AI tasks), shown as plain text
+            st.code(info["partial_text"], language=None, wrap_lines=True)
     elif state in ("PENDING", "RECEIVED", "STARTED"):
         st.progress(0, text="waiting for a worker" if state == "PENDING" else state.lower())
     elif state == "RETRY":
