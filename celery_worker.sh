@@ -7,23 +7,28 @@
 #
 # Concurrency per group: EMAIL_CONCURRENCY (2), FILES_CONCURRENCY (2), AI_CONCURRENCY (2),
 # REPORTS_CONCURRENCY (1), DEFAULT_CONCURRENCY (1), ALL_CONCURRENCY (number of CPUs).
-# Prefork pool everywhere so soft/hard time limits are enforced. Extra arguments go to `celery worker`.
+# Prefork pool everywhere so soft/hard time limits are enforced. The document groups (files, reports)
+# recycle a pool process after MAX_TASKS_PER_CHILD (100) tasks, so memory fragmented by large files
+# is returned; the others keep their processes. Extra arguments go to `celery worker`.
 set -euo pipefail
 cd "$(dirname "$0")"
 if [ -x .venv/bin/celery ] && ! command -v celery >/dev/null 2>&1; then PATH="$PWD/.venv/bin:$PATH"; fi
 
 group="${1:-all}"
+recycle=0
 [ $# -gt 0 ] && shift
 case "$group" in
   email)   queues=email_queue;            concurrency="${EMAIL_CONCURRENCY:-2}" ;;
-  files)   queues=file_processing_queue;  concurrency="${FILES_CONCURRENCY:-2}" ;;
+  files)   queues=file_processing_queue;  concurrency="${FILES_CONCURRENCY:-2}"; recycle=1 ;;
   ai)      queues=ai_queue;               concurrency="${AI_CONCURRENCY:-2}" ;;
-  reports) queues=reports_queue;          concurrency="${REPORTS_CONCURRENCY:-1}" ;;
+  reports) queues=reports_queue;          concurrency="${REPORTS_CONCURRENCY:-1}"; recycle=1 ;;
   default) queues=default_queue;          concurrency="${DEFAULT_CONCURRENCY:-1}" ;;
   all)     queues=email_queue,file_processing_queue,ai_queue,reports_queue,default_queue
            concurrency="${ALL_CONCURRENCY:-$(nproc 2>/dev/null || echo 2)}" ;;
   *) echo "unknown queue group '$group' (email, files, ai, reports, default, all)" >&2; exit 2 ;;
 esac
 
+extra=()
+[ "$recycle" = 1 ] && extra=(--max-tasks-per-child "${MAX_TASKS_PER_CHILD:-100}")
 exec celery -A config.celery_config worker --pool prefork --concurrency "$concurrency" \
-  -Q "$queues" -n "${group}@%h" --loglevel "${LOGLEVEL:-INFO}" "$@"
+  -Q "$queues" -n "${group}@%h" --loglevel "${LOGLEVEL:-INFO}" "${extra[@]}" "$@"

@@ -56,7 +56,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--tasks", type=int, default=2000)
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--publish", choices=["raw", "console"])
+    ap.add_argument("--publish", choices=["raw", "console", "norec"])
+    ap.add_argument("--modes", default="raw,console")
     args = ap.parse_args()
     if args.publish:
         print(publish(args.publish, args.tasks))
@@ -67,10 +68,10 @@ def main() -> None:
     port = redis_server.free_port()
     proc = redis_server.start(port, Path(tmp) / "redis", persist=False)
     url = f"redis://127.0.0.1:{port}/0"
-    rates: dict[str, list[float]] = {"raw": [], "console": []}
+    rates: dict[str, list[float]] = {m: [] for m in args.modes.split(",")}
     try:
         for r in range(args.rounds):
-            for mode in ("raw", "console"):
+            for mode in args.modes.split(","):
                 secs = run_round(mode, args.tasks, url, tmp)
                 rates[mode].append(args.tasks / secs)
                 print(f"round {r + 1} {mode:>7}: {args.tasks} no-ops in {secs:.2f} s = {args.tasks / secs:.0f} tasks/s",

@@ -64,7 +64,6 @@ celery_app.conf.update(
     task_time_limit=1800,
     task_soft_time_limit=1500,
     worker_prefetch_multiplier=1,
-    worker_max_tasks_per_child=200,
     worker_send_task_events=True,
     task_send_sent_event=True,
     result_extended=True,

@@ -79,12 +79,14 @@ def test_cleanup_removes_old_files_but_spares_unfinished_tasks(corpus, stored, d
                     name="app.tasks.file_tasks.process_image", first_seen=True)
     recorder.record("aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee", "STARTED", {"args": "[]"},
                     name="app.tasks.file_tasks.process_pdf", first_seen=True)
+    recorder.flush()
     try:
         res = cleanup_temp_files.apply_async(kwargs={"retention_s": 86_400})
         out = res.get(timeout=30)
     finally:
         recorder.record("queued-task-1", "SUCCESS", {})
         recorder.record("aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee", "SUCCESS", {})
+        recorder.flush()
     assert out["status"] == "completed"
     assert not old_upload.exists() and not old_out.exists()
     assert busy_upload.exists() and busy_out.exists() and fresh_upload.exists()

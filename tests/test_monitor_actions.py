@@ -54,6 +54,7 @@ def test_retry_reruns_with_same_args_and_links_ids(celery_app, redis_client, dat
     out = actions.retry(celery_app, redis_client, first.id, "tester")
     second = celery_app.AsyncResult(out["new_id"])
     assert second.get(timeout=60)["outputs"]["stats"]["words"] == 305
+    recorder.flush()  # history trails results by the writer's linger (50 ms)
     assert history.get_task(redis_client, second.id)["retry_of"] == first.id
     assert history.get_task(redis_client, first.id)["retried_as"] == second.id
     assert history.get_task(redis_client, second.id)["args_json"] == history.get_task(redis_client, first.id)["args_json"]
@@ -80,6 +81,7 @@ def test_purge_empties_only_that_queue(celery_app, redis_client):
 def test_waiting_with_no_consumer_is_diagnosed_with_position(celery_app, redis_client):
     q = f"nobody_{uuid.uuid4().hex[:6]}"
     ids = [celery_app.send_task(HEALTH, queue=q).id for _ in range(3)]
+    recorder.flush()  # the publisher's history writes are queued to a background thread
     report = diagnose.diagnose(celery_app, redis_client, redis_client, ids[1])
     assert {"waiting", "no_consumer"} <= holds(report)
     assert "position 2" in next(f.message for f in report["findings"] if f.code == "waiting")
@@ -112,6 +114,7 @@ def test_result_expired_and_unknown_and_worker_lost(celery_app, redis_client):
     redis_client.hset(keys.worker(ghost), mapping={"hostname": ghost, "status": "online", "queues": "[]"})
     recorder.record(tid, "STARTED", {"started_at": time.time() - 300}, name=HEALTH, queue="default_queue",
                     worker=ghost, first_seen=True)
+    recorder.flush()
     report = diagnose.diagnose(celery_app, redis_client, redis_client, tid)
     assert "worker_lost" in holds(report) and ghost in report["verdict"]
 
@@ -180,6 +183,7 @@ def test_bulk_revoke_applies_to_the_filtered_set_only(celery_app, redis_client):
     q, other = f"bulk_{uuid.uuid4().hex[:6]}", f"keep_{uuid.uuid4().hex[:6]}"
     ids = {celery_app.send_task(HEALTH, queue=q).id for _ in range(3)}
     kept = celery_app.send_task(HEALTH, queue=other).id
+    recorder.flush()
     out = actions.bulk(celery_app, redis_client, history.TaskFilter(queue=q), "revoke", "tester")
     assert set(out["done"]) == ids
     assert all(history.get_task(redis_client, i).get("revoke_requested") == "revoke" for i in ids)

@@ -31,6 +31,7 @@ def _known_set(prefix: str, n: int = 60):
         recorder.record(tid, "STARTED", {"started_at": time.time()}, name=name, queue=queue, worker=worker)
         recorder.record(tid, state, {"finished_at": time.time(), "runtime_s": 0.02 * (i + 1)}, name=name, worker=worker)
         rows.append({"id": tid, "name": name, "queue": queue, "worker": worker, "state": state})
+    assert recorder.flush()
     return rows
 
 
