@@ -1,9 +1,11 @@
 """Task history writer: Celery signal handlers that keep the index in `app.monitor.keys`.
 
-Each state change is one round trip, a server-side script (EVALSHA): update the task hash, append to
-its timeline, move the id between state indexes, add it to the name/queue/worker/word indexes, bump
-the per-minute counter and (on finish) the runtime histogram and the worker's counters, and refresh
-TTLs.
+Each state change is one server-side script call (EVALSHA, `_RECORD_LUA`): update the task hash,
+append to its timeline, move the id between state indexes, add it to the name/queue/worker/word
+indexes, bump the per-minute counter and (on finish) the runtime histogram and the worker's
+counters, and refresh TTLs. Calls are queued to a background thread per process (`_Writer`) that
+sends them in pipelined batches after a 50 ms linger, folding a fast task's changes into one call;
+a late publisher write never moves a task back to SENT.
 The handlers run in the publisher (console, beat) and in the workers, so the history is durable
 across restarts of either. A Redis error here is logged and swallowed: history must never make a
 task fail.
