@@ -16,6 +16,10 @@ from config.settings import get_settings
 def main() -> int:
     settings = get_settings()
     p = plan(settings, explicit_redis="REDIS_URL" in settings.model_fields_set)
+    if p.errors:
+        for error in p.errors:
+            print(f"Cannot start: {error}", file=sys.stderr)
+        return 2
     print("Celery console starting:", flush=True)
     for note in p.notes:
         print(f"  {note}", flush=True)

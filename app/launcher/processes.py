@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import socket
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,15 @@ class Plan:
     notes: list[str] = field(default_factory=list)
     redis_url: str = ""
     console_url: str = ""
+    errors: list[str] = field(default_factory=list)
+
+
+def port_free(port: int, host: str = "127.0.0.1") -> bool:
+    """True when nothing listens on `host`:`port` (honcho stops every process when one exits, so
+    a port clash is caught here instead of taking the whole console down)."""
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) != 0
 
 
 def redis_choice(settings: Settings, explicit: bool) -> tuple[str, str | None]:
@@ -55,14 +65,22 @@ def plan(settings: Settings, explicit_redis: bool, procfile: Path = ROOT / "Proc
                        + (" — REDIS_URL did not answer" if explicit_redis else ""))
     else:
         p.notes.append(f"Redis: using {url}")
+    if not port_free(settings.PORT):
+        p.errors.append(f"Port {settings.PORT} is in use: stop what runs there or set PORT.")
     if not settings.SMTP_HOST:
-        sink_port = getattr(settings, "SMTP_SINK_PORT", 8025)
-        if (ROOT / "app" / "services" / "mail" / "sink.py").exists():
+        if port_free(settings.SMTP_SINK_PORT, settings.SMTP_SINK_HOST):
             p.processes["smtp_sink"] = f"exec {shlex.quote(sys.executable)} -m app.services.mail.sink"
-            p.notes.append(f"Email: SMTP_HOST unset, dev SMTP sink on 127.0.0.1:{sink_port} "
+            p.notes.append(f"Email: SMTP_HOST unset, dev SMTP sink on {settings.SMTP_SINK_HOST}:{settings.SMTP_SINK_PORT} "
                            f"(messages in {Path(settings.DATA_DIR) / 'outbox'}, Email page → Outbox)")
-    procfile_text = procfile.read_text()
-    p.processes.update(parse_procfile(procfile_text).processes)
+        else:
+            p.notes.append(f"Email: SMTP_HOST unset and port {settings.SMTP_SINK_PORT} is taken; mail goes to "
+                           f"whatever listens there (set SMTP_SINK_PORT for the dev sink)")
+    p.processes.update(parse_procfile(procfile.read_text()).processes)
+    if not port_free(settings.METRICS_PORT):
+        del p.processes["metrics"]
+        p.notes.append(f"Metrics: port {settings.METRICS_PORT} is in use, endpoint not started (set METRICS_PORT)")
+    else:
+        p.notes.append(f"Metrics: http://localhost:{settings.METRICS_PORT}/metrics")
     bindir = str(Path(sys.executable).parent)
     p.env = dict(os.environ)
     p.env.update(REDIS_URL=url, PATH=f"{bindir}{os.pathsep}{p.env.get('PATH', '')}",
