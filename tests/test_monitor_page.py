@@ -50,3 +50,22 @@ def test_why_stuck_tab_explains_unknown_id():
     at.text_input(key="diag_id").input("0000-not-a-task").run()
     assert not at.exception
     assert any("never seen" in i.value for i in at.info)
+
+
+def test_overview_charts_throughput_runtimes_and_queue_depth(celery_app, redis_client):
+    import time
+
+    from app.monitor import queue_history
+
+    celery_app.send_task("app.tasks.maintenance_tasks.health_check").get(timeout=30)
+    now = time.time()
+    for i, ready in enumerate((4, 2, 0)):
+        queue_history.record(redis_client, {"default_queue": ready}, {"default_queue": ["w@h"]},
+                             retention_s=3600, now=now - 120 + 60 * i)
+    wait_for(lambda: history.runtime_percentiles(redis_client, ["app.tasks.maintenance_tasks.health_check"]))
+    at = AppTest.from_file(PAGE, default_timeout=30).run()
+    assert not at.exception
+    charts = at.get("plotly_chart")
+    titles = " ".join(str(c.proto.spec) for c in charts)
+    assert len(charts) >= 3
+    assert "Finished tasks per minute" in titles and "Runtime p50" in titles and "Queue depth" in titles

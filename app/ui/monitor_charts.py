@@ -1,11 +1,13 @@
 """Plotly charts of the Task Monitor: throughput/failures per minute, runtime p50/p95, queue depth."""
 from __future__ import annotations
 
+import time
+
 import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from app.monitor import history, keys
+from app.monitor import history, queue_history
 
 
 def throughput(client, minutes: int = 60) -> None:
@@ -31,20 +33,10 @@ def runtimes(client) -> None:
 
 
 def queue_depth(client, queue_names, window_s: int = 3600) -> None:
-    import time
-
+    """Depth and latency per queue over the last `window_s`, from monitor_queue_sizes' samples."""
     since = time.time() - window_s
-    rows = []
-    pipe = client.pipeline(transaction=False)
-    for q in queue_names:
-        pipe.zrangebyscore(keys.queue_depth(q), since, "+inf")
-    for q, points in zip(queue_names, pipe.execute()):
-        for p in points:
-            parts = p.split(":")
-            if len(parts) >= 2:
-                rows.append({"time": pd.to_datetime(float(parts[0]), unit="s", utc=True), "queue": q,
-                             "ready": int(parts[1]),
-                             "latency_s": float(parts[2]) if len(parts) > 2 and parts[2] else None})
+    rows = [{"time": pd.to_datetime(ts, unit="s", utc=True), "queue": q, "ready": ready, "latency_s": latency}
+            for q in queue_names for ts, ready, latency in queue_history.series(client, q, since=since)]
     if not rows:
         st.caption("Queue depth over time appears once monitor_queue_sizes has run (every minute via beat).")
         return
