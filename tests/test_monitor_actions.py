@@ -168,6 +168,7 @@ def test_add_and_cancel_consumer_changes_what_the_worker_consumes(celery_app, re
     assert out["ok"], out
     r = celery_app.send_task(HEALTH, queue=q)
     assert r.get(timeout=30)["status"] in ("healthy", "degraded", "unhealthy")
+    recorder.flush()
     assert history.get_task(redis_client, r.id)["queue"] == q
     assert actions.consumer(celery_app, redis_client, host, q, False, "tester")["ok"]
     time.sleep(0.5)

@@ -25,7 +25,7 @@ from app.errors import FileTooLarge, InvalidInput
 from app.services.reports import loading
 from app.services.reports.document import jsonable
 from app.services.reports.writers import clean_text
-from app.services.reports.writers.xlsx import cell
+from app.services.reports.writers.xlsx import cell, append_row
 
 EXPORT_FORMATS = ("csv", "xlsx", "json", "xml")
 XLSX_MAX_ROWS = 1_048_575
@@ -58,6 +58,17 @@ def _plain(v: Any) -> str:
     return str(value)
 
 
+#: Leading characters that make a spreadsheet read a CSV cell as a formula (OWASP "CSV Injection").
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_cell(v: Any) -> str:
+    """`_plain(v)`, with a text value that starts like a formula prefixed by "'" so spreadsheets
+    show it as text (numbers, including negative ones, are left alone)."""
+    text = _plain(v)
+    return "'" + text if isinstance(jsonable(v), str) and text.startswith(FORMULA_START) else text
+
+
 class _Sink:
     """One output file; `write(chunk)` appends rows, `close()` finishes the file."""
 
@@ -81,7 +92,7 @@ class _Sink:
             if self.fmt == "csv":
                 self.csv.writerow(self.columns)
             elif self.fmt == "xlsx":
-                self.ws.append([cell(c) for c in self.columns])
+                append_row(self.ws, [cell(c) for c in self.columns])
         chunk = chunk.dropna(how="all")
         if self.fmt == "xlsx" and self.rows + len(chunk) > XLSX_MAX_ROWS:
             raise FileTooLarge(f"XLSX holds at most {XLSX_MAX_ROWS} data rows; export as CSV instead.")
@@ -91,9 +102,9 @@ class _Sink:
 
     def _row(self, row: tuple) -> None:
         if self.fmt == "csv":
-            self.csv.writerow([_plain(v) for v in row])
+            self.csv.writerow([_csv_cell(v) for v in row])
         elif self.fmt == "xlsx":
-            self.ws.append([cell(v) for v in row])
+            append_row(self.ws, [cell(v) for v in row])
         elif self.fmt == "json":
             record = {c: jsonable(v) for c, v in zip(self.columns, row)}
             self.fh.write(self.sep + json.dumps(record, ensure_ascii=False, allow_nan=False))
@@ -111,7 +122,7 @@ class _Sink:
     def close(self) -> None:
         if self.fmt == "xlsx":
             if self.columns is None:
-                self.ws.append([])
+                append_row(self.ws, [])
             self.wb.save(self.path)
             return
         if self.fmt == "json":

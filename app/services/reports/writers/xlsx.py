@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.chart import BarChart, LineChart, Reference
 
@@ -18,6 +19,21 @@ from app.services.reports.document import Chart, ReportDocument, native
 
 CHART_BLOCK_ROWS = 22  # rows reserved per chart (a 7.5 cm chart is about 15 rows high)
 SUMMARY, CHARTS, DATA = "Summary", "Charts", "Data"
+
+
+def text_safe(ws, value: Any) -> Any:
+    """`value` ready for a write-only sheet: a string starting with "=" is written as text, not as a
+    formula (openpyxl treats such strings as formulas; OWASP "CSV Injection" applies to XLSX too)."""
+    if isinstance(value, str) and value.startswith("="):
+        c = WriteOnlyCell(ws, value=value)
+        c.data_type = "s"
+        return c
+    return value
+
+
+def append_row(ws, values: list) -> None:
+    """Append `values` to a write-only sheet with every string kept as text (see `text_safe`)."""
+    ws.append([text_safe(ws, v) for v in values])
 
 
 def cell(v: Any) -> Any:
@@ -56,37 +72,37 @@ def _chart(chart: Chart, first_row: int, n: int, sheet):
 def write(doc: ReportDocument, path: Path) -> None:
     wb = Workbook(write_only=True)
     summary = wb.create_sheet(SUMMARY)
-    summary.append([cell(doc.title)])
-    summary.append([cell(doc.subtitle)])
+    append_row(summary, [cell(doc.title)])
+    append_row(summary, [cell(doc.subtitle)])
     all_charts = []
     for section in doc.sections:
-        summary.append([])
-        summary.append([cell(section.heading)])
+        append_row(summary, [])
+        append_row(summary, [cell(section.heading)])
         for p in section.paragraphs:
-            summary.append([cell(p)])
+            append_row(summary, [cell(p)])
         for t in section.tables:
-            summary.append([cell(t.caption)])
+            append_row(summary, [cell(t.caption)])
             for row in _frame_rows(t.frame):
-                summary.append(row)
-            summary.append([])
+                append_row(summary, row)
+            append_row(summary, [])
         all_charts += section.charts
     if all_charts:
         sheet = wb.create_sheet(CHARTS)
         row = 1
         for chart in all_charts:
-            sheet.append([cell(chart.x_label or "x"), *[cell(k) for k in chart.series]])
+            append_row(sheet, [cell(chart.x_label or "x"), *[cell(k) for k in chart.series]])
             for i, x in enumerate(chart.x):
-                sheet.append([cell(x), *[cell(vs[i]) for vs in chart.series.values()]])
+                append_row(sheet, [cell(x), *[cell(vs[i]) for vs in chart.series.values()]])
             obj, data, cats = _chart(chart, row, len(chart.x), sheet)
             obj.add_data(data, titles_from_data=True)
             obj.set_categories(cats)
             sheet.add_chart(obj, f"H{row}")
             used = 1 + len(chart.x)
             for _ in range(max(0, CHART_BLOCK_ROWS - used)):
-                sheet.append([])
+                append_row(sheet, [])
             row += max(used, CHART_BLOCK_ROWS)
     if doc.data is not None:
         data_sheet = wb.create_sheet(DATA)
         for values in _frame_rows(doc.data):
-            data_sheet.append(values)
+            append_row(data_sheet, values)
     wb.save(path)
