@@ -124,3 +124,12 @@ def stored(data_dir):
         return str(storage.save_upload(data_dir, name or path.name, Path(path).read_bytes(),
                                        max_bytes=200 * 1024 * 1024).path)
     return _store
+
+
+@pytest.fixture(autouse=True)
+def _history_settled():
+    """History writes are queued per process (≤ 50 ms); let one test's writes land before the next."""
+    yield
+    from app.telemetry import recorder
+
+    recorder.flush()

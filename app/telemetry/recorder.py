@@ -304,12 +304,16 @@ def record_progress(task_id: str, meta: dict[str, Any]) -> None:
            info=str(meta.get("message") or "")[:200] or None)
 
 
-def _exact_json(value: Any) -> str | None:
+def _dumps(value: Any) -> str | None:
     try:
-        text = json.dumps(value, ensure_ascii=False)
+        return json.dumps(value, ensure_ascii=False)
     except (TypeError, ValueError):
         return None
-    return text if len(text.encode()) <= ARGS_JSON_MAX_BYTES else None
+
+
+def _kept(text: str | None) -> str | None:
+    """The exact JSON kept for "retry with the same arguments", when small enough."""
+    return text if text is not None and len(text.encode()) <= ARGS_JSON_MAX_BYTES else None
 
 
 def _worker_of(request) -> str | None:
@@ -329,10 +333,12 @@ def _on_publish(sender=None, body=None, exchange=None, routing_key=None, headers
     if retries:
         return  # a retry re-publish: task_retry records it
     args, kwargs = (body[0], body[1]) if isinstance(body, (list, tuple)) and len(body) >= 2 else ((), {})
-    shown_args, shown_kwargs = to_text(list(args)), to_text(dict(kwargs))
+    exact_args, exact_kwargs = _dumps(list(args)), _dumps(dict(kwargs))
+    shown_args = to_text(list(args), exact=exact_args)
+    shown_kwargs = to_text(dict(kwargs), exact=exact_kwargs)
     record(task_id, "SENT", {
         "sent_at": now, "args": shown_args, "kwargs": shown_kwargs,
-        "args_json": _exact_json(list(args)), "kwargs_json": _exact_json(dict(kwargs)),
+        "args_json": _kept(exact_args), "kwargs_json": _kept(exact_kwargs),
         "eta": headers.get("eta"), "expires": headers.get("expires"),
         "parent_id": headers.get("parent_id"), "root_id": headers.get("root_id"),
         "retry_of": headers.get(RETRY_OF_HEADER), "retries": retries,
@@ -376,7 +382,7 @@ def _on_postrun(task_id=None, task=None, retval=None, state=None, **_):
     _received_by.pop(task_id, None)
     if state == "SUCCESS":
         record(task_id, "SUCCESS", {"finished_at": time.time(), "runtime_s": runtime_s,
-                                    "result": to_text(retval, 8_000)}, name=task.name, worker=worker)
+                                    "result": to_text(retval, 8_000, exact=_dumps(retval))}, name=task.name, worker=worker)
     elif state == "FAILURE":
         record(task_id, "FAILURE", {"finished_at": time.time(), "runtime_s": runtime_s},
                name=task.name, worker=worker)

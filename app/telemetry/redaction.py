@@ -33,10 +33,17 @@ def redact(value: Any, depth: int = 0) -> Any:
     return value
 
 
-def to_text(value: Any, limit: int = 2_000) -> str:
-    """JSON text of `value` after redaction, cut to `limit` characters (with a trailing "…")."""
-    try:
-        text = json.dumps(redact(value), default=str, ensure_ascii=False)
-    except (TypeError, ValueError):
-        text = repr(value)
+def to_text(value: Any, limit: int = 2_000, exact: str | None = None) -> str:
+    """JSON text of `value` after redaction, cut to `limit` characters (with a trailing "…").
+
+    `exact` may pass the plain ``json.dumps`` of `value` when the caller has it: when no secret word
+    occurs in it, redaction cannot change anything and it is used as is (no second encoding).
+    """
+    if exact is not None and not _SECRET_RE.search(exact):
+        text = exact
+    else:
+        try:
+            text = json.dumps(redact(value), default=str, ensure_ascii=False)
+        except (TypeError, ValueError):
+            text = repr(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
