@@ -22,7 +22,7 @@ if flash := st.session_state.pop("sch_flash", None):
 try:
     entries = schedules.list_entries(app)
 except (redis.RedisError, OSError) as exc:
-    st.error(f"Redis stopped answering: {exc}", icon="🚫")
+    st.error(f"Redis stopped answering: {exc}", icon=":material/error:")
     st.stop()
 st.caption(f"Times in {tz}. Beat reloads entries from Redis on every tick, so changes apply without "
            f"a restart.")
@@ -37,7 +37,7 @@ def act(message: str, fn, *args) -> None:
         st.error(str(exc))
         return
     except (redis.RedisError, OSError) as exc:
-        st.error(f"Redis stopped answering: {exc}", icon="🚫")
+        st.error(f"Redis stopped answering: {exc}", icon=":material/error:")
         return
     st.session_state["sch_flash"] = message.format(result=result)
     st.rerun()
@@ -83,7 +83,7 @@ if save.button("Save", type="primary", key="sch_save"):
     except InvalidInput as exc:
         st.error(str(exc))
     except (redis.RedisError, OSError) as exc:
-        st.error(f"Redis stopped answering: {exc}", icon="🚫")
+        st.error(f"Redis stopped answering: {exc}", icon=":material/error:")
     else:
         form.clear_form()
         st.session_state["sch_flash"] = f"{saved.name} saved: {saved.description}."

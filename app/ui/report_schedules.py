@@ -30,7 +30,7 @@ def _act(fn, *args, flash: str) -> None:
         st.error(str(exc))
         return
     except (redis.RedisError, OSError) as exc:
-        st.error(f"Redis stopped answering: {exc}", icon="🚫")
+        st.error(f"Redis stopped answering: {exc}", icon=":material/error:")
         return
     st.session_state["rep_flash"] = flash
     st.rerun()
@@ -61,7 +61,7 @@ def entries_panel(app) -> None:
     try:
         entries = recurring.report_entries(app)
     except (redis.RedisError, OSError) as exc:
-        st.error(f"Redis stopped answering: {exc}", icon="🚫")
+        st.error(f"Redis stopped answering: {exc}", icon=":material/error:")
         return
     if not entries:
         st.caption("No recurring reports yet.")
