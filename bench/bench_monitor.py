@@ -67,7 +67,7 @@ def fill(client, start: int, end: int, base: float) -> None:
         args = f'["/data/uploads/file-{i}.docx", ["extract_text"]]'
         recorder.add_commands(pipe, tid, "SENT", {"sent_at": now, "args": args, "kwargs": "{}", "args_json": args,
                                                    "kwargs_json": "{}"}, now=now, name=name, queue=queue,
-                              first_seen=True, search_text=f"{tid} {args}")
+                              first_seen=True, search_text=f"{args} {{}}")
         final = "FAILURE" if i % 17 == 0 else "SUCCESS"
         recorder.add_commands(pipe, tid, final, {"finished_at": now + 0.5, "runtime_s": 0.01 + (i % 100) / 200,
                                                   "result": '{"status": "completed"}'}, now=now + 0.5,

@@ -343,7 +343,7 @@ def _on_publish(sender=None, body=None, exchange=None, routing_key=None, headers
         "parent_id": headers.get("parent_id"), "root_id": headers.get("root_id"),
         "retry_of": headers.get(RETRY_OF_HEADER), "retries": retries,
     }, name=headers.get("task") or sender, queue=routing_key or None, first_seen=True,
-        search_text=f"{task_id} {shown_args} {shown_kwargs}",
+        search_text=f"{shown_args} {shown_kwargs}",  # ids are found by exact lookup, not indexed
         parent_id=headers.get("parent_id"))
 
 
