@@ -5,31 +5,14 @@ plain-text widgets (st.text, st.code, st.dataframe, st.metric, st.json); never a
 """
 from __future__ import annotations
 
-import mimetypes
 from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
-from app.services import storage
-from config.settings import get_settings
+from app.ui.downloads import download_button
 
 _SHOWN_IMAGES = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp"}
-
-
-def download_button(path: str, label: str | None = None, key: str | None = None) -> None:
-    """A download button for an output file under DATA_DIR (refuses anything outside it)."""
-    try:
-        p = storage.confine(get_settings().DATA_DIR, path)
-    except Exception as exc:  # noqa: BLE001
-        st.error(str(exc))
-        return
-    if not p.is_file():
-        st.caption(f"{p.name} is no longer available (cleaned up).")
-        return
-    mime = mimetypes.guess_type(p.name)[0] or "application/octet-stream"
-    st.download_button(label or f"Download {p.name}", data=p.read_bytes(), file_name=p.name, mime=mime,
-                       key=key or f"dl:{p}")
 
 
 def _metrics(values: dict) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 import streamlit as st
 
 from app.services import storage
+from app.ui.downloads import download_button
 from config.settings import get_settings
 
 #: MIME type per output extension (IANA registrations; OOXML types from ECMA-376 Part 2).
@@ -33,17 +34,13 @@ def download_spec(path: str, job_name: str = "") -> tuple[Path, str, str]:
 
 
 def download(path: str, job_name: str, key: str) -> None:
-    """A download button for one output (or a note when it was cleaned up)."""
+    """A download button for one output, with its safe name and MIME type (`download_spec`)."""
     try:
         p, name, mime = download_spec(path, job_name)
     except Exception as exc:  # noqa: BLE001 - a bad path is shown, never raised into the page
         st.error(str(exc))
         return
-    if not p.is_file():
-        st.caption(f"{p.name} is no longer available (cleaned up).")
-        return
-    st.download_button(f"Download {p.suffix.lstrip('.').upper()}", data=p.read_bytes(), file_name=name,
-                       mime=mime, key=key)
+    download_button(str(p), f"Download {p.suffix.lstrip('.').upper()}", key, file_name=name, mime=mime)
 
 
 def render_report(result: dict, job_name: str = "") -> None:
