@@ -37,9 +37,9 @@ sys.path.insert(0, str(ROOT))
 
 from app.launcher import redis_server  # noqa: E402
 from app.monitor import history, queues, snapshot, workers  # noqa: E402
-from app.monitor.clients import redis_from_url  # noqa: E402
-from app.monitor.history import TaskFilter  # noqa: E402
-from app.telemetry import recorder  # noqa: E402
+from app.store.clients import redis_from_url  # noqa: E402
+from app.store.history import TaskFilter  # noqa: E402
+from app.store import writer  # noqa: E402
 
 QUEUES = ("email_queue", "file_processing_queue", "ai_queue", "reports_queue", "default_queue")
 NAMES = [f"app.tasks.bench.task_{i}" for i in range(20)]
@@ -65,11 +65,11 @@ def fill(client, start: int, end: int, base: float) -> None:
         name, queue, worker = NAMES[i % len(NAMES)], QUEUES[i % len(QUEUES)], WORKERS[i % len(WORKERS)]
         now = base + i * 0.001
         args = f'["/data/uploads/file-{i}.docx", ["extract_text"]]'
-        recorder.add_commands(pipe, tid, "SENT", {"sent_at": now, "args": args, "kwargs": "{}", "args_json": args,
+        writer.add_commands(pipe, tid, "SENT", {"sent_at": now, "args": args, "kwargs": "{}", "args_json": args,
                                                    "kwargs_json": "{}"}, now=now, name=name, queue=queue,
                               first_seen=True, search_text=f"{args} {{}}")
         final = "FAILURE" if i % 17 == 0 else "SUCCESS"
-        recorder.add_commands(pipe, tid, final, {"finished_at": now + 0.5, "runtime_s": 0.01 + (i % 100) / 200,
+        writer.add_commands(pipe, tid, final, {"finished_at": now + 0.5, "runtime_s": 0.01 + (i % 100) / 200,
                                                   "result": '{"status": "completed"}'}, now=now + 0.5,
                               name=name, worker=worker)
         if (i + 1) % 1000 == 0:
@@ -152,7 +152,7 @@ def main() -> None:
     proc = redis_server.start(port, Path(tmp) / "redis", persist=False)
     url = f"redis://127.0.0.1:{port}/0"
     client = redis_from_url(url, socket_timeout_s=300)
-    recorder.configure(lambda: client, retention_s=30 * 86_400, max_tasks=10_000_000)
+    writer.configure(lambda: client, retention_s=30 * 86_400, max_tasks=10_000_000)
     write_workers(client)
     flower = None if args.skip_flower else FlowerState()
     base = time.time() - 86_400

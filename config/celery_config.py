@@ -15,8 +15,9 @@ from celery import Celery
 from celery.signals import beat_init
 from kombu import Exchange, Queue
 
-from app.monitor.clients import redis_from_url
-from app.telemetry import recorder
+from app.store.clients import redis_from_url
+from app.store import writer as history_writer
+from app.telemetry import recorder  # noqa: F401 - connects the history's Celery signal handlers
 from app.telemetry.heartbeat import RedisHeartbeat
 from config.settings import get_settings
 
@@ -113,5 +114,5 @@ def _seed_default_schedule(sender=None, **_):
 
     schedules.seed_defaults(sender.app, DEFAULT_SCHEDULE)
 
-recorder.configure(lambda: redis_from_url(settings.result_backend),
+history_writer.configure(lambda: redis_from_url(settings.result_backend),
                    retention_s=settings.HISTORY_RETENTION_S, max_tasks=settings.HISTORY_MAX_TASKS)

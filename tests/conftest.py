@@ -71,7 +71,7 @@ def data_dir() -> Path:
 @pytest.fixture()
 def redis_client(redis_url):
     """A client on the session's Redis (decode_responses=True)."""
-    from app.monitor.clients import redis_from_url
+    from app.store.clients import redis_from_url
 
     client = redis_from_url(redis_url)
     yield client
@@ -130,6 +130,6 @@ def stored(data_dir):
 def _history_settled():
     """History writes are queued per process (≤ 50 ms); let one test's writes land before the next."""
     yield
-    from app.telemetry import recorder
+    from app.store import writer
 
-    recorder.flush()
+    writer.flush()

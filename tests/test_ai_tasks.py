@@ -13,7 +13,7 @@ from pathlib import Path
 import docx
 import pytest
 
-from app.monitor import history, keys
+from app.store import history, keys
 from tests.conftest import wait_for
 from tests.fixtures_ai import ANTHROPIC_KEY, words
 

@@ -18,7 +18,7 @@ import pytest
 
 from app.launcher import redis_server
 from app.monitor import workers
-from app.monitor.clients import redis_from_url
+from app.store.clients import redis_from_url
 from config.celery_config import QUEUES
 from tests.conftest import ROOT, wait_for
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from celery.result import AsyncResult
 
-from app.monitor import keys
+from app.store import keys
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.usefixtures("celery_worker")
@@ -74,19 +74,19 @@ def test_cleanup_removes_old_files_but_spares_unfinished_tasks(corpus, stored, d
         _age(p, 3 * 86_400)
     # A task still queued that names busy_upload, and one running whose outputs are busy_out, in the
     # history index exactly as the recorder writes it.
-    from app.telemetry import recorder
-    recorder.record("queued-task-1", "SENT", {"args": f'["{busy_upload}", ["get_info"]]'},
+    from app.store import writer
+    writer.write("queued-task-1", "SENT", {"args": f'["{busy_upload}", ["get_info"]]'},
                     name="app.tasks.file_tasks.process_image", first_seen=True)
-    recorder.record("aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee", "STARTED", {"args": "[]"},
+    writer.write("aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee", "STARTED", {"args": "[]"},
                     name="app.tasks.file_tasks.process_pdf", first_seen=True)
-    recorder.flush()
+    writer.flush()
     try:
         res = cleanup_temp_files.apply_async(kwargs={"retention_s": 86_400})
         out = res.get(timeout=30)
     finally:
-        recorder.record("queued-task-1", "SUCCESS", {})
-        recorder.record("aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee", "SUCCESS", {})
-        recorder.flush()
+        writer.write("queued-task-1", "SUCCESS", {})
+        writer.write("aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee", "SUCCESS", {})
+        writer.flush()
     assert out["status"] == "completed"
     assert not old_upload.exists() and not old_out.exists()
     assert busy_upload.exists() and busy_out.exists() and fresh_upload.exists()

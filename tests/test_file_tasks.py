@@ -7,7 +7,7 @@ from pathlib import Path
 import docx
 import pytest
 
-from app.monitor import history
+from app.store import history
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.usefixtures("celery_worker")

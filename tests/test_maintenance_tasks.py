@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from app.monitor import history, keys, queue_history
+from app.store import history, keys, queue_history
 from app.tasks import maintenance_tasks as m
 from config.celery_config import QUEUES, celery_app
 from tests.conftest import wait_for

@@ -10,9 +10,9 @@ import uuid
 
 import pytest
 
-from app.monitor import history, keys
-from app.monitor.history import TaskFilter
-from app.telemetry import recorder
+from app.store import history, keys
+from app.store.history import TaskFilter
+from app.store import histogram, writer
 
 pytestmark = pytest.mark.usefixtures("celery_app")  # configures the recorder from settings
 
@@ -26,12 +26,12 @@ def _known_set(prefix: str, n: int = 60):
         queue = f"{prefix}_q{i % 2}"
         worker = f"w{i % 2}@{prefix}"
         state = ("SUCCESS", "FAILURE", "REVOKED")[i % 3 if i % 5 else 0]
-        recorder.record(tid, "SENT", {"sent_at": time.time(), "args": f'["invoice-{i}.pdf"]'}, name=name,
+        writer.write(tid, "SENT", {"sent_at": time.time(), "args": f'["invoice-{i}.pdf"]'}, name=name,
                         queue=queue, first_seen=True, search_text=f'{tid} ["invoice-{i}.pdf", "{prefix}"]')
-        recorder.record(tid, "STARTED", {"started_at": time.time()}, name=name, queue=queue, worker=worker)
-        recorder.record(tid, state, {"finished_at": time.time(), "runtime_s": 0.02 * (i + 1)}, name=name, worker=worker)
+        writer.write(tid, "STARTED", {"started_at": time.time()}, name=name, queue=queue, worker=worker)
+        writer.write(tid, state, {"finished_at": time.time(), "runtime_s": 0.02 * (i + 1)}, name=name, worker=worker)
         rows.append({"id": tid, "name": name, "queue": queue, "worker": worker, "state": state})
-    assert recorder.flush()
+    assert writer.flush()
     return rows
 
 
@@ -65,7 +65,7 @@ def test_timeline_and_runtime_percentiles(redis_client):
     stats = history.runtime_percentiles(redis_client, [name])[name]
     assert stats["count"] == len(runtimes)
     p50_true = runtimes[int(0.5 * len(runtimes) + 0.5) - 1]
-    bucket = recorder.bucket_for(p50_true)
+    bucket = histogram.bucket_for(p50_true)
     assert stats["p50"] == float(bucket)  # reported as the bucket's upper bound
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from app.monitor import audit, history
+from app.monitor import audit
+from app.store import history
 from tests.conftest import ROOT, wait_for
 
 pytestmark = pytest.mark.usefixtures("celery_worker")
@@ -55,7 +56,7 @@ def test_why_stuck_tab_explains_unknown_id():
 def test_overview_charts_throughput_runtimes_and_queue_depth(celery_app, redis_client):
     import time
 
-    from app.monitor import queue_history
+    from app.store import queue_history
 
     celery_app.send_task("app.tasks.maintenance_tasks.health_check").get(timeout=30)
     now = time.time()

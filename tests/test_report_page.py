@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from app.monitor import history
+from app.store import history
 from tests.conftest import ROOT, wait_for
 
 pytestmark = pytest.mark.usefixtures("celery_worker")

@@ -13,8 +13,8 @@ import time
 
 import pytest
 
-from app.monitor import keys
-from app.monitor.clients import redis_from_url
+from app.store import keys
+from app.store.clients import redis_from_url
 from app.services import schedules
 from config.celery_config import DEFAULT_SCHEDULE, celery_app
 from tests.conftest import ROOT, wait_for

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from app.errors import InvalidInput
-from app.monitor import history
+from app.store import history
 from app.services import schedules
 from config.celery_config import celery_app
 from tests.conftest import wait_for

@@ -11,8 +11,9 @@ import json
 from typing import Any
 
 from app.errors import InvalidInput
-from app.monitor import audit, history, keys, queues
-from app.telemetry.recorder import RETRY_OF_HEADER
+from app.monitor import audit, queues
+from app.store import history, keys, writer
+from app.store.headers import RETRY_OF_HEADER
 
 REPLY_TIMEOUT_S = 1.0
 RETRYABLE_STATES = {"FAILURE", "REVOKED", "SUCCESS", "RETRY"}
@@ -28,7 +29,7 @@ def _replies(replies) -> dict[str, Any]:
 def revoke(app, client, task_id: str, who: str, terminate: bool = False) -> dict[str, Any]:
     """Revoke `task_id` (a waiting task will never run); with `terminate`, kill it if running (SIGTERM)."""
     app.control.revoke(task_id, terminate=terminate, signal="SIGTERM")
-    client.hset(keys.task(task_id), "revoke_requested", "terminate" if terminate else "revoke")
+    writer.annotate(client, task_id, revoke_requested="terminate" if terminate else "revoke")
     action = "terminate" if terminate else "revoke"
     audit.write(client, who, action, task_id)
     return {"ok": True, "action": action, "task_id": task_id}
@@ -51,7 +52,7 @@ def retry(app, client, task_id: str, who: str) -> dict[str, Any]:
     args, kwargs = json.loads(task["args_json"]), json.loads(task["kwargs_json"])
     result = app.send_task(task["name"], args=args, kwargs=kwargs, queue=task.get("queue") or None,
                            headers={RETRY_OF_HEADER: task_id})
-    client.hset(keys.task(task_id), "retried_as", result.id)
+    writer.annotate(client, task_id, retried_as=result.id)
     audit.write(client, who, "retry", task_id, {"new_id": result.id, "name": task["name"]})
     return {"ok": True, "action": "retry", "task_id": task_id, "new_id": result.id}
 

@@ -5,7 +5,7 @@ import json
 import time
 from typing import Any
 
-from app.monitor import keys
+from app.store import keys
 
 
 def write(client, who: str, action: str, target: str, detail: dict[str, Any] | None = None,

@@ -12,7 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from app.monitor import history, keys, queues, workers
+from app.monitor import queues, workers
+from app.store import history, keys
+from app.store.headers import SENT_AT_HEADER
+from app.store.states import FINISHED_STATES
 
 
 @dataclass
@@ -63,14 +66,14 @@ def diagnose(app, client, broker, task_id: str, offline_after_s: float = 10.0,
             "Celery reports PENDING for any id it does not know.")
         return _result(task_id, state, celery_state, findings)
 
-    finished = state in keys.FINISHED_STATES or celery_state in ("SUCCESS", "FAILURE", "REVOKED")
+    finished = state in FINISHED_STATES or celery_state in ("SUCCESS", "FAILURE", "REVOKED")
     revoked = state == "REVOKED" or celery_state == "REVOKED" or bool(task.get("revoke_requested"))
     add("revoked", revoked, f"The task was revoked ({task.get('reason') or task.get('revoke_requested') or 'revoke'}); "
         "it will not run. Retry it to run it again.")
     expires = _epoch(task.get("expires"))
     add("expired", bool(expires and expires < now and state not in ("SUCCESS", "FAILURE")),
         "Its expiry time has passed; a worker will discard it instead of running it.")
-    add("result_expired", state in keys.FINISHED_STATES and celery_state == "PENDING",
+    add("result_expired", state in FINISHED_STATES and celery_state == "PENDING",
         f"The history says it finished ({state}) but its result has expired from the backend "
         "(result_expires), so Celery now reports PENDING.")
     add("finished", finished and not revoked,
@@ -85,7 +88,7 @@ def diagnose(app, client, broker, task_id: str, offline_after_s: float = 10.0,
     waiting = queues.find_waiting(broker, queue, task_id) if queue and not finished else None
     if waiting:
         position, msg = waiting
-        sent = _epoch((msg.get("headers") or {}).get("cc_sent_at"))
+        sent = _epoch((msg.get("headers") or {}).get(SENT_AT_HEADER))
         add("waiting", True, f"It is waiting in {queue} at position {position + 1} (1 = next)"
             + (f", for {_age(now - sent)}" if sent else "") + ".")
     else:

@@ -18,7 +18,9 @@ import time
 
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 
-from app.monitor import history, keys, queues, workers
+from app.monitor import queues, workers
+from app.store import history, keys
+from app.store.histogram import RUNTIME_BUCKETS_S
 
 
 class ConsoleCollector:
@@ -56,7 +58,7 @@ class ConsoleCollector:
                 continue
             total_sum = float(raw.pop("sum", 0) or 0)
             cumulative, running = [], 0
-            for bound in keys.RUNTIME_BUCKETS_S:
+            for bound in RUNTIME_BUCKETS_S:
                 running += int(raw.get(str(bound), 0))
                 cumulative.append(("+Inf" if bound == float("inf") else str(bound), running))
             hist.add_metric([n], cumulative, sum_value=total_sum)
@@ -84,7 +86,7 @@ class ConsoleCollector:
 def main() -> None:
     from prometheus_client import REGISTRY, start_http_server
 
-    from app.monitor.clients import redis_from_url
+    from app.store.clients import redis_from_url
     from config.celery_config import QUEUES
     from config.settings import get_settings
 

@@ -11,7 +11,8 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from app.monitor import keys
+from app.store import keys
+from app.store.headers import SENT_AT_HEADER
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,7 @@ def details(broker, queue_names, consumers: dict[str, list[str]], now: float | N
     for i, q in enumerate(queue_names):
         chunk = replies[i * per:(i + 1) * per]
         ready = sum(int(x) for x in chunk[0::2])
-        oldest = [parse_message(m).get("headers", {}).get("cc_sent_at") for m in chunk[1::2] if m]
+        oldest = [parse_message(m).get("headers", {}).get(SENT_AT_HEADER) for m in chunk[1::2] if m]
         stamps = [float(s) for s in oldest if s]
         out.append(QueueDetail(name=q, ready=ready, consumers=consumers.get(q, []),
                                latency_s=round(now - min(stamps), 3) if stamps else None))

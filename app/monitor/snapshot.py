@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.monitor import history, queues, workers
+from app.monitor import queues, workers
+from app.store import history
 from app.monitor.queues import QueueDepths
 from app.monitor.workers import WorkerInfo
 

@@ -9,7 +9,7 @@ import json
 import time
 from dataclasses import dataclass, field
 
-from app.monitor import keys
+from app.store import keys
 
 
 @dataclass
@@ -65,6 +65,15 @@ def list_workers(client, offline_after_s: float = 10.0, limit: int = 200,
     replies = pipe.execute()
     return [_parse(h, raw, s, now, offline_after_s, counts)
             for (h, s), raw, counts in zip(hosts, replies[0::2], replies[1::2]) if raw]
+
+
+def hostnames(client, limit: int = 100) -> list[str]:
+    """Known worker node names, most recent heartbeat first (one ZREVRANGE).
+
+    Raises:
+        redis.RedisError: Redis cannot be reached.
+    """
+    return list(client.zrevrange(keys.WORKERS, 0, limit - 1))
 
 
 def consumers_by_queue(workers: list[WorkerInfo]) -> dict[str, list[str]]:

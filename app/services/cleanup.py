@@ -1,8 +1,7 @@
 """Removal of old uploads and task outputs under DATA_DIR, sparing files of unfinished tasks.
 
-What counts as in use comes from the task history index (`app.monitor.keys`, written by
-`app.telemetry.recorder` on every state change): every task now in SENT, RECEIVED, STARTED,
-PROGRESS or RETRY protects ``outputs/<its id>/`` and every upload whose stored name (a uuid4 hex,
+What counts as in use comes from the task history (`app.store.history.active_tasks`): every task
+now waiting or running (SENT, RECEIVED, STARTED, PROGRESS or RETRY) protects ``outputs/<its id>/`` and every upload whose stored name (a uuid4 hex,
 `app.services.storage.save_upload`) appears in its args or kwargs.
 """
 from __future__ import annotations
@@ -13,33 +12,20 @@ import time
 from pathlib import Path
 from typing import Any
 
-from app.monitor import keys
+from app.store import history
 
-ACTIVE_STATES = ("SENT", "RECEIVED", "STARTED", "PROGRESS", "RETRY")
 _TOKEN_RE = re.compile(r"[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-_CHUNK = 1_000
 
 
 def active_references(client) -> set[str]:
     """Task ids of unfinished tasks plus the upload names (uuid hex) their arguments mention.
 
-    One ZRANGE per state and chunk, one pipelined HMGET per chunk. Raises redis.RedisError when
-    Redis is unreachable (the caller must then not delete anything).
+    Raises redis.RedisError when Redis is unreachable (the caller must then not delete anything).
     """
     refs: set[str] = set()
-    for state in ACTIVE_STATES:
-        start = 0
-        while True:
-            ids = client.zrange(keys.state_index(state), start, start + _CHUNK - 1)
-            if not ids:
-                break
-            start += len(ids)
-            pipe = client.pipeline(transaction=False)
-            for tid in ids:
-                pipe.hmget(keys.task(tid), "args", "kwargs")
-            for tid, (args, kwargs) in zip(ids, pipe.execute()):
-                refs.add(tid)
-                refs.update(_TOKEN_RE.findall(f"{args or ''} {kwargs or ''}"))
+    for tid, values in history.active_tasks(client, ("args", "kwargs")):
+        refs.add(tid)
+        refs.update(_TOKEN_RE.findall(f"{values['args'] or ''} {values['kwargs'] or ''}"))
     return refs
 
 

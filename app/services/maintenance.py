@@ -2,7 +2,7 @@
 archiving old outputs, and the extra health facts (beat alive, SMTP/AI configured).
 
 Every function is idempotent: a second run finds nothing left to do and changes nothing. Running
-two at once is prevented by the tasks' locks (`app.services.locks`), not here.
+two at once is prevented by the tasks' locks (`app.store.locks`), not here.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from app.monitor import history, keys
+from app.store import history
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ def cleanup_old_results(client, retention_s: float, max_tasks: int,
     """Remove tasks first seen more than `retention_s` ago (or beyond the newest `max_tasks`).
 
     For each such task: its Celery result key (``result_key(task_id)``, normally already expired
-    by result_expires) and its history entry in every index (`app.monitor.history.trim`).
+    by result_expires) and its history entry in every index (`app.store.history.trim`).
 
     Returns ``{'removed': tasks dropped from the history, 'results_removed': result keys deleted}``.
     Raises:
@@ -36,12 +36,7 @@ def cleanup_old_results(client, retention_s: float, max_tasks: int,
     now = time.time() if now is None else now
     cutoff = now - retention_s
     results_removed = 0
-    start = 0
-    while True:
-        ids = client.zrangebyscore(keys.TASKS_ALL, "-inf", cutoff, start=start, num=CHUNK)
-        if not ids:
-            break
-        start += len(ids)
+    for ids in history.ids_first_seen_before(client, cutoff, CHUNK):
         pipe = client.pipeline(transaction=False)
         for tid in ids:
             pipe.delete(result_key(tid))
@@ -66,16 +61,10 @@ def cleanup_failed_tasks(client, data_dir: Path, older_than_s: float,
     """
     now = time.time() if now is None else now
     cutoff = now - older_than_s
-    since = float(client.get(keys.FAILED_CLEANED_UNTIL) or "-inf")
+    since = history.failed_cleaned_until(client)
     outputs_root = (Path(data_dir) / "outputs").resolve()
     examined = outputs_removed = bytes_freed = results_removed = 0
-    start = 0
-    while True:
-        ids = client.zrangebyscore(keys.state_index("FAILURE"), f"({since}" if since > float("-inf")
-                                   else "-inf", cutoff, start=start, num=CHUNK)
-        if not ids:
-            break
-        start += len(ids)
+    for ids in history.ids_entered(client, "FAILURE", since, cutoff, CHUNK):
         examined += len(ids)
         pipe = client.pipeline(transaction=False)
         for tid in ids:
@@ -86,7 +75,7 @@ def cleanup_failed_tasks(client, data_dir: Path, older_than_s: float,
                 shutil.rmtree(folder)
                 outputs_removed += 1
         results_removed += sum(int(x) for x in pipe.execute())
-    client.set(keys.FAILED_CLEANED_UNTIL, repr(max(cutoff, since)))
+    history.set_failed_cleaned_until(client, cutoff if since is None else max(cutoff, since))
     return {"examined": examined, "outputs_removed": outputs_removed, "bytes_freed": bytes_freed,
             "results_removed": results_removed}
 

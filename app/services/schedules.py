@@ -32,7 +32,7 @@ from redbeat.decoder import RedBeatJSONEncoder
 from redbeat.schedulers import RedBeatSchedulerEntry, ensure_conf, get_redis
 
 from app.errors import InvalidInput
-from app.monitor import keys
+from app.store import beat as beat_marks
 
 log = logging.getLogger(__name__)
 
@@ -421,7 +421,7 @@ def seed_defaults(app: Celery, defaults: dict[str, dict[str, Any]]) -> list[str]
         client.srem(conf.statics_key, *defaults)
     installed = []
     for name, spec in defaults.items():
-        if not client.sadd(keys.BEAT_SEEDED, name):
+        if not beat_marks.mark_seeded(client, name):
             continue
         if _load(app, name) is not None:
             continue
@@ -429,7 +429,7 @@ def seed_defaults(app: Celery, defaults: dict[str, dict[str, Any]]) -> list[str]
             save_entry(app, name, spec["task"], spec["schedule"], spec.get("args"), spec.get("kwargs"),
                        spec.get("queue"), spec.get("enabled", True), check_task=False)
         except InvalidInput as exc:
-            client.srem(keys.BEAT_SEEDED, name)
+            beat_marks.unmark_seeded(client, name)
             log.error("default schedule entry %s not installed: %s", name, exc)
             continue
         installed.append(name)

@@ -17,7 +17,7 @@ from functools import lru_cache
 from celery.exceptions import Ignore
 
 from app.errors import ServiceUnavailable
-from app.monitor.clients import redis_from_url
+from app.store.clients import redis_from_url
 from app.services.mail import backoff, delivery, scheduling, templates
 from app.services.mail.sentlog import MemorySentLog, SentLog
 from app.services.mail.smtp import SmtpConfig

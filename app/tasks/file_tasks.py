@@ -17,7 +17,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from celery.utils import uuid
 
 from app.errors import ConsoleError, InvalidInput
-from app.monitor.clients import redis_from_url
+from app.store.clients import redis_from_url
 from app.services import cleanup, storage
 from app.services.documents import registry
 from app.tasks.base import ConsoleTask

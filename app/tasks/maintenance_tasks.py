@@ -13,9 +13,11 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redbeat.schedulers import ensure_conf
 
-from app.monitor import health, queue_history, queues, workers
-from app.monitor.clients import redis_from_url
-from app.services import cleanup, locks, maintenance
+from app.monitor import health, queues, workers
+from app.store import queue_history
+from app.store.clients import redis_from_url
+from app.services import cleanup, maintenance
+from app.store import locks
 from app.tasks.base import ConsoleTask
 from config.celery_config import QUEUES, celery_app
 from config.settings import get_settings

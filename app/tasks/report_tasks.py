@@ -13,7 +13,7 @@ from typing import Any
 import redis
 
 from app.errors import InvalidInput, ServiceUnavailable
-from app.monitor.clients import redis_from_url
+from app.store.clients import redis_from_url
 from app.services import storage
 from app.services.reports import analysis, content, executive, export, performance, rendering
 from app.services.reports import loading, recurring

@@ -15,8 +15,8 @@ import time
 from celery import bootsteps
 from celery.worker import state as worker_state
 
-from app.monitor import keys
-from app.monitor.clients import redis_from_url
+from app.store import keys
+from app.store.clients import redis_from_url
 
 log = logging.getLogger(__name__)
 

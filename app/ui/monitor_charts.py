@@ -7,7 +7,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from app.monitor import history, queue_history
+from app.store import history, queue_history
 
 
 def throughput(client, minutes: int = 60) -> None:

@@ -6,8 +6,10 @@ import time
 
 import streamlit as st
 
-from app.monitor import actions, history, keys
-from app.monitor.history import TaskFilter
+from app.monitor import actions, workers
+from app.store import history
+from app.store.states import FINISHED_STATES, STATES
+from app.store.history import TaskFilter
 from app.ui import confirm
 from app.ui.monitor_widgets import ago, tasks_table, when
 from app.ui.resources import celery, redis_client
@@ -20,10 +22,10 @@ def filters(queue_names) -> TaskFilter:
     """Filter widgets (outside the refreshing fragment, so they keep their values)."""
     client = redis_client()
     c = st.columns([1.2, 2, 1.6, 1.6, 1.2, 2])
-    state = c[0].selectbox("State", ["any", *keys.STATES], key="mon_state")
+    state = c[0].selectbox("State", ["any", *STATES], key="mon_state")
     name = c[1].selectbox("Task", ["any", *history.task_names(client)], key="mon_name")
     queue = c[2].selectbox("Queue", ["any", *queue_names], key="mon_queue")
-    hosts = [h for h in client.zrevrange(keys.WORKERS, 0, 99)]
+    hosts = workers.hostnames(client, 100)
     worker = c[3].selectbox("Worker", ["any", *hosts], key="mon_worker")
     period = c[4].selectbox("Time", list(RANGES_S), key="mon_period")
     search = c[5].text_input("Search id or args", key="mon_search", placeholder="task id, file name, address…")
@@ -113,7 +115,7 @@ def _cost(task: dict) -> None:
 def _actions(task: dict) -> None:
     app, client, who, tid = celery(), redis_client(), confirm.who(), task["id"]
     c = st.columns(4)
-    if c[0].button("Revoke", key=f"revoke:{tid}", disabled=task.get("state") in keys.FINISHED_STATES):
+    if c[0].button("Revoke", key=f"revoke:{tid}", disabled=task.get("state") in FINISHED_STATES):
         confirm.ask(f"Revoke {tid}", lambda: actions.revoke(app, client, tid, who))
     if c[1].button("Terminate", key=f"term:{tid}", disabled=task.get("state") not in ("STARTED", "PROGRESS")):
         confirm.ask(f"Terminate running task {tid} (SIGTERM)", lambda: actions.revoke(app, client, tid, who, terminate=True))

@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 from celery.result import AsyncResult
 
-from app.monitor import history
+from app.store import history
 from app.monitor.snapshot import Snapshot
 from app.ui.resources import celery
 

@@ -8,7 +8,7 @@ import streamlit as st
 from celery.result import AsyncResult
 
 from app.errors import InvalidInput
-from app.monitor import history
+from app.store import history
 from app.services.reports import loading
 from app.ui.resources import celery
 from app.ui.uploads import store_upload

@@ -4,7 +4,7 @@ from __future__ import annotations
 import redis
 import streamlit as st
 
-from app.monitor.clients import redis_from_url
+from app.store.clients import redis_from_url
 from config.settings import Settings, get_settings
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from app.errors import InvalidInput
-from app.monitor import keys
+from app.store import mail as mail_store
 
 #: A send time this far in the past still counts as "now" (clock skew between console and worker).
 PAST_GRACE_S = 60.0
@@ -56,9 +56,9 @@ def check_send_at(value: str | datetime, max_ahead_s: float, now: datetime | Non
 
 def cancel(client, task_id: str) -> None:
     """Mark a scheduled send as cancelled (the task drops it if it still starts)."""
-    client.set(keys.mail_cancelled(task_id), "1", ex=keys.MAIL_SENT_TTL_S)
+    mail_store.cancel(client, task_id)
 
 
 def is_cancelled(client, task_id: str) -> bool:
     """True when the operator cancelled this scheduled send."""
-    return bool(client.exists(keys.mail_cancelled(task_id)))
+    return mail_store.is_cancelled(client, task_id)

@@ -1,31 +1,28 @@
 """Who a mail task already delivered to, kept in Redis so a retried or redelivered task never sends
 twice to the same recipient (issue 3 "idempotency: the task records who was sent").
 
-One hash per task id (`app.monitor.keys.mail_sent`): recipient address → Message-ID, written right
+One hash per task id (`app.store.mail`): recipient address → Message-ID, written right
 after the SMTP server accepted that recipient's message, read once when the task (re)starts. The
 window that remains is between the server's "250 OK" and the HSET (one round trip).
 """
 from __future__ import annotations
 
-from app.monitor import keys
+from app.store import mail as mail_store
 
 
 class SentLog:
     """The delivered-recipients record of one task. `client` is a redis.Redis (decode_responses)."""
 
-    def __init__(self, client, task_id: str, ttl_s: int = keys.MAIL_SENT_TTL_S):
-        self.client, self.key, self.ttl_s = client, keys.mail_sent(task_id), ttl_s
+    def __init__(self, client, task_id: str, ttl_s: int = mail_store.MAIL_SENT_TTL_S):
+        self.client, self.task_id, self.ttl_s = client, task_id, ttl_s
 
     def sent(self) -> dict[str, str]:
         """``{address: message_id}`` of every recipient already delivered by this task."""
-        return dict(self.client.hgetall(self.key))
+        return mail_store.sent(self.client, self.task_id)
 
     def mark(self, address: str, message_id: str) -> None:
         """Record that `address` was delivered as `message_id` (one pipelined round trip)."""
-        pipe = self.client.pipeline(transaction=False)
-        pipe.hset(self.key, address, message_id)
-        pipe.expire(self.key, self.ttl_s)
-        pipe.execute()
+        mail_store.mark_sent(self.client, self.task_id, address, message_id, self.ttl_s)
 
 
 class MemorySentLog:

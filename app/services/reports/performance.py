@@ -1,8 +1,8 @@
 """Task-performance report (seed 003 `generate_task_performance_report`) from the Redis task history.
 
 Reads the tasks first seen within the period from the global index (``cc:idx:all``, a sorted set
-scored by first-seen time, see `app.monitor.keys`) with ZRANGEBYSCORE pages of `PAGE_SIZE`, and
-their hashes with one pipelined HMGET per page; the work is bounded by the period and by
+scored by first-seen time) through `app.store.history.tasks_in_window`: pages of `PAGE_SIZE` ids
+and one pipelined HMGET per page; the work is bounded by the period and by
 `max_tasks` (never KEYS, never a scan of all keys).
 
 Figures (pandas; percentiles by linear interpolation, `Series.quantile`):
@@ -23,7 +23,8 @@ from typing import Any
 import pandas as pd
 
 from app.errors import InvalidInput
-from app.monitor import keys
+from app.store import history
+from app.store.states import FINISHED_STATES
 from app.services.reports.document import Chart, ReportDocument, Section, Table
 
 FIELDS = ("name", "state", "queue", "runtime_s", "sent_at", "received_at", "started_at",
@@ -60,19 +61,9 @@ def collect(client, since: float, until: float, max_tasks: int = MAX_TASKS) -> t
     Returns (frame with `FIELDS` + id, truncated). Raises redis.RedisError when Redis is down.
     """
     rows: list[dict[str, Any]] = []
-    start = 0
     truncated = False
-    while True:
-        ids = client.zrevrangebyscore(keys.TASKS_ALL, until, since, start=start, num=PAGE_SIZE)
-        if not ids:
-            break
-        start += len(ids)
-        pipe = client.pipeline(transaction=False)
-        for tid in ids:
-            pipe.hmget(keys.task(tid), *FIELDS)
-        for tid, values in zip(ids, pipe.execute()):
-            if values and values[0]:
-                rows.append(dict(zip(FIELDS, values), id=tid))
+    for page in history.tasks_in_window(client, since, until, FIELDS, PAGE_SIZE):
+        rows.extend(dict(values, id=tid) for tid, values in page if values.get("name"))
         if len(rows) >= max_tasks:
             rows, truncated = rows[:max_tasks], True
             break
@@ -95,7 +86,7 @@ def per_name(df: pd.DataFrame) -> pd.DataFrame:
     for name, g in df.groupby("name", sort=False):
         ok = int((g["state"] == "SUCCESS").sum())
         failed = int((g["state"] == "FAILURE").sum())
-        finished = int(g["state"].isin(list(keys.FINISHED_STATES)).sum())
+        finished = int(g["state"].isin(list(FINISHED_STATES)).sum())
         out.append({"task": name, "tasks": len(g), "succeeded": ok, "failed": failed,
                     "success rate %": round(100 * ok / finished, 2) if finished else None,
                     "retries": int(g["retries"].sum()),
@@ -111,7 +102,7 @@ def per_queue(df: pd.DataFrame, period_s: float) -> pd.DataFrame:
     """One row per queue: tasks, finished, failed, throughput per minute, wait p50 s."""
     out = []
     for queue, g in df.assign(queue=df["queue"].fillna("(unknown)")).groupby("queue", sort=True):
-        finished = int(g["state"].isin(list(keys.FINISHED_STATES)).sum())
+        finished = int(g["state"].isin(list(FINISHED_STATES)).sum())
         out.append({"queue": queue, "tasks": len(g), "finished": finished,
                     "failed": int((g["state"] == "FAILURE").sum()),
                     "throughput per min": round(finished / (period_s / 60), 4),
@@ -155,7 +146,7 @@ def performance_document(client, period: str | int | float, now: float | None = 
     df, truncated = collect(client, since, until, max_tasks)
     names, queues = per_name(df), per_queue(df, period_s)
     line, bucket = timeline(df, since, until)
-    finished = int(df["state"].isin(list(keys.FINISHED_STATES)).sum())
+    finished = int(df["state"].isin(list(FINISHED_STATES)).sum())
     succeeded = int((df["state"] == "SUCCESS").sum())
     summary = {"period": str(period), "period_s": period_s,
                "since": datetime.fromtimestamp(since, timezone.utc).isoformat(),

@@ -1,4 +1,7 @@
-"""Reads of the task history index (`app.monitor.keys`), with cost bounded by the page size.
+"""The history read path: pages, counts, task detail, timelines, children, runtimes, trim.
+
+Reads the layout of `app.store.keys` written by `app.store.writer`; every function takes a
+redis.Redis (decode_responses=True) and raises redis.RedisError when Redis cannot be reached.
 
 A page is a server-side walk (one Lua call) of the narrowest index that matches the filter, checking
 the other filters' indexes with ZSCORE, plus one pipelined HGETALL per listed task, so its cost grows
@@ -12,8 +15,12 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from app.monitor import keys
-from app.telemetry.recorder import words
+from collections.abc import Iterator
+
+from app.store import keys
+from app.store.histogram import quantiles_of
+from app.store.states import ACTIVE_STATES, STATES
+from app.store.tokens import words
 
 SUMMARY_FIELDS = ("id", "name", "state", "queue", "worker", "sent_at", "received_at", "started_at",
                   "finished_at", "updated_at", "runtime_s", "result", "exception", "retries", "progress",
@@ -153,9 +160,9 @@ def list_tasks(client, flt: TaskFilter | None = None, limit: int = 50, offset: i
 def count_by_state(client) -> dict[str, int]:
     """Number of tasks in each state index (one pipelined round trip of ZCARDs)."""
     pipe = client.pipeline(transaction=False)
-    for s in keys.STATES:
+    for s in STATES:
         pipe.zcard(keys.state_index(s))
-    return dict(zip(keys.STATES, (int(x) for x in pipe.execute())))
+    return dict(zip(STATES, (int(x) for x in pipe.execute())))
 
 
 def task_names(client) -> list[str]:
@@ -185,7 +192,7 @@ def trim(client, retention_s: int, max_tasks: int, now: float | None = None) -> 
         raws = pipe.execute()
         for tid, (name, queue, worker) in zip(old, raws):
             pipe.zrem(keys.TASKS_ALL, tid)
-            for s in keys.STATES:
+            for s in STATES:
                 pipe.zrem(keys.state_index(s), tid)
             if name:
                 pipe.zrem(keys.name_index(name), tid)
@@ -200,13 +207,14 @@ def trim(client, retention_s: int, max_tasks: int, now: float | None = None) -> 
 
 
 def timeline(client, task_id: str) -> list[dict[str, Any]]:
-    """The task's state changes, oldest first: ``[{'state', 'at' (epoch s), 'info'}]``."""
+    """The task's state changes, oldest first: ``[{'state', 'at' (epoch s), 'info'}]`` (at most 200)."""
     out = []
     for item in client.lrange(keys.timeline(task_id), 0, 199):
         try:
             out.append(json.loads(item))
         except ValueError:
             continue
+    out.sort(key=lambda e: float(e.get("at") or 0))  # stable: equal times keep arrival order
     return out
 
 
@@ -225,22 +233,83 @@ def runtime_percentiles(client, names: list[str], quantiles=(0.5, 0.95)) -> dict
     for n in names:
         pipe.hgetall(keys.runtime_histogram(n))
     out: dict[str, dict[str, float]] = {}
-    finite_max = max(b for b in keys.RUNTIME_BUCKETS_S if b != float("inf"))
     for n, raw in zip(names, pipe.execute()):
-        buckets = sorted((float(b), int(c)) for b, c in raw.items() if b != "sum")
-        total = sum(c for _, c in buckets)
-        if not total:
-            continue
-        row = {"count": float(total)}
-        for q in quantiles:
-            seen = 0
-            for bound, c in buckets:
-                seen += c
-                if seen >= q * total:
-                    row[f"p{int(q * 100)}"] = bound if bound != float("inf") else finite_max
-                    break
-        out[n] = row
+        row = quantiles_of(raw, quantiles)
+        if row is not None:
+            out[n] = row
     return out
+
+
+def tasks_in_window(client, since: float, until: float, fields: tuple[str, ...],
+                    page_size: int = 1_000) -> Iterator[list[tuple[str, dict[str, str | None]]]]:
+    """Pages (newest first) of ``(task id, {field: raw text or None})`` for tasks first seen in
+    [since, until] (epoch s): one ZREVRANGEBYSCORE and one pipelined HMGET per page of
+    `page_size`; ids whose hash has expired are left out. Stop iterating to stop reading."""
+    start = 0
+    while True:
+        ids = client.zrevrangebyscore(keys.TASKS_ALL, until, since, start=start, num=page_size)
+        if not ids:
+            return
+        start += len(ids)
+        pipe = client.pipeline(transaction=False)
+        for tid in ids:
+            pipe.hmget(keys.task(tid), *fields)
+        yield [(tid, dict(zip(fields, values))) for tid, values in zip(ids, pipe.execute())
+               if values and any(v is not None for v in values)]
+
+
+def ids_first_seen_before(client, cutoff: float, chunk: int = 1_000) -> Iterator[list[str]]:
+    """Chunks (oldest first) of ids of tasks first seen at or before `cutoff` (epoch s)."""
+    start = 0
+    while True:
+        ids = client.zrangebyscore(keys.TASKS_ALL, "-inf", cutoff, start=start, num=chunk)
+        if not ids:
+            return
+        start += len(ids)
+        yield ids
+
+
+def ids_entered(client, state: str, after: float | None, until: float,
+                chunk: int = 1_000) -> Iterator[list[str]]:
+    """Chunks (oldest first) of ids now in `state` that entered it in (after, until] (epoch s;
+    `after` None means from the beginning)."""
+    low = "-inf" if after is None or after == float("-inf") else f"({after}"
+    start = 0
+    while True:
+        ids = client.zrangebyscore(keys.state_index(state), low, until, start=start, num=chunk)
+        if not ids:
+            return
+        start += len(ids)
+        yield ids
+
+
+def active_tasks(client, fields: tuple[str, ...] = ("args", "kwargs"),
+                 chunk: int = 1_000) -> Iterator[tuple[str, dict[str, str | None]]]:
+    """``(task id, {field: raw text or None})`` of every task waiting or running (`ACTIVE_STATES`):
+    one ZRANGE per state and chunk, one pipelined HMGET per chunk."""
+    for state in ACTIVE_STATES:
+        start = 0
+        while True:
+            ids = client.zrange(keys.state_index(state), start, start + chunk - 1)
+            if not ids:
+                break
+            start += len(ids)
+            pipe = client.pipeline(transaction=False)
+            for tid in ids:
+                pipe.hmget(keys.task(tid), *fields)
+            for tid, values in zip(ids, pipe.execute()):
+                yield tid, dict(zip(fields, values))
+
+
+def failed_cleaned_until(client) -> float | None:
+    """Epoch seconds up to which failed tasks' leftovers were removed (None: never)."""
+    value = client.get(keys.FAILED_CLEANED_UNTIL)
+    return float(value) if value else None
+
+
+def set_failed_cleaned_until(client, until: float) -> None:
+    """Move the failed-cleanup watermark to `until` (epoch s)."""
+    client.set(keys.FAILED_CLEANED_UNTIL, repr(float(until)))
 
 
 def per_minute(client, states: tuple[str, ...], minutes: int = 60, now: float | None = None) -> dict[str, list]:

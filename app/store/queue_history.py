@@ -1,7 +1,7 @@
 """Queue depth over time (for the monitor's charts) and queues that have messages but no consumer.
 
 Written by the `monitor_queue_sizes` maintenance task (every minute by default), read by the Task
-Monitor. Keys (`app.monitor.keys`): ``cc:qdepth:<queue>`` is a sorted set of
+Monitor. Keys (`app.store.keys`): ``cc:qdepth:<queue>`` is a sorted set of
 ``"<epoch s>:<ready>:<latency s or empty>"`` scored by epoch seconds (latency = age of the oldest
 waiting message, `app.monitor.queues.details`), trimmed to a retention on every write; ``cc:qstuck`` is a hash
 queue -> JSON ``{"since": epoch s, "ready": n}`` while the queue has ready messages and no online
@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 
-from app.monitor import keys
+from app.store import keys
 
 
 def record(client, ready: dict[str, int], consumers: dict[str, list[str]], retention_s: float,

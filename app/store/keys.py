@@ -1,9 +1,11 @@
 """Every Redis key the console writes or reads, in one place (DESIGN.md "The monitor's data").
 
-Task history (written by `app.telemetry.recorder` as tasks change state, read by
-`app.monitor.history`):
+Only `app.store` modules and the monitor's readers use these names; services call `app.store`
+functions instead.
 
-- ``cc:task:<id>``            hash, one task's summary (fields in `app.telemetry.recorder`);
+Task history (written by `app.store.writer` as tasks change state, read by `app.store.history`):
+
+- ``cc:task:<id>``            hash, one task's summary (fields in `app.store.writer`);
                               expires after HISTORY_RETENTION_S.
 - ``cc:idx:all``              sorted set, task id scored by first-seen time (epoch seconds).
 - ``cc:idx:state:<STATE>``    sorted set, task ids now in STATE, scored by when they entered it.
@@ -30,14 +32,15 @@ Workers (written by `app.telemetry.heartbeat`, read by `app.monitor.workers`):
 - ``cc:workers``              sorted set, hostname scored by its last heartbeat (epoch seconds).
 - ``cc:worker:<host>``        hash, the worker's latest self-report.
 
-Email (written and read by `app.services.mail.sentlog` and `app.services.mail.scheduling`):
+Email (written and read through `app.store.mail`):
 
 - ``cc:mail:sent:<task id>``      hash, recipient address -> Message-ID of every message that task
                                   delivered; a retry or redelivery skips them (TTL MAIL_SENT_TTL_S).
 - ``cc:mail:cancelled:<task id>`` string, set when the operator cancels a scheduled send (TTL
                                   MAIL_SENT_TTL_S); the task drops the send if it still runs.
 
-Maintenance and beat (written by `app.tasks.maintenance_tasks` / `app.services.schedules`):
+Maintenance and beat (through `app.store.locks`, `app.store.queue_history`, `app.store.history`
+and `app.store.beat`):
 
 - ``cc:lock:<name>``              string, redis-py Lock token of a running maintenance task (expires).
 - ``cc:qdepth:<queue>``           sorted set, ``"<epoch s>:<ready>:<latency s or empty>"`` scored by
@@ -63,10 +66,6 @@ TASKS_ALL = f"{PREFIX}idx:all"
 TASK_NAMES = f"{PREFIX}names"
 WORKERS = f"{PREFIX}workers"
 
-#: Task states the history index keeps (Celery's states plus SENT/RECEIVED/PROGRESS).
-STATES = ("SENT", "RECEIVED", "STARTED", "PROGRESS", "RETRY", "SUCCESS", "FAILURE", "REVOKED")
-FINISHED_STATES = frozenset({"SUCCESS", "FAILURE", "REVOKED"})
-
 #: kombu's Redis transport: separator and default priority steps (kombu.transport.redis).
 PRIORITY_SEP = "\x06\x16"
 PRIORITY_STEPS = (0, 3, 6, 9)
@@ -83,9 +82,6 @@ RATE_LIMITS = f"{PREFIX}ratelimits"
 WORDS = f"{PREFIX}words"
 AUDIT_MAX = 10_000
 
-#: Runtime histogram bucket upper bounds in seconds (log-spaced; +Inf is the last bucket).
-RUNTIME_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
-                     120.0, 300.0, 600.0, 1800.0, float("inf"))
 
 
 def timeline(task_id: str) -> str:

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 
 from redis.exceptions import LockError
 
-from app.monitor import keys
+from app.store import keys
 
 log = logging.getLogger(__name__)
 

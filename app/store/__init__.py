@@ -1,0 +1,28 @@
+"""The console's Redis store: the key layout and every read and write of the task history.
+
+It imports nothing else from `app` (tests/test_layers.py checks it); everything above it — the
+Celery-signal adapter (`app.telemetry`), the monitor (`app.monitor`), services and pages — goes
+through these modules instead of naming keys:
+
+- `keys`          every Redis key name (the layout; DESIGN.md "The monitor's data")
+- `clients`       `redis_from_url`: a decode_responses client with short timeouts
+- `headers`       message headers the console stamps (``cc_sent_at``, ``cc_retry_of``)
+- `states`        state groups (STATES, FINISHED_STATES, ACTIVE_STATES, ...)
+- `tokens`        the args-search tokeniser shared by writer and reader
+- `histogram`     runtime buckets and quantiles from them
+- `writer`        WRITE: ``record(StateChange(...))`` / ``write(...)``, ``flush()``, ``configure()``
+- `history`       READ: ``list_tasks`` (pages), ``count_by_state``, ``get_task``, ``timeline``,
+                  ``children``, ``runtime_percentiles``, ``per_minute``, windows for reports and
+                  clean-ups, ``trim``
+- `queue_history` queue depth/latency series and "no consumer" flags
+- `locks`, `mail`, `beat`  run-once locks, email idempotency records, default-schedule marks
+
+A second writer (e.g. a Celery-events ingester) needs only::
+
+    from app.store import writer
+    from app.store.writer import StateChange
+    writer.configure(lambda: redis_from_url(url), retention_s=..., max_tasks=...)
+    writer.record(StateChange(task_id, "SUCCESS", timestamp=ev_ts, name=..., worker=..., runtime_s=...))
+
+Changes are ordered by their timestamp: an older change never moves a task's state backwards.
+"""

@@ -1,0 +1,20 @@
+"""Task state groups used by the history (Celery's states plus SENT, RECEIVED and PROGRESS).
+
+Source: celery.states (PENDING, RECEIVED, STARTED, SUCCESS, FAILURE, REVOKED, RETRY); SENT is
+Flower's/celery events' name for "published"; PROGRESS is our custom state for `update_state`.
+"""
+from __future__ import annotations
+
+#: Every state the history indexes, in the order of a task's life.
+STATES = ("SENT", "RECEIVED", "STARTED", "PROGRESS", "RETRY", "SUCCESS", "FAILURE", "REVOKED")
+#: A task in one of these will not change any more (unless re-sent).
+FINISHED_STATES = frozenset({"SUCCESS", "FAILURE", "REVOKED"})
+#: Waiting or running: the task may still use its inputs and outputs.
+ACTIVE_STATES = ("SENT", "RECEIVED", "STARTED", "PROGRESS", "RETRY")
+#: States counted per worker (``cc:wcount:<host>``).
+WORKER_COUNTED_STATES = frozenset({"SUCCESS", "FAILURE", "RETRY", "REVOKED"})
+#: States whose change carries a runtime for the per-name histogram.
+TIMED_STATES = frozenset({"SUCCESS", "FAILURE"})
+#: Which ``<state>_at`` field a state's timestamp goes to.
+STATE_TIME_FIELD = {"SENT": "sent_at", "RECEIVED": "received_at", "STARTED": "started_at",
+                    "SUCCESS": "finished_at", "FAILURE": "finished_at", "REVOKED": "finished_at"}
