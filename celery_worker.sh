@@ -28,7 +28,11 @@ case "$group" in
   *) echo "unknown queue group '$group' (email, files, ai, reports, default, all)" >&2; exit 2 ;;
 esac
 
+# Node name <group>.<start id>@<host>: a fresh start id per start (WORKER_START_ID overrides), so a
+# restarted worker is a different node and the monitor / "why stuck?" can tell it from the one that
+# held a task before a kill.
+start_id="${WORKER_START_ID:-$(head -c 4 /dev/urandom | od -An -tx1 | tr -d ' \n')}"
 extra=()
 [ "$recycle" = 1 ] && extra=(--max-tasks-per-child "${MAX_TASKS_PER_CHILD:-100}")
 exec celery -A config.celery_config worker --pool prefork --concurrency "$concurrency" \
-  -Q "$queues" -n "${group}@%h" --loglevel "${LOGLEVEL:-INFO}" "${extra[@]}" "$@"
+  -Q "$queues" -n "${group}.${start_id}@%h" --loglevel "${LOGLEVEL:-INFO}" "${extra[@]}" "$@"

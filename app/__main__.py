@@ -1,15 +1,16 @@
 """`python -m app` (what `make run` calls): bring up Redis, workers, beat and the console.
 
-Processes are run by honcho (a Procfile runner); Ctrl-C stops every one of them.
+Processes are run by supervisord (app/launcher/supervise.py): a process that exits is restarted,
+the rest keep running; Ctrl-C stops them in stages (console and beat, then workers with a warm
+shutdown, Redis last).
 """
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
-from honcho.manager import Manager
-from honcho.printer import Printer
-
-from app.launcher.processes import ROOT, plan
+from app.launcher import supervise
+from app.launcher.processes import plan
 from config.settings import get_settings
 
 
@@ -24,11 +25,7 @@ def main() -> int:
     for note in p.notes:
         print(f"  {note}", flush=True)
     print(f"  Console: {p.console_url}  (Ctrl-C stops everything)", flush=True)
-    manager = Manager(Printer(sys.stdout))
-    for name, cmd in p.processes.items():
-        manager.add_process(name, cmd, env=p.env, cwd=str(ROOT))
-    manager.loop()
-    return manager.returncode or 0
+    return supervise.run(p, Path(p.env["DATA_DIR"]), settings.WORKER_STOP_WAIT_S)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ task or ETA (same for broker and result backend), result_extended, result_expire
 
 Start a worker: ``celery -A config.celery_config worker -Q email_queue``.
 Start beat (exactly one; a second one waits on RedBeat's lock and sends nothing):
-``celery -A config.celery_config beat -S redbeat.RedBeatScheduler``.
+``celery -A config.celery_config beat -S app.beat_scheduler.RetryingRedBeatScheduler``.
 """
 from __future__ import annotations
 
@@ -73,7 +73,7 @@ celery_app.conf.update(
     result_backend_transport_options=_transport,
     broker_connection_retry_on_startup=True,
     # Beat (issue 7): RedBeat keeps the schedule in Redis; see DEFAULT_SCHEDULE below.
-    beat_scheduler="redbeat.RedBeatScheduler",
+    beat_scheduler="app.beat_scheduler.RetryingRedBeatScheduler",
     redbeat_redis_url=settings.result_backend,
     redbeat_redis_options={"socket_connect_timeout": 2.0, "socket_timeout": 5.0},
     redbeat_key_prefix="redbeat:",

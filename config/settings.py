@@ -102,6 +102,17 @@ class Settings(BaseSettings):
     PDF_MEMORY_LIMIT_MB: int = Field(default=1_536, ge=64)
     FILE_RETENTION_S: int = Field(default=86_400, ge=60)
 
+    # Faults (issue 11): how long `python -m app` lets a worker finish its running tasks on Ctrl-C
+    # (warm shutdown; the email/AI soft time limit) before SIGKILL; how many deliveries of one task
+    # a lost worker (kill -9, OOM, crash) may cost before the task is failed instead of run again;
+    # the lease of an e-mail "sending" claim (a live sender renews it; a dead one's claim expires);
+    # worker-side message limits (RFC 5322 §2.1.1: lines of at most 998 characters).
+    WORKER_STOP_WAIT_S: float = Field(default=600.0, ge=1)
+    MAX_DELIVERIES: int = Field(default=3, ge=1)
+    EMAIL_CLAIM_LEASE_S: float = Field(default=15.0, ge=1)
+    EMAIL_MAX_SUBJECT_CHARS: int = Field(default=998, ge=10)
+    EMAIL_MAX_BODY_BYTES: int = Field(default=5 * 1024 * 1024, ge=1024)
+
     @property
     def broker_url(self) -> str:
         """Broker URL: CELERY_BROKER_URL, else REDIS_URL."""

@@ -8,8 +8,8 @@ import importlib
 import subprocess
 
 import yaml
-from honcho.environ import parse_procfile
 
+from app.launcher.processes import parse_procfile
 from config.celery_config import QUEUES
 from tests.conftest import ROOT
 
@@ -58,7 +58,7 @@ def test_compose_services_use_real_modules():
 
 
 def test_procfile_covers_every_queue_and_one_beat():
-    procs = parse_procfile((ROOT / "Procfile").read_text()).processes
+    procs = parse_procfile((ROOT / "Procfile").read_text())
     groups = [cmd.split("celery_worker.sh")[1].split()[0] for cmd in procs.values() if "celery_worker.sh" in cmd]
     assert set().union(*(GROUP_QUEUES[g] for g in groups)) == set(QUEUES)
     assert sum(" beat " in cmd for cmd in procs.values()) == 1

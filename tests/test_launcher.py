@@ -43,3 +43,61 @@ def test_port_clashes_are_caught_before_anything_starts(redis_url, tmp_path):
         assert not q.errors
         assert "metrics" not in q.processes and "smtp_sink" not in q.processes
         assert any("METRICS_PORT" in n for n in q.notes) and any("SMTP_SINK_PORT" in n for n in q.notes)
+
+
+def test_supervisor_config_orders_stages_and_keeps_worker_pools_out_of_the_stop_signal(redis_url, tmp_path):
+    import configparser
+
+    from app.launcher import supervise
+
+    p = processes.plan(Settings(REDIS_URL=redis_url, DATA_DIR=tmp_path), explicit_redis=True)
+    p.processes["monitor_events"] = "exec python -m app.monitor.events"  # a process added later
+    text = supervise.render_config(p, tmp_path / "run", tmp_path / "logs", worker_stop_wait_s=42)
+    conf = configparser.RawConfigParser()
+    conf.read_string(text)
+    prio = {name: int(conf[f"group:{name}"]["priority"]) for name in ("workers", "services", "front")}
+    assert prio["workers"] < prio["services"] < prio["front"]  # front stops first, workers after
+    assert set(conf["group:front"]["programs"].split(",")) == {"console", "beat"}
+    assert "monitor_events" in conf["group:services"]["programs"].split(",")
+    worker = conf["program:worker_email"]
+    assert worker["stopwaitsecs"] == "42" and worker["stopasgroup"] == "false" and worker["killasgroup"] == "true"
+    assert worker["autorestart"] == "true" and conf["program:console"]["stopasgroup"] == "true"
+    assert worker["stdout_logfile"] == str(tmp_path / "logs" / "worker_email.log")
+
+
+def test_supervisor_config_keeps_percent_signs_literal(redis_url, tmp_path):
+    import configparser
+
+    from app.launcher import supervise
+
+    p = processes.plan(Settings(REDIS_URL=redis_url, DATA_DIR=tmp_path), explicit_redis=True)
+    p.processes = {"odd": "exec printf '%s' 100%"}
+    conf = configparser.ConfigParser()  # supervisord interpolates like this
+    conf.read_string(supervise.render_config(p, tmp_path, tmp_path, 5))
+    assert conf["program:odd"]["command"] == "/bin/sh -c 'exec printf '\"'\"'%s'\"'\"' 100%'"
+
+
+def test_procfile_parser_rejects_bad_lines():
+    import pytest
+
+    assert processes.parse_procfile("# c\n\na: x y\nb:  z\n") == {"a": "x y", "b": "z"}
+    for bad in ("a x", "a: 1\na: 2"):
+        with pytest.raises(ValueError):
+            processes.parse_procfile(bad)
+
+
+def test_await_redis_execs_the_command_once_redis_answers(redis_url):
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    env = {**os.environ, "REDIS_URL": redis_url}
+    out = subprocess.run([sys.executable, "-m", "app.launcher.await_redis", "echo", "started"], cwd=ROOT,
+                         env=env, capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0 and out.stdout.strip() == "started"
+    dead = subprocess.run([sys.executable, "-m", "app.launcher.await_redis", "echo", "started"], cwd=ROOT,
+                          env={**env, "REDIS_URL": "redis://127.0.0.1:1/0", "AWAIT_REDIS_S": "0.5"},
+                          capture_output=True, text=True, timeout=30)
+    assert dead.returncode == 1 and "did not answer" in dead.stderr and not dead.stdout

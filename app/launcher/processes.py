@@ -1,21 +1,85 @@
 """What `python -m app` runs: the Procfile's processes, plus an embedded Redis and the dev SMTP sink
 when they are needed. Pure planning (no processes started here), so it is easy to test.
+
+Each process belongs to a *stage* (`STAGES`, `stage_of`): supervisord starts the stages in order and
+stops them in reverse, one stage at a time, waiting up to the stage's stop wait before SIGKILL:
+
+    start:  store (redis) -> mail (smtp_sink) -> workers (worker_*) -> services (metrics, others) -> front (console, beat)
+    stop:   front -> services -> workers (warm shutdown, up to WORKER_STOP_WAIT_S) -> mail -> store
+
+Adding a process: one line in the Procfile. It joins the "services" stage unless its name is listed
+in `STAGES` (or starts with ``worker_``).
 """
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import socket
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from honcho.environ import parse_procfile
-
 from app.launcher import redis_server
 from config.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+_PROCFILE_LINE = re.compile(r"^([A-Za-z0-9_-]+):\s*(.+)$")
+
+
+def parse_procfile(text: str) -> dict[str, str]:
+    """Procfile text -> {name: shell command}, in file order (``#`` comments and blank lines skipped).
+
+    Raises:
+        ValueError: a line that is not ``name: command``, or a name given twice.
+    """
+    out: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        m = _PROCFILE_LINE.match(line.strip())
+        if not m or m.group(1) in out:
+            raise ValueError(f"Procfile line {number} is not a new `name: command`: {line!r}")
+        out[m.group(1)] = m.group(2).strip()
+    return out
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A start/stop stage: supervisord `priority` (lower starts first, stops last), how long a stop
+    may take before SIGKILL, and whether the stop signal goes to the whole process group (off for
+    Celery workers: their pool processes must not get SIGTERM, the worker main process stops them)."""
+
+    name: str
+    priority: int
+    stop_wait_s: float
+    stop_as_group: bool = True
+
+
+#: Stages in start order. The workers' stop wait is WORKER_STOP_WAIT_S (see `stage_table`).
+STAGE_ORDER = ("store", "mail", "workers", "services", "front")
+#: Process name -> stage for the processes not in "services" (worker_* are "workers").
+STAGES = {"redis": "store", "smtp_sink": "mail", "console": "front", "beat": "front"}
+
+
+def stage_table(worker_stop_wait_s: float) -> dict[str, Stage]:
+    """The stages with their priorities and stop waits."""
+    return {
+        "store": Stage("store", 100, 30),
+        "mail": Stage("mail", 200, 10),
+        "workers": Stage("workers", 300, worker_stop_wait_s, stop_as_group=False),
+        "services": Stage("services", 400, 15),
+        "front": Stage("front", 500, 15),
+    }
+
+
+def stage_of(name: str) -> str:
+    """The stage of process `name` (`STAGES`, ``worker_*`` -> workers, else services)."""
+    if name in STAGES:
+        return STAGES[name]
+    return "workers" if name.startswith("worker_") else "services"
 
 
 @dataclass
@@ -31,8 +95,8 @@ class Plan:
 
 
 def port_free(port: int, host: str = "127.0.0.1") -> bool:
-    """True when nothing listens on `host`:`port` (honcho stops every process when one exits, so
-    a port clash is caught here instead of taking the whole console down)."""
+    """True when nothing listens on `host`:`port` (a process that cannot bind would only be
+    restarted over and over by the supervisor, so a port clash is caught here with a clear note)."""
     with socket.socket() as s:
         s.settimeout(0.5)
         return s.connect_ex((host, port)) != 0
@@ -75,7 +139,7 @@ def plan(settings: Settings, explicit_redis: bool, procfile: Path = ROOT / "Proc
         else:
             p.notes.append(f"Email: SMTP_HOST unset and port {settings.SMTP_SINK_PORT} is taken; mail goes to "
                            f"whatever listens there (set SMTP_SINK_PORT for the dev sink)")
-    p.processes.update(parse_procfile(procfile.read_text()).processes)
+    p.processes.update(parse_procfile(procfile.read_text()))
     if not port_free(settings.METRICS_PORT):
         del p.processes["metrics"]
         p.notes.append(f"Metrics: port {settings.METRICS_PORT} is in use, endpoint not started (set METRICS_PORT)")

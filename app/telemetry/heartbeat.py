@@ -3,7 +3,9 @@
 Every WORKER_HEARTBEAT_S the worker writes ``cc:worker:<hostname>`` (queues, pool, concurrency,
 active and reserved tasks, processed counts, load average, pid) and scores its hostname in
 ``cc:workers`` with the time. The console decides online/offline from that score, so rendering
-never needs a blocking ``inspect()`` broadcast. On clean shutdown the worker marks itself offline.
+never needs a blocking ``inspect()`` broadcast. On clean shutdown the worker marks itself offline
+(score ``-time``). Node names are unique per start (celery_worker.sh adds a start id), so at start a
+worker forgets nodes silent for more than FORGET_AFTER_S.
 """
 from __future__ import annotations
 
@@ -19,6 +21,9 @@ from app.store import keys
 from app.store.clients import redis_from_url
 
 log = logging.getLogger(__name__)
+
+#: Nodes whose last heartbeat (or clean sign-off) is older than this leave ``cc:workers``.
+FORGET_AFTER_S = 86_400
 
 
 def _active(requests) -> list[dict]:
@@ -73,12 +78,17 @@ class RedisHeartbeat(bootsteps.StartStopStep):
             pipe = self.client.pipeline(transaction=False)
             pipe.hset(keys.worker(c.hostname), mapping=data)
             pipe.expire(keys.worker(c.hostname), 7 * 86_400)
-            pipe.zadd(keys.WORKERS, {c.hostname: now if status == "online" else 0})
+            pipe.zadd(keys.WORKERS, {c.hostname: now if status == "online" else -now})
             pipe.execute()
         except Exception as exc:  # noqa: BLE001 - a missed heartbeat must not stop the worker
             log.warning("worker heartbeat to Redis failed: %s", exc)
 
     def start(self, c):
+        try:
+            cutoff = time.time() - FORGET_AFTER_S
+            self.client.zremrangebyscore(keys.WORKERS, -cutoff, cutoff)
+        except Exception as exc:  # noqa: BLE001 - housekeeping must not stop the worker
+            log.warning("forgetting old worker nodes failed: %s", exc)
         self.beat(c)
         self.tref = c.timer.call_repeatedly(self.interval_s, self.beat, (c,), priority=10)
 
