@@ -241,13 +241,13 @@ def test_unknown_notification_type_fails_at_once(plain):
     assert plain.handler.messages == []
 
 
-def test_scheduled_email_waits_for_its_eta(plain):
+def test_scheduled_email_waits_for_its_eta(plain, redis_client):
     from app.tasks.email_tasks import schedule_email
 
     send_at = datetime.now(timezone.utc) + timedelta(seconds=2)
     res = schedule_email(send_at, to_email="ann@example.com", subject="Later", body="x")
-    time.sleep(0.8)
-    assert plain.handler.messages == [] and res.state == "PENDING"
+    wait_for(lambda: (history.get_task(redis_client, res.id) or {}).get("state") == "RECEIVED", timeout_s=10)
+    assert plain.handler.messages == [] and res.state == "PENDING"  # held by the worker until its ETA
     res.get(timeout=20, propagate=False)
     assert res.state == "SUCCESS", res.traceback
     assert len(plain.handler.messages) == 1
@@ -260,10 +260,10 @@ def test_scheduled_email_cancelled_before_it_runs(plain, redis_client):
 
     res = schedule_email(datetime.now(timezone.utc) + timedelta(seconds=2), to_email="ann@example.com",
                          subject="Never", body="x")
-    time.sleep(0.3)
+    wait_for(lambda: (history.get_task(redis_client, res.id) or {}).get("state") == "RECEIVED", timeout_s=10)
     cancel_scheduled(res.id)
     wait_for(lambda: res.state == "REVOKED", timeout_s=15)
-    time.sleep(0.5)
+    time.sleep(0.5)  # proves a non-event: nothing is sent after the revoke
     assert plain.handler.messages == []
 
 

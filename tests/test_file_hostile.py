@@ -117,17 +117,19 @@ def test_xlsx_entity_expansion_refused_even_without_guard(corpus, tmp_path):
 
 
 def test_defuse_stdlib_applied():
+    import xml.dom.minidom
     import xml.etree.ElementTree as ET
 
-    from defusedxml import EntitiesForbidden
+    from defusedxml import DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden
 
     from app.services.documents import intake
 
     intake.harden_xml()
-    import xml.etree.ElementTree as ET2
     with pytest.raises(EntitiesForbidden):
-        ET2.fromstring(BILLION_LAUGHS + b"<a>&lol3;</a>")
-    assert ET is not None
+        ET.fromstring(BILLION_LAUGHS + b"<a>&lol3;</a>")
+    with pytest.raises((EntitiesForbidden, ExternalReferenceForbidden, DTDForbidden)):
+        xml.dom.minidom.parseString(XXE + b"<a>&xxe;</a>")
+    assert ET.fromstring(b"<a>ok</a>").text == "ok"  # plain XML still parses
 
 
 def _png_with_size(width: int, height: int) -> bytes:

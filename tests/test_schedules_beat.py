@@ -170,8 +170,9 @@ class TestOneBeat:
 def test_two_beats_send_one_run_per_period_and_the_second_takes_over(beats, redis_client):
     first = started(beats, redis_client)
     second = beats.start()
-    time.sleep(2)
+    wait_for(lambda: "beat: Starting..." in beats.log(1) or second.poll() is not None, timeout_s=30)
     assert second.poll() is None  # waiting on the lock, not crashed
+    assert "Acquired lock" not in beats.log(1)
     schedules.save_entry(celery_app, "probe-ha", "tests.schedule_probe", interval(1), args=["ha"])
     t0 = time.time()
     time.sleep(6)

@@ -49,6 +49,22 @@ def confine(data_dir: Path, path: str | Path) -> Path:
     return resolved
 
 
+def existing_file(data_dir: Path, path: str | Path,
+                  missing: str = "The stored file is missing: {name}. Upload it again.") -> Path:
+    """`path` resolved, inside `data_dir` and an existing regular file: the one check every task
+    makes before reading a stored file.
+
+    Args:
+        missing: the message when the file is not there; ``{name}`` is its base name.
+    Raises:
+        InvalidInput: outside DATA_DIR (see `confine`) or no such file.
+    """
+    resolved = confine(data_dir, path)
+    if not resolved.is_file():
+        raise InvalidInput(missing.format(name=resolved.name))
+    return resolved
+
+
 def save_upload(data_dir: Path, original_name: str, content: bytes, max_bytes: int) -> StoredFile:
     """Store `content` under ``<data_dir>/uploads`` with a fresh name.
 

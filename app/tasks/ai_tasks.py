@@ -100,9 +100,8 @@ def analyze_document(self, document_text: str | None = None, analysis_type: str 
     ``'key_points'`` / ``'sentiment'`` / ``'entities'``, ``'parts'``, usage and cost).
     """
     if text_file:
-        path = storage.confine(get_settings().DATA_DIR, text_file)
-        if not path.is_file():
-            raise InvalidInput(f"The text file is missing: {path.name}. Process the upload again.")
+        path = storage.existing_file(get_settings().DATA_DIR, text_file,
+                                     "The text file is missing: {name}. Process the upload again.")
         document_text = path.read_text(encoding="utf-8", errors="replace")
     r = Reporter(self)
     result = _run(self, llm.analyze_document, document_text, analysis_type, provider=provider, model=model,

@@ -36,10 +36,7 @@ def stored_input(file_path: str) -> Path:
     Raises:
         InvalidInput: outside DATA_DIR or missing.
     """
-    path = storage.confine(get_settings().DATA_DIR, file_path)
-    if not path.is_file():
-        raise InvalidInput(f"The stored file is missing: {path.name}. Upload it again.")
-    return path
+    return storage.existing_file(get_settings().DATA_DIR, file_path)
 
 
 def _process(task, family: str, file_path: str, operations: list[str] | None, **options: Any) -> dict:

@@ -27,11 +27,7 @@ REPORT_TASK_OPTIONS = dict(base=ConsoleTask, bind=True, max_retries=2, default_r
 
 
 def _resolve(path: str):
-    s = get_settings()
-    p = storage.confine(s.DATA_DIR, path)
-    if not p.is_file():
-        raise InvalidInput(f"The stored file is missing: {p.name}. Upload it again.")
-    return p
+    return storage.existing_file(get_settings().DATA_DIR, path)
 
 
 def _load(data: Any):

@@ -44,9 +44,7 @@ def resolve_attachments(data_dir: Path, items: Iterable[str | dict] | None, max_
         path_text, name = (item.get("path"), item.get("filename")) if isinstance(item, dict) else (item, None)
         if not path_text:
             raise InvalidInput("An attachment has no path: upload the file again.")
-        path = storage.confine(data_dir, str(path_text))
-        if not path.is_file():
-            raise InvalidInput(f"The attachment {path.name} is missing: upload it again.")
+        path = storage.existing_file(data_dir, str(path_text), "The attachment {name} is missing: upload it again.")
         filename = check_header("Attachment name", Path(str(name or path.name).replace("\\", "/")).name) or path.name
         ctype = mimetypes.guess_type(filename)[0] or "application/octet-stream"
         out.append(Attachment(path, filename, ctype, path.stat().st_size))
