@@ -48,12 +48,30 @@ def pytest_unconfigure(config):
     import gc
 
     gc.collect()  # drop AsyncResults (and their subscriptions) while Redis still answers
+    _unsubscribe_live_results()
     proc = _state.get("proc")
     if proc:
         proc.terminate()
         proc.wait(10)
     if _state.get("tmp"):
         shutil.rmtree(_state["tmp"], ignore_errors=True)
+
+
+def _unsubscribe_live_results() -> None:
+    """End the result subscriptions of AsyncResults still referenced somewhere (Streamlit sessions,
+    failed-test tracebacks), while Redis still answers: their __del__ at exit then has nothing to
+    unsubscribe, instead of retrying against the stopped server ("Retry limit exceeded while trying
+    to reconnect to the Celery result store backend")."""
+    import gc
+
+    from celery.result import AsyncResult
+
+    for obj in gc.get_objects():
+        if isinstance(obj, AsyncResult) and obj.backend is not None:
+            try:
+                obj.backend.remove_pending_result(obj)
+            except Exception:  # noqa: BLE001 - best effort at exit
+                pass
 
 
 @pytest.fixture(scope="session")
