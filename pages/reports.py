@@ -3,8 +3,8 @@ live task state, downloads, and recurring report schedules."""
 import streamlit as st
 
 from app.errors import InvalidInput
-from app.ui import report_schedules
-from app.ui.report_results import render_report
+from app.ui import flash, report_schedules
+from app.ui.report_results import JOBS, render_report, submit
 from app.ui.report_sources import choose_source, columns_of
 from app.ui.resources import celery, redis_client, redis_ok_or_banner, settings
 from app.ui.task_status import task_panel
@@ -14,20 +14,14 @@ via_entry_script()
 
 KINDS = {"Analytics report": "generate_analytics_report", "Summary report (AI)": "generate_summary_report",
          "Export data": "export_data"}
-st.session_state.setdefault("report_jobs", [])
+st.session_state.setdefault(JOBS, [])
 st.title("Reports")
 st.caption(f"Reports run on **reports_queue**. Uploads up to {settings().MAX_UPLOAD_MB} MB.")
 if not redis_ok_or_banner():
     st.stop()
-if flash := st.session_state.pop("rep_flash", None):
-    st.success(flash)
+flash.show("rep_flash")
 app = celery()
 configured: tuple[str, dict] | None = None
-
-
-def submit(task_name: str, kwargs: dict, title: str) -> None:
-    result = app.tasks[f"app.tasks.report_tasks.{task_name}"].apply_async(kwargs=kwargs)
-    st.session_state.report_jobs.insert(0, {"id": result.id, "name": title})
 
 
 data_tab, perf_tab, sched_tab = st.tabs(["Data report", "Task performance", "Recurring reports"])
@@ -66,10 +60,10 @@ with data_tab:
                 st.warning("Choose at least one format.")
             elif go and task_name == "export_data":
                 for fmt in formats:
-                    submit(task_name, {"data": {"file_path": path}, "format": fmt, "name": f"{name} export"},
+                    submit(app, task_name, {"data": {"file_path": path}, "format": fmt, "name": f"{name} export"},
                            f"Export of {name} ({fmt})")
             elif go:
-                submit(task_name, configured[1], f"{kind} of {name}")
+                submit(app, task_name, configured[1], f"{kind} of {name}")
 
 with perf_tab:
     with st.form("rep_perf"):
@@ -77,7 +71,7 @@ with perf_tab:
         perf_formats = st.multiselect("Formats", ["html", "xlsx", "docx", "pdf", "json"], default=["html"],
                                       key="rep_perf_formats")
         if st.form_submit_button("Create performance report"):
-            submit("generate_task_performance_report", {"period": period, "format": perf_formats or ["html"]},
+            submit(app, "generate_task_performance_report", {"period": period, "format": perf_formats or ["html"]},
                    f"Task performance ({period})")
 
 with sched_tab:
@@ -85,6 +79,6 @@ with sched_tab:
     st.subheader("Schedule the report configured in “Data report”")
     report_schedules.schedule_form(app, *(configured or (None, None)))
 
-for job in st.session_state.report_jobs:
+for job in st.session_state[JOBS]:
     with st.container(border=True):
         task_panel(job["id"], job["name"], lambda result, n=job["name"]: render_report(result, n))

@@ -4,9 +4,10 @@ import redis
 import streamlit as st
 
 from app.errors import InvalidInput
-from app.services import schedules
+from app.services import schedule_spec, schedules
+from app.ui import flash
 from app.ui import schedule_form as form
-from app.ui.resources import celery, redis_ok_or_banner, settings
+from app.ui.resources import celery, redis_down_banner, redis_ok_or_banner, settings
 from app.ui.navigation import via_entry_script
 
 via_entry_script()
@@ -16,31 +17,16 @@ if not redis_ok_or_banner():
     st.stop()
 app, tz = celery(), settings().TIMEZONE
 st.session_state.setdefault("sch_editing", None)
-if flash := st.session_state.pop("sch_flash", None):
-    st.success(flash)
+flash.show("sch_flash")
 
 try:
     entries = schedules.list_entries(app)
 except (redis.RedisError, OSError) as exc:
-    st.error(f"Redis stopped answering: {exc}", icon=":material/error:")
+    redis_down_banner(exc)
     st.stop()
 st.caption(f"Times in {tz}. Beat reloads entries from Redis on every tick, so changes apply without "
            f"a restart.")
 st.dataframe(form.entries_table(entries, tz), hide_index=True, width="stretch")
-
-
-def act(message: str, fn, *args) -> None:
-    """Run one service call; on success flash `message` and rerun, else show the error."""
-    try:
-        result = fn(*args)
-    except InvalidInput as exc:
-        st.error(str(exc))
-        return
-    except (redis.RedisError, OSError) as exc:
-        st.error(f"Redis stopped answering: {exc}", icon=":material/error:")
-        return
-    st.session_state["sch_flash"] = message.format(result=result)
-    st.rerun()
 
 
 if entries:
@@ -48,17 +34,17 @@ if entries:
     current = next(e for e in entries if e.name == pick)
     cols = st.columns([1, 1, 1, 1, 2], vertical_alignment="center")
     if cols[0].button("Disable" if current.enabled else "Enable", key="sch_toggle", width="stretch"):
-        act(f"{pick} {'disabled' if current.enabled else 'enabled'}.", schedules.set_enabled, app, pick,
+        flash.act("sch_flash", f"{pick} {'disabled' if current.enabled else 'enabled'}.", schedules.set_enabled, app, pick,
             not current.enabled)
     if cols[1].button("Run now", key="sch_run", width="stretch"):
-        act(f"{pick} sent now: task {{result}}", schedules.run_now, app, pick)
+        flash.act("sch_flash", f"{pick} sent now: task {{result}}", schedules.run_now, app, pick)
     if cols[2].button("Edit", key="sch_edit", width="stretch"):
         form.load_into_form(current)
         st.rerun()
     sure = cols[4].checkbox("Confirm delete", key="sch_confirm_delete", help="Tick to enable Delete.")
     if cols[3].button("Delete", key="sch_delete", disabled=not sure, width="stretch"):
         st.session_state.pop("sch_confirm_delete", None)
-        act(f"{pick} deleted.", schedules.delete_entry, app, pick)
+        flash.act("sch_flash", f"{pick} deleted.", schedules.delete_entry, app, pick)
 
 editing = st.session_state["sch_editing"]
 st.subheader(f"Edit {editing}" if editing else "New entry")
@@ -75,15 +61,15 @@ if save.button("Save", type="primary", key="sch_save"):
         if not editing and schedules.get_entry(app, raw["sch_name"].strip()):
             raise InvalidInput(f"An entry named {raw['sch_name'].strip()!r} exists: pick it above and "
                                f"press Edit.")
-        args = schedules.parse_json_args(raw["sch_args"])
-        kwargs = schedules.parse_json_kwargs(raw["sch_kwargs"])
+        args = schedule_spec.parse_json_args(raw["sch_args"])
+        kwargs = schedule_spec.parse_json_kwargs(raw["sch_kwargs"])
         queue = None if raw["sch_queue"] == form.ROUTE_BY_TASK else raw["sch_queue"]
         saved = schedules.save_entry(app, raw["sch_name"], raw["sch_task"] or "", spec, args, kwargs,
                                      queue, raw["sch_enabled"])
     except InvalidInput as exc:
         st.error(str(exc))
     except (redis.RedisError, OSError) as exc:
-        st.error(f"Redis stopped answering: {exc}", icon=":material/error:")
+        redis_down_banner(exc)
     else:
         form.clear_form()
         st.session_state["sch_flash"] = f"{saved.name} saved: {saved.description}."

@@ -1,9 +1,10 @@
-"""The schedules service against real Redis: validation, edits keeping history, run now, preview."""
+"""The schedules service against real Redis: validation, edits keeping history, run now.
+
+The pure schedule checks and previews are in tests/test_schedule_spec.py (no Redis)."""
 from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta, timezone
-from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -63,16 +64,6 @@ def test_invalid_entry_is_refused_and_nothing_saved(kwargs, words, redis_client)
     assert schedules.list_entries(celery_app) == []
 
 
-@pytest.mark.parametrize("text, parse, words", [
-    ("[1, 2", schedules.parse_json_args, "not valid JSON"),
-    ('{"a": 1}', schedules.parse_json_args, "JSON list"),
-    ("[1]", schedules.parse_json_kwargs, "JSON object"),
-])
-def test_json_arguments_are_validated(text, parse, words):
-    with pytest.raises(InvalidInput, match=words):
-        parse(text)
-
-
 def test_save_list_edit_keeps_history(redis_client):
     schedules.save_entry(celery_app, "weekly report", HEALTH,
                          {"type": "crontab", "minute": "0", "hour": "9", "day_of_week": "mon"},
@@ -118,43 +109,3 @@ def test_run_now_sends_the_task_with_its_queue(redis_client):
     t = history.get_task(redis_client, task_id)
     assert t["name"] == HEALTH and t["queue"] == "default_queue"
     assert schedules.get_entry(celery_app, "h").total_run_count == 0
-
-
-def _matches(spec: dict, local: datetime) -> bool:
-    """Independent crontab matcher for plain numeric fields ('*', 'n', '*/k', 'a,b')."""
-    def ok(expr: str, value: int) -> bool:
-        if expr == "*":
-            return True
-        if expr.startswith("*/"):
-            return value % int(expr[2:]) == 0
-        return value in {int(x) for x in expr.split(",")}
-    return (ok(spec.get("minute", "*"), local.minute) and ok(spec.get("hour", "*"), local.hour)
-            and ok(spec.get("day_of_month", "*"), local.day)
-            and ok(spec.get("month_of_year", "*"), local.month)
-            and ok(spec.get("day_of_week", "*"), (local.weekday() + 1) % 7))
-
-
-@pytest.mark.parametrize("tz", ["UTC", "Europe/Paris", "Asia/Kolkata", "America/New_York"])
-@pytest.mark.parametrize("spec", [
-    {"type": "crontab", "minute": "0", "hour": "*/2"},
-    {"type": "crontab", "minute": "15,45", "hour": "9", "day_of_week": "1"},
-    {"type": "crontab", "minute": "*/20"},
-])
-def test_preview_matches_a_minute_by_minute_enumeration(spec, tz):
-    now = datetime(2026, 6, 10, 7, 31, 12, tzinfo=timezone.utc)
-    runs = schedules.preview_next_runs(spec, 5, tz, now=now)
-    assert all(r.tzinfo == ZoneInfo(tz) for r in runs)
-    expected, t = [], now.replace(second=0) + timedelta(minutes=1)
-    while len(expected) < 5:
-        if _matches(spec, t.astimezone(ZoneInfo(tz))):
-            expected.append(t)
-        t += timedelta(minutes=1)
-    assert runs == expected
-
-
-def test_preview_interval_and_bad_timezone():
-    now = datetime(2026, 6, 10, 7, 0, tzinfo=timezone.utc)
-    runs = schedules.preview_next_runs({"type": "interval", "every_s": 90}, 3, "Asia/Tokyo", now=now)
-    assert [r - now for r in runs] == [timedelta(seconds=90 * k) for k in (1, 2, 3)]
-    with pytest.raises(InvalidInput, match="Unknown timezone"):
-        schedules.preview_next_runs({"type": "interval", "every_s": 90}, 3, "Mars/Olympus")

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from celery.exceptions import Retry
 
-from app.errors import InvalidInput, ProviderBusy
+from app.errors import ProviderBusy
 from app.services import llm, storage
 from app.services.llm import batch
 from app.tasks.base import ConsoleTask

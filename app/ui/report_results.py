@@ -60,3 +60,14 @@ def render_report(result: dict, job_name: str = "") -> None:
     for col, (kind, path) in zip(cols, outputs.items()):
         with col:
             download(path, job_name, key=f"dl:{path}")
+
+
+JOBS = "report_jobs"
+
+
+def submit(app, task_name: str, kwargs: dict, title: str) -> str:
+    """Send ``app.tasks.report_tasks.<task_name>(**kwargs)`` and list it first among the page's jobs
+    (session state `JOBS`: ``[{'id', 'name'}]``); returns the task id."""
+    result = app.tasks[f"app.tasks.report_tasks.{task_name}"].apply_async(kwargs=kwargs)
+    st.session_state.setdefault(JOBS, []).insert(0, {"id": result.id, "name": title})
+    return result.id

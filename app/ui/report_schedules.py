@@ -8,32 +8,21 @@ import pandas as pd
 import redis
 import streamlit as st
 
-from app.errors import InvalidInput
 from app.services import schedules, storage
 from app.services.reports import recurring
+from app.ui.flash import act
+from app.ui.resources import redis_down_banner
 from config.settings import get_settings
 
 EVERY = {"hour": 3_600, "6 hours": 6 * 3_600, "day": 86_400, "week": 7 * 86_400}
 
 
 def _resolve(path: str):
-    p = storage.confine(get_settings().DATA_DIR, path)
-    if not p.is_file():
-        raise InvalidInput(f"The stored file is missing: {p.name}. Upload it again.")
-    return p
+    return storage.existing_file(get_settings().DATA_DIR, path)
 
 
 def _act(fn, *args, flash: str) -> None:
-    try:
-        fn(*args)
-    except InvalidInput as exc:
-        st.error(str(exc))
-        return
-    except (redis.RedisError, OSError) as exc:
-        st.error(f"Redis stopped answering: {exc}", icon=":material/error:")
-        return
-    st.session_state["rep_flash"] = flash
-    st.rerun()
+    act("rep_flash", flash.replace("{", "{{").replace("}", "}}"), fn, *args)
 
 
 def schedule_form(app, report_task: str | None, kwargs: dict[str, Any] | None) -> None:
@@ -61,7 +50,7 @@ def entries_panel(app) -> None:
     try:
         entries = recurring.report_entries(app)
     except (redis.RedisError, OSError) as exc:
-        st.error(f"Redis stopped answering: {exc}", icon=":material/error:")
+        redis_down_banner(exc)
         return
     if not entries:
         st.caption("No recurring reports yet.")

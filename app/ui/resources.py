@@ -46,6 +46,11 @@ def redis_ok_or_banner() -> bool:
         return False
 
 
+def redis_down_banner(exc: BaseException) -> None:
+    """The banner for Redis failing in the middle of a page (after `redis_ok_or_banner` passed)."""
+    st.error(f"Redis stopped answering: {exc}", icon=":material/error:")
+
+
 def _safe_url(url: str) -> str:
     """The URL without its password."""
     from urllib.parse import urlsplit, urlunsplit

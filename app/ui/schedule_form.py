@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from app.services import schedules
+from app.services import schedule_spec
 from app.services.schedules import EntryInfo
 
 UNITS_S = {"seconds": 1, "minutes": 60, "hours": 3_600, "days": 86_400}
@@ -83,7 +83,7 @@ def entry_form(tasks: list[str], queues: list[str]) -> dict[str, Any]:
     else:
         cols = st.columns(5)
         for col, (field, key) in zip(cols, CRON_KEYS.items()):
-            col.text_input(schedules.CRON_LABELS[field].capitalize(), key=key)
+            col.text_input(schedule_spec.CRON_LABELS[field].capitalize(), key=key)
         st.caption("Celery crontab: numbers, '*', ranges '1-5', steps '*/15', lists '0,30'; day of "
                    "week 0-6 (Sunday = 0) or mon-sun. Day of month and day of week must both match.")
     a, b = st.columns(2)
@@ -96,7 +96,7 @@ def entry_form(tasks: list[str], queues: list[str]) -> dict[str, Any]:
 
 
 def spec_from_inputs(raw: dict[str, Any]) -> dict[str, Any]:
-    """The schedule dict (`app.services.schedules` shape) the form describes."""
+    """The schedule dict (`app.services.schedule_spec` shape) the form describes."""
     if raw["sch_type"] == "Interval":
         return {"type": "interval", "every_s": int(raw["sch_every"] or 0) * UNITS_S[raw["sch_unit"]]}
     return {"type": "crontab", **{field: raw[key] for field, key in CRON_KEYS.items()}}
@@ -104,17 +104,15 @@ def spec_from_inputs(raw: dict[str, Any]) -> dict[str, Any]:
 
 def preview(spec: dict[str, Any], tz: str) -> None:
     """Show the schedule in words and its next five runs in `tz` (raises InvalidInput)."""
-    runs = schedules.preview_next_runs(spec, 5, tz)
-    line = schedules.crontab_line(spec)
-    st.markdown(f"**{schedules.describe(spec)}**" + (f" · `{line}`" if line else ""))
+    runs = schedule_spec.preview_next_runs(spec, 5, tz)
+    line = schedule_spec.crontab_line(spec)
+    st.markdown(f"**{schedule_spec.describe(spec)}**" + (f" · `{line}`" if line else ""))
     st.dataframe(pd.DataFrame({f"next runs ({tz})": [_fmt(t) for t in runs]}), hide_index=True)
 
 
 def entries_table(entries: list[EntryInfo], tz: str) -> pd.DataFrame:
     """One row per entry, times shown in `tz`."""
-    from app.services.schedules import zone
-
-    z = zone(tz)
+    z = schedule_spec.zone(tz)
     rows = [{"name": e.name, "task": e.task, "schedule": e.description, "crontab": e.crontab or "—",
              "args": _args(e), "queue": e.queue or "(route)", "enabled": e.enabled,
              "last run": _fmt(e.last_run_at.astimezone(z)) if e.last_run_at else "never",
