@@ -54,3 +54,8 @@ class ProviderBusy(ServiceUnavailable):
     def __init__(self, message: str, retry_after_s: float | None = None):
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+class BrokerUnavailable(ServiceUnavailable, ConnectionError):
+    """Raised when the Celery broker (Redis or RabbitMQ) cannot be reached; an OSError too, so code
+    that handles a lost connection handles it."""

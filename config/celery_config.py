@@ -12,9 +12,10 @@ Start beat (exactly one; a second one waits on RedBeat's lock and sends nothing)
 from __future__ import annotations
 
 from celery import Celery
-from celery.signals import beat_init
+from celery.signals import beat_init, before_task_publish
 from kombu import Exchange, Queue
 
+from app.monitor.brokers.amqp import stamp_timestamp
 from app.store.clients import redis_from_url
 from app.store import writer as history_writer
 from app.telemetry import recorder  # noqa: F401 - connects the history's Celery signal handlers
@@ -54,7 +55,12 @@ celery_app.conf.update(
     result_accept_content=["json"],
     timezone=settings.TIMEZONE,
     enable_utc=True,
-    task_queues=[Queue(q, _exchange, routing_key=q) for q in QUEUES],
+    # Every queue, declared here or created on demand (a consumer added at run time, a test
+    # queue), gets the same x-max-priority: RabbitMQ refuses a redeclaration with other
+    # arguments (PRECONDITION_FAILED). Redis ignores queue arguments and uses priority steps.
+    task_queues=[Queue(q, _exchange, routing_key=q, queue_arguments={"x-max-priority": settings.QUEUE_MAX_PRIORITY})
+                 for q in QUEUES],
+    task_queue_max_priority=settings.QUEUE_MAX_PRIORITY,
     task_default_queue="default_queue",
     task_default_exchange="tasks",
     task_default_routing_key="default_queue",
@@ -85,6 +91,9 @@ celery_app.conf.update(
 )
 
 celery_app.steps["consumer"].add(RedisHeartbeat)
+# AMQP timestamp property on every task message: the RabbitMQ management API reports the oldest
+# message's age from it (app.monitor.brokers.amqp).
+before_task_publish.connect(stamp_timestamp, weak=False)
 
 #: The default schedule (issue 7, seed 003), installed once into Redis when beat starts and the
 #: operator's to edit, disable or delete afterwards (app.services.schedules.seed_defaults). Crontab

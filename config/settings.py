@@ -20,6 +20,11 @@ class Settings(BaseSettings):
     REDIS_URL: str = "redis://127.0.0.1:6379/0"
     CELERY_BROKER_URL: str | None = None
     CELERY_RESULT_BACKEND: str | None = None
+    # RabbitMQ (issue 15): the management HTTP API (e.g. http://user:pass@rabbit:15672) for unacked
+    # counts and message ages when CELERY_BROKER_URL is amqp://; unset, the monitor uses AMQP alone.
+    RABBITMQ_MANAGEMENT_URL: SecretStr | None = None
+    #: x-max-priority of every queue (RabbitMQ needs it declared; the same on every declaration).
+    QUEUE_MAX_PRIORITY: int = Field(default=10, ge=1, le=255)
     DATA_DIR: Path = Path("./var")
     REDIS_EMBEDDED_PORT: int = 6399
     PORT: int = 8501

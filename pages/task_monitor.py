@@ -2,7 +2,7 @@
 import redis
 import streamlit as st
 
-from app.monitor import queues, snapshot, workers
+from app.monitor import snapshot, workers
 from app.services import storage
 from app.services.documents.samples import make_sample_docx
 from app.ui import confirm, monitor_charts, monitor_tasks, monitor_workers
@@ -37,9 +37,9 @@ overview, tasks_tab, workers_tab, stuck_tab, audit_tab = st.tabs(
 def live_overview():
     try:
         snap = snapshot.take(redis_client(), broker_client(), QUEUES, settings().WORKER_OFFLINE_AFTER_S)
-        detail = queues.details(broker_client(), QUEUES, workers.consumers_by_queue(snap.workers))
+        detail = broker_client().details(QUEUES, workers.consumers_by_queue(snap.workers))
     except (redis.RedisError, OSError) as exc:
-        st.error(f"Redis stopped answering: {exc}", icon=":material/error:")
+        st.error(f"Redis or the broker stopped answering: {exc}", icon=":material/error:")
         return
     st.subheader("Queues")
     w.queues_panel(snap, QUEUES)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.fixtures_smtp", "tests.fixtures_ai"]
+pytest_plugins = ["tests.fixtures_smtp", "tests.fixtures_ai", "tests.fixtures_brokers"]
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "corpus"

@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from app.errors import InvalidInput
-from app.monitor import audit, queues
+from app.monitor import audit, brokers
 from app.store import history, keys, writer
 from app.store.headers import RETRY_OF_HEADER
 
@@ -79,12 +79,14 @@ def bulk(app, client, flt: history.TaskFilter, action: str, who: str, limit: int
 def purge_queue(client, broker, queue: str, who: str, known_queues) -> dict[str, Any]:
     """Delete the waiting messages of one queue (not the reserved ones); audited with the count.
 
+    `broker` is a `brokers.Broker` (Redis or RabbitMQ) or a Redis client on the broker database.
+
     Raises:
         InvalidInput: `queue` is not one of `known_queues`.
     """
     if queue not in known_queues:
         raise InvalidInput(f"Unknown queue {queue!r}.")
-    removed = queues.purge(broker, queue)
+    removed = brokers.coerce(broker).purge(queue)
     audit.write(client, who, "purge", queue, {"removed": removed})
     return {"ok": True, "action": "purge", "queue": queue, "removed": removed}
 

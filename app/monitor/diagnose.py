@@ -4,6 +4,13 @@ Checks, in order (each a `Finding`): unknown id; finished (not stuck); revoked; 
 expired (Celery reports PENDING although the history saw it finish); ETA in the future; waiting in
 its queue (position and age); its queue has no consumer; reserved by a worker but not started;
 rate-limited; worker heartbeat stopped while it was running; retrying (next attempt pending).
+
+Broker differences (`app.monitor.brokers`): on Redis the message itself is found (its position in
+the queue, the worker's reservation in the unacked hash). RabbitMQ cannot show a message without
+taking it off the queue, so there "waiting" rests on the recorded state (sent, not yet received by
+a worker) and the queue's ready count, and "reserved" on the task having been received but not
+started; a lost worker's unacked messages go back to the queue as soon as its connection closes,
+instead of after the visibility timeout.
 """
 from __future__ import annotations
 
@@ -12,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from app.monitor import queues, workers
+from app.monitor import brokers, workers
 from app.store import history, keys
 from app.store.headers import SENT_AT_HEADER
 from app.store.states import FINISHED_STATES
@@ -45,7 +52,7 @@ def _age(seconds: float) -> str:
 
 def diagnose(app, client, broker, task_id: str, offline_after_s: float = 10.0,
              now: float | None = None) -> dict[str, Any]:
-    """Run every check for `task_id`.
+    """Run every check for `task_id`; `broker` is a `brokers.Broker` or a Redis client on the broker.
 
     Returns ``{'task_id', 'state' (history), 'celery_state', 'findings': [Finding...], 'verdict'}``
     where verdict is the message of the first finding that holds.
@@ -53,6 +60,7 @@ def diagnose(app, client, broker, task_id: str, offline_after_s: float = 10.0,
     from celery.result import AsyncResult
 
     now = time.time() if now is None else now
+    broker = brokers.coerce(broker)
     task = history.get_task(client, task_id) or {}
     celery_state = AsyncResult(task_id, app=app).state
     state = task.get("state")
@@ -85,14 +93,22 @@ def diagnose(app, client, broker, task_id: str, offline_after_s: float = 10.0,
         f"It has an ETA/countdown {_age(eta - now) if eta else ''} in the future; a worker holds it "
         "reserved (unacked) until then." if eta else "No ETA.")
 
-    waiting = queues.find_waiting(broker, queue, task_id) if queue and not finished else None
-    if waiting:
-        position, msg = waiting
-        sent = _epoch((msg.get("headers") or {}).get(SENT_AT_HEADER))
-        add("waiting", True, f"It is waiting in {queue} at position {position + 1} (1 = next)"
-            + (f", for {_age(now - sent)}" if sent else "") + ".")
+    if broker.locates_messages:
+        waiting = broker.find_waiting(queue, task_id) if queue and not finished else None
+        if waiting:
+            position, msg = waiting
+            sent = _epoch((msg.get("headers") or {}).get(SENT_AT_HEADER))
+            add("waiting", True, f"It is waiting in {queue} at position {position + 1} (1 = next)"
+                + (f", for {_age(now - sent)}" if sent else "") + ".")
+        else:
+            add("waiting", False, "It is not waiting in its queue.")
     else:
-        add("waiting", False, "It is not waiting in its queue.")
+        ready = broker.depths([queue], live=True).ready.get(queue, 0) if queue and state == "SENT" else 0
+        sent = _epoch(task.get("sent_at"))
+        add("waiting", bool(ready), f"It was sent to {queue}" + (f" {_age(now - sent)} ago" if sent else "")
+            + f" and no worker has received it; {queue} holds {ready} ready message(s). (RabbitMQ does not "
+            "show a message's position without taking it off the queue.)" if ready
+            else "It is not waiting in its queue.")
 
     ws = workers.list_workers(client, offline_after_s, now=now)
     consumers = workers.consumers_by_queue(ws)
@@ -100,8 +116,11 @@ def diagnose(app, client, broker, task_id: str, offline_after_s: float = 10.0,
         f"No online worker consumes {queue}: start one with `./celery_worker.sh` or add a consumer "
         "from the Workers tab.")
 
-    reserved = queues.find_reserved(broker, task_id) if not finished else None
     started = state in ("STARTED", "PROGRESS")
+    if broker.locates_messages:
+        reserved = broker.find_reserved(task_id) if not finished else None
+    else:
+        reserved = state == "RECEIVED"  # delivered to a worker (unacked), not started
     add("reserved", bool(reserved and not started),
         "A worker has reserved it (prefetched, unacked) but not started it: its slots are busy "
         "or it waits for an ETA or rate limit.")
@@ -114,9 +133,12 @@ def diagnose(app, client, broker, task_id: str, offline_after_s: float = 10.0,
 
     host = task.get("worker")
     w = next((x for x in ws if x.hostname == host), None)
+    redelivery = ("the message is redelivered after the visibility timeout" if broker.kind == "redis" else
+                  "RabbitMQ redelivers the message as soon as the worker's connection closes (a hung worker "
+                  "keeps it until then)")
     add("worker_lost", bool(started and host and (w is None or not w.online)),
         f"It was running on {host}, whose heartbeat stopped: the worker is gone or hung. With "
-        "acks_late the message is redelivered after the visibility timeout.")
+        f"acks_late {redelivery}.")
     add("retrying", state == "RETRY", f"It failed and a retry is scheduled: {task.get('reason', '')}")
     add("running", started and bool(w and w.online),
         f"It is running on {host}" + (f" for {_age(now - task['started_at'])}" if task.get("started_at") else "") + ".")

@@ -10,7 +10,10 @@ Collectors"), so they reflect every worker and survive restarts:
 - celery_console_queue_latency_seconds{queue} gauge, age of the oldest waiting message
 - celery_console_queue_consumers{queue}       gauge, online workers consuming the queue
 - celery_console_workers_online               gauge
-- celery_console_up                           1 when Redis answered the scrape
+- celery_console_up                           1 when Redis and the broker answered the scrape
+
+The broker is Redis or RabbitMQ (`app.monitor.brokers`); a queue figure the broker cannot tell
+(RabbitMQ without its management API: reserved, latency) is left out rather than reported as 0.
 """
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ import time
 
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 
-from app.monitor import queues, workers
+from app.monitor import brokers, workers
 from app.store import history, keys
 from app.store.histogram import RUNTIME_BUCKETS_S
 
@@ -27,7 +30,7 @@ class ConsoleCollector:
     """Collect the metrics above from `client` (history) and `broker` (queues) per scrape."""
 
     def __init__(self, client, broker, queue_names, offline_after_s: float = 10.0):
-        self.client, self.broker, self.queue_names = client, broker, tuple(queue_names)
+        self.client, self.broker, self.queue_names = client, brokers.coerce(broker), tuple(queue_names)
         self.offline_after_s = offline_after_s
 
     def collect(self):
@@ -67,7 +70,7 @@ class ConsoleCollector:
         online = GaugeMetricFamily("celery_console_workers_online", "Workers with a recent heartbeat")
         online.add_metric([], sum(1 for w in ws if w.online))
         yield online
-        detail = queues.details(self.broker, self.queue_names, workers.consumers_by_queue(ws), now=now)
+        detail = self.broker.details(self.queue_names, workers.consumers_by_queue(ws), now=now)
         fams = {
             "ready": GaugeMetricFamily("celery_console_queue_ready", "Waiting messages", labels=["queue"]),
             "reserved": GaugeMetricFamily("celery_console_queue_reserved", "Reserved, unacked", labels=["queue"]),
@@ -77,8 +80,10 @@ class ConsoleCollector:
         }
         for d in detail:
             fams["ready"].add_metric([d.name], d.ready)
-            fams["reserved"].add_metric([d.name], d.reserved)
-            fams["latency"].add_metric([d.name], d.latency_s or 0.0)
+            if d.reserved is not None:
+                fams["reserved"].add_metric([d.name], d.reserved)
+            if "latency_s" not in d.unknown:
+                fams["latency"].add_metric([d.name], d.latency_s or 0.0)
             fams["consumers"].add_metric([d.name], len(d.consumers or []))
         yield from fams.values()
 
@@ -91,7 +96,7 @@ def main() -> None:
     from config.settings import get_settings
 
     s = get_settings()
-    REGISTRY.register(ConsoleCollector(redis_from_url(s.result_backend), redis_from_url(s.broker_url), QUEUES,
+    REGISTRY.register(ConsoleCollector(redis_from_url(s.result_backend), brokers.for_settings(s), QUEUES,
                                        s.WORKER_OFFLINE_AFTER_S))
     start_http_server(s.METRICS_PORT, addr="127.0.0.1" if s.METRICS_LOCAL_ONLY else "0.0.0.0")
     print(f"Prometheus metrics on http://localhost:{s.METRICS_PORT}/metrics", flush=True)

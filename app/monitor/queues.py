@@ -1,5 +1,8 @@
 """Queue depths read straight from the Redis broker, in one pipelined round trip.
 
+The data shapes (`QueueDepths`, `QueueDetail`) are shared by both brokers (`app.monitor.brokers`);
+the functions here are the Redis implementation (`app.monitor.brokers.redis.RedisBroker`).
+
 Ready messages of a queue = sum of LLEN over its priority lists (`keys.priority_lists`), as
 Flower's utils/broker.py does. Messages a worker has prefetched (including ETA/countdown tasks it
 holds) are in kombu's ``unacked`` hash, not in the lists, so they are reported apart.
@@ -8,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from app.store import keys
@@ -17,10 +20,11 @@ from app.store.headers import SENT_AT_HEADER
 
 @dataclass(frozen=True)
 class QueueDepths:
-    """`ready`: queue name -> waiting messages; `unacked`: reserved by workers, all queues."""
+    """`ready`: queue name -> waiting messages; `unacked`: reserved by workers, all queues (None when
+    the broker cannot tell: RabbitMQ without its management API)."""
 
     ready: dict[str, int]
-    unacked: int
+    unacked: int | None
 
     @property
     def total_ready(self) -> int:
@@ -51,20 +55,27 @@ class QueueDetail:
     """One queue: ready messages, reserved (unacked) and ETA-held among them, consumers and latency.
 
     `latency_s` is the age of the oldest waiting message (from the ``cc_sent_at`` header stamped at
-    publish time by `app.telemetry.recorder`), None when the queue is empty or the stamp is missing.
+    publish time by `app.telemetry.recorder` on Redis; the AMQP ``timestamp`` property through the
+    RabbitMQ management API), None when the queue is empty or the age is unknown.
+    `consumers` are the online workers consuming the queue (heartbeats); `broker_consumers` is the
+    broker's own consumer count (RabbitMQ; None on Redis, which does not keep one).
+    A field the broker cannot tell is None and `unknown` maps its name to the reason.
     """
 
     name: str
     ready: int = 0
-    reserved: int = 0
-    eta_held: int = 0
+    reserved: int | None = 0
+    eta_held: int | None = 0
     consumers: list[str] | None = None
     latency_s: float | None = None
+    broker_consumers: int | None = None
+    unknown: dict[str, str] = field(default_factory=dict)
 
     @property
     def stuck(self) -> bool:
-        """Messages waiting and nobody consuming the queue."""
-        return self.ready > 0 and not self.consumers
+        """Messages waiting and nobody consuming the queue (neither an online worker nor, where the
+        broker counts them, any consumer at all)."""
+        return self.ready > 0 and not self.consumers and not self.broker_consumers
 
 
 def parse_message(raw: str | bytes) -> dict:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.monitor import queues, workers
+from app.monitor import brokers, workers
 from app.store import history
 from app.monitor.queues import QueueDepths
 from app.monitor.workers import WorkerInfo
@@ -21,11 +21,14 @@ class Snapshot:
 
 
 def take(client, broker, queue_names, offline_after_s: float = 10.0) -> Snapshot:
-    """Queue depths (broker), workers and per-state counts (history): four round trips.
+    """Queue depths (broker: a `brokers.Broker` or a Redis client), workers and per-state counts
+    (history): four round trips on Redis, plus one request (management API) or one passive
+    queue.declare per queue on RabbitMQ.
 
     Raises:
         redis.RedisError: Redis cannot be reached.
+        BrokerUnavailable: the broker cannot be reached.
     """
-    return Snapshot(depths=queues.depths(broker, queue_names),
+    return Snapshot(depths=brokers.coerce(broker).depths(queue_names),
                     workers=workers.list_workers(client, offline_after_s),
                     counts=history.count_by_state(client))

@@ -13,6 +13,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redbeat.schedulers import ensure_conf
 
+from app.errors import BrokerUnavailable
+from app.monitor import brokers
 from app.monitor import health, queues, workers
 from app.store import queue_history
 from app.store.clients import redis_from_url
@@ -24,7 +26,7 @@ from config.settings import get_settings
 
 log = logging.getLogger(__name__)
 
-MAINTENANCE_OPTIONS = dict(base=ConsoleTask, bind=True, autoretry_for=(RedisConnectionError, RedisTimeoutError),
+MAINTENANCE_OPTIONS = dict(base=ConsoleTask, bind=True, autoretry_for=(RedisConnectionError, RedisTimeoutError, BrokerUnavailable),
                            max_retries=2, default_retry_delay=30)
 
 
@@ -128,9 +130,12 @@ def monitor_queue_sizes(self) -> dict:
 
     def work(client) -> dict:
         consumers = workers.consumers_by_queue(workers.list_workers(client, s.WORKER_OFFLINE_AFTER_S))
-        with redis_from_url(s.broker_url) as broker:
-            depth = queues.depths(broker, QUEUES)
-            detail = {d.name: d for d in queues.details(broker, QUEUES, consumers)}
+        broker = brokers.for_settings(s)
+        try:
+            depth = broker.depths(QUEUES)
+            detail = {d.name: d for d in broker.details(QUEUES, consumers)}
+        finally:
+            broker.close()
         latency = {q: detail[q].latency_s for q in QUEUES}
         stuck = queue_history.record(client, depth.ready, consumers, s.QUEUE_DEPTH_RETENTION_S,
                                      latency_s=latency)

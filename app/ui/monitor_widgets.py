@@ -30,8 +30,9 @@ def queues_panel(snap: Snapshot, queue_names) -> None:
     cols = st.columns(len(queue_names) + 1)
     for col, q in zip(cols, queue_names):
         col.metric(q, snap.depths.ready.get(q, 0), help="Ready messages, all priority sub-queues summed")
-    cols[-1].metric("reserved / unacked", snap.depths.unacked,
-                    help="Delivered to a worker but not yet acknowledged (running, prefetched or ETA-held)")
+    cols[-1].metric("reserved / unacked", snap.depths.unacked if snap.depths.unacked is not None else "unknown",
+                    help="Delivered to a worker but not yet acknowledged (running, prefetched or ETA-held); "
+                         "unknown on RabbitMQ without RABBITMQ_MANAGEMENT_URL")
 
 
 def workers_panel(snap: Snapshot) -> None:

@@ -22,9 +22,18 @@ def redis_client() -> redis.Redis:
     return _redis(get_settings().result_backend)
 
 
-def broker_client() -> redis.Redis:
-    """A client on the broker database (queue lists live there)."""
-    return _redis(get_settings().broker_url)
+@st.cache_resource(show_spinner=False)
+def _broker(url: str, management_url: str | None):
+    from app.monitor import brokers
+
+    return brokers.from_url(url, management_url)
+
+
+def broker_client():
+    """The broker (`app.monitor.brokers.Broker`: Redis lists or RabbitMQ queues)."""
+    s = get_settings()
+    mgmt = s.RABBITMQ_MANAGEMENT_URL
+    return _broker(s.broker_url, mgmt.get_secret_value() if mgmt else None)
 
 
 def celery():

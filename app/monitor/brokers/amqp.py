@@ -1,0 +1,241 @@
+"""The RabbitMQ broker (AMQP 0-9-1): queue counts from the management HTTP API, else AMQP itself.
+
+Sources, per RabbitMQ's docs:
+
+- With RABBITMQ_MANAGEMENT_URL: ``GET /api/queues/<vhost>?columns=...`` (one request for every
+  queue) gives ``messages_ready``, ``messages_unacknowledged``, ``consumers`` and
+  ``head_message_timestamp`` — the ``timestamp`` property of the oldest ready message, which the
+  console sets on every task it publishes (`stamp_timestamp`). The management API refreshes these
+  every ``collect_statistics_interval`` (5 s by default), so its figures trail by up to that long.
+- Without it: a passive ``queue.declare`` per queue (one round trip each, live) gives the ready
+  message count and the consumer count only; unacked counts and message ages are then unknown, and
+  `QueueDetail.unknown` says why.
+
+What AMQP cannot do at all: read a message without taking it off the queue, so "why stuck" cannot
+give a waiting task's position or find a worker's reservation here (``locates_messages`` False);
+ETA/countdown tasks sit as unacked deliveries on the worker and are counted in ``reserved``, not
+apart. Purge is ``queue.purge`` (ready messages only; unacked ones stay with their consumers).
+"""
+from __future__ import annotations
+
+import threading
+import time
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import amqp
+import httpx
+import kombu
+
+from app.errors import BrokerUnavailable
+from app.monitor.queues import QueueDepths, QueueDetail
+
+MANAGEMENT_COLUMNS = "name,messages_ready,messages_unacknowledged,consumers,head_message_timestamp"
+NO_MANAGEMENT = ("needs RABBITMQ_MANAGEMENT_URL: AMQP's queue.declare reports only ready messages and "
+                 "consumers")
+NO_ETA_COUNT = ("RabbitMQ delivers ETA/countdown tasks to a worker at once; they are counted in "
+                "reserved (unacked), not apart")
+NO_TIMESTAMP = ("the oldest ready message has no timestamp property (published by something other than "
+                "this console)")
+
+
+def stamp_timestamp(properties: dict | None = None, **_) -> None:
+    """`before_task_publish` receiver: set the AMQP ``timestamp`` property (epoch seconds) on each
+    task message, so the management API can report the oldest message's age
+    (``head_message_timestamp``). Kept when the publisher set one."""
+    if properties is not None:
+        properties.setdefault("timestamp", int(time.time()))
+
+
+class ManagementApi:
+    """The RabbitMQ management HTTP API for one vhost (httpx, `timeout_s` per request).
+
+    Credentials: the URL's user info, else the broker URL's user and password.
+    """
+
+    def __init__(self, url: str, vhost: str, user: str | None, password: str | None,
+                 timeout_s: float = 2.0):
+        parts = urlsplit(url)
+        auth = (parts.username, parts.password or "") if parts.username else (user or "guest", password or "guest")
+        netloc = parts.hostname + (f":{parts.port}" if parts.port else "")
+        path = parts.path.rstrip("/")
+        if path.endswith("/api"):
+            path = path[:-4]
+        self.base_url = urlunsplit((parts.scheme, netloc, path, "", ""))
+        self.vhost = vhost
+        self.client = httpx.Client(base_url=self.base_url, auth=auth, timeout=timeout_s)
+
+    def queues(self) -> dict[str, dict]:
+        """Queue name -> {messages_ready, messages_unacknowledged, consumers, head_message_timestamp}.
+
+        Raises:
+            BrokerUnavailable: no answer, or an HTTP error (401: wrong credentials).
+        """
+        try:
+            r = self.client.get(f"/api/queues/{quote(self.vhost, safe='')}", params={"columns": MANAGEMENT_COLUMNS})
+            r.raise_for_status()
+            rows = r.json()
+        except httpx.HTTPStatusError as exc:
+            raise BrokerUnavailable(f"RabbitMQ management API at {self.base_url} answered HTTP "
+                                    f"{exc.response.status_code}" + (" (check the credentials)"
+                                                                     if exc.response.status_code == 401 else "")) from exc
+        except (httpx.HTTPError, ValueError) as exc:
+            raise BrokerUnavailable(f"RabbitMQ management API at {self.base_url} is unreachable: {exc}") from exc
+        return {row["name"]: row for row in rows if isinstance(row, dict) and "name" in row}
+
+    def close(self) -> None:
+        self.client.close()
+
+
+class AmqpBroker:
+    """`Broker` on RabbitMQ at `url` (amqp://user:pass@host:5672/vhost), thread-safe (one lock)."""
+
+    kind = "amqp"
+    locates_messages = False
+
+    def __init__(self, url: str, management_url: str | None = None, timeout_s: float = 2.0):
+        from app.monitor.brokers import safe_url
+
+        self.url, self.timeout_s = url, timeout_s
+        self.display_url = safe_url(url)
+        probe = kombu.Connection(url)
+        self.vhost = probe.virtual_host or "/"
+        self.management = (ManagementApi(management_url, self.vhost, probe.userid, probe.password, timeout_s)
+                           if management_url else None)
+        self._lock = threading.Lock()
+        self._conn: kombu.Connection | None = None
+
+    # -- AMQP -----------------------------------------------------------------------------------
+    def _connection(self) -> kombu.Connection:
+        if self._conn is None or not self._conn.connected:
+            conn = kombu.Connection(self.url, connect_timeout=self.timeout_s)
+            conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=self.timeout_s)
+            self._conn = conn
+        return self._conn
+
+    def _reset(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.release()
+            except Exception:  # noqa: BLE001 - the connection is already broken
+                pass
+        self._conn = None
+
+    def _with_channel(self, work):
+        """Run ``work(connection)`` holding the lock; one reconnect on a dropped connection."""
+        with self._lock:
+            for attempt in (1, 2):
+                try:
+                    return work(self._connection())
+                except (OSError, amqp.exceptions.ConnectionError, amqp.exceptions.RecoverableConnectionError,
+                        kombu.exceptions.OperationalError) as exc:
+                    self._reset()
+                    if attempt == 2:
+                        raise BrokerUnavailable(f"RabbitMQ at {self.display_url} is unreachable: {exc}") from exc
+        raise AssertionError("unreachable")
+
+    def passive_counts(self, queue_names) -> dict[str, tuple[int, int]]:
+        """Queue -> (ready messages, consumers) by passive queue.declare; (0, 0) for a queue that
+        does not exist (yet).
+
+        Raises:
+            BrokerUnavailable: RabbitMQ cannot be reached.
+        """
+        def work(conn):
+            out = {}
+            channel = conn.channel()
+            try:
+                for q in queue_names:
+                    try:
+                        ok = channel.queue_declare(queue=q, passive=True)
+                        out[q] = (int(ok.message_count), int(ok.consumer_count))
+                    except amqp.exceptions.NotFound:
+                        out[q] = (0, 0)
+                        channel = conn.channel()  # the server closes a channel on NOT_FOUND
+            finally:
+                _close_quietly(channel)
+            return out
+        return self._with_channel(work)
+
+    def purge(self, queue: str) -> int:
+        """Delete the ready messages of `queue` (queue.purge); returns how many. 0 when it does not exist."""
+        def work(conn):
+            channel = conn.channel()
+            try:
+                return int(channel.queue_purge(queue=queue) or 0)
+            except amqp.exceptions.NotFound:
+                return 0
+            finally:
+                _close_quietly(channel)
+        return self._with_channel(work)
+
+    # -- Broker interface -----------------------------------------------------------------------
+    def _stats(self, queue_names, live: bool = False) -> tuple[dict[str, dict], str | None]:
+        """Per-queue stats (management rows, or passive counts shaped alike) and, when the
+        management API was not used, why."""
+        if live:
+            reason = "read live over AMQP"
+        elif self.management is not None:
+            try:
+                rows = self.management.queues()
+                return {q: rows.get(q, {}) for q in queue_names}, None
+            except BrokerUnavailable as exc:
+                reason = f"management API failed ({exc}); counts from AMQP"
+        else:
+            reason = NO_MANAGEMENT
+        counts = self.passive_counts(queue_names)
+        return {q: {"messages_ready": r, "consumers": c, "passive": True} for q, (r, c) in counts.items()}, reason
+
+    def depths(self, queue_names, live: bool = False) -> QueueDepths:
+        """With `live`, ready counts come from AMQP even when the management API is set (its
+        figures trail by up to collect_statistics_interval); unacked is then None."""
+        stats, reason = self._stats(list(queue_names), live)
+        ready = {q: int(s.get("messages_ready") or 0) for q, s in stats.items()}
+        unacked = None if reason else sum(int(s.get("messages_unacknowledged") or 0) for s in stats.values())
+        return QueueDepths(ready=ready, unacked=unacked)
+
+    def details(self, queue_names, consumers, now=None) -> list[QueueDetail]:
+        now = time.time() if now is None else now
+        stats, reason = self._stats(list(queue_names))
+        out = []
+        for q, s in stats.items():
+            ready = int(s.get("messages_ready") or 0)
+            d = QueueDetail(name=q, ready=ready, reserved=None, eta_held=None, consumers=consumers.get(q, []),
+                            broker_consumers=int(s.get("consumers") or 0))
+            d.unknown["eta_held"] = NO_ETA_COUNT
+            if reason:
+                d.unknown["reserved"] = reason
+                if ready:
+                    d.unknown["latency_s"] = reason
+            else:
+                d.reserved = int(s.get("messages_unacknowledged") or 0)
+                head = s.get("head_message_timestamp")
+                if ready and isinstance(head, (int, float)):
+                    d.latency_s = round(max(0.0, now - float(head)), 3)
+                elif ready:
+                    d.unknown["latency_s"] = NO_TIMESTAMP
+            out.append(d)
+        return out
+
+    def find_waiting(self, queue: str, task_id: str):
+        """Always None: AMQP cannot read a queued message in place (see the module docstring)."""
+        return None
+
+    def find_reserved(self, task_id: str):
+        """Always None: unacked deliveries are visible to their consumer only."""
+        return None
+
+    def ping(self) -> None:
+        self._with_channel(lambda conn: None)
+
+    def close(self) -> None:
+        with self._lock:
+            self._reset()
+        if self.management is not None:
+            self.management.close()
+
+
+def _close_quietly(channel) -> None:
+    try:
+        channel.close()
+    except Exception:  # noqa: BLE001 - closing a channel the server already closed
+        pass

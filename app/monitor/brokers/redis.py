@@ -1,0 +1,57 @@
+"""The Redis broker: kombu's lists per queue and priority step, and its ``unacked`` hash.
+
+Thin wrapper over `app.monitor.queues` (pipelined reads; see that module for the key layout).
+Everything is known on Redis: a message can be read in place, so "why stuck" can give a waiting
+task's position and find the worker's reservation.
+"""
+from __future__ import annotations
+
+import redis
+
+from app.errors import BrokerUnavailable
+from app.monitor import queues
+from app.monitor.queues import QueueDepths, QueueDetail
+
+
+class RedisBroker:
+    """`Broker` on a `redis.Redis` client (decode_responses=True) connected to the broker database."""
+
+    kind = "redis"
+    locates_messages = True
+
+    def __init__(self, client: redis.Redis, url: str | None = None):
+        from app.monitor.brokers import safe_url
+
+        self.client = client
+        if url is None:
+            kw = client.connection_pool.connection_kwargs
+            url = f"redis://{kw.get('host', '?')}:{kw.get('port', '?')}/{kw.get('db', 0)}"
+        self.display_url = safe_url(url)
+
+    def _call(self, fn, *args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise BrokerUnavailable(f"Redis broker at {self.display_url} is unreachable: {exc}") from exc
+
+    def depths(self, queue_names, live: bool = False) -> QueueDepths:
+        """Ready per queue and the unacked total (always live on Redis)."""
+        return self._call(queues.depths, self.client, list(queue_names))
+
+    def details(self, queue_names, consumers, now=None) -> list[QueueDetail]:
+        return self._call(queues.details, self.client, list(queue_names), consumers, now=now)
+
+    def purge(self, queue: str) -> int:
+        return self._call(queues.purge, self.client, queue)
+
+    def find_waiting(self, queue: str, task_id: str):
+        return self._call(queues.find_waiting, self.client, queue, task_id)
+
+    def find_reserved(self, task_id: str):
+        return self._call(queues.find_reserved, self.client, task_id)
+
+    def ping(self) -> None:
+        self._call(self.client.ping)
+
+    def close(self) -> None:
+        self.client.close()
