@@ -11,11 +11,12 @@ Start beat (exactly one; a second one waits on RedBeat's lock and sends nothing)
 """
 from __future__ import annotations
 
+import time
+
 from celery import Celery
 from celery.signals import beat_init, before_task_publish
 from kombu import Exchange, Queue
 
-from app.monitor.brokers.amqp import stamp_timestamp
 from app.store.clients import redis_from_url
 from app.store import writer as history_writer
 from app.telemetry import recorder  # noqa: F401 - connects the history's Celery signal handlers
@@ -91,8 +92,16 @@ celery_app.conf.update(
 )
 
 celery_app.steps["consumer"].add(RedisHeartbeat)
-# AMQP timestamp property on every task message: the RabbitMQ management API reports the oldest
-# message's age from it (app.monitor.brokers.amqp).
+
+
+def stamp_timestamp(properties: dict | None = None, **_) -> None:
+    """`before_task_publish` receiver: set the AMQP ``timestamp`` property (epoch seconds) on each
+    task message, so the RabbitMQ management API can report the oldest message's age
+    (``head_message_timestamp``; app.monitor.brokers.amqp). Kept when the publisher set one."""
+    if properties is not None:
+        properties.setdefault("timestamp", int(time.time()))
+
+
 before_task_publish.connect(stamp_timestamp, weak=False)
 
 #: The default schedule (issue 7, seed 003), installed once into Redis when beat starts and the

@@ -5,7 +5,7 @@ Sources, per RabbitMQ's docs:
 - With RABBITMQ_MANAGEMENT_URL: ``GET /api/queues/<vhost>?columns=...`` (one request for every
   queue) gives ``messages_ready``, ``messages_unacknowledged``, ``consumers`` and
   ``head_message_timestamp`` — the ``timestamp`` property of the oldest ready message, which the
-  console sets on every task it publishes (`stamp_timestamp`). The management API refreshes these
+  console sets on every task it publishes (`config.celery_config.stamp_timestamp`). The management API refreshes these
   every ``collect_statistics_interval`` (5 s by default), so its figures trail by up to that long.
 - Without it: a passive ``queue.declare`` per queue (one round trip each, live) gives the ready
   message count and the consumer count only; unacked counts and message ages are then unknown, and
@@ -36,14 +36,6 @@ NO_ETA_COUNT = ("RabbitMQ delivers ETA/countdown tasks to a worker at once; they
                 "reserved (unacked), not apart")
 NO_TIMESTAMP = ("the oldest ready message has no timestamp property (published by something other than "
                 "this console)")
-
-
-def stamp_timestamp(properties: dict | None = None, **_) -> None:
-    """`before_task_publish` receiver: set the AMQP ``timestamp`` property (epoch seconds) on each
-    task message, so the management API can report the oldest message's age
-    (``head_message_timestamp``). Kept when the publisher set one."""
-    if properties is not None:
-        properties.setdefault("timestamp", int(time.time()))
 
 
 class ManagementApi:
