@@ -1,4 +1,4 @@
-"""Console entry point: optional password gate, then navigation over the pages in pages/.
+"""Console entry point: the sign-in gate (app.ui.auth), then navigation over the pages in pages/.
 
 Run with ``streamlit run streamlit_app.py`` (``make run`` does this for you).
 """
@@ -17,6 +17,7 @@ PAGES = [
     ("ai.py", "AI", ":material/smart_toy:"),
     ("reports.py", "Reports", ":material/analytics:"),
     ("schedules.py", "Schedules", ":material/schedule:"),
+    ("audit.py", "Audit", ":material/policy:"),
 ]
 
 st.set_page_config(page_title="Celery Console", page_icon=":material/hub:", layout="wide")

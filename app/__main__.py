@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from app.access import startup
 from app.launcher import supervise
 from app.launcher.processes import plan
 from config.settings import get_settings
@@ -16,6 +17,11 @@ from config.settings import get_settings
 
 def main() -> int:
     settings = get_settings()
+    refusals = startup.problems(settings)
+    if refusals:
+        for refusal in refusals:
+            print(f"Cannot start: {refusal}", file=sys.stderr)
+        return 2
     p = plan(settings, explicit_redis="REDIS_URL" in settings.model_fields_set)
     if p.errors:
         for error in p.errors:

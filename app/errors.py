@@ -59,3 +59,31 @@ class ProviderBusy(ServiceUnavailable):
 class BrokerUnavailable(ServiceUnavailable, ConnectionError):
     """Raised when the Celery broker (Redis or RabbitMQ) cannot be reached; an OSError too, so code
     that handles a lost connection handles it."""
+
+
+class PermissionDenied(ConsoleError):
+    """Raised when the signed-in identity's role is below what an action needs (`app.access.roles`).
+
+    The refusal is written to the audit log before this is raised. `action`, `needed` and `role`
+    say what was refused, the least role that may do it and the role the identity has.
+    """
+
+    def __init__(self, message: str, action: str = "", needed: str = "", role: str = ""):
+        super().__init__(message)
+        self.action, self.needed, self.role = action, needed, role
+
+
+class SignInRefused(ConsoleError):
+    """Raised when a sign-in fails: wrong name or password, unknown e-mail, or too many attempts.
+
+    `retry_after_s` is set when the account or address is throttled (seconds until the next try).
+    """
+
+    def __init__(self, message: str, retry_after_s: float | None = None):
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class UnsafeSetting(ConsoleError):
+    """Raised at start when a setting would expose the console (bind elsewhere without sign-in, an
+    empty CONSOLE_PASSWORD); the message names the setting to change."""

@@ -118,6 +118,36 @@ class Settings(BaseSettings):
     EMAIL_MAX_SUBJECT_CHARS: int = Field(default=998, ge=10)
     EMAIL_MAX_BODY_BYTES: int = Field(default=5 * 1024 * 1024, ge=1024)
 
+    # Access (issue 12): sign-in mode, bind address, sessions, throttling, audit retention, OIDC,
+    # trusted proxy, e-mail/group -> role rules. See README "Security".
+    CONSOLE_AUTH: str | None = None  # none | accounts | oidc | proxy; unset: accounts if CONSOLE_PASSWORD
+    CONSOLE_ADDRESS: str = "127.0.0.1"
+    SESSION_MAX_AGE_S: float = Field(default=12 * 3600.0, gt=0)
+    SIGNIN_MAX_FAILURES: int = Field(default=5, ge=1)
+    SIGNIN_MAX_FAILURES_PER_ADDRESS: int = Field(default=20, ge=1)
+    SIGNIN_DELAY_BASE_S: float = Field(default=2.0, gt=0)
+    SIGNIN_DELAY_MAX_S: float = Field(default=900.0, gt=0)
+    SIGNIN_FAILURE_WINDOW_S: int = Field(default=900, ge=1)
+    AUDIT_MAX_ENTRIES: int = Field(default=100_000, ge=100)
+    ACCESS_ROLES: dict[str, list[str]] = Field(default_factory=dict)
+    OIDC_SERVER_METADATA_URL: str | None = None
+    OIDC_CLIENT_ID: str | None = None
+    OIDC_CLIENT_SECRET: SecretStr | None = None
+    OIDC_REDIRECT_URI: str | None = None
+    OIDC_COOKIE_SECRET: SecretStr | None = None
+    OIDC_GROUPS_CLAIM: str = "groups"
+    PROXY_TRUSTED_ADDRESSES: str = ""
+    PROXY_USER_HEADER: str = "X-Forwarded-User"
+    PROXY_EMAIL_HEADER: str = "X-Forwarded-Email"
+    PROXY_GROUPS_HEADER: str = "X-Forwarded-Groups"
+
+    @property
+    def auth_mode(self) -> str:
+        """How people sign in: CONSOLE_AUTH, else "accounts" when CONSOLE_PASSWORD is set, else "none"."""
+        if self.CONSOLE_AUTH:
+            return self.CONSOLE_AUTH.strip().lower()
+        return "accounts" if self.CONSOLE_PASSWORD is not None else "none"
+
     @property
     def broker_url(self) -> str:
         """Broker URL: CELERY_BROKER_URL, else REDIS_URL."""

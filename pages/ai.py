@@ -3,6 +3,7 @@ import streamlit as st
 
 from app.services.llm import prices, providers
 from app.ui import ai_forms
+from app.ui.access import can, read_only_note
 from app.ui.navigation import via_entry_script
 from app.ui.resources import redis_ok_or_banner, settings
 
@@ -32,4 +33,4 @@ tabs = st.tabs(["Completion", "Document analysis", "Content generation", "Transl
 for tab, render in zip(tabs, (ai_forms.completion, ai_forms.analysis, ai_forms.generation,
                               ai_forms.translation, ai_forms.chat, ai_forms.batch)):
     with tab:
-        render(provider, model)
+        render(provider, model) if can("submit") else read_only_note()

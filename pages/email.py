@@ -2,6 +2,7 @@
 import streamlit as st
 
 from app.ui import email_forms, email_outbox
+from app.ui.access import can, read_only_note
 from app.ui.email_results import render_result, scheduled_line
 from app.ui.resources import redis_ok_or_banner
 from app.ui.task_status import task_panel
@@ -16,14 +17,10 @@ if not redis_ok_or_banner():
     st.stop()
 
 single, bulk, notification, scheduled, outbox = st.tabs(["Single", "Bulk", "Notification", "Scheduled", "Outbox"])
-with single:
-    email_forms.single_form()
-with bulk:
-    email_forms.bulk_form()
-with notification:
-    email_forms.notification_form()
-with scheduled:
-    email_forms.scheduled_form()
+for tab, form in ((single, email_forms.single_form), (bulk, email_forms.bulk_form),
+                  (notification, email_forms.notification_form), (scheduled, email_forms.scheduled_form)):
+    with tab:
+        form() if can("submit") else read_only_note()
 with outbox:
     email_outbox.outbox_view()
 

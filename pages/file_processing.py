@@ -4,6 +4,8 @@ import streamlit as st
 from app.errors import InvalidInput
 from app.services import filetypes
 from app.services.documents import registry
+from app.ui import access
+from app.ui.access import can, read_only_note
 from app.ui.file_results import render_batch, render_outputs
 from app.ui.resources import celery, redis_ok_or_banner, settings
 from app.ui.task_status import task_panel
@@ -19,17 +21,21 @@ st.caption(f"Files are processed on **file_processing_queue**; the content decid
 if not redis_ok_or_banner():
     st.stop()
 
-with st.form("upload", clear_on_submit=True):
-    files = st.file_uploader("Files (.docx, .xlsx, .pptx, .pdf, images)", type=filetypes.UPLOAD_EXTENSIONS,
-                             accept_multiple_files=True)
-    chosen = {}
-    for col, family in zip(st.columns(len(registry.OPERATIONS)), registry.OPERATIONS):
-        chosen[family] = col.multiselect(family.title(), registry.OPERATIONS[family],
-                                         default=list(registry.DEFAULT_OPERATIONS[family]), key=f"ops_{family}")
-    w, h = st.columns(2)
-    size = [w.number_input("Resize width (px)", 1, 10_000, 800), h.number_input("Resize height (px)", 1, 10_000, 600)]
-    as_batch = st.checkbox("Send several files as one batch (a chord with a summary)", value=True)
-    submitted = st.form_submit_button("Process", type="primary")
+if not can("submit"):
+    read_only_note()
+    submitted = False
+else:
+    with st.form("upload", clear_on_submit=True):
+        files = st.file_uploader("Files (.docx, .xlsx, .pptx, .pdf, images)", type=filetypes.UPLOAD_EXTENSIONS,
+                                 accept_multiple_files=True)
+        chosen = {}
+        for col, family in zip(st.columns(len(registry.OPERATIONS)), registry.OPERATIONS):
+            chosen[family] = col.multiselect(family.title(), registry.OPERATIONS[family],
+                                             default=list(registry.DEFAULT_OPERATIONS[family]), key=f"ops_{family}")
+        w, h = st.columns(2)
+        size = [w.number_input("Resize width (px)", 1, 10_000, 800), h.number_input("Resize height (px)", 1, 10_000, 600)]
+        as_batch = st.checkbox("Send several files as one batch (a chord with a summary)", value=True)
+        submitted = st.form_submit_button("Process", type="primary")
 
 if submitted:
     accepted = []
@@ -48,16 +54,18 @@ if submitted:
         st.warning("Choose at least one file.")
     elif as_batch and len(accepted) > 1:
         task = celery().tasks["app.tasks.file_tasks.batch_process_files"]
-        res = task.apply_async(args=[[str(s.path) for s, _ in accepted]],
-                               kwargs={"operations": chosen, "names": [s.original_name for s, _ in accepted],
-                                       "size": [int(v) for v in size]})
-        st.session_state.file_jobs.insert(0, {"id": res.id, "name": f"Batch of {len(accepted)} files", "batch": True})
+        res = access.submit(task, args=[[str(s.path) for s, _ in accepted]],
+                            kwargs={"operations": chosen, "names": [s.original_name for s, _ in accepted],
+                                    "size": [int(v) for v in size]})
+        if res:
+            st.session_state.file_jobs.insert(0, {"id": res.id, "name": f"Batch of {len(accepted)} files", "batch": True})
     else:
         for stored, family in accepted:
             kwargs = {"size": [int(v) for v in size]} if family == "image" else {}
-            res = celery().tasks[registry.TASK_NAMES[family]].apply_async(
-                args=[str(stored.path), chosen[family]], kwargs=kwargs)
-            st.session_state.file_jobs.insert(0, {"id": res.id, "name": stored.original_name})
+            res = access.submit(celery().tasks[registry.TASK_NAMES[family]],
+                                args=[str(stored.path), chosen[family]], kwargs=kwargs)
+            if res:
+                st.session_state.file_jobs.insert(0, {"id": res.id, "name": stored.original_name})
 
 for job in st.session_state.file_jobs:
     with st.container(border=True):

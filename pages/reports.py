@@ -4,6 +4,7 @@ import streamlit as st
 
 from app.errors import InvalidInput
 from app.ui import flash, report_schedules
+from app.ui.access import can, read_only_note
 from app.ui.report_results import JOBS, render_report, submit
 from app.ui.report_sources import choose_source, columns_of
 from app.ui.resources import celery, redis_client, redis_ok_or_banner, settings
@@ -26,7 +27,7 @@ configured: tuple[str, dict] | None = None
 
 data_tab, perf_tab, sched_tab = st.tabs(["Data report", "Task performance", "Recurring reports"])
 with data_tab:
-    source = choose_source(redis_client())
+    source = choose_source(redis_client()) if can("submit") else read_only_note()
     if source:
         path, name = source
         try:
@@ -66,18 +67,22 @@ with data_tab:
                 submit(app, task_name, configured[1], f"{kind} of {name}")
 
 with perf_tab:
-    with st.form("rep_perf"):
-        period = st.selectbox("Period", ["1h", "24h", "7d"], index=1, key="rep_period")
-        perf_formats = st.multiselect("Formats", ["html", "xlsx", "docx", "pdf", "json"], default=["html"],
-                                      key="rep_perf_formats")
-        if st.form_submit_button("Create performance report"):
-            submit(app, "generate_task_performance_report", {"period": period, "format": perf_formats or ["html"]},
-                   f"Task performance ({period})")
+    if not can("submit"):
+        read_only_note()
+    else:
+        with st.form("rep_perf"):
+            period = st.selectbox("Period", ["1h", "24h", "7d"], index=1, key="rep_period")
+            perf_formats = st.multiselect("Formats", ["html", "xlsx", "docx", "pdf", "json"], default=["html"],
+                                          key="rep_perf_formats")
+            if st.form_submit_button("Create performance report"):
+                submit(app, "generate_task_performance_report", {"period": period, "format": perf_formats or ["html"]},
+                       f"Task performance ({period})")
 
 with sched_tab:
     report_schedules.entries_panel(app)
-    st.subheader("Schedule the report configured in “Data report”")
-    report_schedules.schedule_form(app, *(configured or (None, None)))
+    if can("schedule_create"):
+        st.subheader("Schedule the report configured in “Data report”")
+        report_schedules.schedule_form(app, *(configured or (None, None)))
 
 for job in st.session_state[JOBS]:
     with st.container(border=True):

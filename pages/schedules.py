@@ -3,10 +3,11 @@ run now, with the next five runs previewed in TIMEZONE before saving."""
 import redis
 import streamlit as st
 
-from app.errors import InvalidInput
+from app.errors import ConsoleError, InvalidInput
 from app.services import schedule_spec, schedules
-from app.ui import flash
+from app.ui import access, flash
 from app.ui import schedule_form as form
+from app.ui.access import can
 from app.ui.resources import celery, redis_down_banner, redis_ok_or_banner, settings
 from app.ui.navigation import via_entry_script
 
@@ -33,19 +34,25 @@ if entries:
     pick = st.selectbox("Entry", [e.name for e in entries], key="sch_pick")
     current = next(e for e in entries if e.name == pick)
     cols = st.columns([1, 1, 1, 1, 2], vertical_alignment="center")
-    if cols[0].button("Disable" if current.enabled else "Enable", key="sch_toggle", width="stretch"):
-        flash.act("sch_flash", f"{pick} {'disabled' if current.enabled else 'enabled'}.", schedules.set_enabled, app, pick,
-            not current.enabled)
-    if cols[1].button("Run now", key="sch_run", width="stretch"):
-        flash.act("sch_flash", f"{pick} sent now: task {{result}}", schedules.run_now, app, pick)
-    if cols[2].button("Edit", key="sch_edit", width="stretch"):
+    admin = can("schedule_edit")
+    if admin and cols[0].button("Disable" if current.enabled else "Enable", key="sch_toggle", width="stretch"):
+        flash.act("sch_flash", f"{pick} {'disabled' if current.enabled else 'enabled'}.", schedules.set_enabled, app,
+                  pick, not current.enabled, action="schedule_disable" if current.enabled else "schedule_enable",
+                  target=pick)
+    if can("schedule_run_now") and cols[1].button("Run now", key="sch_run", width="stretch"):
+        flash.act("sch_flash", f"{pick} sent now: task {{result}}", schedules.run_now, app, pick,
+                  action="schedule_run_now", target=pick)
+    if admin and cols[2].button("Edit", key="sch_edit", width="stretch"):
         form.load_into_form(current)
         st.rerun()
-    sure = cols[4].checkbox("Confirm delete", key="sch_confirm_delete", help="Tick to enable Delete.")
-    if cols[3].button("Delete", key="sch_delete", disabled=not sure, width="stretch"):
+    sure = admin and cols[4].checkbox("Confirm delete", key="sch_confirm_delete", help="Tick to enable Delete.")
+    if admin and cols[3].button("Delete", key="sch_delete", disabled=not sure, width="stretch"):
         st.session_state.pop("sch_confirm_delete", None)
-        flash.act("sch_flash", f"{pick} deleted.", schedules.delete_entry, app, pick)
+        flash.act("sch_flash", f"{pick} deleted.", schedules.delete_entry, app, pick, action="schedule_delete",
+                  target=pick)
 
+if not can("schedule_create"):
+    st.stop()
 editing = st.session_state["sch_editing"]
 st.subheader(f"Edit {editing}" if editing else "New entry")
 raw = form.entry_form(schedules.registered_tasks(app), schedules.queue_names(app))
@@ -64,9 +71,10 @@ if save.button("Save", type="primary", key="sch_save"):
         args = schedule_spec.parse_json_args(raw["sch_args"])
         kwargs = schedule_spec.parse_json_kwargs(raw["sch_kwargs"])
         queue = None if raw["sch_queue"] == form.ROUTE_BY_TASK else raw["sch_queue"]
-        saved = schedules.save_entry(app, raw["sch_name"], raw["sch_task"] or "", spec, args, kwargs,
-                                     queue, raw["sch_enabled"])
-    except InvalidInput as exc:
+        saved = access.run("schedule_edit" if editing else "schedule_create", raw["sch_name"].strip(),
+                           lambda: schedules.save_entry(app, raw["sch_name"], raw["sch_task"] or "", spec, args,
+                                                        kwargs, queue, raw["sch_enabled"]))
+    except ConsoleError as exc:
         st.error(str(exc))
     except (redis.RedisError, OSError) as exc:
         redis_down_banner(exc)

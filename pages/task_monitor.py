@@ -5,7 +5,8 @@ import streamlit as st
 from app.monitor import snapshot, workers
 from app.services import storage
 from app.services.documents.samples import make_sample_docx
-from app.ui import confirm, monitor_charts, monitor_tasks, monitor_workers
+from app.ui import access, confirm, monitor_charts, monitor_tasks, monitor_workers
+from app.ui.access import can
 from app.ui import monitor_widgets as w
 from app.ui.resources import broker_client, celery, redis_client, redis_ok_or_banner, settings
 from config.celery_config import QUEUES
@@ -19,14 +20,16 @@ if not redis_ok_or_banner():
     st.stop()
 
 b1, b2, _ = st.columns([1, 1, 4])
-if b1.button("Send health check", help="app.tasks.maintenance_tasks.health_check → default_queue"):
-    st.toast(f"Health check sent: {celery().tasks['app.tasks.maintenance_tasks.health_check'].delay().id}")
-if b2.button("Send document job", help="process_word_document on a generated .docx → file_processing_queue"):
+if can("submit") and b1.button("Send health check", help="app.tasks.maintenance_tasks.health_check → default_queue"):
+    if r := access.submit(celery().tasks["app.tasks.maintenance_tasks.health_check"]):
+        st.toast(f"Health check sent: {r.id}")
+if can("submit") and b2.button("Send document job",
+                               help="process_word_document on a generated .docx → file_processing_queue"):
     path = make_sample_docx(storage.output_dir(settings().DATA_DIR, "samples") / "sample.docx")
     stored = storage.save_upload(settings().DATA_DIR, "sample.docx", path.read_bytes(), settings().max_upload_bytes)
-    r = celery().tasks["app.tasks.file_tasks.process_word_document"].delay(
-        str(stored.path), ["extract_text", "count_stats", "extract_images"])
-    st.toast(f"Document job sent: {r.id}")
+    if r := access.submit(celery().tasks["app.tasks.file_tasks.process_word_document"],
+                          args=[str(stored.path), ["extract_text", "count_stats", "extract_images"]]):
+        st.toast(f"Document job sent: {r.id}")
 confirm.pending_box()
 
 overview, tasks_tab, workers_tab, stuck_tab, audit_tab = st.tabs(

@@ -13,7 +13,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app.errors import InvalidInput
 from app.launcher import redis_server
-from app.monitor import actions, audit, diagnose, queues
+from app.access import audit, identity
+from app.monitor import actions, diagnose, queues
 from app.store import history, keys
 from app.store import writer
 from config.celery_config import QUEUES
@@ -33,15 +34,18 @@ def holds(report) -> set[str]:
     return {f.code for f in report["findings"] if f.holds}
 
 
+TESTER = identity.system("tester")
+
+
 def test_revoked_task_never_runs_and_is_audited(celery_app, redis_client):
     r = celery_app.send_task(HEALTH, countdown=2)
-    who = f"tester-{uuid.uuid4().hex[:6]}"
+    who = identity.system(f"tester-{uuid.uuid4().hex[:6]}")
     actions.revoke(celery_app, redis_client, r.id, who)
     wait_for(lambda: state_of(redis_client, r.id) == "REVOKED", timeout_s=15)
     time.sleep(2.5)  # proves a non-event: past its countdown, the revoked task still never starts
     assert state_of(redis_client, r.id) == "REVOKED"
     assert history.get_task(redis_client, r.id).get("started_at") is None
-    assert any(e["who"] == who and e["action"] == "revoke" and e["target"] == r.id for e in audit.recent(redis_client))
+    assert any(e["who"] == who.name and e["action"] == "revoke" and e["target"] == r.id for e in audit.recent(redis_client))
     report = diagnose.diagnose(celery_app, redis_client, redis_client, r.id)
     assert "revoked" in holds(report) and "revoked" in report["verdict"]
 
@@ -52,7 +56,7 @@ def test_retry_reruns_with_same_args_and_links_ids(celery_app, redis_client, dat
     first = celery_app.send_task(WORD, args=[str(target), ["count_stats"]])
     wait_for(lambda: state_of(redis_client, first.id) == "FAILURE")
     target.write_bytes((corpus / "docx" / "google-docs_no_docprops.docx").read_bytes())
-    out = actions.retry(celery_app, redis_client, first.id, "tester")
+    out = actions.retry(celery_app, redis_client, first.id, TESTER)
     second = celery_app.AsyncResult(out["new_id"])
     assert second.get(timeout=60)["outputs"]["stats"]["words"] == 305
     writer.flush()  # history trails results by the writer's linger (50 ms)
@@ -60,7 +64,7 @@ def test_retry_reruns_with_same_args_and_links_ids(celery_app, redis_client, dat
     assert history.get_task(redis_client, first.id)["retried_as"] == second.id
     assert history.get_task(redis_client, second.id)["args_json"] == history.get_task(redis_client, first.id)["args_json"]
     with pytest.raises(InvalidInput):
-        actions.retry(celery_app, redis_client, "no-such-id", "tester")
+        actions.retry(celery_app, redis_client, "no-such-id", TESTER)
 
 
 def test_purge_empties_only_that_queue(celery_app, redis_client):
@@ -70,12 +74,12 @@ def test_purge_empties_only_that_queue(celery_app, redis_client):
             celery_app.send_task(HEALTH, queue=q)
     before = queues.depths(redis_client, [qa, qb]).ready
     assert before == {qa: 3, qb: 3}
-    out = actions.purge_queue(redis_client, redis_client, qa, "tester", [qa, qb])
+    out = actions.purge_queue(redis_client, redis_client, qa, TESTER, [qa, qb])
     assert out["removed"] == 3
     assert queues.depths(redis_client, [qa, qb]).ready == {qa: 0, qb: 3}
     assert audit.recent(redis_client, 1)[0]["action"] == "purge"
     with pytest.raises(InvalidInput):
-        actions.purge_queue(redis_client, redis_client, "default_queue_typo", "tester", QUEUES)
+        actions.purge_queue(redis_client, redis_client, "default_queue_typo", TESTER, QUEUES)
     queues.purge(redis_client, qb)
 
 
@@ -99,7 +103,7 @@ def test_eta_in_future_is_reserved_not_started(celery_app, redis_client):
     assert {"eta_future", "reserved"} <= holds(report), report
     detail = {d.name: d for d in queues.details(redis_client, QUEUES, {})}["default_queue"]
     assert detail.eta_held >= 1
-    actions.revoke(celery_app, redis_client, r.id, "tester")
+    actions.revoke(celery_app, redis_client, r.id, TESTER)
 
 
 def test_result_expired_and_unknown_and_worker_lost(celery_app, redis_client):
@@ -122,8 +126,8 @@ def test_result_expired_and_unknown_and_worker_lost(celery_app, redis_client):
 
 def test_rate_limit_is_set_on_workers_and_diagnosed(celery_app, redis_client):
     with pytest.raises(InvalidInput):
-        actions.set_rate_limit(celery_app, redis_client, HEALTH, "lots", "tester")
-    out = actions.set_rate_limit(celery_app, redis_client, HEALTH, "1/m", "tester")
+        actions.set_rate_limit(celery_app, redis_client, HEALTH, "lots", TESTER)
+    out = actions.set_rate_limit(celery_app, redis_client, HEALTH, "1/m", TESTER)
     assert out["ok"], out
     try:
         ids = [celery_app.send_task(HEALTH).id for _ in range(3)]
@@ -132,7 +136,7 @@ def test_rate_limit_is_set_on_workers_and_diagnosed(celery_app, redis_client):
         assert held, [state_of(redis_client, i) for i in ids]
         assert "rate_limited" in holds(diagnose.diagnose(celery_app, redis_client, redis_client, held[-1]))
     finally:
-        actions.set_rate_limit(celery_app, redis_client, HEALTH, "", "tester")
+        actions.set_rate_limit(celery_app, redis_client, HEALTH, "", TESTER)
     assert [e["action"] for e in audit.recent(redis_client, 2)] == ["rate_limit", "rate_limit"]
 
 
@@ -164,13 +168,13 @@ def test_metrics_endpoint_reports_queues_workers_and_runtimes(celery_app, redis_
 def test_add_and_cancel_consumer_changes_what_the_worker_consumes(celery_app, redis_client, celery_worker):
     q = f"extra_{uuid.uuid4().hex[:6]}"
     host = celery_worker.hostname
-    out = actions.consumer(celery_app, redis_client, host, q, True, "tester")
+    out = actions.consumer(celery_app, redis_client, host, q, True, TESTER)
     assert out["ok"], out
     r = celery_app.send_task(HEALTH, queue=q)
     assert r.get(timeout=30)["status"] in ("healthy", "degraded", "unhealthy")
     writer.flush()
     assert history.get_task(redis_client, r.id)["queue"] == q
-    assert actions.consumer(celery_app, redis_client, host, q, False, "tester")["ok"]  # replied: cancelled
+    assert actions.consumer(celery_app, redis_client, host, q, False, TESTER)["ok"]  # replied: cancelled
     waiting = celery_app.send_task(HEALTH, queue=q)
     time.sleep(1.5)  # proves a non-event: nobody takes the message
     writer.flush()
@@ -185,11 +189,11 @@ def test_bulk_revoke_applies_to_the_filtered_set_only(celery_app, redis_client):
     ids = {celery_app.send_task(HEALTH, queue=q).id for _ in range(3)}
     kept = celery_app.send_task(HEALTH, queue=other).id
     writer.flush()
-    out = actions.bulk(celery_app, redis_client, history.TaskFilter(queue=q), "revoke", "tester")
+    out = actions.bulk(celery_app, redis_client, history.TaskFilter(queue=q), "revoke", TESTER)
     assert set(out["done"]) == ids
     assert all(history.get_task(redis_client, i).get("revoke_requested") == "revoke" for i in ids)
     assert history.get_task(redis_client, kept).get("revoke_requested") is None
-    assert audit.recent(redis_client, 1)[0]["action"] == "bulk revoke"
+    assert audit.recent(redis_client, 1)[0]["action"] == "bulk_revoke"
     for name in (q, other):
         queues.purge(redis_client, name)
 
@@ -258,9 +262,9 @@ def test_pool_grow_and_shrink_on_a_prefork_worker(celery_app, redis_client, redi
             stats = celery_app.control.inspect([host], timeout=2).stats() or {}
             return len(stats.get(host, {}).get("pool", {}).get("processes", []))
         assert wait_for(processes, timeout_s=20) == 1
-        assert actions.pool_resize(celery_app, redis_client, host, 1, "tester")["ok"]
+        assert actions.pool_resize(celery_app, redis_client, host, 1, TESTER)["ok"]
         wait_for(lambda: processes() == 2, timeout_s=20)
-        assert actions.pool_resize(celery_app, redis_client, host, -1, "tester")["ok"]
+        assert actions.pool_resize(celery_app, redis_client, host, -1, TESTER)["ok"]
         wait_for(lambda: processes() == 1, timeout_s=20)
         assert [e["action"] for e in audit.recent(redis_client, 2)] == ["pool_shrink", "pool_grow"]
     finally:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from app.monitor import audit
+from app.access import audit
 from app.store import history
 from tests.conftest import ROOT, wait_for
 

@@ -118,6 +118,22 @@ def redis_choice(settings: Settings, explicit: bool) -> tuple[str, str | None]:
     return url, shlex.join(cmd)
 
 
+def access_notes(settings: Settings) -> list[str]:
+    """What the banner says about who can reach the console and how they sign in."""
+    mode, address = settings.auth_mode, settings.CONSOLE_ADDRESS
+    if mode == "none":
+        return [f"Access: no sign-in configured, so the console, metrics and embedded Redis listen on "
+                f"127.0.0.1 only. To let others in: `python -m app users add NAME --role admin`, then "
+                f"set CONSOLE_AUTH=accounts and CONSOLE_ADDRESS=0.0.0.0 (README \"Security\")."]
+    where = "127.0.0.1 only" if address in ("127.0.0.1", "localhost", "::1") else address
+    note = f"Access: sign-in by {mode}" + (" (shared CONSOLE_PASSWORD = account admin)"
+                                            if settings.CONSOLE_PASSWORD is not None else "")
+    note += f"; console listening on {where}"
+    if mode == "accounts":
+        note += ". Create accounts with `python -m app users add NAME --role admin|operator|viewer`"
+    return [note]
+
+
 def plan(settings: Settings, explicit_redis: bool, procfile: Path = ROOT / "Procfile") -> Plan:
     """Build the process plan for `settings`."""
     p = Plan()
@@ -147,8 +163,12 @@ def plan(settings: Settings, explicit_redis: bool, procfile: Path = ROOT / "Proc
         p.notes.append(f"Metrics: http://localhost:{settings.METRICS_PORT}/metrics")
     bindir = str(Path(sys.executable).parent)
     p.env = dict(os.environ)
+    # FORWARDED_ALLOW_IPS="": uvicorn (under Streamlit) then reports the TCP peer as the client address;
+    # X-Forwarded-For is read by the console itself, only from PROXY_TRUSTED_ADDRESSES (app.ui.auth).
     p.env.update(REDIS_URL=url, PATH=f"{bindir}{os.pathsep}{p.env.get('PATH', '')}",
+                 CONSOLE_ADDRESS=settings.CONSOLE_ADDRESS, FORWARDED_ALLOW_IPS="",
                  CONSOLE_PORT=str(settings.PORT), MAX_UPLOAD_MB=str(settings.MAX_UPLOAD_MB),
                  DATA_DIR=str(Path(settings.DATA_DIR).resolve()), PYTHONUNBUFFERED="1")
     p.console_url = f"http://localhost:{settings.PORT}"
+    p.notes.extend(access_notes(settings))
     return p

@@ -24,8 +24,17 @@ Task history (written by `app.store.writer` as tasks change state, read by `app.
                               ``sum`` -> total runtime in seconds.
 - ``cc:wcount:<host>``        hash, finished tasks per state (SUCCESS/FAILURE/RETRY/REVOKED) by worker.
 - ``cc:ratelimits``            hash, task name -> rate limit set by an operator from the console.
-- ``cc:audit``                list, operator actions (newest first, JSON ``{at, who, action, target,
-                              detail, outcome}``), capped at AUDIT_MAX entries.
+- ``cc:audit:log``            stream, the audit log (`app.access.audit`): one entry per state-changing
+                              act, sign-in and refusal, fields ``at who role client auth action target
+                              outcome detail``; append-only (XADD with MAXLEN ~ AUDIT_MAX_ENTRIES).
+
+Access (written and read by `app.access`):
+
+- ``cc:users``                    hash, account name -> JSON ``{role, hash, created_at, updated_at}``
+                                  (argon2id hash; `app.access.accounts`).
+- ``cc:signin:fail:user:<name>``  hash ``{count, last_at}`` of failed sign-ins of one account
+                                  (expires SIGNIN_FAILURE_WINDOW_S after the last failure).
+- ``cc:signin:fail:addr:<ip>``    the same per client address.
 
 Workers (written by `app.telemetry.heartbeat`, read by `app.monitor.workers`):
 
@@ -75,12 +84,17 @@ UNACKED_INDEX = "unacked_index"
 COUNTER_TTL_S = 2 * 86_400
 
 
-AUDIT = f"{PREFIX}audit"
+AUDIT_LOG = f"{PREFIX}audit:log"
+USERS = f"{PREFIX}users"
 #: hash, task name -> rate limit an operator set from the console (e.g. "10/m"); "" when cleared.
 RATE_LIMITS = f"{PREFIX}ratelimits"
 #: sorted set of every args-search token, scored by last use (lets trimming find the word indexes).
 WORDS = f"{PREFIX}words"
-AUDIT_MAX = 10_000
+
+
+def signin_failures(kind: str, value: str) -> str:
+    """Failed sign-in counter of one account (`kind` "user") or client address ("addr")."""
+    return f"{PREFIX}signin:fail:{kind}:{value}"
 
 
 

@@ -28,7 +28,11 @@ def submit(tab: str, task: str, kwargs: dict, title: str, provider: str) -> str 
     except ConsoleError as exc:
         st.error(str(exc))
         return None
-    result = celery().tasks[TASKS + task].apply_async(kwargs=kwargs)
+    from app.ui import access
+
+    result = access.submit(celery().tasks[TASKS + task], kwargs=kwargs)
+    if result is None:
+        return None
     st.session_state.ai_jobs.setdefault(tab, []).insert(0, {"id": result.id, "title": title})
     return result.id
 

@@ -1,7 +1,8 @@
 """Two-step confirmation for operator actions: ask, then run on "Confirm", then show the outcome.
 
 `ask(key, label, action)` stores a pending action; `pending_box()` renders the confirmation for it.
-Outcomes are kept in ``st.session_state['action_outcome']`` and shown once.
+Outcomes are kept in ``st.session_state['action_outcome']`` and shown once. A refusal by role
+(PermissionDenied, a ConsoleError) is shown as the outcome like any other refusal.
 """
 from __future__ import annotations
 
@@ -58,10 +59,8 @@ def _short(result: Any) -> str:
     return str(result)
 
 
-def who() -> str:
-    """The operator for the audit log: 'console@<client ip>' (or 'console' when unknown)."""
-    try:
-        ip = st.context.ip_address
-    except Exception:  # noqa: BLE001 - not available under AppTest
-        ip = None
-    return f"console@{ip}" if ip else "console"
+def who():
+    """The signed-in `app.access.Identity` the actions run and are audited as (None: nobody)."""
+    from app.ui.auth import identity
+
+    return identity()

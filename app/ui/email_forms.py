@@ -38,9 +38,17 @@ def _add_job(result, title: str, kind: str, **extra) -> None:
     st.success(f"Queued {kind}: task `{result.id}`")
 
 
+#: form kind -> the task it queues (the audit target).
+TASK_OF_KIND = {"email": "send_email", "bulk": "send_bulk_emails", "notification": "send_notification",
+                "scheduled": "send_scheduled_email"}
+
+
 def _submit(kind: str, title: str, queue, **extra) -> None:
+    """Run `queue()` (a service call that sends the task) as the signed-in identity, checked and audited."""
+    from app.ui import access
+
     try:
-        result = queue()
+        result = access.run("submit", f"app.tasks.email_tasks.{TASK_OF_KIND[kind]}", queue)
     except ConsoleError as exc:
         st.error(str(exc))
         return

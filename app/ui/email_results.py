@@ -9,6 +9,8 @@ import streamlit as st
 from celery.result import AsyncResult
 
 from app.errors import ConsoleError
+from app.ui import access
+from app.ui.access import can
 from app.ui.resources import celery
 
 _COUNTS = ("sent", "already_sent", "refused", "deferred", "invalid")
@@ -45,11 +47,11 @@ def scheduled_line(job: dict) -> None:
         return
     c1, c2 = st.columns([4, 1])
     c1.info(f"Scheduled for {when} UTC" + (f" (in {left_s / 60:.0f} min)" if left_s > 0 else " (due now)"))
-    if c2.button("Cancel", key=f"cancel:{job['id']}"):
+    if can("email_cancel") and c2.button("Cancel", key=f"cancel:{job['id']}"):
         from app.tasks.email_tasks import cancel_scheduled
 
         try:
-            cancel_scheduled(job["id"])
+            access.run("email_cancel", job["id"], lambda: cancel_scheduled(job["id"]))
         except (ConsoleError, OSError) as exc:
             st.error(f"Could not cancel: {exc}")
             return

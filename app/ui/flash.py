@@ -1,8 +1,10 @@
 """Run one page action and say how it went on the next run ("flash" messages in session state).
 
-A page calls `act(...)` from a button: on success the message is kept under `key` and the script
-reruns, so the page shows it once with `show(key)` at the top; bad input shows its message and
-Redis trouble the Redis-down banner, both at once and without a rerun.
+A page calls `act(...)` from a button: the call runs as the signed-in identity through the one
+permission check (`app.ui.access.run`: checked by role, audited as `action` on `target`); on success
+the message is kept under `key` and the script reruns, so the page shows it once with `show(key)` at
+the top; bad input or a refusal by role shows its message and Redis trouble the Redis-down banner,
+both at once and without a rerun.
 """
 from __future__ import annotations
 
@@ -12,16 +14,19 @@ from typing import Any
 import redis
 import streamlit as st
 
-from app.errors import InvalidInput
+from app.errors import ConsoleError
 from app.ui.resources import redis_down_banner
 
 
-def act(key: str, message: str, fn: Callable[..., Any], *args: Any) -> None:
-    """Call ``fn(*args)``; on success store ``message.format(result=<its return value>)`` under
-    `key` and rerun; on InvalidInput show its message; on a Redis error show the banner."""
+def act(key: str, message: str, fn: Callable[..., Any], *args: Any, action: str, target: str) -> None:
+    """Call ``fn(*args)`` as `action` on `target` (`app.access.roles.ACTIONS`; checked and audited);
+    on success store ``message.format(result=<its return value>)`` under `key` and rerun; on a
+    ConsoleError (bad input, PermissionDenied) show its message; on a Redis error show the banner."""
+    from app.ui import access
+
     try:
-        result = fn(*args)
-    except InvalidInput as exc:
+        result = access.run(action, target, lambda: fn(*args))
+    except ConsoleError as exc:
         st.error(str(exc))
         return
     except (redis.RedisError, OSError) as exc:

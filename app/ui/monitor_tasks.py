@@ -11,6 +11,7 @@ from app.store import history
 from app.store.states import FINISHED_STATES, STATES
 from app.store.history import TaskFilter
 from app.ui import confirm
+from app.ui.access import can
 from app.ui.monitor_widgets import ago, tasks_table, when
 from app.ui.resources import celery, redis_client
 
@@ -115,11 +116,13 @@ def _cost(task: dict) -> None:
 def _actions(task: dict) -> None:
     app, client, who, tid = celery(), redis_client(), confirm.who(), task["id"]
     c = st.columns(4)
-    if c[0].button("Revoke", key=f"revoke:{tid}", disabled=task.get("state") in FINISHED_STATES):
+    if can("revoke") and c[0].button("Revoke", key=f"revoke:{tid}", disabled=task.get("state") in FINISHED_STATES):
         confirm.ask(f"Revoke {tid}", lambda: actions.revoke(app, client, tid, who))
-    if c[1].button("Terminate", key=f"term:{tid}", disabled=task.get("state") not in ("STARTED", "PROGRESS")):
+    if can("terminate") and c[1].button("Terminate", key=f"term:{tid}",
+                                        disabled=task.get("state") not in ("STARTED", "PROGRESS")):
         confirm.ask(f"Terminate running task {tid} (SIGTERM)", lambda: actions.revoke(app, client, tid, who, terminate=True))
-    if c[2].button("Retry with same args", key=f"retry:{tid}", disabled=task.get("state") not in actions.RETRYABLE_STATES):
+    if can("retry") and c[2].button("Retry with same args", key=f"retry:{tid}",
+                                    disabled=task.get("state") not in actions.RETRYABLE_STATES):
         confirm.ask(f"Retry {task.get('name')} ({tid}) with the same arguments", lambda: actions.retry(app, client, tid, who))
     if c[3].button("Why is it stuck?", key=f"diag:{tid}"):
         st.session_state["diag_id"] = tid
@@ -128,6 +131,8 @@ def _actions(task: dict) -> None:
 
 def bulk_actions(flt: TaskFilter) -> None:
     """Revoke or retry every task matching the current filter (confirmation first)."""
+    if not can("bulk_revoke"):
+        return
     app, client, who = celery(), redis_client(), confirm.who()
     active = {k: v for k, v in vars(flt).items() if v}
     c = st.columns([1, 1, 4])

@@ -4,9 +4,11 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from app.monitor import actions, audit, diagnose
+from app.access import audit
+from app.monitor import actions, diagnose
 from app.monitor.queues import QueueDetail
 from app.ui import confirm
+from app.ui.access import can
 from app.ui.monitor_widgets import ago, when
 from app.ui.resources import broker_client, celery, redis_client, settings
 
@@ -41,7 +43,9 @@ def worker_detail(w) -> None:
 
 
 def worker_actions(workers, queue_names) -> None:
-    """Pool grow/shrink, add/cancel consumer, rate limit, purge: each confirmed and audited."""
+    """Pool grow/shrink, add/cancel consumer, rate limit, purge: each confirmed and audited (admin)."""
+    if not can("pool_grow"):
+        return
     app, client, who = celery(), redis_client(), confirm.who()
     online = [w.hostname for w in workers if w.online]
     with st.form("worker_action"):
@@ -82,10 +86,13 @@ def stuck_panel(task_id: str) -> None:
 
 
 def audit_table() -> None:
-    entries = audit.recent(redis_client(), 200)
+    """The newest audit entries (the Audit page has filters and export)."""
+    entries = audit.recent(redis_client(), 50)
     if not entries:
         st.caption("No operator actions yet.")
         return
-    st.dataframe(pd.DataFrame([{"when": when(e["at"]), "who": e["who"], "action": e["action"], "target": e["target"],
-                                "outcome": e["outcome"], "detail": str(e.get("detail", ""))[:200]} for e in entries]),
+    st.dataframe(pd.DataFrame([{"when": when(e["at"]), "who": e["who"], "role": e["role"], "action": e["action"],
+                                "target": e["target"], "outcome": e["outcome"],
+                                "detail": str(e.get("detail", ""))[:200]} for e in entries]),
                  hide_index=True, width="stretch")
+    st.caption("The Audit page (sidebar) filters the whole log and exports it as CSV or JSON.")

@@ -65,9 +65,14 @@ def render_report(result: dict, job_name: str = "") -> None:
 JOBS = "report_jobs"
 
 
-def submit(app, task_name: str, kwargs: dict, title: str) -> str:
-    """Send ``app.tasks.report_tasks.<task_name>(**kwargs)`` and list it first among the page's jobs
-    (session state `JOBS`: ``[{'id', 'name'}]``); returns the task id."""
-    result = app.tasks[f"app.tasks.report_tasks.{task_name}"].apply_async(kwargs=kwargs)
+def submit(app, task_name: str, kwargs: dict, title: str) -> str | None:
+    """Send ``app.tasks.report_tasks.<task_name>(**kwargs)`` as the signed-in identity (checked and
+    audited, `app.ui.access.submit`) and list it first among the page's jobs (session state `JOBS`:
+    ``[{'id', 'name'}]``); returns the task id, or None when the role may not submit."""
+    from app.ui import access
+
+    result = access.submit(app.tasks[f"app.tasks.report_tasks.{task_name}"], kwargs=kwargs)
+    if result is None:
+        return None
     st.session_state.setdefault(JOBS, []).insert(0, {"id": result.id, "name": title})
     return result.id

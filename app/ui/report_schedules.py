@@ -21,8 +21,9 @@ def _resolve(path: str):
     return storage.existing_file(get_settings().DATA_DIR, path)
 
 
-def _act(fn, *args, flash: str) -> None:
-    act("rep_flash", flash.replace("{", "{{").replace("}", "}}"), fn, *args)
+def _act(action: str, target: str, fn, *args, flash: str) -> None:
+    """Run one service call as `action` on `target` (checked, audited); flash on success."""
+    act("rep_flash", flash.replace("{", "{{").replace("}", "}}"), fn, *args, action=action, target=target)
 
 
 def schedule_form(app, report_task: str | None, kwargs: dict[str, Any] | None) -> None:
@@ -41,7 +42,8 @@ def schedule_form(app, report_task: str | None, kwargs: dict[str, Any] | None) -
                         "day_of_week": "1" if every == "week" else "*"}
             else:
                 spec = {"type": "interval", "every_s": EVERY[every]}
-            _act(recurring.schedule_report, app, name, report_task, spec, kwargs or {}, _resolve,
+            _act("schedule_create", name.strip(), recurring.schedule_report, app, name, report_task, spec,
+                 kwargs or {}, _resolve,
                  flash=f"Recurring report {name.strip()!r} scheduled.")
 
 
@@ -62,8 +64,12 @@ def entries_panel(app) -> None:
     cols = st.columns([3, 1, 1])
     pick = cols[0].selectbox("Recurring report", [e.name for e in entries], key="rep_sched_pick")
     current = next(e for e in entries if e.name == pick)
+    from app.ui.access import can
+
+    if not can("schedule_edit"):
+        return
     if cols[1].button("Pause" if current.enabled else "Resume", key="rep_sched_toggle"):
-        _act(schedules.set_enabled, app, pick, not current.enabled,
-             flash=f"{pick} {'paused' if current.enabled else 'resumed'}.")
+        _act("schedule_disable" if current.enabled else "schedule_enable", pick, schedules.set_enabled, app, pick,
+             not current.enabled, flash=f"{pick} {'paused' if current.enabled else 'resumed'}.")
     if cols[2].button("Delete", key="rep_sched_delete"):
-        _act(schedules.delete_entry, app, pick, flash=f"{pick} deleted.")
+        _act("schedule_delete", pick, schedules.delete_entry, app, pick, flash=f"{pick} deleted.")

@@ -1,0 +1,187 @@
+"""The one permission check, the audit stream, accounts, sign-in throttling and start-up refusals
+(real Redis from conftest; no mocks)."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+
+import pytest
+
+from app.access import Identity, Role, act, audit, authorize
+from app.access import accounts, signin, startup
+from app.access.roles import ACTIONS, UnknownAction, min_role
+from app.errors import InvalidInput, PermissionDenied, SignInRefused
+from app.monitor import actions
+from app.store import keys
+from config.settings import Settings, get_settings
+from tests.conftest import ROOT
+
+
+def _who(role: Role, name: str | None = None) -> Identity:
+    return Identity(name or f"{role.label}-{uuid.uuid4().hex[:6]}", role, "10.1.2.3", "accounts")
+
+
+def test_role_table_orders_and_fails_closed():
+    assert min_role("purge") is Role.ADMIN and min_role("revoke") is Role.OPERATOR
+    assert min_role("submit") is Role.OPERATOR and min_role("schedule_delete") is Role.ADMIN
+    assert Role.VIEWER < Role.OPERATOR < Role.ADMIN
+    assert all(r in (Role.OPERATOR, Role.ADMIN) for r in ACTIONS.values())  # viewers change nothing
+    with pytest.raises(UnknownAction, match="ACTIONS"):
+        min_role("drop_everything")
+    with pytest.raises(InvalidInput):
+        Role.parse("root")
+
+
+def test_viewer_is_refused_and_the_refusal_is_audited(redis_client):
+    viewer = _who(Role.VIEWER)
+    with pytest.raises(PermissionDenied, match="needs the admin role") as exc:
+        actions.purge_queue(redis_client, redis_client, "default_queue", viewer, ["default_queue"])
+    assert exc.value.needed == "admin" and exc.value.role == "viewer"
+    e = audit.read(redis_client, audit.AuditFilter(who=viewer.name), 5)[0]
+    assert (e["action"], e["target"], e["outcome"], e["role"], e["client"], e["auth"]) == \
+        ("purge", "default_queue", "denied", "viewer", "10.1.2.3", "accounts")
+
+
+def test_operator_may_revoke_but_not_purge(celery_app, redis_client):
+    op = _who(Role.OPERATOR)
+    tid = str(uuid.uuid4())
+    assert actions.revoke(celery_app, redis_client, tid, op)["ok"]
+    with pytest.raises(PermissionDenied):
+        actions.purge_queue(redis_client, redis_client, "default_queue", op, ["default_queue"])
+    got = [(e["action"], e["outcome"]) for e in audit.read(redis_client, audit.AuditFilter(who=op.name))]
+    assert got == [("purge", "denied"), ("revoke", "ok")]
+
+
+def test_act_audits_refusals_failures_and_outcome_words(redis_client):
+    admin = _who(Role.ADMIN)
+    with pytest.raises(InvalidInput):
+        with act(redis_client, admin, "purge", "q1"):
+            raise InvalidInput("Unknown queue 'q1'.")
+    with pytest.raises(ZeroDivisionError):
+        with act(redis_client, admin, "purge", "q2") as a:
+            a.detail["step"] = 1
+            1 / 0
+    with act(redis_client, admin, "rate_limit", "t", {"rate": "1/m"}) as a:
+        a.outcome = "no worker replied"
+    got = audit.read(redis_client, audit.AuditFilter(who=admin.name))
+    assert [(e["target"], e["outcome"]) for e in got] == [("t", "no worker replied"), ("q2", "failed"), ("q1", "refused")]
+    assert got[1]["detail"] == {"step": 1, "error": "ZeroDivisionError"}
+    assert "Unknown queue" in got[2]["detail"]["error"]
+    with pytest.raises(PermissionDenied):
+        authorize(redis_client, None, "submit", "x")  # nobody signed in
+
+
+def test_audit_is_a_capped_stream_with_filters_and_exports(redis_client, monkeypatch):
+    monkeypatch.setattr(get_settings(), "AUDIT_MAX_ENTRIES", 100)
+    who = _who(Role.ADMIN)
+    for i in range(400):
+        audit.record(redis_client, who, "submit", f"=cmd|{i}", "ok", {"i": i})
+    assert redis_client.type(keys.AUDIT_LOG) == "stream"
+    assert 100 <= audit.length(redis_client) < 400  # MAXLEN ~ trims whole nodes
+    newest = audit.read(redis_client, audit.AuditFilter(who=who.name, text="|399"), 5)
+    assert len(newest) == 1 and newest[0]["detail"] == {"i": 399}
+    assert audit.read(redis_client, audit.AuditFilter(who=who.name, since=newest[0]["at"] + 60)) == []
+    text = audit.to_csv(newest)
+    assert text.splitlines()[0].startswith("id,at,who,role") and ",'=cmd|399," in text
+    assert json.loads(audit.to_json(newest))[0]["target"] == "=cmd|399"
+
+
+def test_startup_refuses_exposure_and_empty_password():
+    def problems(**env):
+        return " ".join(startup.problems(Settings(_env_file=None, **env)))
+    assert problems() == ""
+    assert "CONSOLE_ADDRESS=0.0.0.0" in problems(CONSOLE_ADDRESS="0.0.0.0") and "CONSOLE_AUTH" in problems(CONSOLE_ADDRESS="0.0.0.0")
+    assert "METRICS_LOCAL_ONLY" in problems(METRICS_LOCAL_ONLY=False)
+    assert "CONSOLE_PASSWORD is set but empty" in problems(CONSOLE_PASSWORD="")
+    assert problems(CONSOLE_ADDRESS="0.0.0.0", CONSOLE_PASSWORD="s3cret-enough") == ""
+    assert problems(CONSOLE_ADDRESS="0.0.0.0", CONSOLE_AUTH="accounts") == ""
+    assert "PROXY_TRUSTED_ADDRESSES" in problems(CONSOLE_AUTH="proxy", ACCESS_ROLES={"admin": ["a@x"]})
+    assert "ACCESS_ROLES" in problems(CONSOLE_AUTH="oidc", OIDC_SERVER_METADATA_URL="http://x", OIDC_CLIENT_ID="c",
+                                      OIDC_CLIENT_SECRET="s")
+    assert "not one of" in problems(CONSOLE_AUTH="kerberos")
+
+
+def test_python_m_app_refuses_open_bind_without_sign_in(tmp_path):
+    env = {k: v for k, v in __import__("os").environ.items() if k not in ("CONSOLE_PASSWORD", "CONSOLE_AUTH")}
+    env.update(CONSOLE_ADDRESS="0.0.0.0", DATA_DIR=str(tmp_path))
+    out = subprocess.run([sys.executable, "-m", "app"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2
+    assert "Cannot start: CONSOLE_ADDRESS=0.0.0.0" in out.stderr and "CONSOLE_AUTH" in out.stderr
+    env.update(CONSOLE_ADDRESS="127.0.0.1", CONSOLE_PASSWORD="")
+    out = subprocess.run([sys.executable, "-m", "app"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "CONSOLE_PASSWORD is set but empty" in out.stderr
+
+
+def test_accounts_hash_verify_change_remove(redis_client):
+    admin, viewer = _who(Role.ADMIN), _who(Role.VIEWER)
+    name = f"ann-{uuid.uuid4().hex[:6]}"
+    with pytest.raises(PermissionDenied):
+        accounts.add(redis_client, viewer, name, "operator", "correct horse")
+    acc = accounts.add(redis_client, admin, name, "operator", "correct horse")
+    assert acc.role is Role.OPERATOR
+    stored = json.loads(redis_client.hget(keys.USERS, name))
+    assert stored["hash"].startswith("$argon2id$") and "correct horse" not in json.dumps(stored)
+    assert accounts.verify(redis_client, name, "correct horse").role is Role.OPERATOR
+    assert accounts.verify(redis_client, name, "wrong horse") is None
+    assert accounts.verify(redis_client, "nobody-" + name, "correct horse") is None
+    with pytest.raises(InvalidInput, match="exists"):
+        accounts.add(redis_client, admin, name, "viewer", "another pass")
+    with pytest.raises(InvalidInput, match="at least"):
+        accounts.set_password(redis_client, admin, name, "short")
+    accounts.set_password(redis_client, admin, name, "battery staple", role="admin")
+    assert accounts.verify(redis_client, name, "battery staple").role is Role.ADMIN
+    accounts.remove(redis_client, admin, name)
+    assert accounts.get(redis_client, name) is None
+    with pytest.raises(InvalidInput, match="No account"):
+        accounts.remove(redis_client, admin, name)
+    assert [e["action"] for e in audit.read(redis_client, audit.AuditFilter(text=name), 10)] == \
+        ["user_remove", "user_remove", "user_passwd", "user_passwd", "user_add", "user_add", "user_add"]
+
+
+def test_failed_sign_ins_are_throttled_per_account_and_audited(redis_client):
+    s = get_settings().model_copy(update={"SIGNIN_MAX_FAILURES": 3, "SIGNIN_DELAY_BASE_S": 10.0})
+    name = f"bob-{uuid.uuid4().hex[:6]}"
+    accounts.add(redis_client, _who(Role.ADMIN), name, "viewer", "right password")
+    addr = f"10.9.{uuid.uuid4().int % 250}.1"
+    t0 = 1_000_000.0
+    for i in range(3):
+        with pytest.raises(SignInRefused, match="Wrong account name or password"):
+            signin.sign_in_password(redis_client, s, name, "guess", addr, now=t0 + i)
+    with pytest.raises(SignInRefused, match="try again in") as exc:  # even the right password waits
+        signin.sign_in_password(redis_client, s, name, "right password", addr, now=t0 + 3)
+    assert 8 <= exc.value.retry_after_s <= 10
+    ident = signin.sign_in_password(redis_client, s, name, "right password", addr, now=t0 + 13)
+    assert (ident.name, ident.role, ident.client_address, ident.auth_method) == (name, Role.VIEWER, addr, "accounts")
+    got = [(e["action"], e["outcome"]) for e in audit.read(redis_client, audit.AuditFilter(text=name), 10)
+           if e["action"].startswith("sign_in")]
+    assert got == [("sign_in", "ok"), ("sign_in_failed", "throttled")] + [("sign_in_failed", "refused")] * 3
+
+
+def test_failures_per_address_throttle_every_account_from_it(redis_client):
+    s = get_settings().model_copy(update={"SIGNIN_MAX_FAILURES_PER_ADDRESS": 4})
+    addr = f"10.8.{uuid.uuid4().int % 250}.2"
+    for i in range(4):
+        with pytest.raises(SignInRefused):
+            signin.sign_in_password(redis_client, s, f"spray-{i}-{uuid.uuid4().hex[:4]}", "pw", addr, now=2e6)
+    with pytest.raises(SignInRefused, match="try again"):
+        signin.sign_in_password(redis_client, s, "someone-else", "pw", addr, now=2e6 + 0.5)
+
+
+def test_shared_console_password_is_account_admin(redis_client):
+    s = get_settings().model_copy(update={"CONSOLE_PASSWORD": __import__("pydantic").SecretStr("shared secret 1")})
+    ident = signin.sign_in_password(redis_client, s, "admin", "shared secret 1", "10.7.0.1")
+    assert ident.role is Role.ADMIN and ident.auth_method == "password"
+    with pytest.raises(SignInRefused):
+        signin.sign_in_password(redis_client, s, "admin", "", "10.7.0.1")
+
+
+def test_role_for_allow_list():
+    rules = {"admin": ["alice@example.com", "group:ops"], "operator": ["*@example.com"], "viewer": ["*@partner.org"]}
+    assert signin.role_for(rules, "Alice@Example.com") is Role.ADMIN
+    assert signin.role_for(rules, "bob@example.com") is Role.OPERATOR
+    assert signin.role_for(rules, "bob@example.com", ["ops"]) is Role.ADMIN
+    assert signin.role_for(rules, "eve@partner.org") is Role.VIEWER
+    assert signin.role_for(rules, "mallory@evil.test") is None
+    assert signin.role_for(rules, "", []) is None
