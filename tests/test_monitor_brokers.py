@@ -17,7 +17,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app.errors import BrokerUnavailable, InvalidInput
 from app.launcher import redis_server
-from app.monitor import actions, audit, brokers, diagnose
+from app.access import audit, identity
+from app.monitor import actions, brokers, diagnose
 from app.store import history, keys, writer
 from config.celery_config import QUEUES
 from tests.conftest import ROOT, wait_for
@@ -70,13 +71,13 @@ def test_depths_and_purge_of_one_queue(broker_env, redis_client):
         for _ in range(3):
             broker_env.app.send_task(HEALTH, queue=q)
     wait_for(lambda: broker_env.broker.depths([qa, qb]).ready == {qa: 3, qb: 3}, timeout_s=30)
-    out = actions.purge_queue(redis_client, broker_env.broker, qa, "tester", [qa, qb])
+    out = actions.purge_queue(redis_client, broker_env.broker, qa, identity.system("tester"), [qa, qb])
     assert out["removed"] == 3
     wait_for(lambda: broker_env.broker.depths([qa, qb]).ready == {qa: 0, qb: 3}, timeout_s=30)
     entry = audit.recent(redis_client, 1)[0]
     assert entry["action"] == "purge" and entry["target"] == qa
     with pytest.raises(InvalidInput):
-        actions.purge_queue(redis_client, broker_env.broker, "default_queue_typo", "tester", QUEUES)
+        actions.purge_queue(redis_client, broker_env.broker, "default_queue_typo", identity.system("tester"), QUEUES)
     assert broker_env.broker.purge(qb) == 3
     assert broker_env.broker.purge(f"never_declared_{uuid.uuid4().hex[:6]}") == 0
 
@@ -119,7 +120,7 @@ def test_eta_task_is_reserved_not_started(broker_env, redis_client):
         assert d.eta_held is None and "reserved" in d.unknown["eta_held"]
     else:
         assert detail_of(broker_env, "default_queue").reserved is None
-    actions.revoke(broker_env.app, redis_client, r.id, "tester")
+    actions.revoke(broker_env.app, redis_client, r.id, identity.system("tester"))
 
 
 def test_worker_lost_explains_redelivery_for_the_broker(broker_env, redis_client):
