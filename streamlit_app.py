@@ -18,6 +18,8 @@ PAGES = [
     ("reports.py", "Reports", ":material/analytics:"),
     ("schedules.py", "Schedules", ":material/schedule:"),
     ("audit.py", "Audit", ":material/policy:"),
+    ("alerts.py", "Alerts", ":material/notifications:"),
+    ("issues.py", "Issues", ":material/bug_report:"),
 ]
 
 st.set_page_config(page_title="Celery Console", page_icon=":material/hub:", layout="wide")

@@ -87,3 +87,8 @@ class SignInRefused(ConsoleError):
 class UnsafeSetting(ConsoleError):
     """Raised at start when a setting would expose the console (bind elsewhere without sign-in, an
     empty CONSOLE_PASSWORD); the message names the setting to change."""
+
+
+class WebhookRejected(ConsoleError):
+    """Raised when an alert webhook answers with a client error (4xx other than 408/429): the URL or
+    the receiver's configuration is wrong, so retrying cannot help; fix ALERT_WEBHOOK_URL."""

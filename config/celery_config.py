@@ -21,6 +21,7 @@ from app.store.clients import redis_from_url
 from app.store import writer as history_writer
 from app.telemetry import recorder  # noqa: F401 - connects the history's Celery signal handlers
 from app.telemetry.heartbeat import RedisHeartbeat
+from app.telemetry.queue_pause import PausedQueues
 from config.settings import get_settings
 
 QUEUES = ("email_queue", "file_processing_queue", "ai_queue", "reports_queue", "default_queue")
@@ -31,6 +32,7 @@ TASK_MODULES = (
     "app.tasks.ai_tasks",
     "app.tasks.report_tasks",
     "app.tasks.maintenance_tasks",
+    "app.tasks.alert_tasks",
 )
 
 ROUTES = {
@@ -39,6 +41,7 @@ ROUTES = {
     "app.tasks.ai_tasks.*": {"queue": "ai_queue"},
     "app.tasks.report_tasks.*": {"queue": "reports_queue"},
     "app.tasks.maintenance_tasks.*": {"queue": "default_queue"},
+    "app.tasks.alert_tasks.*": {"queue": "default_queue"},
 }
 
 settings = get_settings()
@@ -92,6 +95,7 @@ celery_app.conf.update(
 )
 
 celery_app.steps["consumer"].add(RedisHeartbeat)
+celery_app.steps["consumer"].add(PausedQueues)
 
 
 def stamp_timestamp(properties: dict | None = None, **_) -> None:
@@ -122,6 +126,9 @@ DEFAULT_SCHEDULE = {
     "archive-old-files": {"task": "app.tasks.maintenance_tasks.archive_old_files",
                           "schedule": {"type": "crontab", "minute": "30", "hour": "*"},
                           "enabled": False},
+    # Alert rules (issue 16): every ALERT_EVAL_INTERVAL_S, kept in step with the setting at beat start.
+    "evaluate-alerts": {"task": "app.tasks.alert_tasks.evaluate_alerts",
+                        "schedule": {"type": "interval", "every_s": settings.ALERT_EVAL_INTERVAL_S}},
 }
 
 
@@ -131,6 +138,7 @@ def _seed_default_schedule(sender=None, **_):
     from app.services import schedules
 
     schedules.seed_defaults(sender.app, DEFAULT_SCHEDULE)
+    schedules.keep_interval(sender.app, "evaluate-alerts", get_settings().ALERT_EVAL_INTERVAL_S)
 
 history_writer.configure(lambda: redis_from_url(settings.result_backend),
                    retention_s=settings.HISTORY_RETENTION_S, max_tasks=settings.HISTORY_MAX_TASKS)

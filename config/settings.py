@@ -7,15 +7,19 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
     """The console's settings (DESIGN.md "Settings"); environment variables win over `.env`."""
 
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    # hide_input_in_errors: a rejected secret (a webhook URL with a token) never prints in the error.
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore",
+                                      hide_input_in_errors=True)
 
     REDIS_URL: str = "redis://127.0.0.1:6379/0"
     CELERY_BROKER_URL: str | None = None
@@ -147,6 +151,36 @@ class Settings(BaseSettings):
         if self.CONSOLE_AUTH:
             return self.CONSOLE_AUTH.strip().lower()
         return "accounts" if self.CONSOLE_PASSWORD is not None else "none"
+
+    # Alerts (issue 16): destinations (default rules are installed once one is set), webhook body
+    # format, timeout and bounded retries, evaluation period, history size, schedule grace period,
+    # and the console's address for links in alerts.
+    ALERT_EMAIL_TO: str | None = None
+    ALERT_WEBHOOK_URL: SecretStr | None = None
+    ALERT_WEBHOOK_FORMAT: Literal["json", "slack"] = "json"
+    ALERT_WEBHOOK_TIMEOUT_S: float = Field(default=5.0, gt=0, le=60)
+    ALERT_WEBHOOK_MAX_RETRIES: int = Field(default=3, ge=0, le=10)
+    ALERT_WEBHOOK_RETRY_S: float = Field(default=10.0, ge=0)
+    ALERT_EVAL_INTERVAL_S: float = Field(default=30.0, ge=1, le=3600)
+    ALERT_HISTORY_MAX: int = Field(default=1_000, ge=10)
+    SCHEDULE_GRACE_S: float = Field(default=60.0, ge=0)
+    CONSOLE_URL: str | None = None
+
+    @field_validator("ALERT_WEBHOOK_URL")
+    @classmethod
+    def _webhook_url(cls, v: SecretStr | None) -> SecretStr | None:
+        """http:// or https:// with a host only (as app.alerts.webhook.validate_url); empty means unset."""
+        if v is None or not v.get_secret_value().strip():
+            return None
+        url = v.get_secret_value().strip()
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 - raises ValueError for a bad port
+        except ValueError:
+            raise ValueError("ALERT_WEBHOOK_URL is not a valid URL") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in url):
+            raise ValueError("ALERT_WEBHOOK_URL must be an http:// or https:// URL with a host")
+        return SecretStr(url)
 
     @property
     def broker_url(self) -> str:

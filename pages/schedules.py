@@ -7,8 +7,9 @@ from app.errors import ConsoleError, InvalidInput
 from app.services import schedule_spec, schedules
 from app.ui import access, flash
 from app.ui import schedule_form as form
+from app.monitor import schedule_health
 from app.ui.access import can
-from app.ui.resources import celery, redis_down_banner, redis_ok_or_banner, settings
+from app.ui.resources import celery, redis_client, redis_down_banner, redis_ok_or_banner, settings
 from app.ui.navigation import via_entry_script
 
 via_entry_script()
@@ -27,7 +28,13 @@ except (redis.RedisError, OSError) as exc:
     st.stop()
 st.caption(f"Times in {tz}. Beat reloads entries from Redis on every tick, so changes apply without "
            f"a restart.")
-st.dataframe(form.entries_table(entries, tz), hide_index=True, width="stretch")
+health = schedule_health.check(app, redis_client(), settings().SCHEDULE_GRACE_S, entries=entries)
+bad = [h for h in health.values() if h.status in ("missed", "late", "failing")]
+for h in bad:
+    st.warning(f"**{h.name}**: {h.status} — {h.detail}", icon=":material/schedule:")
+st.dataframe(form.entries_table(entries, tz, health), hide_index=True, width="stretch")
+st.caption(f"Status: missed = a run due more than {settings().SCHEDULE_GRACE_S:g} s ago (SCHEDULE_GRACE_S) has "
+           f"not started; late = the last run started after that; failing = the last run failed.")
 
 
 if entries:

@@ -2,10 +2,10 @@
 import redis
 import streamlit as st
 
-from app.monitor import snapshot, workers
+from app.monitor import queue_control, snapshot, workers
 from app.services import storage
 from app.services.documents.samples import make_sample_docx
-from app.ui import access, confirm, monitor_charts, monitor_tasks, monitor_workers
+from app.ui import access, alert_forms, confirm, monitor_charts, monitor_tasks, monitor_workers, queue_controls
 from app.ui.access import can
 from app.ui import monitor_widgets as w
 from app.ui.resources import broker_client, celery, redis_client, redis_ok_or_banner, settings
@@ -18,6 +18,7 @@ REFRESH_S = 2
 st.title("Task Monitor")
 if not redis_ok_or_banner():
     st.stop()
+alert_forms.firing_banner(redis_client())
 
 b1, b2, _ = st.columns([1, 1, 4])
 if can("submit") and b1.button("Send health check", help="app.tasks.maintenance_tasks.health_check → default_queue"):
@@ -46,7 +47,7 @@ def live_overview():
         return
     st.subheader("Queues")
     w.queues_panel(snap, QUEUES)
-    monitor_workers.queue_table(detail)
+    monitor_workers.queue_table(detail, queue_control.paused(redis_client()))
     st.subheader("Workers")
     w.workers_panel(snap)
     st.caption(" · ".join(f"{k}: {v}" for k, v in snap.counts.items() if v) or "No tasks recorded yet.")
@@ -87,6 +88,7 @@ with workers_tab:
     for info in ws:
         monitor_workers.worker_detail(info)
     monitor_workers.worker_actions(ws, QUEUES)
+    queue_controls.panel(QUEUES)
 
 with stuck_tab:
     diag_id = st.text_input("Task id to diagnose", key="diag_id")

@@ -10,11 +10,12 @@ from app.ui.auth import SESSION_KEY
 from config.settings import get_settings
 from tests.conftest import ROOT
 
-PAGES = ["task_monitor", "file_processing", "email", "ai", "reports", "schedules", "audit"]
+PAGES = ["task_monitor", "file_processing", "email", "ai", "reports", "schedules", "audit", "alerts", "issues"]
 #: Buttons that only read or navigate (anything else on a viewer's page is a failure).
-READ_ONLY = {"Why is it stuck?", "Refresh", "Cancel"}
+READ_ONLY = {"Why is it stuck?", "Refresh", "Cancel", "Peek"}
 ADMIN_ONLY = {"Purge queue…", "Apply…", "Set rate limit…", "Bulk revoke", "Bulk retry", "Save", "Delete",
-              "Edit", "Enable", "Disable"}
+              "Edit", "Enable", "Disable", "Pause…", "Resume…", "Send test alert", "Save rule",
+              "Retry all failed in this group"}
 
 
 @pytest.fixture()
@@ -39,7 +40,7 @@ def test_viewer_sees_no_mutating_control(page, accounts_mode, celery_app):
     at = _page(page, Role.VIEWER)
     assert not at.exception, at.exception
     assert _labels(at) <= READ_ONLY, _labels(at) - READ_ONLY
-    if page not in ("task_monitor", "schedules", "audit"):
+    if page not in ("task_monitor", "schedules", "audit", "alerts", "issues"):
         assert any("read-only" in i.value for i in at.info)
 
 
@@ -61,7 +62,7 @@ def test_operator_submits_but_has_no_admin_controls(accounts_mode, celery_app):
 
 def test_admin_sees_admin_controls(accounts_mode):
     at = _page("task_monitor", Role.ADMIN)
-    assert {"Purge queue…", "Set rate limit…"} <= _labels(at)
+    assert {"Purge queue…", "Set rate limit…", "Pause…", "Resume…"} <= _labels(at)
 
 
 def at_client():

@@ -54,7 +54,8 @@ def test_create_crontab_entry_with_preview(redis_client):
     button(at, "sch_save").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     d = definition(redis_client, "two-hourly health")
-    assert d["task"] == HEALTH and d["options"] == {"queue": "default_queue"}
+    assert d["task"] == HEALTH and d["options"] == {"queue": "default_queue",
+                                                    "headers": {"cc_schedule": "two-hourly health"}}
     assert (d["schedule"]["minute"], d["schedule"]["hour"]) == ("0", "*/2")
     table = at.dataframe[0].value
     row = table[table["name"] == "two-hourly health"].iloc[0]

@@ -69,7 +69,8 @@ def test_save_list_edit_keeps_history(redis_client):
                          {"type": "crontab", "minute": "0", "hour": "9", "day_of_week": "mon"},
                          args=[], kwargs={}, queue="default_queue")
     d = stored_definition(redis_client, "weekly report")
-    assert d["task"] == HEALTH and d["options"] == {"queue": "default_queue"} and d["enabled"] is True
+    assert d["task"] == HEALTH and d["enabled"] is True
+    assert d["options"] == {"queue": "default_queue", "headers": {"cc_schedule": "weekly report"}}
     assert (d["schedule"]["minute"], d["schedule"]["hour"], d["schedule"]["day_of_week"]) == ("0", "9", "mon")
     [e] = schedules.list_entries(celery_app)
     assert e.crontab == "0 9 * * mon" and "09:00" in e.description and e.last_run_at is None

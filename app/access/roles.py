@@ -78,6 +78,13 @@ ACTIONS: dict[str, Role] = {
     "schedule_enable": Role.ADMIN,
     "schedule_disable": Role.ADMIN,
     "schedule_delete": Role.ADMIN,
+    # issue 16: queue pause/resume, retry a failure group, alert rules and test alerts
+    "queue_pause": Role.ADMIN,
+    "queue_resume": Role.ADMIN,
+    "retry_group": Role.ADMIN,
+    "alert_rule_save": Role.ADMIN,
+    "alert_rule_delete": Role.ADMIN,
+    "alert_test": Role.ADMIN,
     "user_add": Role.ADMIN,
     "user_remove": Role.ADMIN,
     "user_passwd": Role.ADMIN,

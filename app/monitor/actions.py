@@ -154,3 +154,55 @@ def consumer(app, client, hostname: str, queue: str, add: bool, who: Identity) -
         a.outcome = "ok" if merged else "no worker replied"
         a.detail["reply"] = merged
     return {"ok": bool(merged), "replies": merged}
+
+
+# ---- issue 16: queue pause/resume, failure groups ---------------------------------------------------
+
+def pause_queue(app, client, queue: str, who: Identity, known_queues) -> dict[str, Any]:
+    """Pause `queue` on every worker, remembered for workers that start later (`queue_control`).
+
+    Raises:
+        InvalidInput: `queue` is not one of `known_queues`.
+    """
+    from app.monitor import queue_control
+
+    with act(client, who, "queue_pause", queue) as a:
+        if queue not in known_queues:
+            raise InvalidInput(f"Unknown queue {queue!r}.")
+        out = queue_control.pause(app, client, queue, who.name if who else "?")
+        a.detail["workers"] = sorted(out["replies"])
+    return out
+
+
+def resume_queue(app, client, queue: str, who: Identity) -> dict[str, Any]:
+    """Resume a paused queue on the workers started with it. Raises InvalidInput when not paused."""
+    from app.monitor import queue_control
+
+    with act(client, who, "queue_resume", queue) as a:
+        if queue not in queue_control.paused(client):
+            raise InvalidInput(f"Queue {queue!r} is not paused.")
+        out = queue_control.resume(app, client, queue)
+        a.detail["workers"] = sorted(out["replies"])
+    return out
+
+
+def retry_failure_group(app, client, fingerprint: str, who: Identity, limit: int = 500) -> dict[str, Any]:
+    """Retry every task of a failure group that is still FAILURE and not retried yet (newest first,
+    at most `limit`); one audit entry ("retry_group") with the count done and skipped.
+
+    Raises:
+        InvalidInput: there is no such group.
+    """
+    from app.store import failure_groups
+
+    done, skipped = [], []
+    with act(client, who, "retry_group", fingerprint) as a:
+        if not failure_groups.exists(client, fingerprint):
+            raise InvalidInput(f"There is no failure group {fingerprint!r} (past retention?).")
+        for tid in failure_groups.retryable_ids(client, fingerprint, limit):
+            try:
+                done.append(_resend(app, client, tid)[0])
+            except InvalidInput as exc:
+                skipped.append({"id": tid, "reason": str(exc)})
+        a.detail.update(count=len(done), skipped=len(skipped))
+    return {"ok": True, "action": "retry_group", "done": done, "skipped": skipped}

@@ -25,6 +25,7 @@ from app.errors import InvalidInput
 from app.services.schedule_spec import (check_arguments, crontab_line, describe, parse_schedule, spec_of,
                                         validate_name)
 from app.store import beat as beat_marks
+from app.store.headers import SCHEDULE_HEADER
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +90,11 @@ def save_entry(app: Celery, name: str, task: str, schedule: dict[str, Any], args
         raise InvalidInput(f"Unknown queue {queue!r}: use one of {', '.join(queue_names(app))}.")
     ensure_conf(app)
     existing = _load(app, name)
+    # The header names the entry on each message beat sends, so the history knows which run
+    # belongs to which entry (app.monitor.schedule_health).
+    options = {"headers": {SCHEDULE_HEADER: name}, **({"queue": queue} if queue else {})}
     entry = RedBeatSchedulerEntry(name=name, task=task, schedule=sched, args=args, kwargs=kwargs,
-                                  enabled=bool(enabled), options={"queue": queue} if queue else {},
+                                  enabled=bool(enabled), options=options,
                                   app=app,
                                   last_run_at=existing.last_run_at if existing else None,
                                   total_run_count=existing.total_run_count if existing else 0)
@@ -213,6 +217,20 @@ def seed_defaults(app: Celery, defaults: dict[str, dict[str, Any]]) -> list[str]
     if installed:
         log.info("default schedule entries installed: %s", ", ".join(installed))
     return installed
+
+
+def keep_interval(app: Celery, name: str, every_s: float) -> bool:
+    """Set the interval of entry `name` to `every_s` when it has another one (a setting such as
+    ALERT_EVAL_INTERVAL_S owns that entry's period); True when it changed. A missing entry (the
+    operator deleted it) stays missing.
+    """
+    entry = _load(app, name)
+    if entry is None or spec_of(entry.schedule) == {"type": "interval", "every_s": every_s} or \
+            spec_of(entry.schedule).get("every_s") == every_s:
+        return False
+    save_entry(app, name, entry.task, {"type": "interval", "every_s": every_s}, list(entry.args or []),
+               dict(entry.kwargs or {}), (entry.options or {}).get("queue"), entry.enabled, check_task=False)
+    return True
 
 
 def _load(app: Celery, name: str) -> RedBeatSchedulerEntry | None:

@@ -181,3 +181,48 @@ def lock(name: str) -> str:
 
 def queue_depth(queue: str) -> str:
     return f"{PREFIX}qdepth:{queue}"
+
+
+# ---- Alerts, schedule health, failure groups, queue pause (issue 16) ----------------------------
+# - ``cc:alert:rules``            hash, rule id -> JSON rule (`app.alerts.rules`).
+# - ``cc:alert:state``            hash, rule id -> JSON evaluation state (firing, subjects, since).
+# - ``cc:alert:events``           sorted set, alert event id scored by epoch seconds (newest kept,
+#                                 ALERT_HISTORY_MAX); ``cc:alert:event:<id>`` hash, one event.
+# - ``cc:alert:seeded``           string, set once the default rules were installed.
+# - ``cc:rate:<YYYYmmddHHMM>``    hash, finished tasks in that UTC minute: ``T|n|<name>`` /
+#                                 ``F|n|<name>`` (all / failed by task name), ``T|q|<queue>`` /
+#                                 ``F|q|<queue>`` (by queue) (TTL COUNTER_TTL_S).
+# - ``cc:sched:last``             hash, schedule entry name -> id of the last task beat sent for it.
+# - ``cc:sched:pending``          hash, schedule entry name -> epoch s of the oldest send of it that
+#                                 has not started yet (removed when a run of it starts).
+# - ``cc:fgroups``                sorted set, failure fingerprint scored by last-seen epoch seconds.
+# - ``cc:fgroup:<fp>``            hash, one failure group: name, exc_type, message (normalised),
+#                                 count, first_at, last_at, last_id, ``q|<queue>`` / ``w|<worker>``
+#                                 counts (TTL HISTORY_RETENTION_S, refreshed per failure).
+# - ``cc:fgroup:ids:<fp>``        sorted set, failed task ids of the group by failure time.
+# - ``cc:paused``                 hash, queue -> JSON ``{at, who}`` while an operator paused it.
+ALERT_RULES = f"{PREFIX}alert:rules"
+ALERT_STATE = f"{PREFIX}alert:state"
+ALERT_EVENTS = f"{PREFIX}alert:events"
+ALERT_SEEDED = f"{PREFIX}alert:seeded"
+SCHEDULE_LAST_TASK = f"{PREFIX}sched:last"
+SCHEDULE_PENDING = f"{PREFIX}sched:pending"
+FAILURE_GROUPS = f"{PREFIX}fgroups"
+PAUSED_QUEUES = f"{PREFIX}paused"
+
+
+def alert_event(event_id: str) -> str:
+    return f"{PREFIX}alert:event:{event_id}"
+
+
+def rate_counts(minute: str) -> str:
+    """Per-minute finished/failed counts by task name and queue; `minute` is UTC ``YYYYmmddHHMM``."""
+    return f"{PREFIX}rate:{minute}"
+
+
+def failure_group(fingerprint: str) -> str:
+    return f"{PREFIX}fgroup:{fingerprint}"
+
+
+def failure_group_ids(fingerprint: str) -> str:
+    return f"{PREFIX}fgroup:ids:{fingerprint}"

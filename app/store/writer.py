@@ -146,6 +146,11 @@ def _client():
     return _config["client"]
 
 
+def client():
+    """This process's history client (None before `configure`); for the recorder's small side notes."""
+    return _client()
+
+
 def kept_json(text: str | None) -> str | None:
     """The exact JSON kept for "retry with the same arguments", when ≤ ARGS_JSON_MAX_BYTES."""
     return text if text is not None and len(text.encode()) <= ARGS_JSON_MAX_BYTES else None

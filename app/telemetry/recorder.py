@@ -16,8 +16,8 @@ from typing import Any
 
 from celery import signals
 
-from app.store import writer
-from app.store.headers import RETRY_OF_HEADER, SENT_AT_HEADER
+from app.store import schedule_runs, writer
+from app.store.headers import RETRY_OF_HEADER, SCHEDULE_HEADER, SENT_AT_HEADER
 from app.telemetry.redaction import to_text
 
 _started_monotonic: dict[str, float] = {}
@@ -69,9 +69,36 @@ def _on_publish(sender=None, body=None, exchange=None, routing_key=None, headers
         "eta": headers.get("eta"), "expires": headers.get("expires"),
         "parent_id": headers.get("parent_id"), "root_id": headers.get("root_id"),
         "retry_of": headers.get(RETRY_OF_HEADER), "retries": retries,
+        "schedule": headers.get(SCHEDULE_HEADER), "group_id": headers.get("group"),
+        "chord_id": _chord_callback_id(headers.get("chord")),
     }, name=headers.get("task") or sender, queue=routing_key or None, first_seen=True,
         search_text=f"{shown_args} {shown_kwargs}",  # ids are found by exact lookup, not indexed
-        parent_id=headers.get("parent_id"))
+        # a group sent from outside any task has no parent: its members are kept as the group's
+        # children, so the workflow graph finds them all (app.monitor.workflow)
+        parent_id=headers.get("parent_id") or headers.get("group"))
+    if headers.get(SCHEDULE_HEADER):
+        _note_schedule_run(headers[SCHEDULE_HEADER], task_id)
+
+
+def _chord_callback_id(chord) -> str | None:
+    """The task id of a chord's callback from a header task's ``chord`` header (a signature dict)."""
+    if isinstance(chord, dict):
+        return (chord.get("options") or {}).get("task_id")
+    return None
+
+
+def _note_schedule_run(entry: str, task_id: str) -> None:
+    """Remember the last task sent for a beat schedule entry (`app.monitor.schedule_health`)."""
+    client = writer.client()
+    if client is not None:
+        schedule_runs.note_sent(client, entry, task_id, time.time())
+
+
+def _note_schedule_start(entry: str) -> None:
+    """A run of a schedule entry started: it no longer waits (`app.monitor.schedule_health`)."""
+    client = writer.client()
+    if client is not None:
+        schedule_runs.note_started(client, entry)
 
 
 @signals.task_received.connect
@@ -94,6 +121,8 @@ def _on_received(sender=None, request=None, **_):
 def _on_prerun(task_id=None, task=None, args=None, kwargs=None, **_):
     _started_monotonic[task_id] = time.monotonic()
     req = task.request
+    if getattr(req, SCHEDULE_HEADER, None):
+        _note_schedule_start(getattr(req, SCHEDULE_HEADER))
     info = req.delivery_info or {}
     record(task_id, "STARTED", {"started_at": time.time(), "retries": req.retries, "pid": os.getpid()},
            name=task.name, queue=info.get("routing_key"), worker=_worker_of(req) or _received_by.get(task_id),

@@ -10,7 +10,7 @@ from app.monitor import actions, workers
 from app.store import history
 from app.store.states import FINISHED_STATES, STATES
 from app.store.history import TaskFilter
-from app.ui import confirm
+from app.ui import confirm, workflow_graph
 from app.ui.access import can
 from app.ui.monitor_widgets import ago, tasks_table, when
 from app.ui.resources import celery, redis_client
@@ -78,6 +78,7 @@ def detail(task_id: str) -> None:
             if lc[i % len(lc)].button(f"{label}: {rid[:8]}…", key=f"rel:{label}:{rid}"):
                 st.session_state[SELECTED] = rid
                 st.rerun()
+    workflow_graph.show(client, task_id, SELECTED)
     tl = history.timeline(client, task_id)
     if tl:
         st.caption("Timeline")

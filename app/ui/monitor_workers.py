@@ -13,18 +13,19 @@ from app.ui.monitor_widgets import ago, when
 from app.ui.resources import broker_client, celery, redis_client, settings
 
 
-def queue_table(details: list[QueueDetail]) -> None:
+def queue_table(details: list[QueueDetail], paused=()) -> None:
     rows = [{"queue": d.name, "ready": d.ready, "reserved": _known(d.reserved), "ETA-held": _known(d.eta_held),
              "consumers": len(d.consumers or []),
              **({"broker consumers": d.broker_consumers} if d.broker_consumers is not None else {}),
              "latency": f"{d.latency_s:.1f} s" if d.latency_s is not None else ("unknown" if "latency_s" in d.unknown else "—"),
-             "status": "⚠ no consumer" if d.stuck else ("idle" if not d.ready else "ok")} for d in details]
+             "status": "paused" if d.name in paused else (
+                 "⚠ no consumer" if d.stuck else ("idle" if not d.ready else "ok"))} for d in details]
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
     reasons = {f"{field}: {why}" for d in details for field, why in d.unknown.items()}
     if reasons:
         st.caption("Unknown on this broker — " + "; ".join(sorted(reasons)))
     for d in details:
-        if d.stuck:
+        if d.stuck and d.name not in paused:
             st.error(f"{d.name} has {d.ready} waiting message(s) and no consumer: start a worker for it "
                      f"(`./celery_worker.sh`) or add a consumer below.", icon=":material/error:")
 

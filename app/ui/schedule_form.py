@@ -110,16 +110,20 @@ def preview(spec: dict[str, Any], tz: str) -> None:
     st.dataframe(pd.DataFrame({f"next runs ({tz})": [_fmt(t) for t in runs]}), hide_index=True)
 
 
-def entries_table(entries: list[EntryInfo], tz: str) -> pd.DataFrame:
-    """One row per entry, times shown in `tz`."""
+def entries_table(entries: list[EntryInfo], tz: str, health: dict | None = None) -> pd.DataFrame:
+    """One row per entry, times shown in `tz`; with `health` (`app.monitor.schedule_health.check`),
+    the last run's result and the entry's status (missed / late / failing / ok …)."""
     z = schedule_spec.zone(tz)
-    rows = [{"name": e.name, "task": e.task, "schedule": e.description, "crontab": e.crontab or "—",
+    health = health or {}
+    rows = [{"name": e.name, "status": getattr(health.get(e.name), "status", ""),
+             "task": e.task, "schedule": e.description, "crontab": e.crontab or "—",
              "args": _args(e), "queue": e.queue or "(route)", "enabled": e.enabled,
              "last run": _fmt(e.last_run_at.astimezone(z)) if e.last_run_at else "never",
+             "result": getattr(health.get(e.name), "last_state", None) or "—",
              "next run": _fmt(e.next_run_at.astimezone(z)) if e.next_run_at else "—",
-             "runs": e.total_run_count} for e in entries]
-    return pd.DataFrame(rows, columns=["name", "task", "schedule", "crontab", "args", "queue",
-                                       "enabled", "last run", "next run", "runs"])
+             "runs": e.total_run_count, "detail": getattr(health.get(e.name), "detail", "")} for e in entries]
+    return pd.DataFrame(rows, columns=["name", "status", "task", "schedule", "crontab", "args", "queue",
+                                       "enabled", "last run", "result", "next run", "runs", "detail"])
 
 
 def _args(e: EntryInfo) -> str:

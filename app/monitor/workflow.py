@@ -1,0 +1,99 @@
+"""A task's whole workflow (chain, group, chord, subtasks) as a graph, from the task history.
+
+Links come from what the recorder keeps: ``parent_id`` (the task that sent it), ``root_id`` (the
+first task of the workflow), the children set of each task (``cc:children:<id>``; members of a
+group sent from outside any task are the group id's children), the group id and a chord header's
+callback id (``chord_id``). The walk goes breadth-first from the root, one pipelined round trip per
+level, and stops at `max_nodes`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from app.store import keys
+
+NODE_FIELDS = ("name", "state", "runtime_s", "parent_id", "root_id", "group_id", "chord_id", "queue",
+               "worker", "sent_at", "started_at", "finished_at")
+
+
+@dataclass
+class Workflow:
+    """Nodes (task id -> fields of `NODE_FIELDS`, ``{}`` for an id outside the history), directed
+    edges (parent -> child, header -> chord callback) and each node's depth from the root."""
+
+    root: str
+    nodes: dict[str, dict] = field(default_factory=dict)
+    edges: set[tuple[str, str]] = field(default_factory=set)
+    truncated: bool = False
+
+    def depths(self) -> dict[str, int]:
+        """Longest-path depth of every node from the nodes without parents (so a chord callback
+        sits after all of its header tasks)."""
+        incoming: dict[str, set[str]] = {n: set() for n in self.nodes}
+        for a, b in self.edges:
+            if a in incoming and b in incoming:
+                incoming[b].add(a)
+        depth: dict[str, int] = {}
+
+        def visit(n: str, seen: frozenset) -> int:
+            if n in depth:
+                return depth[n]
+            parents = [p for p in incoming[n] if p not in seen]
+            d = 0 if not parents else 1 + max(visit(p, seen | {n}) for p in parents)
+            depth[n] = d
+            return d
+
+        for n in self.nodes:
+            visit(n, frozenset())
+        return depth
+
+
+def build(client, task_id: str, max_nodes: int = 300) -> Workflow | None:
+    """The workflow `task_id` belongs to, or None when the task is not in the history.
+
+    Raises:
+        redis.RedisError: Redis cannot be reached.
+    """
+    start = client.hmget(keys.task(task_id), *NODE_FIELDS)
+    if not any(start):
+        return None
+    first = dict(zip(NODE_FIELDS, start))
+    wf = Workflow(root=first.get("root_id") or task_id)
+    frontier = list(dict.fromkeys([wf.root, task_id]))
+    seen_groups: set[str] = set()
+    while frontier:
+        if len(wf.nodes) + len(frontier) > max_nodes:
+            frontier = frontier[: max(0, max_nodes - len(wf.nodes))]
+            wf.truncated = True
+        if not frontier:
+            break
+        pipe = client.pipeline(transaction=False)
+        for tid in frontier:
+            pipe.hmget(keys.task(tid), *NODE_FIELDS)
+            pipe.smembers(keys.children(tid))
+        replies = pipe.execute()
+        nxt: list[str] = []
+        groups: list[str] = []
+        for tid, values, kids in zip(frontier, replies[0::2], replies[1::2]):
+            node = {k: v for k, v in zip(NODE_FIELDS, values) if v is not None}
+            wf.nodes[tid] = node
+            for kid in kids:
+                wf.edges.add((tid, kid))
+                nxt.append(kid)
+            if node.get("parent_id"):
+                wf.edges.add((node["parent_id"], tid))
+                nxt.append(node["parent_id"])
+            if node.get("chord_id"):
+                wf.edges.add((tid, node["chord_id"]))
+                nxt.append(node["chord_id"])
+            if node.get("group_id") and node["group_id"] not in seen_groups:
+                seen_groups.add(node["group_id"])
+                groups.append(node["group_id"])
+        if groups:
+            pipe = client.pipeline(transaction=False)
+            for g in groups:
+                pipe.smembers(keys.children(g))
+            for members in pipe.execute():
+                nxt.extend(members)
+        frontier = [t for t in dict.fromkeys(nxt) if t not in wf.nodes]
+    return wf

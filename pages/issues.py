@@ -1,0 +1,58 @@
+"""Issues: task failures grouped by cause (task name + exception type + normalised message), with
+count, first/last seen, queues and workers, a 24 h sparkline, the newest traceback and "retry all"."""
+import redis
+import streamlit as st
+
+from app.monitor import actions
+from app.store import failure_groups
+from app.ui import confirm
+from app.ui.monitor_widgets import ago, when
+from app.ui.access import can
+from app.ui.navigation import via_entry_script
+from app.ui.resources import celery, redis_client, redis_ok_or_banner
+
+via_entry_script()
+
+st.title("Issues")
+if not redis_ok_or_banner():
+    st.stop()
+confirm.pending_box()
+client = redis_client()
+try:
+    groups = failure_groups.list_groups(client, limit=100)
+except (redis.RedisError, OSError) as exc:
+    st.error(f"Redis stopped answering: {exc}", icon=":material/error:")
+    st.stop()
+if not groups:
+    st.info("No failures recorded yet. Each failed task is grouped here by its cause.")
+    st.stop()
+st.caption("Failures grouped by task name, exception type and message with numbers, ids, paths, URLs "
+           "and addresses masked. Sparkline: failures per hour over the last 24 h.")
+rows = [{"task": g["name"], "exception": g["exc_type"], "message": g["message"], "count": g["count"],
+         "last 24 h": g["spark"], "first seen": when(g["first_at"]), "last seen": ago(g["last_at"]),
+         "queues": ", ".join(g["queues"]), "workers": ", ".join(w.split("@")[0] for w in g["workers"])}
+        for g in groups]
+event = st.dataframe(rows, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
+                     key="iss_table", column_config={"last 24 h": st.column_config.LineChartColumn(y_min=0)})
+picked = event.selection.rows[0] if event and event.selection and event.selection.rows else 0
+group = groups[min(picked, len(groups) - 1)]
+st.subheader(f"{group['exc_type']} in {group['name']}")
+c = st.columns(4)
+c[0].metric("Failures", group["count"])
+c[1].metric("First seen", ago(group["first_at"]))
+c[2].metric("Last seen", ago(group["last_at"]))
+c[3].metric("Still failed", len(failure_groups.retryable_ids(client, group["fingerprint"])))
+st.code(group["message"] or "(no message)", language=None)
+st.caption("Queues: " + (", ".join(f"{q} ({n})" for q, n in group["queues"].items()) or "—") +
+           " · Workers: " + (", ".join(f"{w} ({n})" for w, n in group["workers"].items()) or "—"))
+example = failure_groups.example(client, group)
+if example:
+    st.caption(f"Newest example: `{example['id']}` · {example.get('exception') or ''}")
+    st.code(f"args   = {example.get('args') or ''}\nkwargs = {example.get('kwargs') or ''}", language="json")
+    if example.get("traceback"):
+        with st.expander("Traceback", expanded=True):
+            st.code(example["traceback"])
+app, who, fp = celery(), confirm.who(), group["fingerprint"]
+if can("retry_group") and st.button("Retry all failed in this group", key="iss_retry_all", type="primary"):
+    confirm.ask(f"Retry every still-failed task of '{group['exc_type']} in {group['name']}' (up to 500)",
+                lambda: actions.retry_failure_group(app, client, fp, who))
