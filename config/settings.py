@@ -61,6 +61,13 @@ class Settings(BaseSettings):
     # Monitor (issue 8).
     METRICS_PORT: int = 9808
     METRICS_LOCAL_ONLY: bool = True
+    # Celery-event ingester (issue 14): the broker whose events fill the history (default: the
+    # console's own broker), queue names to measure depth for (comma-separated; queues seen in
+    # events or active_queues replies are added), and whether to broadcast enable_events to running
+    # workers at start and every 30 s (as Flower does).
+    MONITOR_BROKER_URL: str | None = None
+    MONITOR_QUEUES: str = "email_queue,file_processing_queue,ai_queue,reports_queue,default_queue"
+    MONITOR_ENABLE_EVENTS: bool = True
 
     # Beat and maintenance (issue 7): beat tick cap, retentions of failed-task leftovers, outputs
     # (archived after; keep below FILE_RETENTION_S, when cleanup_temp_files deletes them), and the
@@ -191,6 +198,16 @@ class Settings(BaseSettings):
     def result_backend(self) -> str:
         """Result backend URL: CELERY_RESULT_BACKEND, else REDIS_URL."""
         return self.CELERY_RESULT_BACKEND or self.REDIS_URL
+
+    @property
+    def monitor_broker_url(self) -> str:
+        """Broker whose Celery events the ingester records: MONITOR_BROKER_URL, else `broker_url`."""
+        return self.MONITOR_BROKER_URL or self.broker_url
+
+    @property
+    def monitor_queues(self) -> tuple[str, ...]:
+        """MONITOR_QUEUES as names, in order, duplicates and blanks dropped."""
+        return tuple(dict.fromkeys(q.strip() for q in self.MONITOR_QUEUES.split(",") if q.strip()))
 
     @property
     def uploads_dir(self) -> Path:

@@ -2,14 +2,13 @@
 import redis
 import streamlit as st
 
-from app.monitor import queue_control, snapshot, workers
+from app.monitor import queue_control, queues, snapshot, workers
 from app.services import storage
 from app.services.documents.samples import make_sample_docx
 from app.ui import access, alert_forms, confirm, monitor_charts, monitor_tasks, monitor_workers, queue_controls
 from app.ui.access import can
 from app.ui import monitor_widgets as w
 from app.ui.resources import broker_client, celery, redis_client, redis_ok_or_banner, settings
-from config.celery_config import QUEUES
 from app.ui.navigation import via_entry_script
 
 via_entry_script()
@@ -19,6 +18,7 @@ st.title("Task Monitor")
 if not redis_ok_or_banner():
     st.stop()
 alert_forms.firing_banner(redis_client())
+QUEUES = queues.monitored(redis_client(), settings().monitor_queues)  # MONITOR_QUEUES + seen in events
 
 b1, b2, _ = st.columns([1, 1, 4])
 if can("submit") and b1.button("Send health check", help="app.tasks.maintenance_tasks.health_check → default_queue"):

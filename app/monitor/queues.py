@@ -189,3 +189,14 @@ def purge(broker, queue: str) -> int:
         pipe.delete(name)
     replies = pipe.execute()
     return sum(int(x) for x in replies[:len(lists)])
+
+
+def monitored(client, configured: tuple[str, ...] | list[str], limit: int = 50) -> tuple[str, ...]:
+    """Queue names the monitor measures: `configured` (MONITOR_QUEUES) first, then the queues seen
+    in Celery events or active_queues replies (``cc:queues:seen``, newest first, at most `limit`).
+
+    Raises:
+        redis.RedisError: Redis cannot be reached.
+    """
+    seen = client.zrevrange(keys.QUEUES_SEEN, 0, limit - 1)
+    return tuple(dict.fromkeys([*configured, *sorted(seen)]))

@@ -2,6 +2,11 @@
 
 A worker is online when its last heartbeat is younger than `offline_after_s` (default 10 s, five
 missed 2 s heartbeats) and it did not sign off.
+
+Workers known from Celery events (`app.monitor.event_workers`, written by the event ingester) are
+joined in: a worker seen both ways is one entry with ``source == "heartbeat+events"`` (the Redis
+self-report's fields win, the events add sw_ident/sw_ver and count as a sign of life); a worker of
+another app seen only through its events has ``source == "events"``.
 """
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ import json
 import time
 from dataclasses import dataclass, field
 
+from app.monitor import event_workers
 from app.store import keys
 
 
@@ -29,6 +35,12 @@ class WorkerInfo:
     pid: int = 0
     failed: int = 0
     retried: int = 0
+    #: Where the record comes from: "heartbeat" (Redis self-report), "events" (Celery events) or both.
+    source: str = "heartbeat"
+    sw_ident: str = ""
+    sw_ver: str = ""
+    #: Tasks running now as the worker last reported (len(active) for heartbeat workers).
+    active_count: int = 0
 
 
 def _parse(host: str, raw: dict, score: float, now: float, offline_after_s: float,
@@ -44,36 +56,73 @@ def _parse(host: str, raw: dict, score: float, now: float, offline_after_s: floa
                       queues=j("queues", []), active=j("active", []) if online else [],
                       reserved=int(raw.get("reserved") or 0), processed=int(raw.get("processed") or 0),
                       loadavg=j("loadavg", []), pid=int(raw.get("pid") or 0),
-                      failed=int((counts or {}).get("FAILURE") or 0), retried=int((counts or {}).get("RETRY") or 0))
+                      failed=int((counts or {}).get("FAILURE") or 0), retried=int((counts or {}).get("RETRY") or 0),
+                      active_count=len(j("active", [])) if online else 0)
+
+
+def _join_events(info: WorkerInfo | None, host: str, raw: dict, now: float, offline_after_s: float,
+                 counts: dict | None) -> WorkerInfo:
+    """Merge a worker's event record into its heartbeat record (or make one from events alone)."""
+    online = event_workers.is_online(raw, now, offline_after_s)
+    last = float(raw.get("last_event") or 0)
+    try:
+        queues = json.loads(raw.get("queues") or "[]")
+        loadavg = json.loads(raw.get("loadavg") or "[]")
+    except ValueError:
+        queues, loadavg = [], []
+    if info is None:
+        return WorkerInfo(hostname=host, online=online, last_heartbeat=last, pool=raw.get("pool", ""),
+                          concurrency=int(raw.get("concurrency") or 0), queues=queues,
+                          processed=int(raw.get("processed") or 0), loadavg=loadavg,
+                          failed=int((counts or {}).get("FAILURE") or 0),
+                          retried=int((counts or {}).get("RETRY") or 0), source="events",
+                          sw_ident=raw.get("sw_ident", ""), sw_ver=raw.get("sw_ver", ""),
+                          active_count=int(raw.get("active") or 0) if online else 0)
+    info.source = "heartbeat+events"
+    info.sw_ident, info.sw_ver = raw.get("sw_ident", ""), raw.get("sw_ver", "")
+    if online and not info.online:
+        info.online, info.active_count = True, int(raw.get("active") or 0)
+    info.last_heartbeat = max(info.last_heartbeat, last)
+    info.queues = info.queues or queues
+    return info
 
 
 def list_workers(client, offline_after_s: float = 10.0, limit: int = 200,
                  now: float | None = None) -> list[WorkerInfo]:
-    """Known workers with their failed/retried counts, most recent heartbeat first (two round trips).
+    """Known workers (Redis heartbeat and Celery events joined) with their failed/retried counts,
+    most recent sign of life first (three round trips).
 
     Raises:
         redis.RedisError: Redis cannot be reached.
     """
     now = time.time() if now is None else now
     hosts = client.zrevrange(keys.WORKERS, 0, limit - 1, withscores=True)
-    if not hosts:
+    from_events = event_workers.read(client, limit)
+    if not hosts and not from_events:
         return []
+    names = [h for h, _ in hosts] + [h for h in from_events if h not in dict(hosts)]
     pipe = client.pipeline(transaction=False)
     for host, _ in hosts:
         pipe.hgetall(keys.worker(host))
+    for host in names:
         pipe.hgetall(keys.worker_counts(host))
     replies = pipe.execute()
-    return [_parse(h, raw, s, now, offline_after_s, counts)
-            for (h, s), raw, counts in zip(hosts, replies[0::2], replies[1::2]) if raw]
+    counts_of = dict(zip(names, replies[len(hosts):]))
+    out = {h: _parse(h, raw, s, now, offline_after_s, counts_of.get(h))
+           for (h, s), raw in zip(hosts, replies[:len(hosts)]) if raw}
+    for host, (_, raw) in from_events.items():
+        out[host] = _join_events(out.get(host), host, raw, now, offline_after_s, counts_of.get(host))
+    return sorted(out.values(), key=lambda w: w.last_heartbeat, reverse=True)
 
 
 def hostnames(client, limit: int = 100) -> list[str]:
-    """Known worker node names, most recent heartbeat first (one ZREVRANGE).
+    """Known worker node names (Redis heartbeat first, then those known from events only; two ZREVRANGEs).
 
     Raises:
         redis.RedisError: Redis cannot be reached.
     """
-    return list(client.zrevrange(keys.WORKERS, 0, limit - 1))
+    heartbeat = client.zrevrange(keys.WORKERS, 0, limit - 1)
+    return list(dict.fromkeys([*heartbeat, *client.zrevrange(keys.EVENT_WORKERS, 0, limit - 1)]))[:limit]
 
 
 def consumers_by_queue(workers: list[WorkerInfo]) -> dict[str, list[str]]:

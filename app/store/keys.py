@@ -40,6 +40,11 @@ Workers (written by `app.telemetry.heartbeat`, read by `app.monitor.workers`):
 
 - ``cc:workers``              sorted set, hostname scored by its last heartbeat (epoch seconds).
 - ``cc:worker:<host>``        hash, the worker's latest self-report.
+- ``cc:evworkers``            sorted set, hostname scored by its last Celery event (epoch seconds;
+                              0 after worker-offline), written by `app.monitor.events`.
+- ``cc:evworker:<host>``      hash, the worker as its events describe it (`app.monitor.event_workers`).
+- ``cc:queues:seen``          sorted set, queue names seen in task-sent events or active_queues
+                              replies, scored by when last seen.
 
 Email (written and read through `app.store.mail`):
 
@@ -226,3 +231,14 @@ def failure_group(fingerprint: str) -> str:
 
 def failure_group_ids(fingerprint: str) -> str:
     return f"{PREFIX}fgroup:ids:{fingerprint}"
+
+
+#: Celery-event ingester (issue 14, `app.monitor.events`): workers known from event heartbeats and
+#: queue names seen in events or active_queues replies.
+EVENT_WORKERS = f"{PREFIX}evworkers"
+QUEUES_SEEN = f"{PREFIX}queues:seen"
+
+
+def event_worker(hostname: str) -> str:
+    """Hash, a worker's latest event heartbeat (fields in `app.monitor.event_workers`)."""
+    return f"{PREFIX}evworker:{hostname}"

@@ -42,9 +42,9 @@ def workers_panel(snap: Snapshot) -> None:
     if not snap.workers:
         return
     rows = [{"worker": w.hostname, "online": "online" if w.online else "OFFLINE", "queues": ", ".join(w.queues),
-             "pool": w.pool, "concurrency": w.concurrency, "active": len(w.active),
+             "pool": w.pool, "concurrency": w.concurrency, "active": w.active_count,
              "processed": w.processed, "failed": w.failed, "load": " ".join(str(x) for x in w.loadavg),
-             "last heartbeat": ago(w.last_heartbeat)} for w in snap.workers]
+             "last heartbeat": ago(w.last_heartbeat), "source": w.source} for w in snap.workers]
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
     active = [dict(a, worker=w.hostname) for w in snap.online for a in w.active]
     if active:

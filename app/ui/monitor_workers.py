@@ -36,9 +36,10 @@ def _known(value):
 
 def worker_detail(w) -> None:
     with st.expander(f"{'online' if w.online else 'OFFLINE'} · {w.hostname} · {w.pool} × {w.concurrency} · "
-                     f"{len(w.active)} active · heartbeat {ago(w.last_heartbeat)}"):
-        st.write({"queues": w.queues, "pid": w.pid, "processed": w.processed, "loadavg": w.loadavg,
-                  "last heartbeat": when(w.last_heartbeat), "reserved": w.reserved})
+                     f"{w.active_count} active · heartbeat {ago(w.last_heartbeat)} · from {w.source}"):
+        st.write({"source": w.source, "queues": w.queues, "pid": w.pid, "processed": w.processed,
+                  "loadavg": w.loadavg, "last heartbeat": when(w.last_heartbeat), "reserved": w.reserved,
+                  **({"software": f"{w.sw_ident} {w.sw_ver}".strip()} if w.sw_ident else {})})
         if w.active:
             st.dataframe(pd.DataFrame(w.active), hide_index=True, width="stretch")
 

@@ -30,10 +30,11 @@ def _broker(url: str, management_url: str | None):
 
 
 def broker_client():
-    """The broker (`app.monitor.brokers.Broker`: Redis lists or RabbitMQ queues)."""
+    """The monitored broker (`app.monitor.brokers.Broker`: Redis lists or RabbitMQ queues):
+    MONITOR_BROKER_URL, which defaults to the console's own broker."""
     s = get_settings()
     mgmt = s.RABBITMQ_MANAGEMENT_URL
-    return _broker(s.broker_url, mgmt.get_secret_value() if mgmt else None)
+    return _broker(s.monitor_broker_url, mgmt.get_secret_value() if mgmt else None)
 
 
 def celery():

@@ -1,0 +1,342 @@
+"""The Celery-event ingester: `python -m app.monitor.events --broker URL`.
+
+Consumes the Celery events of any app on a broker with Celery's own `EventReceiver`
+(``app.events.Receiver``) and writes them into the same task history the signal handlers write
+(`app.monitor.event_changes` maps an event to a state change; the store's batching writer sends it
+with the same Lua write path). Worker events (online / heartbeat / offline) become worker records
+(`app.monitor.event_workers`), joined with the workers that report through the Redis heartbeat.
+
+What happens when:
+- the ingester is killed: what it had read but not yet written is lost (the writer's 50 ms linger).
+  Events published while it is down are lost on a Redis broker (Celery sends events there by
+  PUBLISH, a fan-out nobody stores: Flower loses them too); on AMQP brokers its event queue
+  (``celeryev.<node id>``, durable, not auto-deleted) keeps them and they are read on restart
+  (``--drop-queue`` removes it when the console stops monitoring that broker for good). On start the
+  ingester reconciles: tasks the history still shows waiting or running are looked up in the
+  monitored app's Redis result backend (``--result-backend``, default the broker when it is Redis)
+  and those that finished meanwhile get their final state, result and traceback (`reconcile`).
+- the broker goes away: the receiver reconnects with a growing pause (1 s doubling, at most 30 s).
+- the history Redis goes away: writes of that moment are logged and dropped (as the signal path).
+- workers run with events off: with ``--enable-events`` (MONITOR_ENABLE_EVENTS, on by default, as
+  Flower does) the ingester broadcasts ``enable_events`` at start and every ENABLE_EVENTS_EVERY_S.
+  task-sent events come only from publishers that set ``task_send_sent_event``.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+import time
+from typing import Any, Callable
+
+from celery import Celery
+
+from app.monitor import event_changes, event_workers
+
+log = logging.getLogger("app.monitor.events")
+
+#: Receiver queue name is ``celeryev.<NODE_ID>`` (Celery's event_queue_prefix + node id).
+NODE_ID = "celery-console-monitor"
+ENABLE_EVENTS_EVERY_S = 30.0
+RECONNECT_MAX_S = 30.0
+#: How long to wait for a newly seen worker's active_queues / stats reply.
+INSPECT_TIMEOUT_S = 1.0
+
+
+def monitor_app(broker_url: str) -> Celery:
+    """A bare Celery app on `broker_url` (no task modules): enough to receive events, send control
+    commands and `send_task` by name to an app whose code the console cannot import."""
+    app = Celery("console-monitor", broker=broker_url, set_as_current=False)
+    app.conf.update(broker_connection_retry_on_startup=True, accept_content=["json"],
+                    event_queue_durable=True, event_queue_exclusive=False)
+    return app
+
+
+class Ingester:
+    """Receives events and hands their state changes to `write_change`.
+
+    Args:
+        app: Celery app on the monitored broker (`monitor_app`).
+        history: redis.Redis of the history store (worker records and seen queues are written there).
+        write_change: called with the keyword arguments of one state change (the store's writer).
+        node_id: the receiver's node id; the queue ``celeryev.<node_id>`` outlives restarts.
+        enable_events: broadcast ``enable_events`` at start and every ENABLE_EVENTS_EVERY_S.
+    """
+
+    def __init__(self, app: Celery, history, write_change: Callable[[dict[str, Any]], None], *,
+                 node_id: str = NODE_ID, enable_events: bool = True, inspect_workers: bool = True):
+        self.app = app
+        self.history = history
+        self.write_change = write_change
+        self.node_id = node_id
+        self.enable_events = enable_events
+        self.inspect_workers = inspect_workers
+        self.receiver = None
+        self.should_stop = False
+        self.events_seen = 0
+        self.workers = event_workers.WorkerRecorder(history)
+        self._known_hosts: set[str] = set()
+        self._inspect_lock = threading.Lock()
+        self._to_inspect: list[str] = []
+
+    # -- events --------------------------------------------------------------------------------
+    def on_event(self, event: dict[str, Any]) -> None:
+        """Handle one event (any type). Never raises: a bad event is logged and skipped."""
+        self.events_seen += 1
+        kind = event.get("type", "")
+        try:
+            if kind.startswith("task-"):
+                change = event_changes.change_for(event)
+                if change is not None:
+                    self.write_change(change)
+                    queue = change.get("queue")
+                    if queue:
+                        self.workers.saw_queue(queue)
+            elif kind.startswith("worker-"):
+                host = self.workers.on_event(event)
+                if host and host not in self._known_hosts and kind != "worker-offline":
+                    self._known_hosts.add(host)
+                    self._inspect_later(host)
+        except Exception as exc:  # noqa: BLE001 - one bad event must not stop the ingester
+            log.warning("event %s skipped: %s", kind, exc)
+
+    # -- worker details (queues, pool) by remote control ---------------------------------------
+    def _inspect_later(self, host: str) -> None:
+        if not self.inspect_workers:
+            return
+        with self._inspect_lock:
+            self._to_inspect.append(host)
+        threading.Thread(target=self._inspect_pending, name="inspect-workers", daemon=True).start()
+
+    def _inspect_pending(self) -> None:
+        with self._inspect_lock:
+            hosts, self._to_inspect = self._to_inspect, []
+        if not hosts:
+            return
+        try:
+            inspect = self.app.control.inspect(destination=hosts, timeout=INSPECT_TIMEOUT_S)
+            queues = inspect.active_queues() or {}
+            stats = inspect.stats() or {}
+            self.workers.on_inspect(queues, stats)
+        except Exception as exc:  # noqa: BLE001 - details are optional
+            log.info("inspect of %s failed: %s", hosts, exc)
+            with self._inspect_lock:
+                self._known_hosts.difference_update(hosts)
+
+    def _enable_events_loop(self) -> None:
+        while not self.should_stop:
+            try:
+                self.app.control.enable_events()
+            except Exception as exc:  # noqa: BLE001
+                log.warning("enable_events broadcast failed: %s", exc)
+            for _ in range(int(ENABLE_EVENTS_EVERY_S * 10)):
+                if self.should_stop:
+                    return
+                time.sleep(0.1)
+
+    # -- main loop -----------------------------------------------------------------------------
+    def run(self, ready: Callable[[], None] | None = None) -> None:
+        """Capture events until `stop`; reconnects on broker errors."""
+        if self.enable_events:
+            threading.Thread(target=self._enable_events_loop, name="enable-events", daemon=True).start()
+        pause_s = 1.0
+        while not self.should_stop:
+            try:
+                with self.app.connection_for_read() as conn:
+                    conn.ensure_connection(max_retries=1)
+                    self.receiver = self.app.events.Receiver(
+                        conn, handlers={"*": self.on_event}, node_id=self.node_id,
+                        queue_durable=True, queue_exclusive=False)
+                    self.receiver.should_stop = self.should_stop
+                    log.info("capturing events on %s (queue %s)", conn.as_uri(), self.receiver.queue.name)
+                    pause_s = 1.0
+                    if ready is not None:
+                        self.receiver.on_consume_ready = _then(self.receiver.on_consume_ready, ready)
+                    for _ in self.receiver.consume(limit=None, timeout=None, wakeup=True):
+                        if self.should_stop:
+                            break
+            except Exception as exc:  # noqa: BLE001 - keep monitoring through broker restarts
+                if self.should_stop:
+                    break
+                log.error("event capture failed: %s; reconnecting in %.0f s", exc, pause_s)
+                time.sleep(pause_s)
+                pause_s = min(pause_s * 2, RECONNECT_MAX_S)
+
+    def stop(self) -> None:
+        self.should_stop = True
+        if self.receiver is not None:
+            self.receiver.should_stop = True
+
+    def drop_queue(self) -> None:
+        """Delete this ingester's event queue from the broker (events stop queuing for it)."""
+        with self.app.connection_for_write() as conn:
+            recv = self.app.events.Receiver(conn, node_id=self.node_id, queue_durable=True,
+                                            queue_exclusive=False)
+            recv.queue(conn.default_channel).delete()
+
+
+#: Celery's result key prefix in a Redis result backend (celery.backends.base.KeyValueStoreBackend).
+RESULT_KEY_PREFIX = "celery-task-meta-"
+RECONCILE_MAX_TASKS = 10_000
+_RESULT_STATES = {"SUCCESS", "FAILURE", "REVOKED"}
+
+
+def _done_at(meta: dict[str, Any]) -> float | None:
+    from datetime import datetime, timezone
+
+    raw = meta.get("date_done")
+    if not raw:
+        return None
+    try:
+        when = datetime.fromisoformat(str(raw))
+    except ValueError:
+        return None
+    return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).timestamp()
+
+
+def reconcile(history, backend, write: Callable[[dict[str, Any]], None],
+              max_tasks: int = RECONCILE_MAX_TASKS) -> int:
+    """Give tasks the history shows as waiting or running the final state their result holds.
+
+    Looks at the newest `max_tasks` ids of each active state index (SENT, RECEIVED, STARTED,
+    PROGRESS, RETRY) in `history` and MGETs their ``celery-task-meta-<id>`` from `backend` (a
+    redis.Redis on the monitored app's result backend); each finished one is written as a change at
+    its ``date_done`` (the store's ordering keeps any newer state). Returns how many were written.
+    Tasks published and finished entirely while the ingester was down are not found (that would
+    need a scan of every result key).
+    """
+    import json
+
+    from app.monitor import keys
+
+    ids: list[str] = []
+    for state in ("SENT", "RECEIVED", "STARTED", "PROGRESS", "RETRY"):
+        ids.extend(history.zrevrange(keys.state_index(state), 0, max_tasks - 1))
+    written = 0
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        for task_id, raw in zip(chunk, backend.mget([RESULT_KEY_PREFIX + t for t in chunk])):
+            if not raw:
+                continue
+            try:
+                meta = json.loads(raw)
+            except ValueError:
+                continue
+            status, at = meta.get("status"), _done_at(meta)
+            if status not in _RESULT_STATES or at is None:
+                continue
+            change: dict[str, Any] = {"task_id": task_id, "state": status, "timestamp": at,
+                                      "info": "from the result backend"}
+            if meta.get("name"):
+                change["name"] = str(meta["name"])
+            if meta.get("worker"):
+                change["worker"] = str(meta["worker"])
+            if status == "SUCCESS":
+                change["result"] = event_changes.mask_repr(repr(meta.get("result")))[:event_changes.RESULT_MAX_CHARS]
+            elif status == "FAILURE":
+                exc = meta.get("result") or {}
+                if isinstance(exc, dict) and exc.get("exc_type"):
+                    change["exception"] = f"{exc.get('exc_type')}: {' '.join(map(str, exc.get('exc_message') or []))}"[:2_000]
+                if meta.get("traceback"):
+                    change["traceback"] = str(meta["traceback"])[-event_changes.TRACEBACK_MAX_CHARS:]
+            write(change)
+            written += 1
+    return written
+
+
+def _then(first: Callable, second: Callable[[], None]) -> Callable:
+    def both(*args, **kwargs):
+        first(*args, **kwargs)
+        second()
+    return both
+
+
+def write_change(change: dict[str, Any]) -> None:
+    """Queue one state change (keyword arguments of the store's state change) on this process's
+    history writer: the same batching writer and Lua script the signal handlers use."""
+    from app.telemetry import recorder
+
+    change = dict(change)
+    task_id, state, now = change.pop("task_id"), change.pop("state"), change.pop("timestamp")
+    fields = {k: change.pop(k) for k in list(change)
+              if k not in ("name", "queue", "worker", "parent_id", "info", "fields")}
+    fields.update(change.pop("fields", None) or {})
+    at_field = {"SENT": "sent_at", "RECEIVED": "received_at", "STARTED": "started_at", "SUCCESS": "finished_at",
+                "FAILURE": "finished_at", "REVOKED": "finished_at"}.get(state)
+    if at_field:
+        fields.setdefault(at_field, now)
+    search = " ".join(t for t in (fields.get("args"), fields.get("kwargs")) if t) or None
+    writer = recorder._writer()
+    if writer is not None:
+        writer.put((task_id, state, fields, now, dict(change, search_text=search, first_seen=True)))
+
+
+def configure_store(settings) -> None:
+    """Point this process's history writer at the console's Redis (`settings.result_backend`)."""
+    from app.monitor.clients import redis_from_url
+    from app.telemetry import recorder
+
+    recorder.configure(lambda: redis_from_url(settings.result_backend),
+                       retention_s=settings.HISTORY_RETENTION_S, max_tasks=settings.HISTORY_MAX_TASKS)
+
+
+def flush(timeout_s: float = 5.0) -> bool:
+    """Send what the writer holds; True when nothing is left."""
+    from app.telemetry import recorder
+
+    return recorder.flush(timeout_s)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from app.monitor.clients import redis_from_url
+    from config.settings import get_settings
+
+    settings = get_settings()
+    parser = argparse.ArgumentParser(prog="python -m app.monitor.events",
+                                     description="Record the Celery events of any app into the console's history.")
+    parser.add_argument("--broker", default=settings.monitor_broker_url,
+                        help="broker URL of the monitored app (default MONITOR_BROKER_URL, else the console's broker)")
+    parser.add_argument("--enable-events", action=argparse.BooleanOptionalAction,
+                        default=settings.MONITOR_ENABLE_EVENTS,
+                        help="broadcast enable_events to running workers at start and every 30 s (as Flower does)")
+    parser.add_argument("--node-id", default=NODE_ID, help="receiver node id; the event queue is celeryev.<node id>")
+    parser.add_argument("--result-backend", default=None,
+                        help="Redis result backend of the monitored app, read once at start to settle tasks "
+                             "that finished while the ingester was down (default: the broker when it is Redis)")
+    parser.add_argument("--drop-queue", action="store_true", help="delete the event queue on the broker and exit")
+    parser.add_argument("--loglevel", default="INFO")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = monitor_app(args.broker)
+    configure_store(settings)
+    ingester = Ingester(app, redis_from_url(settings.result_backend), write_change, node_id=args.node_id,
+                        enable_events=args.enable_events)
+    if args.drop_queue:
+        ingester.drop_queue()
+        print(f"dropped event queue celeryev.{args.node_id}")
+        return 0
+
+    def _stop(signum, _frame):
+        log.info("signal %s: stopping", signum)
+        ingester.stop()
+
+    backend_url = args.result_backend or (args.broker if args.broker.startswith(("redis://", "rediss://", "unix://")) else None)
+    if backend_url:
+        try:
+            settled = reconcile(ingester.history, redis_from_url(backend_url), write_change)
+            log.info("reconciled %d task(s) from the result backend", settled)
+        except Exception as exc:  # noqa: BLE001 - reconciling is best effort
+            log.warning("reconcile from the result backend failed: %s", exc)
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    try:
+        ingester.run(ready=lambda: log.info("ready"))
+    finally:
+        flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

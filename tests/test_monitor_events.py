@@ -1,0 +1,210 @@
+"""The Celery-event ingester (issue 14) against a second, independent Celery app.
+
+`tests/foreign_app/inventory_app.py` imports nothing of the console; its worker runs as a subprocess
+with ``-E`` on the session's Redis, its tasks are published by a separate process (a plain script,
+as another service would), and the console sees them only through `python -m app.monitor.events`,
+also a subprocess (so a test can kill it). Flower 2.2 runs beside it on the same broker.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+
+from app.launcher.redis_server import free_port
+from app.monitor import actions, event_changes, history, queues, workers
+from app.telemetry import recorder
+from tests.conftest import ROOT, wait_for
+
+FOREIGN = Path(__file__).parent / "foreign_app"
+TIMEOUT_S = 60
+
+
+# -- pure translation ------------------------------------------------------------------------------
+def test_event_arguments_become_json_text_with_secrets_masked():
+    got = event_changes.arguments("('stock.csv', 3)", "{'api_token': 'abc', 'region': 'eu'}")
+    assert got["args"] == '["stock.csv", 3]' and got["args_json"] == '["stock.csv", 3]'
+    assert json.loads(got["kwargs"]) == {"api_token": "***", "region": "eu"}
+    assert json.loads(got["kwargs_json"]) == {"api_token": "abc", "region": "eu"}  # kept for re-send only
+    cut = event_changes.arguments("('a very long file name.csv', <object at 0x1>, 'pas", "{'password': 'hunter2', 'x'")
+    assert cut["args_json"] is None and cut["kwargs_json"] is None
+    assert "hunter2" not in cut["kwargs"] and "***" in cut["kwargs"]
+    assert cut["args"].startswith("('a very long file name.csv'")
+
+
+def test_change_for_each_task_event_type():
+    base = {"uuid": "t1", "timestamp": 100.0, "hostname": "w1@h"}
+    sent = event_changes.change_for(dict(base, type="task-sent", name="n", args="(1,)", kwargs="{}",
+                                         queue="q", retries=0, hostname="pub@h"))
+    assert sent["state"] == "SENT" and sent["queue"] == "q" and sent["args_json"] == "[1]" and "worker" not in sent
+    assert event_changes.change_for(dict(base, type="task-started", pid=42))["fields"] == {"pid": 42}
+    ok = event_changes.change_for(dict(base, type="task-succeeded", result="{'a': 1}", runtime=0.5))
+    assert ok["state"] == "SUCCESS" and ok["runtime_s"] == 0.5 and ok["worker"] == "w1@h"
+    bad = event_changes.change_for(dict(base, type="task-failed", exception="ValueError('x')", traceback="Tb"))
+    assert bad["exception"] == "ValueError('x')" and bad["traceback"] == "Tb"
+    assert event_changes.change_for(dict(base, type="task-retried", exception="E"))["reason"] == "E"
+    assert event_changes.change_for(dict(base, type="task-revoked", terminated=True))["reason"] == "terminated"
+    assert event_changes.change_for(dict(base, type="task-rejected")) is None
+    assert event_changes.change_for({"type": "task-started", "uuid": "t1"}) is None  # no timestamp
+
+
+# -- the real thing --------------------------------------------------------------------------------
+def _spawn(args, cwd, env, log: Path):
+    return subprocess.Popen(args, cwd=cwd, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
+                            start_new_session=True)
+
+
+def _stop(proc, sig=signal.SIGTERM, timeout_s: float = 15):
+    if proc.poll() is None:
+        os.killpg(proc.pid, sig)
+        try:
+            proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+
+
+class Stack:
+    """Ingester, foreign worker and Flower on the session Redis; started and stopped by `stack`."""
+
+    def __init__(self, redis_url: str, tmp: Path):
+        self.redis_url, self.tmp = redis_url, tmp
+        self.tag = uuid.uuid4().hex[:8]
+        self.node_id = f"test-{self.tag}"
+        self.worker_name = f"inv-{self.tag}@localhost"
+        self.env = dict(os.environ, INVENTORY_BROKER_URL=redis_url, PYTHONUNBUFFERED="1",
+                        FLOWER_UNAUTHENTICATED_API="true")
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.flower_port = free_port()
+
+    def start_ingester(self):
+        self.procs["ingester"] = _spawn(
+            [sys.executable, "-m", "app.monitor.events", "--broker", self.redis_url, "--node-id", self.node_id,
+             "--no-enable-events", "--loglevel", "WARNING"], ROOT, self.env, self.tmp / "ingester.log")
+
+    def start(self):
+        self.start_ingester()
+        self.procs["flower"] = _spawn(
+            [sys.executable, "-m", "celery", "--broker", self.redis_url, "flower", f"--port={self.flower_port}",
+             "--address=127.0.0.1"], FOREIGN, self.env, self.tmp / "flower.log")
+        self.procs["worker"] = _spawn(
+            [sys.executable, "-m", "celery", "-A", "inventory_app", "worker", "-E", "-Q", "inventory", "-P", "threads",
+             "-c", "1", "-n", self.worker_name, "--without-mingle", "--without-gossip", "--loglevel", "WARNING"],
+            FOREIGN, self.env, self.tmp / "worker.log")
+
+    def publish(self, script: str) -> dict:
+        """Run `script` in a separate process with the foreign app imported; it prints JSON."""
+        out = subprocess.run([sys.executable, "-c", "import json, inventory_app\n" + script], cwd=FOREIGN,
+                             env=self.env, capture_output=True, text=True, timeout=TIMEOUT_S)
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    def flower_task_ids(self) -> set[str]:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.flower_port}/api/tasks", timeout=5) as resp:
+            return set(json.loads(resp.read()))
+
+    def stop(self):
+        for proc in self.procs.values():
+            _stop(proc)
+
+
+@pytest.fixture(scope="module")
+def stack(redis_url, tmp_path_factory, celery_app):
+    s = Stack(redis_url, tmp_path_factory.mktemp("events"))
+    s.start()
+    yield s
+    s.stop()
+    from app.monitor.events import Ingester, monitor_app
+
+    Ingester(monitor_app(redis_url), None, lambda c: None, node_id=s.node_id).drop_queue()
+
+
+def _task(client, task_id, state=None):
+    task = history.get_task(client, task_id)
+    return task if task and (state is None or task.get("state") == state) else None
+
+
+def test_foreign_app_tasks_workers_and_queues_show_in_the_console(stack, redis_client, celery_app):
+    # The foreign worker appears from its event heartbeats, with its queue from active_queues.
+    info = wait_for(lambda: next((w for w in workers.list_workers(redis_client)
+                                  if w.hostname == stack.worker_name and w.online and w.queues), None),
+                    timeout_s=TIMEOUT_S)
+    assert info.source == "events" and info.sw_ident == "py-celery" and info.queues == ["inventory"]
+    assert info.pool == "thread" and info.concurrency == 1
+
+    victim = str(uuid.uuid4())
+    actions.revoke(celery_app, redis_client, victim, "tester")  # through the console, by id
+    ids = stack.publish(f"""
+a = inventory_app
+ids = {{"pause": a.audit_pause.delay(1.0).id}}
+ids["victim"] = a.restock.apply_async(("sku-victim", 1), task_id={victim!r}).id
+ids["ok"] = a.restock.delay("sku-1", 5, warehouse="south").id
+ids["bad"] = a.reserve.delay("sku-2", 7).id
+ids["retry"] = a.recount.delay("manifest-{stack.tag}.xlsx").id
+ids["backlog"] = [a.restock.apply_async(("sku-b", i), queue="inventory_backlog_{stack.tag}").id for i in range(3)]
+print(json.dumps(ids))
+""")
+    ok = wait_for(lambda: _task(redis_client, ids["ok"], "SUCCESS"), timeout_s=TIMEOUT_S)
+    assert ok["name"] == "inventory.restock" and ok["queue"] == "inventory" and ok["worker"] == stack.worker_name
+    assert json.loads(ok["args"]) == ["sku-1", 5] and json.loads(ok["kwargs"]) == {"warehouse": "south"}
+    assert ok["sent_at"] <= ok["started_at"] <= ok["finished_at"] and ok["runtime_s"] is not None
+    assert "sku-1" in ok["result"] and "'stock': 10" in ok["result"]
+
+    bad = wait_for(lambda: _task(redis_client, ids["bad"], "FAILURE"), timeout_s=TIMEOUT_S)
+    assert "StockError" in bad["exception"] and "sku-2 is out of stock" in bad["exception"]
+    assert "Traceback" in bad["traceback"] and "raise StockError" in bad["traceback"]
+
+    retried = wait_for(lambda: _task(redis_client, ids["retry"], "SUCCESS"), timeout_s=TIMEOUT_S)
+    steps = [e["state"] for e in history.timeline(redis_client, ids["retry"])]
+    assert "RETRY" in steps and steps.index("RETRY") < len(steps) - 1 and steps[-1] == "SUCCESS"
+    assert "locked" in retried["reason"]
+    # found by a word of its arguments, though no console code published it
+    found = history.list_tasks(redis_client, history.TaskFilter(search=f"manifest-{stack.tag}.xlsx"))
+    assert [t["id"] for t in found] == [ids["retry"]]
+
+    revoked = wait_for(lambda: _task(redis_client, victim, "REVOKED"), timeout_s=TIMEOUT_S)
+    assert revoked["reason"] == "revoked"
+
+    backlog = f"inventory_backlog_{stack.tag}"
+    names = wait_for(lambda: (n := queues.monitored(redis_client, ("inventory",))) and backlog in n and n,
+                     timeout_s=TIMEOUT_S)
+    assert queues.depths(redis_client, names).ready[backlog] == 3
+
+    # Retry with the same arguments: by name through send_task; the foreign worker runs it.
+    new = actions.retry(celery_app, redis_client, ids["ok"], "tester")["new_id"]
+    recorder.flush()  # this process published it: its SENT record trails by the writer's linger
+    again = wait_for(lambda: _task(redis_client, new, "SUCCESS"), timeout_s=TIMEOUT_S)
+    assert json.loads(again["args"]) == ["sku-1", 5] and again["retry_of"] == ids["ok"]
+
+    # Flower, beside it on the same broker, lists the same task ids.
+    finished = {ids["ok"], ids["bad"], ids["retry"], victim, new}
+    wait_for(lambda: finished <= stack.flower_task_ids(), timeout_s=TIMEOUT_S)
+
+
+def test_ingester_killed_and_restarted_resumes_and_settles_what_finished_meanwhile(stack, redis_client):
+    wait_for(lambda: any(w.hostname == stack.worker_name and w.online for w in workers.list_workers(redis_client)),
+             timeout_s=TIMEOUT_S)
+    ids = stack.publish('print(json.dumps([inventory_app.audit_pause.delay(1.0).id, '
+                        'inventory_app.restock.delay("sku-gap", 1).id]))')
+    wait_for(lambda: _task(redis_client, ids[0], "STARTED"), timeout_s=TIMEOUT_S)
+    _stop(stack.procs["ingester"], signal.SIGKILL)
+    # Both finish while the ingester is dead (on Redis their events are gone: pub/sub, as for Flower).
+    wait_for(lambda: all('"SUCCESS"' in (redis_client.get(f"celery-task-meta-{t}") or "") for t in ids),
+             timeout_s=TIMEOUT_S)
+    assert _task(redis_client, ids[0])["state"] == "STARTED"
+    stack.start_ingester()
+    for task_id in ids:  # settled from the result backend at start
+        task = wait_for(lambda: _task(redis_client, task_id, "SUCCESS"), timeout_s=TIMEOUT_S)
+        assert task["name"] and task["finished_at"] and task["result"]
+    after = stack.publish('print(json.dumps([inventory_app.restock.delay("sku-after", i).id for i in range(3)]))')
+    for task_id in after:  # and it resumed capturing
+        task = wait_for(lambda: _task(redis_client, task_id, "SUCCESS"), timeout_s=TIMEOUT_S)
+        assert task["sent_at"] and task["started_at"] and json.loads(task["args"])[0] == "sku-after"
