@@ -92,10 +92,12 @@ def _cut(text: Any, limit: int) -> str | None:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def change_for(event: dict[str, Any]) -> dict[str, Any] | None:
+def change_for(event: dict[str, Any], with_arguments: bool = True) -> dict[str, Any] | None:
     """The state change (keyword arguments of `StateChange`) one task event stands for, or None.
 
-    Raises nothing: a malformed event (no ``uuid`` / ``timestamp``) gives None.
+    `with_arguments=False` skips parsing args/kwargs (the caller already recorded them for this
+    task from its task-sent event: task-received repeats the same reprs). Raises nothing: a
+    malformed event (no ``uuid`` / ``timestamp``) gives None.
     """
     state = EVENT_STATES.get(event.get("type", ""))
     task_id = event.get("uuid")
@@ -106,7 +108,8 @@ def change_for(event: dict[str, Any]) -> dict[str, Any] | None:
     hostname = event.get("hostname") or None
     kind = event["type"]
     if kind in ("task-sent", "task-received"):
-        change.update(arguments(event.get("args"), event.get("kwargs")))
+        if with_arguments:
+            change.update(arguments(event.get("args"), event.get("kwargs")))
         for key in ("name", "eta", "expires", "parent_id", "root_id"):
             if event.get(key):
                 change[key] = str(event[key])

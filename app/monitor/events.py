@@ -43,6 +43,9 @@ ENABLE_EVENTS_EVERY_S = 30.0
 RECONNECT_MAX_S = 30.0
 #: How long to wait for a newly seen worker's active_queues / stats reply.
 INSPECT_TIMEOUT_S = 1.0
+#: Task ids whose name (and arguments) the ingester remembers, so later events of a task carry its
+#: name (runtime histogram, name index) and task-received needs no second parse of the arguments.
+NAMES_REMEMBERED = 200_000
 
 
 def monitor_app(broker_url: str) -> Celery:
@@ -78,6 +81,7 @@ class Ingester:
         self.events_seen = 0
         self.workers = event_workers.WorkerRecorder(history)
         self._known_hosts: set[str] = set()
+        self._names: dict[str, str] = {}
         self._inspect_lock = threading.Lock()
         self._to_inspect: list[str] = []
 
@@ -88,8 +92,15 @@ class Ingester:
         kind = event.get("type", "")
         try:
             if kind.startswith("task-"):
-                change = event_changes.change_for(event)
+                task_id = event.get("uuid")
+                name = self._names.get(task_id)
+                change = event_changes.change_for(event, with_arguments=name is None)
                 if change is not None:
+                    if change.get("name"):
+                        if name is None:
+                            self._remember(task_id, change["name"])
+                    elif name:
+                        change["name"] = name
                     self.write_change(change)
                     queue = change.get("queue")
                     if queue:
@@ -101,6 +112,12 @@ class Ingester:
                     self._inspect_later(host)
         except Exception as exc:  # noqa: BLE001 - one bad event must not stop the ingester
             log.warning("event %s skipped: %s", kind, exc)
+
+    def _remember(self, task_id: str, name: str) -> None:
+        names = self._names
+        if len(names) >= NAMES_REMEMBERED:
+            del names[next(iter(names))]  # oldest first (dicts keep insertion order)
+        names[task_id] = name
 
     # -- worker details (queues, pool) by remote control ---------------------------------------
     def _inspect_later(self, host: str) -> None:
