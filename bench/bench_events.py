@@ -115,7 +115,8 @@ def publish(url: str, index: int, tasks: int) -> None:
 def consume_ours(url: str, expected_tasks: int, backlog: bool) -> None:
     import redis
 
-    from app.monitor import events, history
+    from app.monitor import events
+    from app.store import history
     from config.settings import Settings
 
     settings = Settings(REDIS_URL=url, HISTORY_MAX_TASKS=10_000_000)
@@ -248,7 +249,7 @@ def lag_round(url: str, tasks: int, env) -> dict:
         noop.app.conf.broker_url = noop.app.conf.result_backend = url
         noop.delay(-1).get(timeout=120)  # worker up
         time.sleep(1.0)  # ingester subscribed (its own start is not what is measured)
-        from app.monitor import keys
+        from app.store import keys
 
         t0 = time.perf_counter()
         results = [noop.delay(i) for i in range(tasks)]

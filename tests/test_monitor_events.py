@@ -20,8 +20,9 @@ from pathlib import Path
 import pytest
 
 from app.launcher.redis_server import free_port
-from app.monitor import actions, event_changes, history, queues, workers
-from app.telemetry import recorder
+from app.monitor import actions, event_changes, queues, workers
+from app.store import history
+from app.store import writer
 from tests.conftest import ROOT, wait_for
 
 FOREIGN = Path(__file__).parent / "foreign_app"
@@ -180,7 +181,7 @@ print(json.dumps(ids))
 
     # Retry with the same arguments: by name through send_task; the foreign worker runs it.
     new = actions.retry(celery_app, redis_client, ids["ok"], "tester")["new_id"]
-    recorder.flush()  # this process published it: its SENT record trails by the writer's linger
+    writer.flush()  # this process published it: its SENT record trails by the writer's linger
     again = wait_for(lambda: _task(redis_client, new, "SUCCESS"), timeout_s=TIMEOUT_S)
     assert json.loads(again["args"]) == ["sku-1", 5] and again["retry_of"] == ids["ok"]
 

@@ -18,7 +18,7 @@ import json
 import time
 from typing import Any
 
-from app.monitor import keys
+from app.store import keys
 
 #: A queue seen again within this long is not re-written to ``cc:queues:seen``.
 QUEUE_SEEN_REFRESH_S = 60.0

@@ -34,6 +34,8 @@ from typing import Any, Callable
 from celery import Celery
 
 from app.monitor import event_changes, event_workers
+from app.store import keys, writer
+from app.store.clients import redis_from_url
 
 log = logging.getLogger("app.monitor.events")
 
@@ -226,8 +228,6 @@ def reconcile(history, backend, write: Callable[[dict[str, Any]], None],
     """
     import json
 
-    from app.monitor import keys
-
     ids: list[str] = []
     for state in ("SENT", "RECEIVED", "STARTED", "PROGRESS", "RETRY"):
         ids.extend(history.zrevrange(keys.state_index(state), 0, max_tasks - 1))
@@ -271,43 +271,23 @@ def _then(first: Callable, second: Callable[[], None]) -> Callable:
 
 
 def write_change(change: dict[str, Any]) -> None:
-    """Queue one state change (keyword arguments of the store's state change) on this process's
-    history writer: the same batching writer and Lua script the signal handlers use."""
-    from app.telemetry import recorder
-
-    change = dict(change)
-    task_id, state, now = change.pop("task_id"), change.pop("state"), change.pop("timestamp")
-    fields = {k: change.pop(k) for k in list(change)
-              if k not in ("name", "queue", "worker", "parent_id", "info", "fields")}
-    fields.update(change.pop("fields", None) or {})
-    at_field = {"SENT": "sent_at", "RECEIVED": "received_at", "STARTED": "started_at", "SUCCESS": "finished_at",
-                "FAILURE": "finished_at", "REVOKED": "finished_at"}.get(state)
-    if at_field:
-        fields.setdefault(at_field, now)
-    search = " ".join(t for t in (fields.get("args"), fields.get("kwargs")) if t) or None
-    writer = recorder._writer()
-    if writer is not None:
-        writer.put((task_id, state, fields, now, dict(change, search_text=search, first_seen=True)))
+    """Queue one state change (keyword arguments of `app.store.writer.StateChange`) on this
+    process's history writer: the same batching writer and Lua script the signal handlers use."""
+    writer.record(writer.StateChange(**change))
 
 
 def configure_store(settings) -> None:
     """Point this process's history writer at the console's Redis (`settings.result_backend`)."""
-    from app.monitor.clients import redis_from_url
-    from app.telemetry import recorder
-
-    recorder.configure(lambda: redis_from_url(settings.result_backend),
-                       retention_s=settings.HISTORY_RETENTION_S, max_tasks=settings.HISTORY_MAX_TASKS)
+    writer.configure(lambda: redis_from_url(settings.result_backend),
+                     retention_s=settings.HISTORY_RETENTION_S, max_tasks=settings.HISTORY_MAX_TASKS)
 
 
 def flush(timeout_s: float = 5.0) -> bool:
     """Send what the writer holds; True when nothing is left."""
-    from app.telemetry import recorder
-
-    return recorder.flush(timeout_s)
+    return writer.flush(timeout_s)
 
 
 def main(argv: list[str] | None = None) -> int:
-    from app.monitor.clients import redis_from_url
     from config.settings import get_settings
 
     settings = get_settings()
