@@ -18,11 +18,11 @@ import uuid
 from pathlib import Path
 
 import pytest
+from celery.result import AsyncResult
 
 from app.launcher.redis_server import free_port
 from app.monitor import actions, event_changes, queues, workers
-from app.store import history
-from app.store import writer
+from app.store import history, keys, writer
 from tests.conftest import ROOT, wait_for
 
 FOREIGN = Path(__file__).parent / "foreign_app"
@@ -55,6 +55,26 @@ def test_change_for_each_task_event_type():
     assert event_changes.change_for(dict(base, type="task-revoked", terminated=True))["reason"] == "terminated"
     assert event_changes.change_for(dict(base, type="task-rejected")) is None
     assert event_changes.change_for({"type": "task-started", "uuid": "t1"}) is None  # no timestamp
+
+
+def test_worker_records_the_arguments_of_a_task_a_plain_client_sent(celery_worker, redis_client, redis_url,
+                                                                    celery_app):
+    # Before any ingester runs: only the console's workers see this task (no publish hook, no events).
+    script = ("from celery import Celery; app = Celery(broker=%r); print(app.send_task("
+              "'app.tasks.maintenance_tasks.cleanup_failed_tasks', kwargs={'older_than_s': 123456789.0}, "
+              "queue='default_queue').id)" % redis_url)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=TIMEOUT_S)
+    task_id = out.stdout.strip()
+    assert out.returncode == 0 and task_id, out.stderr
+
+    def finished():
+        writer.flush()
+        return _task(redis_client, task_id, "SUCCESS")
+    task = wait_for(finished, timeout_s=TIMEOUT_S)
+    assert task["kwargs"] == '{"older_than_s": 123456789.0}' and task.get("sent_at") is None
+    assert [t["id"] for t in history.list_tasks(redis_client, history.TaskFilter(search="123456789.0"))] == [task_id]
+    new = actions.retry(celery_app, redis_client, task_id, "tester")["new_id"]  # args were kept exactly
+    assert AsyncResult(new, app=celery_app).get(timeout=TIMEOUT_S)
 
 
 # -- the real thing --------------------------------------------------------------------------------
@@ -188,6 +208,60 @@ print(json.dumps(ids))
     # Flower, beside it on the same broker, lists the same task ids.
     finished = {ids["ok"], ids["bad"], ids["retry"], victim, new}
     wait_for(lambda: finished <= stack.flower_task_ids(), timeout_s=TIMEOUT_S)
+
+
+def _histogram_count(client, name: str) -> int:
+    return sum(int(v) for k, v in client.hgetall(keys.runtime_histogram(name)).items() if k != "sum")
+
+
+def test_own_task_seen_by_signals_and_events_is_one_record(stack, celery_worker, redis_client):
+    from app.tasks.maintenance_tasks import cleanup_failed_tasks
+
+    name, host = cleanup_failed_tasks.name, celery_worker.hostname
+    runs, done = _histogram_count(redis_client, name), int(redis_client.hget(keys.worker_counts(host), "SUCCESS") or 0)
+    result = cleanup_failed_tasks.apply_async(kwargs={"older_than_s": 987654321.0})
+    result.get(timeout=TIMEOUT_S)
+    writer.flush()
+    # both writers reported the finish (each keeps its own step marks in the one hash)
+    task = wait_for(lambda: (t := _task(redis_client, result.id, "SUCCESS")) and "u" in t.get("seen_e", "")
+                    and "u" in t.get("seen_s", "") and t, timeout_s=TIMEOUT_S)
+    steps = [e["state"] for e in history.timeline(redis_client, result.id)]
+    assert steps.count("SENT") == steps.count("STARTED") == steps.count("SUCCESS") == 1, steps
+    assert steps[0] == "SENT" and steps[-1] == "SUCCESS"
+    assert task["kwargs"] == '{"older_than_s": 987654321.0}' and task["worker"] == host
+    assert _histogram_count(redis_client, name) == runs + 1
+    assert int(redis_client.hget(keys.worker_counts(host), "SUCCESS")) == done + 1
+    assert [t["id"] for t in history.list_tasks(redis_client, history.TaskFilter(search="987654321.0"))] == [result.id]
+
+
+def test_events_arriving_out_of_order_end_in_the_right_state(stack, redis_client, celery_app):
+    from kombu import Connection
+
+    ok, failed, t0 = str(uuid.uuid4()), str(uuid.uuid4()), time.time() - 30
+    life = [("task-sent", ok, 0, {"name": "ooo.job", "args": "('late.csv',)", "kwargs": "{}", "queue": "ooo"}),
+            ("task-received", ok, 1, {"name": "ooo.job"}), ("task-started", ok, 2, {}),
+            ("task-retried", ok, 3, {"exception": "IOError('busy')"}), ("task-received", ok, 4, {"name": "ooo.job"}),
+            ("task-started", ok, 5, {}), ("task-succeeded", ok, 6, {"result": "'done'", "runtime": 0.5}),
+            ("task-started", failed, 1, {}), ("task-failed", failed, 2, {"exception": "KeyError('x')"})]
+    first = [life[6], life[3], life[8]]  # the newest first, written before the rest arrive
+    rest = [life[2], life[0], life[7], life[5], life[1], life[4]]
+    with Connection(stack.redis_url) as conn:
+        dispatcher = celery_app.events.Dispatcher(conn, hostname="ooo@test", enabled=True)
+        for burst in (first, rest):
+            for kind, task_id, dt, fields in burst:
+                dispatcher.send(kind, uuid=task_id, timestamp=t0 + dt, **fields)
+            wait_for(lambda: _task(redis_client, ok, "SUCCESS") and _task(redis_client, failed, "FAILURE"),
+                     timeout_s=TIMEOUT_S)
+    wait_for(lambda: len(history.timeline(redis_client, ok)) == 7, timeout_s=TIMEOUT_S)
+    task = _task(redis_client, ok)
+    assert task["state"] == "SUCCESS" and task["result"] == "'done'" and task["name"] == "ooo.job"
+    assert task["sent_at"] == pytest.approx(t0) and task["finished_at"] == pytest.approx(t0 + 6)
+    assert task["reason"] == "IOError('busy')" and task["args"] == '["late.csv"]'
+    assert [e["state"] for e in history.timeline(redis_client, ok)] == [
+        "SENT", "RECEIVED", "STARTED", "RETRY", "RECEIVED", "STARTED", "SUCCESS"]
+    wait_for(lambda: len(history.timeline(redis_client, failed)) == 2, timeout_s=TIMEOUT_S)
+    assert _task(redis_client, failed)["state"] == "FAILURE"
+    assert history.list_tasks(redis_client, history.TaskFilter(state="STARTED", name="ooo.job")) == []
 
 
 def test_ingester_killed_and_restarted_resumes_and_settles_what_finished_meanwhile(stack, redis_client):

@@ -104,7 +104,8 @@ def change_for(event: dict[str, Any], with_arguments: bool = True) -> dict[str, 
     timestamp = event.get("timestamp")
     if state is None or not task_id or not isinstance(timestamp, (int, float)):
         return None
-    change: dict[str, Any] = {"task_id": task_id, "state": state, "timestamp": float(timestamp)}
+    change: dict[str, Any] = {"task_id": task_id, "state": state, "timestamp": float(timestamp),
+                              "source": "events"}
     hostname = event.get("hostname") or None
     kind = event["type"]
     if kind in ("task-sent", "task-received"):

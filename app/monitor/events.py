@@ -245,7 +245,7 @@ def reconcile(history, backend, write: Callable[[dict[str, Any]], None],
             if status not in _RESULT_STATES or at is None:
                 continue
             change: dict[str, Any] = {"task_id": task_id, "state": status, "timestamp": at,
-                                      "info": "from the result backend"}
+                                      "info": "from the result backend", "source": "events"}
             if meta.get("name"):
                 change["name"] = str(meta["name"])
             if meta.get("worker"):

@@ -16,8 +16,16 @@ pipelined batches after a 50 ms linger, folding a fast task's changes into one c
 
 Ordering rule (so two writers, or a late publisher, never move a task backwards): a change whose
 timestamp is older than the hash's ``updated_at`` (the time the stored state was entered), or a SENT
-arriving after any other state, only adds its fields and its timeline entry; the state and the
-state indexes keep the newer one. Equal timestamps apply in arrival order.
+arriving after any other state, only fills fields the hash lacks and adds its timeline entry; the
+state, the state indexes and the values already there keep the newer ones. Equal timestamps apply
+in arrival order.
+
+Two writers, one record: the signal adapter and the Celery-event ingester both report the same
+steps of the console's own tasks. Each hash keeps, per writer, the sequence of steps it recorded
+(``seen_s`` / ``seen_e``, one mark per step, `WRITER_MARKS`); a step the other writer has already
+recorded as many times is a duplicate: it only fills missing fields, adds no timeline entry and
+counts nowhere (per-minute counters, runtime histogram, per-worker counts). Retries stay right
+because a step is counted per occurrence (STARTED twice after a RETRY is two steps).
 
 Errors: a Redis error is logged and swallowed (history must never make a task fail); a SIGKILLed
 process loses what its writer still holds (normally the last 50 ms).
@@ -99,6 +107,9 @@ class StateChange:
     runtime_s: float | None = None
     info: str | None = None
     fields: dict[str, Any] = field(default_factory=dict)
+    #: Which writer saw it: "signals" (the console's own publishers and workers) or "events" (the
+    #: Celery-event ingester); the store keeps one record when both report the same step.
+    source: str = "signals"
 
     _HASH_FIELDS = ("args", "kwargs", "args_json", "kwargs_json", "eta", "expires", "retries",
                     "parent_id", "root_id", "retry_of", "result", "exception", "traceback", "reason",
@@ -126,7 +137,7 @@ def record(change: StateChange, *, sync: bool = False) -> None:
     search = " ".join(t for t in (change.args, change.kwargs) if t) or None
     write(change.task_id, change.state, change.hash_fields(), now=change.timestamp, sync=sync,
           name=change.name, queue=change.queue, worker=change.worker, search_text=search,
-          parent_id=change.parent_id, info=change.info)
+          parent_id=change.parent_id, info=change.info, source=change.source)
 
 
 def configure(client_factory, retention_s: int, max_tasks: int) -> None:
@@ -156,29 +167,62 @@ def kept_json(text: str | None) -> str | None:
     return text if text is not None and len(text.encode()) <= ARGS_JSON_MAX_BYTES else None
 
 
+#: One mark per state for the occurrence bookkeeping of two writers (hash fields ``seen_s`` for the
+#: signal adapter, ``seen_e`` for the event ingester): a string of marks, one per step recorded.
+#: PROGRESS (and any other state) is marked "p": never taken for a duplicate.
+WRITER_MARKS = {"SENT": "s", "RECEIVED": "r", "STARTED": "t", "RETRY": "y", "SUCCESS": "u",
+                "FAILURE": "f", "REVOKED": "v"}
+SOURCES = {"signals": "s", "events": "e"}
+
 #: One state change, server side (one EVALSHA instead of ~25 pipelined commands). Keys and
 #: arguments are laid out by `add_commands`; every key name comes from app.store.keys.
 _RECORD_LUA = """
 local id, state, now, ttl = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
-local max_tasks, cttl = tonumber(ARGV[5]), tonumber(ARGV[7])
+local max_tasks, src, cttl = tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7])
 local state_prefix, name, bucket, runtime = ARGV[8], ARGV[9], ARGV[10], ARGV[11]
 local n_tl, n_words, nfields = tonumber(ARGV[12]), tonumber(ARGV[13]), tonumber(ARGV[14])
-local cur = redis.call('HMGET', KEYS[1], 'state', 'updated_at')
+local fbase = 15 + 2 * nfields
+local nfill = tonumber(ARGV[fbase])
+local marks, words_if_new = ARGV[fbase + 2 * nfill + 1], ARGV[fbase + 2 * nfill + 2] == '1'
+local abase = fbase + 2 * nfill + 3
+local mine_f, theirs_f = 'seen_' .. src, 'seen_' .. (src == 's' and 'e' or 's')
+local cur = redis.call('HMGET', KEYS[1], 'state', 'updated_at', mine_f, theirs_f, 'args')
 local prev, prev_at = cur[1], tonumber(cur[2])
-local abase = 15 + 2 * nfields
-local stale = prev and ((state == 'SENT' and prev ~= 'SENT') or (prev_at and prev_at > tonumber(now)))
-if stale then
-  -- an older change (late publisher, second writer): add its fields, keep the newer state
-  for i = 15, 14 + 2 * nfields, 2 do
-    if ARGV[i] ~= 'state' and ARGV[i] ~= 'updated_at' then redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+local mine, theirs, had_args = cur[3] or '', cur[4] or '', cur[5]
+-- occurrences (one mark per state a writer saw, WRITER_MARKS): a step the other writer already
+-- recorded as often is a duplicate; a state the same writer repeats at once updates that step
+local keep, counted, seen0 = {}, false, mine
+for i = 1, n_tl do
+  local c = string.sub(marks, i, i)
+  if c == 'p' then
+    keep[#keep + 1] = ARGV[abase + i - 1]
+    counted = true
+  elseif string.sub(mine, -1) == c then
+    counted = false
+  else
+    mine = mine .. c
+    local _, n_mine = string.gsub(mine, c, '')
+    local _, n_theirs = string.gsub(theirs, c, '')
+    counted = n_mine > n_theirs
+    if counted then keep[#keep + 1] = ARGV[abase + i - 1] end
   end
-  redis.call('LPUSH', KEYS[2], unpack(ARGV, abase, abase + n_tl - 1))
+end
+if mine ~= seen0 then redis.call('HSET', KEYS[1], mine_f, mine) end
+local stale = prev and (#keep == 0 or (state == 'SENT' and prev ~= 'SENT') or (prev_at and prev_at > tonumber(now)))
+if stale then
+  -- an older change (late publisher, second writer) or one already recorded: fill gaps, keep the
+  -- newer state and values
+  for i = 15, 14 + 2 * nfields, 2 do
+    if ARGV[i] ~= 'state' and ARGV[i] ~= 'updated_at' then redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1]) end
+  end
+  if #keep > 0 then redis.call('LPUSH', KEYS[2], unpack(keep)) end
 else
   if prev and prev ~= state then redis.call('ZREM', state_prefix .. prev, id) end
   redis.call('HSET', KEYS[1], unpack(ARGV, 15, 14 + 2 * nfields))
-  redis.call('RPUSH', KEYS[2], unpack(ARGV, abase, abase + n_tl - 1))
+  if #keep > 0 then redis.call('RPUSH', KEYS[2], unpack(keep)) end
   redis.call('ZADD', KEYS[4], now, id)
 end
+for i = fbase + 1, fbase + 2 * nfill, 2 do redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1]) end
 redis.call('EXPIRE', KEYS[1], ttl)
 redis.call('EXPIRE', KEYS[2], ttl)
 local first_seen = redis.call('ZADD', KEYS[3], 'NX', now, id) == 1
@@ -188,22 +232,26 @@ if KEYS[5] ~= '' then
 end
 if KEYS[6] ~= '' then redis.call('ZADD', KEYS[6], 'NX', now, id) end
 if KEYS[7] ~= '' then redis.call('ZADD', KEYS[7], 'NX', now, id) end
-local wbase = abase + n_tl
-for j = 0, n_words - 1 do
-  redis.call('ZADD', KEYS[14 + j], 'NX', now, id)
-  redis.call('ZADD', KEYS[13], now, ARGV[wbase + j])
+if not (words_if_new and had_args) then
+  local wbase = abase + n_tl
+  for j = 0, n_words - 1 do
+    redis.call('ZADD', KEYS[14 + j], 'NX', now, id)
+    redis.call('ZADD', KEYS[13], now, ARGV[wbase + j])
+  end
 end
 if KEYS[12] ~= '' then
   redis.call('SADD', KEYS[12], id)
   redis.call('EXPIRE', KEYS[12], ttl)
 end
-redis.call('INCR', KEYS[9])
-redis.call('EXPIRE', KEYS[9], cttl)
-if KEYS[10] ~= '' then
-  redis.call('HINCRBY', KEYS[10], bucket, 1)
-  redis.call('HINCRBYFLOAT', KEYS[10], 'sum', runtime)
+if counted then
+  redis.call('INCR', KEYS[9])
+  redis.call('EXPIRE', KEYS[9], cttl)
+  if KEYS[10] ~= '' then
+    redis.call('HINCRBY', KEYS[10], bucket, 1)
+    redis.call('HINCRBYFLOAT', KEYS[10], 'sum', runtime)
+  end
+  if KEYS[11] ~= '' then redis.call('HINCRBY', KEYS[11], state, 1) end
 end
-if KEYS[11] ~= '' then redis.call('HINCRBY', KEYS[11], state, 1) end
 if first_seen then redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -(max_tasks + 1)) end
 return 1
 """
@@ -221,8 +269,13 @@ def add_commands(pipe, task_id: str, state: str, fields: dict[str, Any], *, now:
                  name: str | None = None, queue: str | None = None, worker: str | None = None,
                  first_seen: bool = False, search_text: str | None = None,
                  parent_id: str | None = None, info: str | None = None, client=None,
-                 timeline: list[dict] | None = None) -> None:
+                 timeline: list[dict] | None = None, source: str = "signals",
+                 fill: dict[str, Any] | None = None, search_if_new: bool = False) -> None:
     """Queue on `pipe` one state change (see module docstring) as a single script call.
+
+    `source` names the writer ("signals" or "events", `SOURCES`). `fill` holds fields set only
+    where the hash has none yet (e.g. the arguments a worker saw, when no publish record exists);
+    with `search_if_new` the words of `search_text` are indexed only if the task had no args yet.
 
     `now` is the change's timestamp (epoch s). The id leaves the index of the state its hash held
     before. `timeline` (entries ``{state, at, info}``) replaces the single entry made from `state`,
@@ -249,9 +302,12 @@ def add_commands(pipe, task_id: str, state: str, fields: dict[str, Any], *, now:
         keys.children(parent_id) if parent_id else "", keys.WORDS,
         *(keys.word_index(w) for w in tokens)]
     flat = [item for pair in mapping.items() for item in pair]
-    args = [task_id, state, now, _config["retention_s"], _config["max_tasks"], 0,
+    filled = {k: v for k, v in (fill or {}).items() if v is not None}
+    marks = "".join(WRITER_MARKS.get(e["state"], "p") for e in entries)
+    args = [task_id, state, now, _config["retention_s"], _config["max_tasks"], SOURCES.get(source, "s"),
             keys.COUNTER_TTL_S, keys.state_index(""), name or "", bucket_for(float(runtime_s)) if timed else "",
             float(runtime_s) if timed else 0, len(entries), len(tokens), len(mapping), *flat,
+            len(filled), *(item for pair in filled.items() for item in pair), marks, int(search_if_new),
             *(json.dumps(e, ensure_ascii=False) for e in entries), *tokens]
     _record_script(client if client is not None else _client())(keys=script_keys, args=args, client=pipe)
 
@@ -280,13 +336,19 @@ def _merge(batch: list[tuple]) -> list[tuple]:
         fields: dict[str, Any] = {}
         merged: dict[str, Any] = {}
         timeline: list[dict] = []
+        fill: dict[str, Any] = {}
         for _, state, f, now, kwargs in items:
             timeline.append({"state": state, "at": now, "info": kwargs.get("info")})
             fields.update(f)
+            fill.update(kwargs.get("fill") or {})
             for key, value in kwargs.items():
                 if value is not None:
                     merged[key] = value
         merged["timeline"] = timeline
+        if fill:
+            merged["fill"] = fill
+        searching = [it[4] for it in items if it[4].get("search_text")]
+        merged["search_if_new"] = bool(searching) and all(k.get("search_if_new") for k in searching)
         _, state, _, now, _ = items[-1]
         out.append((task_id, state, fields, now, merged))
     return out

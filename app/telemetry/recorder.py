@@ -124,10 +124,25 @@ def _on_prerun(task_id=None, task=None, args=None, kwargs=None, **_):
     if getattr(req, SCHEDULE_HEADER, None):
         _note_schedule_start(getattr(req, SCHEDULE_HEADER))
     info = req.delivery_info or {}
+    extra: dict[str, Any] = {}
+    if getattr(req, SENT_AT_HEADER, None) is None and not req.retries:
+        extra = _worker_side_arguments(args, kwargs)
     record(task_id, "STARTED", {"started_at": time.time(), "retries": req.retries, "pid": os.getpid()},
            name=task.name, queue=info.get("routing_key"), worker=_worker_of(req) or _received_by.get(task_id),
            first_seen=True,
-           info=req.hostname)
+           info=req.hostname, **extra)
+
+
+def _worker_side_arguments(args, kwargs) -> dict[str, Any]:
+    """For a task published by a client without the console's publish hook (no ``cc_sent_at``
+    header: a plain `send_task` from another service): its arguments as the worker sees them, set
+    only where the history has none yet (an events record may have them) and searchable."""
+    exact_args, exact_kwargs = _dumps(list(args or ())), _dumps(dict(kwargs or {}))
+    shown_args = to_text(list(args or ()), exact=exact_args)
+    shown_kwargs = to_text(dict(kwargs or {}), exact=exact_kwargs)
+    return {"fill": {"args": shown_args, "kwargs": shown_kwargs, "args_json": writer.kept_json(exact_args),
+                     "kwargs_json": writer.kept_json(exact_kwargs)},
+            "search_text": f"{shown_args} {shown_kwargs}", "search_if_new": True}
 
 
 @signals.task_postrun.connect
