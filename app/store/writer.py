@@ -198,7 +198,8 @@ for i = 1, n_tl do
     keep[#keep + 1] = ARGV[abase + i - 1]
     counted = true
   elseif string.sub(mine, -1) == c then
-    counted = false
+    -- the step just recorded again (task_failure, then postrun): counted once, where it was new
+    if i == 1 then counted = false end
   else
     mine = mine .. c
     local _, n_mine = string.gsub(mine, c, '')
