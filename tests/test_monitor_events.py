@@ -20,12 +20,15 @@ from pathlib import Path
 import pytest
 from celery.result import AsyncResult
 
+from app.access import identity
+from app.errors import InvalidInput
 from app.launcher.redis_server import free_port
 from app.monitor import actions, event_changes, queues, workers
 from app.store import history, keys, writer
 from tests.conftest import ROOT, wait_for
 
 FOREIGN = Path(__file__).parent / "foreign_app"
+WHO = identity.system("events-tester")
 TIMEOUT_S = 60
 
 
@@ -96,7 +99,7 @@ def test_worker_records_the_arguments_of_a_task_a_plain_client_sent(celery_worke
     task = wait_for(finished, timeout_s=TIMEOUT_S)
     assert task["kwargs"] == '{"older_than_s": 123456789.0}' and task.get("sent_at") is None
     assert [t["id"] for t in history.list_tasks(redis_client, history.TaskFilter(search="123456789.0"))] == [task_id]
-    new = actions.retry(celery_app, redis_client, task_id, "tester")["new_id"]  # args were kept exactly
+    new = actions.retry(celery_app, redis_client, task_id, WHO)["new_id"]  # args were kept exactly
     assert AsyncResult(new, app=celery_app).get(timeout=TIMEOUT_S)
 
 
@@ -185,7 +188,7 @@ def test_foreign_app_tasks_workers_and_queues_show_in_the_console(stack, redis_c
     assert info.pool == "thread" and info.concurrency == 1
 
     victim = str(uuid.uuid4())
-    actions.revoke(celery_app, redis_client, victim, "tester")  # through the console, by id
+    actions.revoke(celery_app, redis_client, victim, WHO)  # through the console, by id
     ids = stack.publish(f"""
 a = inventory_app
 ids = {{"pause": a.audit_pause.delay(1.0).id}}
@@ -223,7 +226,7 @@ print(json.dumps(ids))
     assert queues.depths(redis_client, names).ready[backlog] == 3
 
     # Retry with the same arguments: by name through send_task; the foreign worker runs it.
-    new = actions.retry(celery_app, redis_client, ids["ok"], "tester")["new_id"]
+    new = actions.retry(celery_app, redis_client, ids["ok"], WHO)["new_id"]
     writer.flush()  # this process published it: its SENT record trails by the writer's linger
     again = wait_for(lambda: _task(redis_client, new, "SUCCESS"), timeout_s=TIMEOUT_S)
     assert json.loads(again["args"]) == ["sku-1", 5] and again["retry_of"] == ids["ok"]
@@ -284,6 +287,8 @@ def test_events_arriving_out_of_order_end_in_the_right_state(stack, redis_client
         "SENT", "RECEIVED", "STARTED", "RETRY", "RECEIVED", "STARTED", "SUCCESS"]
     wait_for(lambda: len(history.timeline(redis_client, failed)) == 2, timeout_s=TIMEOUT_S)
     assert _task(redis_client, failed)["state"] == "FAILURE"
+    with pytest.raises(InvalidInput, match="argsrepr"):  # no arguments seen: cannot be re-sent
+        actions.retry(celery_app, redis_client, failed, WHO)
     assert history.list_tasks(redis_client, history.TaskFilter(state="STARTED", name="ooo.job")) == []
 
 

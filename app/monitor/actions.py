@@ -58,10 +58,13 @@ def _resend(app, client, task_id: str) -> tuple[str, str]:
     if task.get("state") not in RETRYABLE_STATES:
         raise InvalidInput(f"Task {task_id} is {task.get('state')}; only finished tasks can be retried.")
     if task.get("args_json") is None or task.get("kwargs_json") is None:
-        raise InvalidInput(f"The arguments of {task_id} were not kept (too large); it cannot be re-sent.")
-    if task.get("name") not in app.tasks:
+        raise InvalidInput(f"The arguments of {task_id} were not kept (too large, or only Celery's cut or "
+                           f"non-literal argsrepr was seen); it cannot be re-sent.")
+    # A name this app registers, or one a monitored worker reported running (the record comes from
+    # its Celery events, `app.monitor.events`): never an arbitrary name typed into the history.
+    if task.get("name") not in app.tasks and not task.get("seen_e"):
         raise InvalidInput(f"Task {task_id}'s name {task.get('name')!r} is not registered on this Celery "
-                           f"app; only registered tasks can be re-sent.")
+                           f"app and no monitored worker reported it; it cannot be re-sent.")
     args, kwargs = json.loads(task["args_json"]), json.loads(task["kwargs_json"])
     result = app.send_task(task["name"], args=args, kwargs=kwargs, queue=task.get("queue") or None,
                            headers={RETRY_OF_HEADER: task_id})
