@@ -137,6 +137,14 @@ class Stack:
             [sys.executable, "-m", "app.monitor.events", "--broker", self.redis_url, "--node-id", self.node_id,
              "--no-enable-events", "--loglevel", "WARNING"], ROOT, self.env, self.tmp / "ingester.log")
 
+    def wait_capturing(self, client, since: float = 0.0):
+        """Until the ingester has recorded a heartbeat of the foreign worker (sent every 2 s) newer
+        than `since`: it is subscribed, so nothing published from now on is missed."""
+        def fresh():
+            raw = client.hgetall(keys.event_worker(self.worker_name))
+            return raw and float(raw.get("last_event") or 0) > since
+        wait_for(fresh, timeout_s=TIMEOUT_S)
+
     def start(self):
         self.start_ingester()
         self.procs["flower"] = _spawn(
@@ -167,6 +175,9 @@ class Stack:
 def stack(redis_url, tmp_path_factory, celery_app):
     s = Stack(redis_url, tmp_path_factory.mktemp("events"))
     s.start()
+    from app.store.clients import redis_from_url
+
+    s.wait_capturing(redis_from_url(redis_url))
     yield s
     s.stop()
     from app.monitor.events import Ingester, monitor_app
@@ -303,10 +314,12 @@ def test_ingester_killed_and_restarted_resumes_and_settles_what_finished_meanwhi
     wait_for(lambda: all('"SUCCESS"' in (redis_client.get(f"celery-task-meta-{t}") or "") for t in ids),
              timeout_s=TIMEOUT_S)
     assert _task(redis_client, ids[0])["state"] == "STARTED"
+    restarted_at = time.time()
     stack.start_ingester()
     for task_id in ids:  # settled from the result backend at start
         task = wait_for(lambda: _task(redis_client, task_id, "SUCCESS"), timeout_s=TIMEOUT_S)
         assert task["name"] and task["finished_at"] and task["result"]
+    stack.wait_capturing(redis_client, since=restarted_at)
     after = stack.publish('print(json.dumps([inventory_app.restock.delay("sku-after", i).id for i in range(3)]))')
     for task_id in after:  # and it resumed capturing
         task = wait_for(lambda: _task(redis_client, task_id, "SUCCESS"), timeout_s=TIMEOUT_S)
