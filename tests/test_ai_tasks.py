@@ -64,8 +64,10 @@ def test_claude_completion_streams_text_and_counts_tokens_and_cost(fake_ai, redi
     partials = []
     deadline = time.monotonic() + 30
     while not res.ready() and time.monotonic() < deadline:
-        if res.state == "PROGRESS" and isinstance(res.info, dict) and res.info.get("partial_text"):
-            partials.append(res.info["partial_text"])
+        meta = res.backend.get_task_meta(res.id)  # state and info of one read (they can change between two)
+        info = meta.get("result")
+        if meta.get("status") == "PROGRESS" and isinstance(info, dict) and info.get("partial_text"):
+            partials.append(info["partial_text"])
         time.sleep(0.02)
     wait_for(res.ready, 10)
     assert res.state == "SUCCESS", res.traceback
