@@ -92,3 +92,13 @@ class UnsafeSetting(ConsoleError):
 class WebhookRejected(ConsoleError):
     """Raised when an alert webhook answers with a client error (4xx other than 408/429): the URL or
     the receiver's configuration is wrong, so retrying cannot help; fix ALERT_WEBHOOK_URL."""
+
+
+class WorkerLostTooOften(ConsoleError):
+    """Raised when a task's worker was lost (killed, out of memory, crashed) MAX_DELIVERIES times:
+    the task is failed and acked instead of being run again."""
+
+
+class EtaTooFar(InvalidInput):
+    """Raised when a countdown/ETA is at or beyond the broker's visibility timeout: Redis would hand
+    the message to a second worker while the first still holds it, so it would run twice."""

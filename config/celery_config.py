@@ -17,6 +17,7 @@ from celery import Celery
 from celery.signals import beat_init, before_task_publish
 from kombu import Exchange, Queue
 
+from app.services import eta_guard
 from app.store.clients import redis_from_url
 from app.store import writer as history_writer
 from app.telemetry import recorder  # noqa: F401 - connects the history's Celery signal handlers
@@ -46,7 +47,19 @@ ROUTES = {
 
 settings = get_settings()
 
-celery_app = Celery("console", broker=settings.broker_url, backend=settings.result_backend,
+
+class ConsoleCelery(Celery):
+    """Celery whose every publish passes the countdown/ETA guard (`app.services.eta_guard`)."""
+
+    def send_task(self, name, args=None, kwargs=None, countdown=None, eta=None, *more, **options):
+        vt = (self.conf.broker_transport_options or {}).get("visibility_timeout")
+        capped = eta_guard.check(countdown, eta, vt, is_retry=bool(options.get("retries")))
+        if capped is not None:
+            countdown, eta = capped, None
+        return super().send_task(name, args, kwargs, countdown, eta, *more, **options)
+
+
+celery_app = ConsoleCelery("console", broker=settings.broker_url, backend=settings.result_backend,
                     include=list(TASK_MODULES))
 
 _exchange = Exchange("tasks", type="direct")
@@ -82,6 +95,10 @@ celery_app.conf.update(
     broker_transport_options=_transport,
     result_backend_transport_options=_transport,
     broker_connection_retry_on_startup=True,
+    # Prints (and tracebacks written to stderr) go to the process log as they are, not through
+    # Celery's stdout proxy, which turns every write() into a WARNING record (writelines() of a
+    # string: one record per character) (issue 11: "one record per error").
+    worker_redirect_stdouts=False,
     # Beat (issue 7): RedBeat keeps the schedule in Redis; see DEFAULT_SCHEDULE below.
     beat_scheduler="app.beat_scheduler.RetryingRedBeatScheduler",
     redbeat_redis_url=settings.result_backend,

@@ -136,13 +136,28 @@ def diagnose(app, client, broker, task_id: str, offline_after_s: float = 10.0,
     redelivery = ("the message is redelivered after the visibility timeout" if broker.kind == "redis" else
                   "RabbitMQ redelivers the message as soon as the worker's connection closes (a hung worker "
                   "keeps it until then)")
+    successor = _successor(host, ws) if host else None
     add("worker_lost", bool(started and host and (w is None or not w.online)),
-        f"It was running on {host}, whose heartbeat stopped: the worker is gone or hung. With "
-        f"acks_late {redelivery}.")
+        f"It was running on {host}, whose heartbeat stopped: the worker is gone or hung"
+        + (f" ({successor} has started since in its place: a new start, not the one that held this task)"
+           if successor else "")
+        + f". With acks_late {redelivery}.")
     add("retrying", state == "RETRY", f"It failed and a retry is scheduled: {task.get('reason', '')}")
     add("running", started and bool(w and w.online),
         f"It is running on {host}" + (f" for {_age(now - task['started_at'])}" if task.get("started_at") else "") + ".")
     return _result(task_id, state, celery_state, findings)
+
+
+def _successor(host: str, ws) -> str | None:
+    """An online worker of the same group on the same host started after `host` (node names are
+    ``<group>.<start id>@<host>``, celery_worker.sh), or None."""
+    name, _, machine = host.partition("@")
+    group = name.split(".", 1)[0]
+    for x in ws:
+        xname, _, xmachine = x.hostname.partition("@")
+        if x.online and x.hostname != host and xmachine == machine and xname.split(".", 1)[0] == group:
+            return x.hostname
+    return None
 
 
 _ORDER = ("unknown", "revoked", "expired", "result_expired", "finished", "worker_lost", "no_consumer",

@@ -28,6 +28,15 @@ _DTD_MARKERS = tuple(m.encode(enc) for m in ("<!DOCTYPE", "<!ENTITY")
                      for enc in ("utf-8", "utf-16-le", "utf-16-be"))
 
 
+def over_limit_text(size_bytes: int, limit_bytes: int) -> str:
+    """'1,100 MB; the limit is 1,024 MB' in the unit of the ZIP_MAX_UNCOMPRESSED_MB setting
+    (MB = 1024² bytes); in bytes when both would round to the same number of MB."""
+    mib = 1024 * 1024
+    if round(size_bytes / mib) != round(limit_bytes / mib):
+        return f"{size_bytes / mib:,.0f} MB; the limit is {limit_bytes / mib:,.0f} MB"
+    return f"{size_bytes:,} bytes; the limit is {limit_bytes:,} bytes ({limit_bytes / mib:,.0f} MB)"
+
+
 @dataclass(frozen=True)
 class ZipLimits:
     """Limits for `check_zip`: entry count, total uncompressed bytes, per-entry ratio."""
@@ -63,8 +72,8 @@ def check_zip(path: Path, limits: ZipLimits, label: str = "file") -> dict[str, i
                                "(ZIP_MAX_ENTRIES). It looks like a zip bomb.")
         total = sum(i.file_size for i in infos)
         if total > limits.max_uncompressed_bytes:
-            raise FileTooLarge(f"The {label} unpacks to {total / 1e6:,.0f} MB; the limit is "
-                               f"{limits.max_uncompressed_bytes / 1e6:,.0f} MB (ZIP_MAX_UNCOMPRESSED_MB).")
+            raise FileTooLarge(f"The {label} unpacks to {over_limit_text(total, limits.max_uncompressed_bytes)} "
+                               "(ZIP_MAX_UNCOMPRESSED_MB).")
         for info in infos:
             if info.filename.lower().endswith((".xml", ".rels", ".vml")) and not info.is_dir():
                 _check_xml_head(zf, info, label)

@@ -52,6 +52,15 @@ Email (written and read through `app.store.mail`):
                                   delivered; a retry or redelivery skips them (TTL MAIL_SENT_TTL_S).
 - ``cc:mail:cancelled:<task id>`` string, set when the operator cancels a scheduled send (TTL
                                   MAIL_SENT_TTL_S); the task drops the send if it still runs.
+- ``cc:mail:claim:<id>:<rcpt>``   string, token of the run holding the "sending" lease (PX
+                                  EMAIL_CLAIM_LEASE_S, renewed while it sends).
+- ``cc:mail:started:<task id>``   hash, recipient -> epoch s a run began the SMTP transaction
+                                  (TTL MAIL_SENT_TTL_S); with no sent record it means "may have been sent".
+
+Faults (issue 11, through `app.store.deliveries` and `app.store.answers`):
+
+- ``cc:deliveries:<task id>``     hash, attempt (retries) -> deliveries of that attempt (TTL 2 days).
+- ``cc:ai:answer:<task id>``      string, JSON answer of an AI task's provider call (TTL 2 days).
 
 Maintenance and beat (through `app.store.locks`, `app.store.queue_history`, `app.store.history`
 and `app.store.beat`):
@@ -168,6 +177,26 @@ MAIL_SENT_TTL_S = 2 * 86_400
 
 def mail_sent(task_id: str) -> str:
     return f"{PREFIX}mail:sent:{task_id}"
+
+
+def mail_claim(task_id: str, recipient: str) -> str:
+    """String: the token of the run sending `task_id`'s message to `recipient` (lease, issue 11)."""
+    return f"{PREFIX}mail:claim:{task_id}:{recipient}"
+
+
+def mail_started(task_id: str) -> str:
+    """Hash: recipient -> time a run began its SMTP transaction (issue 11: "claim from a dead attempt")."""
+    return f"{PREFIX}mail:started:{task_id}"
+
+
+def deliveries(task_id: str) -> str:
+    """Hash: attempt number (retries) -> deliveries of that attempt to a worker (issue 11)."""
+    return f"{PREFIX}deliveries:{task_id}"
+
+
+def ai_answer(task_id: str) -> str:
+    """String: the JSON answer an AI task already paid for (reused by a redelivery, issue 11)."""
+    return f"{PREFIX}ai:answer:{task_id}"
 
 
 def mail_cancelled(task_id: str) -> str:

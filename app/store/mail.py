@@ -3,8 +3,13 @@
 - Sent log, one hash per task id: recipient address → Message-ID of each message the task
   delivered, so a retried or redelivered task skips them (TTL MAIL_SENT_TTL_S).
 - Cancel marker, one string per task id: set when the operator cancels a scheduled send.
+- Sending claim (issue 11), one string per task id and recipient: the token of the run inside the
+  SMTP transaction, with a lease in ms that the holder renews; and a "started" hash per task id:
+  recipient -> time a run began the transaction (so a later run knows an earlier one died in it).
 """
 from __future__ import annotations
+
+import time
 
 from app.store import keys
 
@@ -34,3 +39,38 @@ def cancel(client, task_id: str, ttl_s: int = MAIL_SENT_TTL_S) -> None:
 def is_cancelled(client, task_id: str) -> bool:
     """True when the operator cancelled the scheduled send `task_id`."""
     return bool(client.exists(keys.mail_cancelled(task_id)))
+
+
+_RENEW_LUA = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0"
+_RELEASE_LUA = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+
+
+def take_claim(client, task_id: str, recipient: str, token: str, lease_ms: int) -> bool:
+    """Take the sending claim of (`task_id`, `recipient`) for `lease_ms` if nobody holds it."""
+    return bool(client.set(keys.mail_claim(task_id, recipient), token, nx=True, px=lease_ms))
+
+
+def renew_claim(client, task_id: str, recipient: str, token: str, lease_ms: int) -> bool:
+    """Extend the claim to `lease_ms` from now if `token` still holds it."""
+    return bool(client.eval(_RENEW_LUA, 1, keys.mail_claim(task_id, recipient), token, lease_ms))
+
+
+def release_claim(client, task_id: str, recipient: str, token: str) -> None:
+    """Drop the claim if `token` holds it."""
+    client.eval(_RELEASE_LUA, 1, keys.mail_claim(task_id, recipient), token)
+
+
+def sent_to(client, task_id: str, recipient: str) -> str | None:
+    """The Message-ID task `task_id` delivered to `recipient`, or None."""
+    return client.hget(keys.mail_sent(task_id), recipient)
+
+
+def mark_started(client, task_id: str, recipient: str, ttl_s: int = MAIL_SENT_TTL_S) -> bool:
+    """Note that a run begins the SMTP transaction for `recipient`; True when an earlier run had
+    begun it too (and, since the caller holds the claim and found no sent record, died in it)."""
+    key = keys.mail_started(task_id)
+    pipe = client.pipeline(transaction=True)
+    pipe.hexists(key, recipient)
+    pipe.hset(key, recipient, time.time())
+    pipe.expire(key, ttl_s)
+    return bool(pipe.execute()[0])

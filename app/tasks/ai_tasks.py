@@ -16,9 +16,13 @@ Results never hold API keys; output is plain text for the page to show as text.
 """
 from __future__ import annotations
 
+import logging
+from functools import lru_cache
+
 from celery.exceptions import Retry
 
 from app.errors import ProviderBusy
+from app.store import answers
 from app.services import llm, storage
 from app.services.llm import batch
 from app.tasks.base import ConsoleTask
@@ -28,6 +32,7 @@ from config.settings import get_settings
 MAX_RETRIES = 3
 PARTIAL_TEXT_CHARS = 20_000
 MAX_COUNTDOWN_S = 3_600
+log = logging.getLogger(__name__)
 AI_TASK_OPTIONS = dict(base=ConsoleTask, bind=True, max_retries=MAX_RETRIES, default_retry_delay=10,
                        rate_limit=get_settings().AI_RATE_LIMIT or None, soft_time_limit=570, time_limit=600)
 
@@ -51,10 +56,35 @@ class Reporter:
         self.task.report_progress(self.part, self.parts, "writing", partial_text=text[-PARTIAL_TEXT_CHARS:])
 
 
+@lru_cache(maxsize=4)
+def _redis_for(url: str):
+    from app.store.clients import redis_from_url
+
+    return redis_from_url(url)
+
+
+def _stored_answers():
+    return _redis_for(get_settings().result_backend)
+
+
 def _run(task, fn, *args, **kwargs):
-    """Call a service function; ProviderBusy becomes a retry until the retries run out."""
+    """Call a service function; ProviderBusy becomes a retry until the retries run out.
+
+    An answer is paid for once per task id (issue 11): it is stored in Redis (`app.store.answers`,
+    2 days) as soon as the provider returned it, and a redelivery of the same task (its worker was
+    lost before the result was saved, or a retry after a later step failed) returns the stored answer
+    with ``reused: True`` instead of calling the provider again.
+    """
+    task_id = task.request.id if task.request.id and not task.request.called_directly else None
+    if task_id:
+        try:
+            stored = answers.get(_stored_answers(), task_id)
+        except Exception:  # noqa: BLE001 - no Redis: nothing stored to reuse
+            stored = None
+        if stored:
+            return {**stored, "reused": True}
     try:
-        return fn(*args, **kwargs)
+        result = fn(*args, **kwargs)
     except ProviderBusy as exc:
         retries = task.request.retries
         if retries >= task.max_retries:
@@ -62,6 +92,14 @@ def _run(task, fn, *args, **kwargs):
                                f"(max_retries={task.max_retries}).") from None
         raise task.retry(exc=exc, countdown=retry_countdown_s(retries, exc.retry_after_s,
                                                               get_settings().AI_RETRY_COUNTDOWN_S))
+    if task_id and isinstance(result, dict):
+        try:
+            answers.put(_stored_answers(), task_id, result)
+        except (TypeError, ValueError):
+            pass  # not JSON (never for the llm services): nothing to reuse
+        except Exception as exc:  # noqa: BLE001 - the answer is still returned
+            log.warning("storing the AI answer of %s failed: %s", task.request.id, exc)
+    return result
 
 
 def _complete(task, provider, prompt, model, system, max_tokens, temperature):

@@ -3,7 +3,9 @@ jitter (`app.services.mail.backoff`; base EMAIL_RETRY_COUNTDOWN_S).
 
 Connection errors, timeouts and 4xx replies retry; 5xx replies, bad addresses and other bad input
 fail at once with a readable reason. Every task records who it delivered to (`SentLog`, keyed by
-task id), so a retry or a redelivery never mails a recipient twice. The SMTP password is read from
+task id), so a retry or a redelivery never mails a recipient twice; the SMTP transaction runs
+inside a sending claim and every attempt of one task uses the same Message-ID (issue 11: see
+`app.services.mail.sentlog` for the rule when an earlier attempt died mid-send). The SMTP password is read from
 the settings in the worker: it is never a task argument or part of a result.
 
 The ``queue_*`` / ``schedule_email`` functions check a request the same way the worker will and only
@@ -32,7 +34,8 @@ EMAIL_TASK_OPTIONS = dict(base=ConsoleTask, bind=True, max_retries=3, default_re
 def _limits() -> dict:
     s = get_settings()
     return dict(data_dir=s.DATA_DIR, max_recipients=s.EMAIL_MAX_RECIPIENTS,
-                max_attachment_bytes=s.EMAIL_MAX_ATTACHMENT_MB * 1024 * 1024)
+                max_attachment_bytes=s.EMAIL_MAX_ATTACHMENT_MB * 1024 * 1024,
+                max_subject_chars=s.EMAIL_MAX_SUBJECT_CHARS, max_body_bytes=s.EMAIL_MAX_BODY_BYTES)
 
 
 @lru_cache(maxsize=4)
@@ -47,7 +50,7 @@ def _redis():
 def _sent_log(task):
     if task.request.called_directly or not task.request.id:
         return MemorySentLog()
-    return SentLog(_redis(), task.request.id)
+    return SentLog(_redis(), task.request.id, lease_s=get_settings().EMAIL_CLAIM_LEASE_S)
 
 
 def _retry(task, exc: ServiceUnavailable):

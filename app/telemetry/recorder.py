@@ -36,6 +36,13 @@ def record_progress(task_id: str, meta: dict[str, Any]) -> None:
            info=str(meta.get("message") or "")[:200] or None)
 
 
+def record_lost_delivery(task_id: str, lost: int, message: str) -> None:
+    """Issue 11 hook: the worker holding an earlier delivery of `task_id` was lost (`lost` so far).
+    Adds a WORKER_LOST timeline entry and sets the hash's ``lost_deliveries`` (written at once)."""
+    record(task_id, "STARTED", {"lost_deliveries": lost}, sync=True,
+           timeline=[{"state": "WORKER_LOST", "at": time.time(), "info": message}])
+
+
 def _dumps(value: Any) -> str | None:
     try:
         return json.dumps(value, ensure_ascii=False)

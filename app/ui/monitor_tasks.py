@@ -66,6 +66,10 @@ def detail(task_id: str) -> None:
     cols[4].metric("Queue", task.get("queue") or "—")
     cols[5].metric("Worker", (task.get("worker") or "—").split("@")[0])
     st.markdown(f"**{task.get('name', '')}** · `{task_id}` · sent {when(task.get('sent_at'))} ({ago(task.get('sent_at'))})")
+    if task.get("lost_deliveries"):
+        st.warning(f"Lost deliveries: {task['lost_deliveries']} — the worker running this task was lost "
+                   "(killed, out of memory, or crashed) and the task was delivered again; see WORKER_LOST "
+                   "on the timeline. After MAX_DELIVERIES it is failed instead.", icon=":material/warning:")
     _cost(task)
     related = {"parent": task.get("parent_id"), "root": task.get("root_id"), "retry of": task.get("retry_of"),
                "retried as": task.get("retried_as")}

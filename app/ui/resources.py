@@ -45,20 +45,39 @@ def celery():
     return celery_app
 
 
+#: While Redis is away, the banner page checks it this often and comes back by itself.
+REDIS_RETRY_S = 2
+
+
 def redis_ok_or_banner() -> bool:
-    """Ping Redis; on failure show a clear banner (never a traceback) and return False."""
+    """Ping Redis; on failure show a clear banner (never a traceback) and return False.
+
+    The banner page keeps checking every REDIS_RETRY_S and reruns itself once Redis answers, so the
+    page recovers without a reload (issue 11).
+    """
     try:
         redis_client().ping()
         return True
     except (redis.RedisError, OSError) as exc:
         st.error(f"Redis is unreachable at {_safe_url(get_settings().result_backend)} — "
-                 f"start it or set REDIS_URL. ({type(exc).__name__}: {exc})", icon=":material/error:")
+                 f"start it or set REDIS_URL. ({type(exc).__name__}: {exc}) This page checks again every "
+                 f"{REDIS_RETRY_S} s and comes back by itself.", icon=":material/error:")
+        _reload_when_redis_answers()
         return False
 
 
 def redis_down_banner(exc: BaseException) -> None:
     """The banner for Redis failing in the middle of a page (after `redis_ok_or_banner` passed)."""
     st.error(f"Redis stopped answering: {exc}", icon=":material/error:")
+
+
+@st.fragment(run_every=REDIS_RETRY_S)
+def _reload_when_redis_answers() -> None:
+    try:
+        redis_client().ping()
+    except (redis.RedisError, OSError):
+        return
+    st.rerun(scope="app")
 
 
 def _safe_url(url: str) -> str:

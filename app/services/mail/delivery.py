@@ -41,16 +41,38 @@ class Single:
         return list(dict.fromkeys([*self.to, *self.cc, *self.bcc]))
 
 
+def check_sizes(subject, body, html_body, max_subject_chars: int | None, max_body_bytes: int | None) -> None:
+    """Subject and body limits (EMAIL_MAX_SUBJECT_CHARS, EMAIL_MAX_BODY_BYTES), checked before any
+    other work so a 10 MB subject costs nothing.
+
+    Raises:
+        InvalidInput: a subject or body that is not text, a subject over `max_subject_chars`.
+        FileTooLarge: text and HTML bodies together over `max_body_bytes`.
+    """
+    for name, value in (("subject", subject), ("body", body), ("html_body", html_body)):
+        if value is not None and not isinstance(value, str):
+            raise InvalidInput(f"The {name} must be text, got {type(value).__name__}.")
+    if max_subject_chars and subject and len(subject) > max_subject_chars:
+        raise InvalidInput(f"The subject has {len(subject):,} characters; the limit is {max_subject_chars:,} "
+                           "(EMAIL_MAX_SUBJECT_CHARS).")
+    size = len((body or "").encode("utf-8", "surrogatepass")) + len((html_body or "").encode("utf-8", "surrogatepass"))
+    if max_body_bytes and size > max_body_bytes:
+        raise FileTooLarge(f"The message body is {size / 1024 / 1024:,.1f} MB; the limit is "
+                           f"{max_body_bytes / 1024 / 1024:,.1f} MB (EMAIL_MAX_BODY_BYTES).")
+
+
 def check_single(*, to_email, subject: str, body: str | None, html_body: str | None = None,
                  attachments=None, cc=None, bcc=None, reply_to: str | None = None, data_dir: Path,
-                 max_recipients: int, max_attachment_bytes: int) -> Single:
+                 max_recipients: int, max_attachment_bytes: int, max_subject_chars: int | None = None,
+                 max_body_bytes: int | None = None) -> Single:
     """Validate one send request (the arguments of `send_email`).
 
     Raises:
         InvalidInput: a bad address, a line break in a header, no recipient or too many, no subject
             or body, an attachment outside DATA_DIR or missing.
-        FileTooLarge: attachments over `max_attachment_bytes`.
+        FileTooLarge: attachments over `max_attachment_bytes`, bodies over `max_body_bytes`.
     """
+    check_sizes(subject, body, html_body, max_subject_chars, max_body_bytes)
     to = addresses.check_addresses(to_email, "To")
     cc_list = addresses.check_addresses(cc, "Cc")
     bcc_list = addresses.check_addresses(bcc, "Bcc")
@@ -71,8 +93,11 @@ def send_one(cfg: smtp.SmtpConfig, mail: Single, sent_log) -> dict:
     """Send one checked message over a fresh connection.
 
     Returns ``{'status': 'sent', 'message_id', 'accepted': [addresses], 'refused': {address: reason},
-    'size_bytes', 'smtp': 'host:port (mode)'}``; when `sent_log` shows it was already delivered
-    (a retry after the server accepted it), nothing is sent and ``status`` is ``'already_sent'``.
+    'size_bytes', 'smtp': 'host:port (mode)', 'possible_duplicate'?: True}``; when `sent_log` shows it
+    was already delivered (a retry after the server accepted it), nothing is sent and ``status`` is
+    ``'already_sent'``. The SMTP transaction runs inside the task's sending claim
+    (`SentLog.sending`); ``possible_duplicate`` is set when an earlier attempt died inside it (same
+    Message-ID, so receivers can de-duplicate).
 
     Raises:
         ServiceUnavailable / DeliveryDeferred: retryable (network, timeout, 4xx).
@@ -80,19 +105,30 @@ def send_one(cfg: smtp.SmtpConfig, mail: Single, sent_log) -> dict:
     """
     done = sent_log.sent()
     if done:
-        return {"status": "already_sent", "message_id": next(iter(done.values())), "accepted": sorted(done),
-                "refused": {}, "size_bytes": None, "smtp": cfg.describe()}
-    msg = message.build_message(sender=cfg.sender, to=mail.to, subject=mail.subject, text=mail.body,
-                                html=mail.html_body, attachments=mail.attachments, cc=mail.cc,
-                                reply_to=mail.reply_to)
-    data = message.to_bytes(msg)
-    with smtp.connect(cfg) as conn:
-        refused = smtp.send_bytes(conn, cfg, cfg.sender, mail.recipients, data)
-    accepted = [r for r in mail.recipients if r not in refused]
-    for address in accepted:
-        sent_log.mark(address, msg["Message-ID"])
-    return {"status": "sent", "message_id": msg["Message-ID"], "accepted": accepted, "refused": refused,
-            "size_bytes": len(data), "smtp": cfg.describe()}
+        return _already(done, cfg)
+    message_id = message.message_id_for(sent_log.task_id, cfg.sender) if sent_log.task_id else None
+    with sent_log.sending() as claim:
+        if claim.already_sent:
+            return _already(sent_log.sent(), cfg)
+        msg = message.build_message(sender=cfg.sender, to=mail.to, subject=mail.subject, text=mail.body,
+                                    html=mail.html_body, attachments=mail.attachments, cc=mail.cc,
+                                    reply_to=mail.reply_to, message_id=message_id)
+        data = message.to_bytes(msg)
+        with smtp.connect(cfg) as conn:
+            refused = smtp.send_bytes(conn, cfg, cfg.sender, mail.recipients, data)
+        accepted = [r for r in mail.recipients if r not in refused]
+        for address in accepted:
+            sent_log.mark(address, msg["Message-ID"])
+    out = {"status": "sent", "message_id": msg["Message-ID"], "accepted": accepted, "refused": refused,
+           "size_bytes": len(data), "smtp": cfg.describe()}
+    if claim.resumed:
+        out["possible_duplicate"] = True
+    return out
+
+
+def _already(done: dict[str, str], cfg: smtp.SmtpConfig) -> dict:
+    return {"status": "already_sent", "message_id": next(iter(done.values())), "accepted": sorted(done),
+            "refused": {}, "size_bytes": None, "smtp": cfg.describe()}
 
 
 @dataclass(frozen=True)
@@ -105,7 +141,8 @@ class Bulk:
 
 
 def check_bulk(*, recipients, subject: str, body: str, html_body: str | None = None, attachments=None,
-               data_dir: Path, max_recipients: int, max_attachment_bytes: int) -> Bulk:
+               data_dir: Path, max_recipients: int, max_attachment_bytes: int, max_subject_chars: int | None = None,
+               max_body_bytes: int | None = None) -> Bulk:
     """Validate a bulk request and render every row once, so a missing column fails before queueing.
 
     Raises:
@@ -113,6 +150,7 @@ def check_bulk(*, recipients, subject: str, body: str, html_body: str | None = N
             template variable missing from a row, an attachment problem.
         FileTooLarge: attachments over `max_attachment_bytes`.
     """
+    check_sizes(subject, body, html_body, max_subject_chars, max_body_bytes)
     rows = addresses.check_recipient_rows(recipients or [], max_recipients)
     if not (subject or "").strip():
         raise InvalidInput("The subject is empty.")
@@ -178,14 +216,22 @@ def _send_row(conn, cfg: smtp.SmtpConfig, bulk: Bulk, row: dict, sent_log) -> di
     try:
         rendered = bulk.templates.render(row_context(row))
         msg = message.build_message(sender=cfg.sender, to=[email], subject=rendered.subject,
-                                    text=rendered.text, html=rendered.html, attachments=bulk.attachments)
+                                    text=rendered.text, html=rendered.html, attachments=bulk.attachments,
+                                    message_id=message.message_id_for(sent_log.task_id, cfg.sender, email)
+                                    if sent_log.task_id else None)
     except InvalidInput as exc:
         return {"email": email, "status": "invalid", "error": str(exc)}
-    try:
-        smtp.send_bytes(conn, cfg, cfg.sender, [email], message.to_bytes(msg))
-    except DeliveryDeferred as exc:
-        return {"email": email, "status": "deferred", "error": str(exc)}
-    except DeliveryRefused as exc:
-        return {"email": email, "status": "refused", "error": str(exc)}
-    sent_log.mark(email, msg["Message-ID"])
-    return {"email": email, "status": "sent", "message_id": msg["Message-ID"]}
+    with sent_log.sending(email) as claim:
+        if claim.already_sent:
+            return {"email": email, "status": "already_sent", "message_id": claim.already_sent}
+        try:
+            smtp.send_bytes(conn, cfg, cfg.sender, [email], message.to_bytes(msg))
+        except DeliveryDeferred as exc:
+            return {"email": email, "status": "deferred", "error": str(exc)}
+        except DeliveryRefused as exc:
+            return {"email": email, "status": "refused", "error": str(exc)}
+        sent_log.mark(email, msg["Message-ID"])
+    row = {"email": email, "status": "sent", "message_id": msg["Message-ID"]}
+    if claim.resumed:
+        row["possible_duplicate"] = True
+    return row

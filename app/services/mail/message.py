@@ -8,6 +8,7 @@ Serialized with `email.policy.SMTP` (CRLF line ends, lines folded at 78).
 """
 from __future__ import annotations
 
+import hashlib
 import mimetypes
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -57,8 +58,10 @@ def resolve_attachments(data_dir: Path, items: Iterable[str | dict] | None, max_
 
 def build_message(*, sender: str, to: Sequence[str], subject: str, text: str, html: str | None = None,
                   attachments: Sequence[Attachment] = (), cc: Sequence[str] = (),
-                  reply_to: str | None = None, now: datetime | None = None) -> EmailMessage:
-    """One `EmailMessage` with From, To, Cc, Reply-To, Subject, Date and a fresh Message-ID.
+                  reply_to: str | None = None, now: datetime | None = None,
+                  message_id: str | None = None) -> EmailMessage:
+    """One `EmailMessage` with From, To, Cc, Reply-To, Subject, Date and `message_id` (a fresh one
+    when None; tasks pass `message_id_for` so every attempt of one task sends the same Message-ID).
 
     Addresses must already be validated (`addresses.check_address`).
 
@@ -75,7 +78,7 @@ def build_message(*, sender: str, to: Sequence[str], subject: str, text: str, ht
     msg["Subject"] = check_header("Subject", subject)
     msg["Date"] = format_datetime(now or datetime.now(timezone.utc))
     domain = sender.rpartition("@")[2].strip(">") or None
-    msg["Message-ID"] = make_msgid(domain=domain)
+    msg["Message-ID"] = message_id or make_msgid(domain=domain)
     msg.set_content(text or "")
     if html:
         msg.add_alternative(html, subtype="html")
@@ -83,6 +86,15 @@ def build_message(*, sender: str, to: Sequence[str], subject: str, text: str, ht
         maintype, _, subtype = att.content_type.partition("/")
         msg.add_attachment(att.path.read_bytes(), maintype=maintype, subtype=subtype, filename=att.filename)
     return msg
+
+
+def message_id_for(task_id: str, sender: str, recipient: str | None = None) -> str:
+    """The Message-ID every attempt of task `task_id` uses: ``<task id@sender domain>``, or for one
+    recipient of a bulk run ``<task id.sha256(recipient)[:16]@domain>``. Receivers de-duplicate on it
+    (RFC 5322 §3.6.4: a Message-ID names one message)."""
+    domain = sender.rpartition("@")[2].strip("> ") or "localhost"
+    local = task_id if recipient is None else f"{task_id}.{hashlib.sha256(recipient.lower().encode()).hexdigest()[:16]}"
+    return f"<{local}@{domain}>"
 
 
 def to_bytes(msg: EmailMessage) -> bytes:

@@ -1,0 +1,167 @@
+"""The fault suite's real stack: `python -m app` (supervisord, embedded Redis with AOF, five workers,
+beat, console, metrics) pointed at a counting SMTP server, with short timeouts so faults resolve in
+seconds: VISIBILITY_TIMEOUT_S=30, EMAIL_CLAIM_LEASE_S=2, WORKER_STOP_WAIT_S=20, MAX_DELIVERIES=3.
+
+`faults_table` collects one row per scenario (what was done, what came out, counts); at the end of
+the run it is printed as a table and written to var/faults.json.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from app.launcher import redis_server
+from app.monitor import workers
+from app.store.clients import redis_from_url
+from config.celery_config import QUEUES
+from tests.conftest import ROOT, wait_for
+from tests.faults.smtp_counting import CountingSmtp
+
+FAULT_ENV = dict(VISIBILITY_TIMEOUT_S="30", EMAIL_CLAIM_LEASE_S="2", WORKER_STOP_WAIT_S="20", MAX_DELIVERIES="3",
+                 EMAIL_RETRY_COUNTDOWN_S="1", EMAIL_RETRY_BACKOFF_MAX_S="5", WORKER_HEARTBEAT_S="1",
+                 WORKER_OFFLINE_AFTER_S="5", EMAIL_CONCURRENCY="2", FILES_CONCURRENCY="1", AI_CONCURRENCY="1",
+                 REPORTS_CONCURRENCY="1", DEFAULT_CONCURRENCY="1", LOGLEVEL="INFO", AWAIT_REDIS_S="60")
+_rows: list[dict] = []
+
+
+def http_status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=3) as r:
+            return r.status
+    except OSError:
+        return 0
+
+
+class Stack:
+    """One `python -m app` in its own session (process group); restartable on the same data."""
+
+    def __init__(self, data: Path, smtp_port: int):
+        self.data = data
+        self.redis_port, self.console_port = redis_server.free_port(), redis_server.free_port()
+        self.redis_url = f"redis://127.0.0.1:{self.redis_port}/0"
+        self.env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATA_DIR")}
+        self.env.update(FAULT_ENV, DATA_DIR=str(data), REDIS_EMBEDDED_PORT=str(self.redis_port),
+                        PORT=str(self.console_port), METRICS_PORT=str(redis_server.free_port()),
+                        SMTP_HOST="127.0.0.1", SMTP_PORT=str(smtp_port), EMAIL_FROM="faults@example.test")
+        self.proc: subprocess.Popen | None = None
+        self.client = redis_from_url(self.redis_url)
+        self.app = self._celery()
+        self.runs = 0
+
+    def _celery(self):
+        from config.celery_config import ConsoleCelery, celery_app
+
+        app = ConsoleCelery("faults", broker=self.redis_url, backend=self.redis_url)
+        app.conf.update({k: v for k, v in celery_app.conf.changes.items()
+                         if k not in ("broker_url", "result_backend", "redbeat_redis_url")})
+        transport = {"visibility_timeout": int(FAULT_ENV["VISIBILITY_TIMEOUT_S"])}
+        app.conf.update(broker_transport_options=transport, result_backend_transport_options=transport)
+        return app
+
+    @property
+    def console_url(self) -> str:
+        return f"http://127.0.0.1:{self.console_port}"
+
+    def start(self) -> None:
+        self.runs += 1
+        self.log = open(self.data / f"stack-{self.runs}.log", "w")
+        self.proc = subprocess.Popen([sys.executable, "-m", "app"], cwd=ROOT, env=self.env, stdout=self.log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+
+    def wait_ready(self, timeout_s: float = 120, console: bool = True) -> None:
+        if console:
+            wait_for(lambda: http_status(f"{self.console_url}/_stcore/health") == 200, timeout_s, 0.5)
+        wait_for(lambda: set(QUEUES) <= set(self.consumers()), timeout_s, 0.5)
+
+    def consumers(self) -> dict[str, list[str]]:
+        try:
+            return workers.consumers_by_queue(workers.list_workers(self.client, 5.0))
+        except Exception:  # noqa: BLE001 - Redis still starting
+            return {}
+
+    def ctl(self, *args: str) -> str:
+        out = subprocess.run([sys.executable, "-m", "supervisor.supervisorctl", "-c",
+                              str(self.data / "run" / "supervisord.conf"), *args],
+                             capture_output=True, text=True, timeout=60, env=self.env)
+        return out.stdout
+
+    def pid(self, program: str) -> int:
+        return int(self.ctl("pid", program).strip() or 0)
+
+    def pids(self) -> dict[str, int]:
+        out = {}
+        for line in self.ctl("status").splitlines():
+            parts = line.split()
+            if len(parts) >= 4 and parts[1] == "RUNNING":
+                out[parts[0]] = int(parts[3].rstrip(","))
+        return out
+
+    def interrupt(self, timeout_s: float = 90) -> float:
+        """Ctrl-C: SIGINT to the process group (python -m app and supervisord); seconds until it exited."""
+        t0 = time.monotonic()
+        os.killpg(self.proc.pid, signal.SIGINT)
+        self.proc.wait(timeout_s)
+        self.log.close()
+        return time.monotonic() - t0
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGINT)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+        sock_pidfile = self.data / "run" / "supervisord.pid"
+        if sock_pidfile.exists():
+            sock_pidfile.unlink()
+
+
+@pytest.fixture(scope="session")
+def counting_smtp(tmp_path_factory):
+    port = redis_server.free_port()
+    holder = {}
+    yield holder, port
+    if holder.get("server"):
+        holder["server"].stop()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory, counting_smtp):
+    holder, smtp_port = counting_smtp
+    s = Stack(tmp_path_factory.mktemp("faults"), smtp_port)
+    holder["server"] = CountingSmtp(s.client, smtp_port).start()
+    s.smtp = holder["server"].handler
+    s.start()
+    try:
+        s.wait_ready()
+        yield s
+    finally:
+        s.kill()
+        s.client.close()
+
+
+@pytest.fixture(scope="session")
+def faults_table():
+    return _rows
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not _rows:
+        return
+    tr = terminalreporter
+    tr.section("fault scenarios (also in var/faults.json)")
+    width = max(len(r["scenario"]) for r in _rows)
+    for r in _rows:
+        counts = ", ".join(f"{k}={v}" for k, v in r.items() if k not in ("scenario", "outcome"))
+        tr.write_line(f"{r['scenario']:<{width}}  {r['outcome']:<10}  {counts}")
+    out = ROOT / "var" / "faults.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(_rows, indent=2))
