@@ -124,6 +124,9 @@ class Settings(BaseSettings):
     # the lease of an e-mail "sending" claim (a live sender renews it; a dead one's claim expires);
     # worker-side message limits (RFC 5322 §2.1.1: lines of at most 998 characters).
     WORKER_STOP_WAIT_S: float = Field(default=600.0, ge=1)
+    #: `make run` runs only these Procfile processes (comma-separated; empty = all). The embedded
+    #: Redis still starts when it is needed. E.g. a worker host: PROCESSES=worker_email,worker_files
+    PROCESSES: str = ""
     MAX_DELIVERIES: int = Field(default=3, ge=1)
     EMAIL_CLAIM_LEASE_S: float = Field(default=15.0, ge=1)
     EMAIL_MAX_SUBJECT_CHARS: int = Field(default=998, ge=10)

@@ -101,3 +101,11 @@ def test_await_redis_execs_the_command_once_redis_answers(redis_url):
                           env={**env, "REDIS_URL": "redis://127.0.0.1:1/0", "AWAIT_REDIS_S": "0.5"},
                           capture_output=True, text=True, timeout=30)
     assert dead.returncode == 1 and "did not answer" in dead.stderr and not dead.stdout
+
+
+def test_processes_setting_runs_a_subset_and_rejects_unknown_names(redis_url, tmp_path):
+    p = processes.plan(Settings(REDIS_URL=redis_url, DATA_DIR=tmp_path, PROCESSES="worker_email, console"),
+                       explicit_redis=True)
+    assert set(p.processes) == {"worker_email", "console"} and not p.errors
+    bad = processes.plan(Settings(REDIS_URL=redis_url, DATA_DIR=tmp_path, PROCESSES="worker_mail"), explicit_redis=True)
+    assert bad.errors and "worker_mail" in bad.errors[0]

@@ -161,6 +161,15 @@ def plan(settings: Settings, explicit_redis: bool, procfile: Path = ROOT / "Proc
         p.notes.append(f"Metrics: port {settings.METRICS_PORT} is in use, endpoint not started (set METRICS_PORT)")
     else:
         p.notes.append(f"Metrics: http://localhost:{settings.METRICS_PORT}/metrics")
+    if settings.PROCESSES:
+        wanted = [n.strip() for n in settings.PROCESSES.split(",") if n.strip()]
+        unknown = [n for n in wanted if n not in p.processes and n not in ("redis", "smtp_sink", "metrics")]
+        if unknown:
+            p.errors.append(f"PROCESSES names unknown process(es) {', '.join(unknown)}; known: "
+                            f"{', '.join(p.processes)}.")
+        kept = {n: c for n, c in p.processes.items() if n in wanted or n == "redis"}
+        p.notes.append(f"Processes: only {', '.join(kept)} (PROCESSES)")
+        p.processes = kept
     bindir = str(Path(sys.executable).parent)
     p.env = dict(os.environ)
     # FORWARDED_ALLOW_IPS="": uvicorn (under Streamlit) then reports the TCP peer as the client address;

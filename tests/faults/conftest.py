@@ -1,6 +1,8 @@
 """The fault suite's real stack: `python -m app` (supervisord, embedded Redis with AOF, five workers,
 beat, console, metrics) pointed at a counting SMTP server, with short timeouts so faults resolve in
-seconds: VISIBILITY_TIMEOUT_S=30, EMAIL_CLAIM_LEASE_S=2, WORKER_STOP_WAIT_S=20, MAX_DELIVERIES=3.
+seconds: VISIBILITY_TIMEOUT_S=20, EMAIL_CLAIM_LEASE_S=2, WORKER_STOP_WAIT_S=20, MAX_DELIVERIES=3.
+Only the processes the scenarios use run (`FAULT_PROCESSES`: the email and default workers, beat,
+console, metrics; the files/AI/reports workers are the same code and would only slow the machine).
 
 `faults_table` collects one row per scenario (what was done, what came out, counts); at the end of
 the run it is printed as a table and written to var/faults.json.
@@ -21,11 +23,13 @@ import pytest
 from app.launcher import redis_server
 from app.monitor import workers
 from app.store.clients import redis_from_url
-from config.celery_config import QUEUES
 from tests.conftest import ROOT, wait_for
 from tests.faults.smtp_counting import CountingSmtp
 
-FAULT_ENV = dict(VISIBILITY_TIMEOUT_S="30", EMAIL_CLAIM_LEASE_S="2", WORKER_STOP_WAIT_S="20", MAX_DELIVERIES="3",
+#: The stack runs the processes the scenarios need (PROCESSES; the embedded Redis always starts).
+FAULT_PROCESSES = "worker_email,worker_default,beat,console,metrics"
+FAULT_QUEUES = ("email_queue", "default_queue")
+FAULT_ENV = dict(PROCESSES=FAULT_PROCESSES, VISIBILITY_TIMEOUT_S="20", EMAIL_CLAIM_LEASE_S="2", WORKER_STOP_WAIT_S="20", MAX_DELIVERIES="3",
                  EMAIL_RETRY_COUNTDOWN_S="1", EMAIL_RETRY_BACKOFF_MAX_S="5", WORKER_HEARTBEAT_S="1",
                  WORKER_OFFLINE_AFTER_S="5", EMAIL_CONCURRENCY="2", FILES_CONCURRENCY="1", AI_CONCURRENCY="1",
                  REPORTS_CONCURRENCY="1", DEFAULT_CONCURRENCY="1", LOGLEVEL="INFO", AWAIT_REDIS_S="60")
@@ -50,7 +54,7 @@ class Stack:
         self.env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATA_DIR")}
         self.env.update(FAULT_ENV, DATA_DIR=str(data), REDIS_EMBEDDED_PORT=str(self.redis_port),
                         PORT=str(self.console_port), METRICS_PORT=str(redis_server.free_port()),
-                        SMTP_HOST="127.0.0.1", SMTP_PORT=str(smtp_port), EMAIL_FROM="faults@example.test")
+                        SMTP_HOST="127.0.0.1", SMTP_PORT=str(smtp_port), EMAIL_FROM="faults@example.com")
         self.proc: subprocess.Popen | None = None
         self.client = redis_from_url(self.redis_url)
         self.app = self._celery()
@@ -79,7 +83,7 @@ class Stack:
     def wait_ready(self, timeout_s: float = 120, console: bool = True) -> None:
         if console:
             wait_for(lambda: http_status(f"{self.console_url}/_stcore/health") == 200, timeout_s, 0.5)
-        wait_for(lambda: set(QUEUES) <= set(self.consumers()), timeout_s, 0.5)
+        wait_for(lambda: set(FAULT_QUEUES) <= set(self.consumers()), timeout_s, 0.5)
 
     def consumers(self) -> dict[str, list[str]]:
         try:

@@ -2,6 +2,7 @@
 Message-ID, and acts on tags in the subject before it replies:
 
 - ``[stall:N]``     wait N seconds before answering 250 (a send in flight);
+- ``[stall-first:N]`` the same, only for the first copy of a Message-ID;
 - ``[kill-once]``   the first time this Message-ID arrives, SIGKILL the pool process sending it
                     (found from the task's STARTED meta in the result backend: Message-IDs are
                     ``<task id@domain>``), then wait; later copies are accepted;
@@ -25,6 +26,7 @@ from email import message_from_bytes, policy
 from aiosmtpd.controller import Controller
 
 _STALL = re.compile(r"\[stall:(\d+(?:\.\d+)?)\]")
+_STALL_FIRST = re.compile(r"\[stall-first:(\d+(?:\.\d+)?)\]")
 
 
 class CountingHandler:
@@ -67,7 +69,7 @@ class CountingHandler:
 
     async def handle_DATA(self, server, session, envelope):
         msg = message_from_bytes(envelope.original_content, policy=policy.default)
-        message_id, subject = str(msg["Message-ID"]), str(msg["Subject"] or "")
+        message_id, subject = str(msg["Message-ID"]).strip(), str(msg["Subject"] or "")
         with self.lock:
             self.received[message_id] += 1
             self.subjects[message_id] = subject
@@ -76,7 +78,7 @@ class CountingHandler:
         if "[kill-always]" in subject or ("[kill-once]" in subject and first):
             await loop.run_in_executor(None, self._kill_sender, message_id)
             await asyncio.sleep(1)
-        stall = _STALL.search(subject)
+        stall = _STALL.search(subject) or (_STALL_FIRST.search(subject) if first else None)
         if stall:
             await asyncio.sleep(float(stall.group(1)))
         return "250 OK"

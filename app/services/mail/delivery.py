@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.errors import DeliveryDeferred, DeliveryRefused, InvalidInput
+from app.errors import DeliveryDeferred, DeliveryRefused, FileTooLarge, InvalidInput
 from app.services.mail import addresses, message, smtp, templates
 from app.services.mail.message import Attachment
 from app.services.mail.templates import BulkTemplates
