@@ -49,10 +49,12 @@ settings = get_settings()
 
 
 class ConsoleCelery(Celery):
-    """Celery whose every publish passes the countdown/ETA guard (`app.services.eta_guard`)."""
+    """Celery whose every publish passes the countdown/ETA guard (`app.services.eta_guard`) when the
+    broker is Redis (RabbitMQ has no visibility timeout: an unacked message stays with its consumer)."""
 
     def send_task(self, name, args=None, kwargs=None, countdown=None, eta=None, *more, **options):
-        vt = (self.conf.broker_transport_options or {}).get("visibility_timeout")
+        redis_broker = str(self.conf.broker_url or "").startswith(("redis://", "rediss://", "unix://"))
+        vt = (self.conf.broker_transport_options or {}).get("visibility_timeout") if redis_broker else None
         capped = eta_guard.check(countdown, eta, vt, is_retry=bool(options.get("retries")))
         if capped is not None:
             countdown, eta = capped, None
@@ -60,7 +62,7 @@ class ConsoleCelery(Celery):
 
 
 celery_app = ConsoleCelery("console", broker=settings.broker_url, backend=settings.result_backend,
-                    include=list(TASK_MODULES))
+                           include=list(TASK_MODULES))
 
 _exchange = Exchange("tasks", type="direct")
 _transport = {"visibility_timeout": settings.VISIBILITY_TIMEOUT_S}
