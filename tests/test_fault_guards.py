@@ -253,3 +253,25 @@ def test_diagnose_names_the_worker_that_started_in_place_of_a_lost_one():
           WorkerInfo("files.cc33@vm", online=True, last_heartbeat=2)]
     assert _successor("email.aa11@vm", ws) == "email.bb22@vm"
     assert _successor("files.cc33@vm", ws) is None
+
+
+@pytest.mark.usefixtures("celery_worker")
+def test_task_monitor_shows_lost_deliveries_on_the_timeline(celery_app, redis_client):
+    from streamlit.testing.v1 import AppTest
+
+    from app.store import history
+    from tests.conftest import ROOT
+
+    task_id = str(uuid.uuid4())
+    for _ in range(2):  # the second delivery of one attempt = the worker holding the first was lost
+        celery_app.send_task("app.tasks.maintenance_tasks.health_check", task_id=task_id)
+    wait_for(lambda: [e["state"] for e in history.timeline(redis_client, task_id)].count("SUCCESS") == 2, 60, 0.1)
+    assert history.get_task(redis_client, task_id)["lost_deliveries"] == "1"
+    at = AppTest.from_file(str(ROOT / "pages" / "task_monitor.py"), default_timeout=30)
+    at.session_state["mon_selected_task"] = task_id
+    at.run()
+    assert not at.exception, at.exception
+    assert any("Lost deliveries: 1" in w.value for w in at.warning)
+    frames = [df.value for df in at.dataframe if "state" in df.value.columns and "info" in df.value.columns]
+    assert frames and "WORKER_LOST" in set(frames[0]["state"])
+    assert "worker lost 1 time (killed, out of memory, or crashed)" in set(frames[0]["info"])
