@@ -16,6 +16,10 @@ from config.settings import get_settings
 
 
 def main() -> int:
+    if sys.argv[1:2] == ["users"]:  # python -m app users add|list|remove|passwd ...
+        from app.access import cli
+
+        return cli.main(sys.argv[2:])
     settings = get_settings()
     refusals = startup.problems(settings)
     if refusals:

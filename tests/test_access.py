@@ -185,3 +185,24 @@ def test_role_for_allow_list():
     assert signin.role_for(rules, "eve@partner.org") is Role.VIEWER
     assert signin.role_for(rules, "mallory@evil.test") is None
     assert signin.role_for(rules, "", []) is None
+
+
+def test_users_cli_reads_the_password_from_stdin_and_never_prints_it(redis_client, capsys):
+    import io
+
+    from app.access import cli
+
+    name = f"cli-{uuid.uuid4().hex[:6]}"
+    assert cli.main(["add", name, "--role", "operator"], stdin=io.StringIO("cli password 1\n")) == 0
+    assert accounts.verify(redis_client, name, "cli password 1").role is Role.OPERATOR
+    assert cli.main(["passwd", name, "--role", "viewer"], stdin=io.StringIO("cli password 2\n")) == 0
+    assert accounts.verify(redis_client, name, "cli password 2").role is Role.VIEWER
+    assert cli.main(["add", name, "--role", "viewer"], stdin=io.StringIO("x\n")) == 1  # exists / short
+    assert cli.main(["passwd", name], stdin=io.StringIO("")) == 1  # no password on stdin: nothing changed
+    assert accounts.verify(redis_client, name, "cli password 2") is not None
+    assert cli.main(["list"]) == 0
+    assert cli.main(["remove", name]) == 0 and accounts.get(redis_client, name) is None
+    out = capsys.readouterr()
+    assert f"{name}\tviewer" in out.out and "cli password" not in out.out + out.err
+    assert "Refused:" in out.err
+    assert audit.read(redis_client, audit.AuditFilter(text=name, action="user_add"), 1)[0]["auth"] == "cli"

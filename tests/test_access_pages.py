@@ -69,3 +69,49 @@ def at_client():
     from app.ui.resources import redis_client
 
     return redis_client()
+
+
+def _entry(role: Role | None = None, signed_in_at: float | None = None) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60)
+    if role is not None:
+        at.session_state[SESSION_KEY] = Identity(f"ui-{role.label}", role, "10.0.0.9", "accounts", signed_in_at)
+    return at
+
+
+def test_expired_session_shows_the_sign_in_form_and_is_audited(accounts_mode):
+    import time
+
+    name = "ui-viewer"
+    before = len(audit.read(at_client(), audit.AuditFilter(who=name, action="session_expired"), 1000))
+    at = _entry(Role.VIEWER, time.time() - get_settings().SESSION_MAX_AGE_S - 1).run()
+    assert not at.exception, at.exception
+    assert any(b.label == "Sign in" for b in at.button)
+    assert any("session expired" in i.value for i in at.info)
+    assert SESSION_KEY not in at.session_state
+    after = audit.read(at_client(), audit.AuditFilter(who=name, action="session_expired"), 1000)
+    assert len(after) == before + 1
+
+
+def test_sign_in_form_refuses_a_wrong_password_and_creates_a_session(accounts_mode, redis_client):
+    import uuid
+
+    from app.access import accounts, identity, sessions
+
+    name = f"form-{uuid.uuid4().hex[:6]}"
+    accounts.add(redis_client, identity.system("test"), name, "operator", "form password")
+    at = _entry().run()
+    assert [b.label for b in at.button] == ["Sign in"]  # nothing but the form before sign-in
+    at.text_input(key="access_name").input(name)
+    at.text_input(key="access_password").input("wrong password")
+    at.button[0].click().run()
+    assert any("Wrong account name or password" in e.value for e in at.error)
+    at.text_input(key="access_password").input("form password")
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    ident = at.session_state[SESSION_KEY]
+    assert (ident.name, ident.role, ident.auth_method) == (name, Role.OPERATOR, "accounts")
+    token = at.session_state["access_token"]
+    assert sessions.lookup(redis_client, token, "", 3600).name == name
+    assert any(b.label == "Sign out" for b in at.button)  # clicking it: tests/test_browser.py
+    assert [e["action"] for e in audit.read(redis_client, audit.AuditFilter(who=name), 5)] == \
+        ["sign_in", "sign_in_failed"]

@@ -1,7 +1,9 @@
 """End to end in headless Chromium against the real stack started by `python -m app`.
 
-The stack runs with REDIS_URL unset, so it also proves the embedded-server path; Ctrl-C (SIGINT)
-must stop every process it started.
+The stack runs with REDIS_URL unset, so it also proves the embedded-server path (with its generated
+password); Ctrl-C (SIGINT) must stop every process it started. Sign-in is on (built-in accounts plus
+the shared CONSOLE_PASSWORD as "admin"): the `page` fixture signs in as admin; the access tests use
+their own browser contexts for a viewer, an operator and nobody, against the same stack.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from config.celery_config import QUEUES
 from tests.conftest import ROOT, wait_for
 
 pytestmark = pytest.mark.browser
+ADMIN_PASSWORD = "stack admin password 1"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
@@ -40,11 +43,13 @@ def stack(tmp_path_factory):
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATA_DIR")}
     env.update(DATA_DIR=str(data), REDIS_EMBEDDED_PORT=str(rport), PORT=str(cport),
                SMTP_SINK_PORT=str(redis_server.free_port()), METRICS_PORT=str(redis_server.free_port()),
-               LOGLEVEL="WARNING")
+               LOGLEVEL="WARNING", CONSOLE_AUTH="accounts", CONSOLE_PASSWORD=ADMIN_PASSWORD,
+               SIGNIN_DELAY_BASE_S="600")
+    redis_url = redis_server.embedded_url(rport, redis_server.embedded_password(data))
     log = open(data / "stack.log", "w")
     proc = subprocess.Popen([sys.executable, "-m", "app"], cwd=ROOT, env=env, stdout=log,
                             stderr=subprocess.STDOUT, start_new_session=True)
-    client = redis_from_url(f"redis://127.0.0.1:{rport}/0")
+    client = redis_from_url(redis_url)
     try:
         wait_for(lambda: _get(f"http://127.0.0.1:{cport}/_stcore/health") == 200, timeout_s=90, interval_s=0.5)
 
@@ -55,8 +60,8 @@ def stack(tmp_path_factory):
                 return False
             return set(QUEUES) <= set(online)
         wait_for(all_queues_consumed, timeout_s=90, interval_s=0.5)
-        yield {"url": f"http://127.0.0.1:{cport}", "proc": proc, "data": data,
-               "redis_url": f"redis://127.0.0.1:{rport}/0"}
+        yield {"url": f"http://127.0.0.1:{cport}", "proc": proc, "data": data, "env": env,
+               "redis_url": redis_url}
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGINT)
@@ -68,19 +73,40 @@ def stack(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def page():
+def browser():
     if not CHROMIUM:
         pytest.skip("Chromium is not installed (apt-get install -y chromium; .ci/run does this)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
             "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
             "--disable-background-networking", "--disable-component-update", "--disable-sync"])
-        pg = browser.new_page()
-        pg.set_default_timeout(60_000)
-        yield pg
-        browser.close()
+        yield b
+        b.close()
+
+
+def new_page(browser):
+    """A page in a fresh browser context (its own cookies: nobody signed in)."""
+    pg = browser.new_context().new_page()
+    pg.set_default_timeout(60_000)
+    return pg
+
+
+def sign_in(pg, url: str, name: str, password: str) -> None:
+    pg.goto(url + "/")
+    pg.get_by_label("Account", exact=True).fill(name)
+    pg.get_by_label("Password", exact=True).fill(password)
+    pg.get_by_role("button", name="Sign in").click()
+
+
+@pytest.fixture(scope="module")
+def page(stack, browser):
+    pg = new_page(browser)
+    sign_in(pg, stack["url"], "admin", ADMIN_PASSWORD)
+    pg.get_by_text("Signed in as").wait_for()
+    yield pg
+    pg.context.close()
 
 
 def test_upload_docx_then_see_it_in_task_monitor(stack, page, corpus):
@@ -132,6 +158,93 @@ def test_monitor_refreshes_by_itself_and_keeps_the_selected_row(stack, page):
     page.wait_for_timeout(5_000)  # two or more refreshes of the fragment
     assert page.get_by_text("Timeline").first.is_visible()
     assert page.get_by_role("button", name="Why is it stuck?").is_visible()
+
+
+PAGE_PATHS = ["", "file_processing", "email", "ai", "reports", "schedules", "audit"]
+
+
+def _users(stack, *args, password: str | None = None):
+    return subprocess.run([sys.executable, "-m", "app", "users", *args], cwd=ROOT, env=stack["env"],
+                          input=None if password is None else password + "\n", capture_output=True, text=True,
+                          timeout=60)
+
+
+def _audit(stack, **flt):
+    from app.access import audit
+
+    return audit.read(redis_from_url(stack["redis_url"]), audit.AuditFilter(**flt), 50)
+
+
+def test_every_page_asks_for_sign_in_first(stack, browser):
+    pg = new_page(browser)
+    for path in PAGE_PATHS:
+        pg.goto(f"{stack['url']}/{path}")
+        pg.get_by_role("button", name="Sign in").wait_for()
+        body = pg.locator("body").inner_text()
+        assert "Task Monitor" not in body and "Queued" not in body, path
+    pg.context.close()
+
+
+def test_each_role_sees_exactly_its_controls(stack, browser, page):
+    assert _users(stack, "add", "vera", "--role", "viewer", password="viewer password").returncode == 0
+    assert _users(stack, "add", "otto", "--role", "operator", password="operator password").returncode == 0
+    listed = _users(stack, "list").stdout
+    assert "vera\tviewer" in listed and "otto\toperator" in listed and "password" not in listed
+    bad = _users(stack, "add", "x", "--role", "root", password="whatever1")
+    assert bad.returncode == 2 and "invalid choice" in bad.stderr
+
+    viewer = new_page(browser)
+    sign_in(viewer, stack["url"], "vera", "viewer password")
+    viewer.get_by_text("Signed in as vera").wait_for()
+    viewer.get_by_text("file_processing_queue").first.wait_for()
+    viewer.get_by_role("tab", name="Workers & queues").click()
+    viewer.get_by_text("Workers & queues").first.wait_for()
+    for label in ("Send health check", "Send document job", "Purge queue…", "Set rate limit…", "Bulk revoke"):
+        assert viewer.get_by_role("button", name=label).count() == 0, label
+    viewer.goto(stack["url"] + "/file_processing")  # the cookie keeps the session across a reload
+    viewer.get_by_text("read-only").first.wait_for()
+    assert viewer.get_by_role("button", name="Process").count() == 0
+    viewer.goto(stack["url"] + "/schedules")
+    viewer.get_by_text("Beat reloads entries").wait_for()
+    for label in ("Run now", "Delete", "Save", "Edit"):
+        assert viewer.get_by_role("button", name=label).count() == 0, label
+    viewer.get_by_role("button", name="Sign out").click()
+    viewer.get_by_role("button", name="Sign in").wait_for()
+    viewer.goto(stack["url"] + "/")  # signed out for good: the session is gone from Redis
+    viewer.get_by_role("button", name="Sign in").wait_for()
+    viewer.context.close()
+
+    operator = new_page(browser)
+    sign_in(operator, stack["url"], "otto", "operator password")
+    operator.get_by_role("button", name="Send health check").click()
+    operator.get_by_text("Health check sent").wait_for()
+    operator.get_by_role("tab", name="Workers & queues").click()
+    assert operator.get_by_role("button", name="Purge queue…").count() == 0
+    operator.context.close()
+
+    page.goto(stack["url"] + "/")
+    page.get_by_role("tab", name="Workers & queues").click()
+    page.get_by_role("button", name="Purge queue…").wait_for()  # admin has it
+
+    got = [(e["who"], e["role"], e["action"], e["outcome"], e["auth"]) for e in _audit(stack)]
+    assert ("otto", "operator", "submit", "ok", "accounts") in got
+    assert ("vera", "viewer", "sign_out", "ok", "accounts") in got
+    assert ("vera", "viewer", "sign_in", "ok", "accounts") in got
+    assert ("admin", "admin", "sign_in", "ok", "password") in got
+    assert {e["client"] for e in _audit(stack, who="otto")} == {"127.0.0.1"}
+
+
+def test_repeated_failed_sign_ins_are_throttled(stack, browser):
+    pg = new_page(browser)
+    pg.goto(stack["url"] + "/")
+    for i in range(6):
+        pg.get_by_label("Account", exact=True).fill("mallory")
+        pg.get_by_label("Password", exact=True).fill(f"guess {i}")
+        pg.get_by_role("button", name="Sign in").click()
+        pg.get_by_text("Wrong account name or password" if i < 5 else "Too many failed sign-ins").wait_for()
+    pg.context.close()
+    outcomes = [e["outcome"] for e in _audit(stack, action="sign_in_failed", text="mallory")]
+    assert outcomes[0] == "throttled" and outcomes.count("refused") == 5
 
 
 def test_ctrl_c_stops_every_process(stack):

@@ -17,8 +17,10 @@ def test_falls_back_to_embedded_server_when_redis_url_is_dead(tmp_path):
     port = redis_server.free_port()
     s = Settings(REDIS_URL="redis://127.0.0.1:1/0", DATA_DIR=tmp_path, REDIS_EMBEDDED_PORT=port)
     p = processes.plan(s, explicit_redis=True)
-    assert p.redis_url == f"redis://127.0.0.1:{port}/0"
+    password = (tmp_path / "secrets" / "redis_password").read_text().strip()
+    assert p.redis_url == f"redis://:{password}@127.0.0.1:{port}/0"
     assert "valkey-server" in p.processes["redis"] or "redis-server" in p.processes["redis"]
+    assert password not in p.processes["redis"] and all(password not in n for n in p.notes)
     assert str(tmp_path / "redis") in p.processes["redis"]
     assert any("did not answer" in n for n in p.notes)
 
@@ -109,3 +111,40 @@ def test_processes_setting_runs_a_subset_and_rejects_unknown_names(redis_url, tm
     assert set(p.processes) == {"worker_email", "console"} and not p.errors
     bad = processes.plan(Settings(REDIS_URL=redis_url, DATA_DIR=tmp_path, PROCESSES="worker_mail"), explicit_redis=True)
     assert bad.errors and "worker_mail" in bad.errors[0]
+
+
+def test_embedded_redis_has_a_private_password_and_is_reused_only_when_it_is_ours(tmp_path, redis_url):
+    import os
+    import signal
+    import stat
+    import subprocess
+
+    from app.launcher.redis_server import embedded_password, embedded_url, server_command
+
+    port = redis_server.free_port()
+    s = Settings(DATA_DIR=tmp_path, REDIS_EMBEDDED_PORT=port)
+    p = processes.plan(s, explicit_redis=False)
+    secret = tmp_path / "secrets" / "redis_password"
+    assert stat.S_IMODE(secret.stat().st_mode) == 0o600
+    assert stat.S_IMODE(secret.parent.stat().st_mode) == 0o700
+    assert stat.S_IMODE((tmp_path / "redis").stat().st_mode) == 0o700
+    assert stat.S_IMODE((tmp_path / "redis" / "valkey.conf").stat().st_mode) == 0o600
+    proc = subprocess.Popen(["/bin/sh", "-c", p.processes["redis"]], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        from tests.conftest import wait_for
+
+        wait_for(lambda: redis_server.answers(p.redis_url), timeout_s=20)
+        assert not redis_server.answers(f"redis://127.0.0.1:{port}/0")  # no password: refused
+        again = processes.plan(s, explicit_redis=False)  # a second start reuses its own server
+        assert not again.errors and "redis" not in again.processes and again.redis_url == p.redis_url
+        other = processes.plan(Settings(DATA_DIR=tmp_path / "other", REDIS_EMBEDDED_PORT=port), explicit_redis=False)
+        assert other.errors and "REDIS_EMBEDDED_PORT" in other.errors[0]  # not ours: refused, not reused
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(10)
+    assert embedded_password(tmp_path) == secret.read_text().strip()  # stable across runs
+    busy_port = int(redis_url.rsplit(":", 1)[1].split("/")[0])  # the test session's Redis: not ours
+    q = processes.plan(Settings(DATA_DIR=tmp_path, REDIS_EMBEDDED_PORT=busy_port), explicit_redis=False)
+    assert q.errors and str(busy_port) in q.errors[0]
+    assert embedded_url(1, "a/b") == "redis://:a%2Fb@127.0.0.1:1/0" and server_command

@@ -102,20 +102,44 @@ def port_free(port: int, host: str = "127.0.0.1") -> bool:
         return s.connect_ex((host, port)) != 0
 
 
+class PortTaken(ValueError):
+    """The embedded Redis port answers, but not as the server `make run` started for this DATA_DIR."""
+
+
 def redis_choice(settings: Settings, explicit: bool) -> tuple[str, str | None]:
     """(redis URL, embedded server command or None).
 
     REDIS_URL is used when it was set and answers; otherwise the embedded valkey-server on
-    REDIS_EMBEDDED_PORT with its data under DATA_DIR/redis (persistent, append-only file).
+    REDIS_EMBEDDED_PORT (127.0.0.1 only) with its data under DATA_DIR/redis (persistent,
+    append-only file, directory 0700) and a generated password (DATA_DIR/secrets/redis_password,
+    0600) that every process gets through REDIS_URL. A server already answering on that port is
+    reused only when it takes our password and keeps its files in DATA_DIR/redis.
+
+    Raises:
+        PortTaken: something else answers on REDIS_EMBEDDED_PORT.
     """
     if explicit and redis_server.answers(settings.REDIS_URL):
         return settings.REDIS_URL, None
-    port = settings.REDIS_EMBEDDED_PORT
-    url = f"redis://127.0.0.1:{port}/0"
-    if redis_server.answers(url):
-        return url, None  # an embedded server left running by an earlier run
-    cmd = redis_server.server_command(port, Path(settings.DATA_DIR) / "redis", persist=True)
+    port, data = settings.REDIS_EMBEDDED_PORT, Path(settings.DATA_DIR) / "redis"
+    url = redis_server.embedded_url(port, redis_server.embedded_password(settings.DATA_DIR))
+    if not port_free(port):
+        if redis_server.answers(url) and redis_server.is_own_server(url, data):
+            return url, None  # the embedded server left running by an earlier run
+        raise PortTaken(f"Port {port} (REDIS_EMBEDDED_PORT) is taken by a server that is not this console's "
+                        f"embedded Redis for {data}: stop it or set REDIS_EMBEDDED_PORT (or REDIS_URL).")
+    cmd = redis_server.server_command(port, data, persist=True,
+                                      password=redis_server.embedded_password(settings.DATA_DIR))
     return url, shlex.join(cmd)
+
+
+def safe_url(url: str) -> str:
+    """`url` with its password replaced by ***."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@")))
+    return url
 
 
 def access_notes(settings: Settings) -> list[str]:
@@ -137,14 +161,20 @@ def access_notes(settings: Settings) -> list[str]:
 def plan(settings: Settings, explicit_redis: bool, procfile: Path = ROOT / "Procfile") -> Plan:
     """Build the process plan for `settings`."""
     p = Plan()
-    url, embedded = redis_choice(settings, explicit_redis)
+    redis_server.private_dir(Path(settings.DATA_DIR))
+    try:
+        url, embedded = redis_choice(settings, explicit_redis)
+    except PortTaken as exc:
+        p.errors.append(str(exc))
+        return p
     p.redis_url = url
     if embedded:
         p.processes["redis"] = f"exec {embedded}"
-        p.notes.append(f"Redis: embedded valkey-server at {url} (data in {Path(settings.DATA_DIR) / 'redis'})"
-                       + (" — REDIS_URL did not answer" if explicit_redis else ""))
+        p.notes.append(f"Redis: embedded valkey-server at {safe_url(url)} on 127.0.0.1 only, password in "
+                       f"{Path(settings.DATA_DIR) / redis_server.PASSWORD_FILE} (data in "
+                       f"{Path(settings.DATA_DIR) / 'redis'})" + (" — REDIS_URL did not answer" if explicit_redis else ""))
     else:
-        p.notes.append(f"Redis: using {url}")
+        p.notes.append(f"Redis: using {safe_url(url)}")
     if not port_free(settings.PORT):
         p.errors.append(f"Port {settings.PORT} is in use: stop what runs there or set PORT.")
     if not settings.SMTP_HOST:

@@ -5,11 +5,14 @@ on PATH is a fallback. Used by `python -m app` (as a supervised process) and by 
 """
 from __future__ import annotations
 
+import os
+import secrets
 import shutil
 import socket
 import subprocess
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import redis
 
@@ -50,15 +53,73 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def server_command(port: int, data_dir: Path, persist: bool = True) -> list[str]:
-    """argv for a loopback-only server on `port` keeping its files in `data_dir`.
+PASSWORD_FILE = Path("secrets") / "redis_password"
+CONFIG_FILE = "valkey.conf"
 
-    With `persist`, an append-only file survives restarts (task history, schedules).
+
+def private_dir(path: Path) -> Path:
+    """Create `path` (and missing parents) with mode 0700; tighten it to 0700 if it exists."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.chmod(0o700)
+    return path
+
+
+def embedded_password(data_root: Path) -> str:
+    """The embedded server's password: read from DATA_DIR/secrets/redis_password, or generated
+    (32 random bytes, URL-safe) and written there with mode 0600 (directory 0700) on first use."""
+    path = Path(data_root) / PASSWORD_FILE
+    if path.is_file():
+        text = path.read_text().strip()
+        if text:
+            path.chmod(0o600)
+            return text
+    private_dir(path.parent)
+    password = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(password + "\n")
+    return password
+
+
+def embedded_url(port: int, password: str | None) -> str:
+    """redis:// URL of the embedded server (with its password when it has one)."""
+    auth = f":{quote(password, safe='')}@" if password else ""
+    return f"redis://{auth}127.0.0.1:{port}/0"
+
+
+def is_own_server(url: str, data_dir: Path) -> bool:
+    """True when the server at `url` accepts our password and keeps its files in `data_dir` (so a
+    server answering on the embedded port is reused only when it is the one `make run` started)."""
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1, decode_responses=True)
+        try:
+            got = client.config_get("dir").get("dir", "")
+        finally:
+            client.close()
+    except (redis.RedisError, OSError, ValueError):
+        return False
+    return Path(got).resolve() == Path(data_dir).resolve()
+
+
+def server_command(port: int, data_dir: Path, persist: bool = True, password: str | None = None) -> list[str]:
+    """argv for a loopback-only server on `port` keeping its files in `data_dir` (mode 0700).
+
+    With `persist`, an append-only file survives restarts (task history, schedules). With
+    `password`, it goes into ``data_dir/valkey.conf`` (mode 0600), not onto the command line (which
+    `ps` shows to every user).
     """
-    data_dir = Path(data_dir)
-    data_dir.mkdir(parents=True, exist_ok=True)
-    cmd = [server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir.resolve()),
-           "--protected-mode", "yes", "--daemonize", "no"]
+    data_dir = private_dir(Path(data_dir))
+    cmd = [server_binary()]
+    if password:
+        conf = data_dir / CONFIG_FILE
+        fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(f'requirepass "{password}"\n')
+        conf.chmod(0o600)
+        cmd.append(str(conf.resolve()))
+    cmd += ["--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir.resolve()),
+            "--protected-mode", "yes", "--daemonize", "no"]
     cmd += ["--appendonly", "yes", "--save", "300 1"] if persist else ["--appendonly", "no", "--save", ""]
     return cmd
 

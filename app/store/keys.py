@@ -35,6 +35,8 @@ Access (written and read by `app.access`):
 - ``cc:signin:fail:user:<name>``  hash ``{count, last_at}`` of failed sign-ins of one account
                                   (expires SIGNIN_FAILURE_WINDOW_S after the last failure).
 - ``cc:signin:fail:addr:<ip>``    the same per client address.
+- ``cc:session:<sha256 of token>`` string, JSON identity of a signed-in browser session (expires
+                                  SESSION_MAX_AGE_S after sign-in; `app.access.sessions`).
 
 Workers (written by `app.telemetry.heartbeat`, read by `app.monitor.workers`):
 
@@ -104,6 +106,11 @@ USERS = f"{PREFIX}users"
 RATE_LIMITS = f"{PREFIX}ratelimits"
 #: sorted set of every args-search token, scored by last use (lets trimming find the word indexes).
 WORDS = f"{PREFIX}words"
+
+
+def session(token_sha256: str) -> str:
+    """A browser session, by the SHA-256 (hex) of its cookie token."""
+    return f"{PREFIX}session:{token_sha256}"
 
 
 def signin_failures(kind: str, value: str) -> str:

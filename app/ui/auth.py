@@ -11,8 +11,10 @@ The mode comes from settings (`Settings.auth_mode`, README "Security"):
 - ``proxy``: a trusted reverse proxy's identity headers, only from PROXY_TRUSTED_ADDRESSES.
 
 The identity lives in ``st.session_state`` with its sign-in time; `identity()` is a dict lookup
-and a clock comparison (no Redis), so it costs nothing on a refreshing fragment. Sessions expire
-SESSION_MAX_AGE_S after sign-in.
+and a clock comparison (no Redis), so it costs nothing on a refreshing fragment. A password sign-in
+also sets the ``cc_session`` cookie (`app.access.sessions`), looked up in Redis once per new browser
+connection, so a reload or a new tab stays signed in. Sessions expire SESSION_MAX_AGE_S after
+sign-in; "Sign out" ends the session in Redis and clears the cookie.
 """
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ import streamlit as st
 
 from app.access import audit
 from app.access import identity as identities
-from app.access import signin, startup
+from app.access import sessions, signin, startup
 from app.access.identity import Identity
 from app.errors import SignInRefused
 from config.settings import get_settings
@@ -85,11 +87,57 @@ def identity() -> Identity | None:
     if s.auth_mode == "none":
         return identities.local(client_address())
     ident: Identity | None = st.session_state.get(SESSION_KEY)
+    if ident is None and s.auth_mode == "accounts":
+        ident = _from_cookie()
     if ident is not None and time.time() - ident.signed_in_at > s.SESSION_MAX_AGE_S:
         st.session_state.pop(SESSION_KEY, None)
         st.session_state["access_expired"] = ident.name
         return None
     return ident
+
+
+def _cookie_token() -> str:
+    try:
+        token = st.context.cookies.get(sessions.COOKIE)
+    except Exception:  # noqa: BLE001 - no request context
+        return ""
+    return token if isinstance(token, str) else ""  # AppTest's stand-in context has no cookies
+
+
+def _from_cookie() -> Identity | None:
+    """The identity of this connection's session cookie (one Redis lookup per connection)."""
+    token = _cookie_token()
+    if not token or st.session_state.get("access_cookie_checked") == token:
+        return None
+    st.session_state["access_cookie_checked"] = token
+    if st.session_state.get("access_signed_out") == token:
+        return None
+    try:
+        ident = sessions.lookup(_redis(), token, client_address(), get_settings().SESSION_MAX_AGE_S)
+    except Exception:  # noqa: BLE001 - Redis down: show the sign-in form (and its error) instead
+        return None
+    if ident is not None:
+        st.session_state[SESSION_KEY] = ident
+        st.session_state["access_token"] = token
+        st.session_state["access_checked_at"] = time.time()
+    return ident
+
+
+def _cookie_script(token: str, max_age_s: int) -> None:
+    """Set (or with max_age_s=0 clear) the session cookie in the browser."""
+    import json
+
+    secure = "; Secure" if _is_https() else ""
+    st.html(f"<script>document.cookie = {json.dumps(sessions.COOKIE)} + '=' + {json.dumps(token)} + "
+            f"'; Path=/; Max-Age={int(max_age_s)}; SameSite=Strict{secure}';</script>",
+            unsafe_allow_javascript=True)
+
+
+def _is_https() -> bool:
+    try:
+        return (st.context.url or "").startswith("https:")
+    except Exception:  # noqa: BLE001
+        return False
 
 
 def _redis():
@@ -101,9 +149,13 @@ def _redis():
 def _sign_out(ident: Identity, reason: str = "sign_out") -> None:
     st.session_state.pop(SESSION_KEY, None)
     st.session_state.pop("access_checked_at", None)
+    token = st.session_state.pop("access_token", None) or _cookie_token()
+    st.session_state["access_signed_out"] = token
+    st.session_state["access_clear_cookie"] = True
     try:
+        sessions.end(_redis(), token)
         audit.record(_redis(), ident, reason, ident.name, "ok")
-    except Exception:  # noqa: BLE001 - Redis down: the session still ends
+    except Exception:  # noqa: BLE001 - Redis down: the session still ends here
         pass
 
 
@@ -163,8 +215,10 @@ def _form() -> None:
         except SignInRefused as exc:
             st.error(str(exc))
         else:
-            st.session_state[SESSION_KEY] = ident
-            st.session_state["access_checked_at"] = time.time()
+            token = sessions.create(_redis(), ident, s.SESSION_MAX_AGE_S)
+            st.session_state.update({SESSION_KEY: ident, "access_checked_at": time.time(),
+                                     "access_token": token, "access_cookie_pending": token})
+            st.session_state.pop("access_signed_out", None)
             st.rerun()
     if s.CONSOLE_PASSWORD is not None:
         st.caption("The shared console password signs in as account “admin”.")
@@ -239,6 +293,12 @@ def require_login() -> Identity:
             st.error(p, icon=":material/lock:")
         st.stop()
     ident = identity()
+    if ident is None and s.auth_mode == "oidc" and st.session_state.get("access_expired") and st.user.is_logged_in:
+        expired = st.session_state.pop("access_expired")
+        audit.record(_redis(), Identity(expired, identities.Role.VIEWER, client_address(), "oidc"),
+                     "session_expired", expired, "ok")
+        st.logout()
+        st.stop()
     if ident is None and s.auth_mode == "oidc":
         ident = _oidc()
     elif ident is None and s.auth_mode == "proxy":
@@ -246,7 +306,11 @@ def require_login() -> Identity:
     elif ident is not None:
         ident = _recheck_account(ident)
     if ident is None:
+        if st.session_state.pop("access_clear_cookie", False):
+            _cookie_script("", 0)
         _form()
         st.stop()
+    if token := st.session_state.pop("access_cookie_pending", None):
+        _cookie_script(token, int(ident.signed_in_at + s.SESSION_MAX_AGE_S - time.time()))
     _sidebar(ident)
     return ident
