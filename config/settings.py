@@ -88,6 +88,7 @@ class Settings(BaseSettings):
     SMTP_SINK_HOST: str = "127.0.0.1"
     SMTP_SINK_PORT: int = 8025
     SMTP_CA_FILE: Path | None = None
+    SMTP_ALLOW_PLAIN_AUTH: bool = False  # issue 12: SMTP AUTH over an unencrypted connection
     EMAIL_MAX_RECIPIENTS: int = Field(default=1_000, ge=1)
     EMAIL_MAX_ATTACHMENT_MB: int = Field(default=10, ge=1)
     EMAIL_BATCH_SIZE: int = Field(default=20, ge=1)

@@ -206,3 +206,74 @@ def test_users_cli_reads_the_password_from_stdin_and_never_prints_it(redis_clien
     assert f"{name}\tviewer" in out.out and "cli password" not in out.out + out.err
     assert "Refused:" in out.err
     assert audit.read(redis_client, audit.AuditFilter(text=name, action="user_add"), 1)[0]["auth"] == "cli"
+
+
+def test_proxy_headers_are_believed_only_from_trusted_proxies(redis_client):
+    s = get_settings().model_copy(update={"PROXY_TRUSTED_ADDRESSES": "10.20.0.0/16, 192.0.2.7",
+                                          "ACCESS_ROLES": {"admin": ["group:ops"], "operator": ["*@example.com"]}})
+    tag = uuid.uuid4().hex[:6]
+    h = {"X-Forwarded-User": f"ann-{tag}", "X-Forwarded-Email": f"ann-{tag}@example.com",
+         "X-Forwarded-For": "203.0.113.9, 198.51.100.4"}
+    ident = signin.proxy_sign_in(redis_client, s, "10.20.3.4", h)
+    assert (ident.name, ident.role, ident.client_address, ident.auth_method) == \
+        (f"ann-{tag}", Role.OPERATOR, "198.51.100.4", "proxy")
+    assert signin.proxy_sign_in(redis_client, s, "192.0.2.7", {**h, "X-Forwarded-Groups": "dev, ops"}).role is Role.ADMIN
+    with pytest.raises(SignInRefused, match="reverse proxy"):  # the same headers straight from a client
+        signin.proxy_sign_in(redis_client, s, "203.0.113.9", h)
+    with pytest.raises(SignInRefused, match="not allowed"):
+        signin.proxy_sign_in(redis_client, s, "10.20.3.4", {"X-Forwarded-Email": f"eve-{tag}@evil.test"})
+    with pytest.raises(SignInRefused, match="no X-Forwarded-User"):
+        signin.proxy_sign_in(redis_client, s, "10.20.3.4", {})
+    got = [(e["outcome"], e["client"], e["detail"].get("reason")) for e in
+           audit.read(redis_client, audit.AuditFilter(text=tag), 10)]
+    assert ("refused", "203.0.113.9", "not from a trusted proxy") in got
+    assert ("refused", "10.20.3.4", "not in ACCESS_ROLES") in got
+
+
+def test_launcher_writes_the_oidc_secrets_file_for_st_login(tmp_path):
+    import stat
+    import tomllib
+
+    from app.launcher import processes
+
+    s = Settings(_env_file=None, DATA_DIR=tmp_path, CONSOLE_AUTH="oidc", OIDC_SERVER_METADATA_URL="http://idp/x",
+                 OIDC_CLIENT_ID="cid", OIDC_CLIENT_SECRET="csecret", ACCESS_ROLES={"admin": ["a@x"]},
+                 REDIS_EMBEDDED_PORT=processes.redis_server.free_port())
+    p = processes.plan(s, explicit_redis=False)
+    path = p.env["STREAMLIT_SECRETS_FILES"]
+    assert stat.S_IMODE(__import__("os").stat(path).st_mode) == 0o600
+    auth = tomllib.loads(open(path).read())["auth"]
+    assert auth["client_secret"] == "csecret" and auth["server_metadata_url"] == "http://idp/x"
+    assert auth["redirect_uri"].endswith("/oauth2callback") and len(auth["cookie_secret"]) >= 32
+    assert "csecret" not in " ".join(p.notes) and "csecret" not in " ".join(p.processes.values())
+
+
+def test_smtp_login_over_a_plain_connection_is_refused_unless_allowed():
+    from pydantic import SecretStr
+
+    from app.errors import NotConfigured
+    from app.services.mail.smtp import SmtpConfig, connect
+
+    cfg = SmtpConfig(host="127.0.0.1", port=1, sender="a@b.c", username="u", password=SecretStr("p"))
+    with pytest.raises(NotConfigured, match="SMTP_ALLOW_PLAIN_AUTH"):
+        with connect(cfg):
+            pass
+    s = Settings(_env_file=None, SMTP_HOST="mail.example", SMTP_USERNAME="u", SMTP_ALLOW_PLAIN_AUTH=True)
+    assert SmtpConfig.from_settings(s).allow_plain_auth
+
+
+def test_bulk_retry_resends_failed_and_revoked_only_after_a_dry_run(celery_app, celery_worker, redis_client):
+    from app.store import history, writer
+    from tests.conftest import wait_for
+
+    ok = celery_app.send_task("app.tasks.maintenance_tasks.health_check", queue="default_queue")
+    ok.get(timeout=60)
+    wait_for(lambda: writer.flush() or (history.get_task(redis_client, ok.id) or {}).get("state") == "SUCCESS",
+             timeout_s=30)
+    flt = history.TaskFilter(name="app.tasks.maintenance_tasks.health_check")
+    preview = actions.bulk_preview(redis_client, flt, "retry", limit=50)
+    assert preview["would_act"] < preview["matching"]  # SUCCESS ones are not re-sent
+    out = actions.bulk(celery_app, redis_client, flt, "retry", _who(Role.ADMIN), limit=50)
+    assert len(out["done"]) == preview["would_act"]
+    assert {s["id"]: s["reason"] for s in out["skipped"]}[ok.id].endswith("bulk retry covers FAILURE and REVOKED only.")
+    assert history.get_task(redis_client, ok.id).get("retried_as") is None

@@ -68,3 +68,19 @@ def test_procfile_covers_every_queue_and_one_beat():
 def test_worker_script_rejects_unknown_group():
     out = subprocess.run(["bash", str(ROOT / "celery_worker.sh"), "nope"], capture_output=True, text=True)
     assert out.returncode == 2 and "unknown queue group" in out.stderr
+
+
+def test_compose_requires_sign_in_and_keeps_flower_and_metrics_closed():
+    text = (ROOT / "docker-compose.yml").read_text()
+    services = yaml.safe_load(text)["services"]
+    console = services["console"]
+    assert console["environment"]["CONSOLE_AUTH"].startswith("${CONSOLE_AUTH:?")  # compose stops without it
+    assert console["environment"]["CONSOLE_ADDRESS"] == "0.0.0.0"
+    assert any(a.startswith("--basic-auth=${FLOWER_BASIC_AUTH:?") for a in services["flower"]["command"])
+    assert all(p.startswith("127.0.0.1:") for p in services["flower"]["ports"])
+    assert "ports" not in services["metrics"] and "ports" not in services["redis"]
+
+
+def test_dockerignore_keeps_secrets_and_local_data_out_of_the_image():
+    ignored = set((ROOT / ".dockerignore").read_text().split())
+    assert {".env", "var/", ".venv/", ".git/"} <= ignored

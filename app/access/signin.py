@@ -87,6 +87,47 @@ def sign_in_password(client, settings: Settings, name: str, password: str, addre
     return ident
 
 
+def proxy_sign_in(client, settings: Settings, peer: str, headers, now: float | None = None) -> Identity:
+    """The identity a trusted reverse proxy vouches for in its headers (proxy mode).
+
+    `peer` is the TCP peer address; `headers` a case-insensitive mapping of the request headers.
+    Only a peer in PROXY_TRUSTED_ADDRESSES is believed; the client address is then the last
+    X-Forwarded-For hop. The role comes from ACCESS_ROLES on the e-mail (or user) and groups headers.
+
+    Raises:
+        SignInRefused: untrusted peer, no identity header, or no ACCESS_ROLES match (audited).
+    """
+    import ipaddress
+
+    from app.access.startup import proxy_networks
+
+    now = time.time() if now is None else now
+    name = (headers.get(settings.PROXY_USER_HEADER) or "").strip()
+    email = (headers.get(settings.PROXY_EMAIL_HEADER) or "").strip()
+    groups = [g.strip() for g in (headers.get(settings.PROXY_GROUPS_HEADER) or "").split(",") if g.strip()]
+    who = name or email or "unknown"
+    try:
+        trusted = any(ipaddress.ip_address(peer) in net for net in proxy_networks(settings.PROXY_TRUSTED_ADDRESSES))
+    except ValueError:
+        trusted = False
+    address = ((headers.get("X-Forwarded-For") or "").split(",")[-1].strip() or peer) if trusted else peer
+    attempt = Identity(who, Role.VIEWER, address, "proxy", now)
+    if not trusted:
+        audit.record(client, attempt, "sign_in_failed", who, "refused", {"reason": "not from a trusted proxy",
+                                                                        "peer": peer})
+        raise SignInRefused("Sign in through the console's reverse proxy.")
+    if not (name or email):
+        audit.record(client, attempt, "sign_in_failed", who, "refused", {"reason": "no identity header"})
+        raise SignInRefused(f"The proxy sent no {settings.PROXY_USER_HEADER} / {settings.PROXY_EMAIL_HEADER} header.")
+    role = role_for(settings.ACCESS_ROLES, email or name, groups)
+    if role is None:
+        audit.record(client, attempt, "sign_in_failed", who, "refused", {"reason": "not in ACCESS_ROLES"})
+        raise SignInRefused(f"{who} is not allowed into this console. Ask an admin to add you to ACCESS_ROLES.")
+    ident = Identity(who, role, address, "proxy", now)
+    audit.record(client, ident, "sign_in", who, "ok")
+    return ident
+
+
 def role_for(rules: dict[str, list[str]], email: str, groups: list[str] | tuple[str, ...] = ()) -> Role | None:
     """The highest role whose ACCESS_ROLES patterns match, or None (not allowed in).
 

@@ -208,6 +208,10 @@ def plan(settings: Settings, explicit_redis: bool, procfile: Path = ROOT / "Proc
                  CONSOLE_ADDRESS=settings.CONSOLE_ADDRESS, FORWARDED_ALLOW_IPS="",
                  CONSOLE_PORT=str(settings.PORT), MAX_UPLOAD_MB=str(settings.MAX_UPLOAD_MB),
                  DATA_DIR=str(Path(settings.DATA_DIR).resolve()), PYTHONUNBUFFERED="1")
+    if settings.auth_mode == "oidc":  # st.login reads its client from a secrets file we write
+        from app.launcher import streamlit_secrets
+
+        p.env["STREAMLIT_SECRETS_FILES"] = str(streamlit_secrets.write_secrets(settings))
     p.console_url = f"http://localhost:{settings.PORT}"
     p.notes.extend(access_notes(settings))
     return p

@@ -72,10 +72,22 @@ def _resend(app, client, task_id: str) -> tuple[str, str]:
     return result.id, task["name"]
 
 
+#: States a bulk retry re-sends (issue 12: a bulk retry of SUCCESS tasks would repeat their effects).
+BULK_RETRY_STATES = frozenset({"FAILURE", "REVOKED"})
+
+
+def bulk_preview(client, flt: history.TaskFilter, action: str, limit: int = 500) -> dict[str, int]:
+    """Dry run of `bulk`: ``{'matching', 'would_act'}`` counts, nothing changed or audited."""
+    tasks = history.list_tasks(client, flt, limit=limit)
+    act_on = [t for t in tasks if action != "retry" or t.get("state") in BULK_RETRY_STATES]
+    return {"matching": len(tasks), "would_act": len(act_on)}
+
+
 def bulk(app, client, flt: history.TaskFilter, action: str, who: Identity, limit: int = 500) -> dict[str, Any]:
     """Apply revoke / terminate / retry to the tasks matching `flt` (newest first, at most `limit`).
 
-    One audit entry ("bulk_<action>", target = the filter) with the count done and skipped.
+    Retry re-sends only FAILURE and REVOKED tasks (`BULK_RETRY_STATES`); others are skipped with the
+    reason. One audit entry ("bulk_<action>", target = the filter) with the count done and skipped.
 
     Raises:
         InvalidInput: unknown action.
@@ -87,6 +99,8 @@ def bulk(app, client, flt: history.TaskFilter, action: str, who: Identity, limit
     with act(client, who, f"bulk_{action}", target) as a:
         for task in history.list_tasks(client, flt, limit=limit):
             try:
+                if action == "retry" and task.get("state") not in BULK_RETRY_STATES:
+                    raise InvalidInput(f"{task.get('state')}: bulk retry covers FAILURE and REVOKED only.")
                 if action == "retry":
                     done.append(_resend(app, client, task["id"])[0])
                 else:

@@ -3,7 +3,8 @@
 Client file names never become paths: an upload is stored as ``uploads/<uuid4 hex><.ext>`` where
 the extension is taken from a short allow-list, and the original name is kept only as metadata
 (`StoredFile.original_name`). Outputs of a task go to ``outputs/<job id>/``. `confine` refuses any
-path that resolves outside DATA_DIR (symlinks included).
+path that resolves outside DATA_DIR's file areas, ``uploads/`` and ``outputs/`` (symlinks included):
+a task argument can never name the embedded Redis data, the secrets, the outbox or anything else.
 """
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from app.errors import FileTooLarge, InvalidInput
 KNOWN_EXTENSIONS = frozenset({".docx", ".xlsx", ".pptx", ".pdf", ".png", ".jpg", ".jpeg", ".gif",
                               ".webp", ".bmp", ".tif", ".tiff", ".csv", ".json", ".txt"})
 _SAFE_NAME_RE = re.compile(r"[^\w.\- ]+")
+#: The only folders under DATA_DIR that task arguments and downloads may name (issue 12).
+FILE_AREAS = ("uploads", "outputs")
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,9 @@ def confine(data_dir: Path, path: str | Path) -> Path:
     resolved = Path(path).resolve()
     if resolved != root and root not in resolved.parents:
         raise InvalidInput(f"Path is outside the data directory: {display_name(str(path))}")
+    areas = [root / a for a in FILE_AREAS]
+    if not any(resolved == a or a in resolved.parents for a in areas):
+        raise InvalidInput(f"Path is not in the uploads or outputs folder: {display_name(str(path))}")
     return resolved
 
 

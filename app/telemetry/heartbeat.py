@@ -19,6 +19,7 @@ from celery.worker import state as worker_state
 
 from app.store import keys
 from app.store.clients import redis_from_url
+from app.telemetry.redaction import redact_text
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,7 @@ def _active(requests) -> list[dict]:
     out = []
     for req in list(requests):
         out.append({"id": req.id, "name": req.name, "started_at": getattr(req, "time_start", None),
-                    "args": str(req.argsrepr)[:200] if getattr(req, "argsrepr", None) else None})
+                    "args": redact_text(str(req.argsrepr))[:200] if getattr(req, "argsrepr", None) else None})
     return out
 
 

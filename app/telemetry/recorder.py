@@ -18,7 +18,7 @@ from celery import signals
 
 from app.store import schedule_runs, writer
 from app.store.headers import RETRY_OF_HEADER, SCHEDULE_HEADER, SENT_AT_HEADER
-from app.telemetry.redaction import to_text
+from app.telemetry.redaction import redact_text, to_text
 
 _started_monotonic: dict[str, float] = {}
 #: Node name seen at RECEIVED, for pools whose task.request.hostname is a bare host name (threads, solo).
@@ -168,10 +168,10 @@ def _on_postrun(task_id=None, task=None, retval=None, state=None, **_):
 
 @signals.task_failure.connect
 def _on_failure(task_id=None, exception=None, einfo=None, sender=None, **_):
-    message = f"{type(exception).__name__}: {exception}"[:2_000]
+    message = redact_text(f"{type(exception).__name__}: {exception}"[:2_000])
     record(task_id, "FAILURE", {
         "finished_at": time.time(), "exception": message,
-        "traceback": str(einfo)[-8_000:] if einfo else None,
+        "traceback": redact_text(str(einfo)[-8_000:]) if einfo else None,
     }, name=getattr(sender, "name", None), info=message[:200])
 
 
@@ -179,9 +179,10 @@ def _on_failure(task_id=None, exception=None, einfo=None, sender=None, **_):
 def _on_retry(request=None, reason=None, einfo=None, **_):
     if request is None:
         return
-    record(request.id, "RETRY", {"reason": str(reason)[:2_000], "retries": (request.retries or 0) + 1,
-                                 "traceback": str(einfo)[-8_000:] if einfo else None},
-           worker=_worker_of(request), info=str(reason)[:200])
+    reason = redact_text(str(reason)[:2_000])
+    record(request.id, "RETRY", {"reason": reason, "retries": (request.retries or 0) + 1,
+                                 "traceback": redact_text(str(einfo)[-8_000:]) if einfo else None},
+           worker=_worker_of(request), info=reason[:200])
 
 
 @signals.task_revoked.connect

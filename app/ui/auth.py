@@ -255,33 +255,16 @@ def _oidc() -> Identity | None:
 
 
 def _proxy() -> Identity | None:
-    s = get_settings()
-    peer = peer_address()
-    trusted = _from_trusted_proxy(peer)
     ident = st.session_state.get(SESSION_KEY)
     if ident is not None:
         return ident
-    headers = st.context.headers
-    name = (headers.get(s.PROXY_USER_HEADER) or "").strip()
-    email = (headers.get(s.PROXY_EMAIL_HEADER) or "").strip()
-    groups = [g for g in (headers.get(s.PROXY_GROUPS_HEADER) or "").split(",") if g.strip()]
-    who_name = name or email or "unknown"
-    if not trusted or not (name or email):
-        reason = "not from a trusted proxy" if not trusted else "no identity header"
-        audit.record(_redis(), Identity(who_name, identities.Role.VIEWER, peer, "proxy"), "sign_in_failed",
-                     who_name, "refused", {"reason": reason})
-        st.error("Sign in through the console's reverse proxy." if not trusted else
-                 f"The proxy sent no {s.PROXY_USER_HEADER} / {s.PROXY_EMAIL_HEADER} header.")
+    try:
+        ident = signin.proxy_sign_in(_redis(), get_settings(), peer_address(), st.context.headers)
+    except SignInRefused as exc:
+        st.error(str(exc), icon=":material/lock:")
         st.stop()
-    role = signin.role_for(s.ACCESS_ROLES, email or name, groups)
-    who = Identity(who_name, role or identities.Role.VIEWER, client_address(), "proxy", time.time())
-    if role is None:
-        audit.record(_redis(), who, "sign_in_failed", who_name, "refused", {"reason": "not in ACCESS_ROLES"})
-        st.error(f"{who_name} is not allowed into this console. Ask an admin to add you to ACCESS_ROLES.")
-        st.stop()
-    audit.record(_redis(), who, "sign_in", who_name, "ok")
-    st.session_state[SESSION_KEY] = who
-    return who
+    st.session_state[SESSION_KEY] = ident
+    return ident
 
 
 def require_login() -> Identity:

@@ -10,6 +10,7 @@ from app.monitor import actions, workers
 from app.store import history
 from app.store.states import FINISHED_STATES, STATES
 from app.store.history import TaskFilter
+from app.telemetry.redaction import redact_text
 from app.ui import confirm, workflow_graph
 from app.ui.access import can
 from app.ui.monitor_widgets import ago, tasks_table, when
@@ -91,17 +92,17 @@ def detail(task_id: str) -> None:
     left, right = st.columns(2)
     with left:
         st.caption("Arguments (secrets redacted)")
-        st.code(f"args   = {task.get('args', '')}\nkwargs = {task.get('kwargs', '')}", language="json")
-    with right:
+        st.code(redact_text(f"args   = {task.get('args', '')}\nkwargs = {task.get('kwargs', '')}"), language="json")
+    with right:  # untrusted text: shown as code (never Markdown), secrets masked
         if task.get("exception"):
-            st.caption("Exception")
-            st.error(task["exception"])
+            st.caption(":red[Exception]")
+            st.code(redact_text(task["exception"]), language=None)
         elif task.get("result"):
             st.caption("Result")
-            st.code(task["result"][:4000], language="json")
+            st.code(redact_text(task["result"][:4000]), language="json")
     if task.get("traceback"):
         with st.expander("Traceback"):
-            st.code(task["traceback"])
+            st.code(redact_text(task["traceback"]), language=None)
     _actions(task)
 
 
@@ -145,5 +146,7 @@ def bulk_actions(flt: TaskFilter) -> None:
     if c[0].button("Bulk revoke", key="bulk_revoke", disabled=not active):
         confirm.ask(f"Revoke every task matching {label} (up to 500)", lambda: actions.bulk(app, client, flt, "revoke", who))
     if c[1].button("Bulk retry", key="bulk_retry", disabled=not active):
-        confirm.ask(f"Retry every task matching {label} (up to 500)", lambda: actions.bulk(app, client, flt, "retry", who))
+        n = actions.bulk_preview(client, flt, "retry")  # dry run first: the count goes in the question
+        confirm.ask(f"Retry {n['would_act']} FAILURE/REVOKED task(s) of the {n['matching']} matching {label} "
+                    f"(others are skipped)", lambda: actions.bulk(app, client, flt, "retry", who))
     c[2].caption("Bulk actions apply to the current filter (choose at least one filter).")

@@ -11,7 +11,11 @@ from celery.result import AsyncResult
 
 from app.store import history
 from app.monitor.snapshot import Snapshot
+from app.telemetry.redaction import redact, redact_text
 from app.ui.resources import celery
+
+#: History fields a view never shows: the raw arguments kept so "retry" can re-send them.
+HIDDEN_FIELDS = frozenset({"args_json", "kwargs_json"})
 
 
 def ago(ts: float | None, now: float | None = None) -> str:
@@ -71,11 +75,13 @@ def task_lookup(client, task_id: str) -> None:
     st.markdown(f"Celery state: **{res.state}**")
     if entry is None and res.state == "PENDING":
         st.info("Unknown task id: never seen by this console, or its history has expired.")
-    if entry:
-        st.json({k: v for k, v in entry.items() if v not in (None, "")}, expanded=False)
+    if entry:  # raw arguments kept for "retry" (args_json / kwargs_json) are never shown
+        shown = {k: (redact_text(v) if isinstance(v, str) else v) for k, v in entry.items()
+                 if v not in (None, "") and k not in HIDDEN_FIELDS}
+        st.json(shown, expanded=False)
     if res.state == "SUCCESS":
-        st.json(json.loads(json.dumps(res.result, default=str)), expanded=False)
+        st.json(redact(json.loads(json.dumps(res.result, default=str))), expanded=False)
     elif res.state == "FAILURE":
-        st.error(f"{type(res.result).__name__}: {res.result}")
+        st.code(redact_text(f"{type(res.result).__name__}: {res.result}"), language=None)
         if res.traceback:
-            st.code(res.traceback)
+            st.code(redact_text(res.traceback), language=None)

@@ -7,6 +7,7 @@ import streamlit as st
 from app.access import audit
 from app.monitor import actions, diagnose
 from app.monitor.queues import QueueDetail
+from app.telemetry.redaction import redact_text
 from app.ui import confirm
 from app.ui.access import can
 from app.ui.monitor_widgets import ago, when
@@ -40,8 +41,9 @@ def worker_detail(w) -> None:
         st.write({"source": w.source, "queues": w.queues, "pid": w.pid, "processed": w.processed,
                   "loadavg": w.loadavg, "last heartbeat": when(w.last_heartbeat), "reserved": w.reserved,
                   **({"software": f"{w.sw_ident} {w.sw_ver}".strip()} if w.sw_ident else {})})
-        if w.active:
-            st.dataframe(pd.DataFrame(w.active), hide_index=True, width="stretch")
+        if w.active:  # argsrepr from the heartbeat / events: masked again here (older workers, other apps)
+            st.dataframe(pd.DataFrame([{k: (redact_text(v) if isinstance(v, str) else v) for k, v in a.items()}
+                                       for a in w.active]), hide_index=True, width="stretch")
 
 
 def worker_actions(workers, queue_names) -> None:

@@ -38,6 +38,7 @@ class SmtpConfig:
     use_ssl: bool = False
     ca_file: Path | None = None
     is_sink: bool = False
+    allow_plain_auth: bool = False
 
     @classmethod
     def from_settings(cls, s) -> "SmtpConfig":
@@ -47,7 +48,8 @@ class SmtpConfig:
                        timeout_s=s.SMTP_TIMEOUT_S, is_sink=True)
         return cls(host=s.SMTP_HOST, port=s.SMTP_PORT, sender=s.EMAIL_FROM, timeout_s=s.SMTP_TIMEOUT_S,
                    username=s.SMTP_USERNAME, password=s.SMTP_PASSWORD, use_tls=s.SMTP_USE_TLS,
-                   use_ssl=s.SMTP_USE_SSL, ca_file=s.SMTP_CA_FILE)
+                   use_ssl=s.SMTP_USE_SSL, ca_file=s.SMTP_CA_FILE,
+                   allow_plain_auth=getattr(s, "SMTP_ALLOW_PLAIN_AUTH", False))
 
     def describe(self) -> str:
         """'host:port (SMTPS|STARTTLS|plain[, auth][, dev sink])' — safe to show and log."""
@@ -112,8 +114,14 @@ def connect(cfg: SmtpConfig) -> Iterator[smtplib.SMTP]:
 
     Raises:
         ServiceUnavailable / DeliveryDeferred: retryable failures (network, timeout, 4xx).
-        DeliveryRefused / NotConfigured: final failures (5xx, login refused, certificate not trusted).
+        DeliveryRefused / NotConfigured: final failures (5xx, login refused, certificate not trusted,
+            or a login over a plain connection: the password would cross the network in clear; allowed
+            only with SMTP_ALLOW_PLAIN_AUTH=true).
     """
+    if cfg.username and not (cfg.use_tls or cfg.use_ssl) and not cfg.allow_plain_auth:
+        raise NotConfigured(f"SMTP_USERNAME is set but {cfg.host}:{cfg.port} is a plain connection, so the "
+                            f"password would be sent in clear: set SMTP_USE_TLS=true (STARTTLS) or "
+                            f"SMTP_USE_SSL=true, or SMTP_ALLOW_PLAIN_AUTH=true to accept that.")
     conn: smtplib.SMTP | None = None
     try:
         context = ssl.create_default_context(cafile=str(cfg.ca_file) if cfg.ca_file else None)

@@ -1,0 +1,105 @@
+"""Benchmark: what the sign-in check costs the Task Monitor's refresh.
+
+Run: ``.venv/bin/python bench/bench_signin.py [--renders 30]``
+
+On a private valkey-server (no persistence), Streamlit AppTest renders the console's entry script
+(sign-in gate, navigation, the Task Monitor page with its refreshing fragments) repeatedly,
+alternating two modes in the same run:
+
+- baseline: no sign-in configured (CONSOLE_AUTH=none; the gate builds the local identity);
+- signed in: CONSOLE_AUTH=accounts with an admin signed in (the same controls as the local admin of the baseline) (the gate and every `can()` on the
+  page read the identity from session state and compare one clock value).
+
+It prints p50 milliseconds per render for both, their ratio, and the Redis commands each render
+sends in both modes (INFO commandstats before/after), which shows whether the check costs a Redis
+round trip. The account re-check (one HGET) happens at most every `ACCOUNT_RECHECK_S` (30 s) per
+browser session; the bench keeps it out of the timed renders and reports it separately.
+Target (issue 12): no measurable difference (ratio within run-to-run noise) and 0 extra Redis
+commands per render.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from app.launcher import redis_server  # noqa: E402
+
+
+def commands(client) -> int:
+    return sum(v["calls"] for k, v in client.info("commandstats").items() if k.startswith("cmdstat_"))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--renders", type=int, default=30)
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-signin-"))
+    port = redis_server.free_port()
+    proc = redis_server.start(port, tmp / "redis", persist=False)
+    os.environ.update(REDIS_URL=f"redis://127.0.0.1:{port}/0", DATA_DIR=str(tmp / "data"))
+    os.environ.pop("CONSOLE_PASSWORD", None)
+    try:
+        from streamlit.testing.v1 import AppTest
+
+        from app.access import Identity, Role, accounts, identity
+        from app.store.clients import redis_from_url
+        from app.ui.auth import SESSION_KEY
+        from config.settings import get_settings
+
+        client = redis_from_url(os.environ["REDIS_URL"])
+        accounts.add(client, identity.system("bench"), "bench-op", "admin", "bench password")
+        settings = get_settings()
+
+        def render(mode: str) -> tuple[float, int]:
+            settings.CONSOLE_AUTH = mode
+            at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60)
+            if mode == "accounts":
+                at.session_state[SESSION_KEY] = Identity("bench-op", Role.ADMIN, "127.0.0.1", "accounts",
+                                                         time.time())
+                at.session_state["access_checked_at"] = time.time()  # re-check is once per 30 s
+            at.run()  # first run of a session: page switch and cache warm-up (not timed)
+            before = commands(client)
+            t0 = time.perf_counter()
+            at.run()
+            took_ms = (time.perf_counter() - t0) * 1000
+            sent = commands(client) - before - 1  # the INFO call itself
+            assert not at.exception, at.exception
+            return took_ms, sent
+
+        render("none"), render("accounts")  # warm imports
+        samples: dict[str, list[float]] = {"none": [], "accounts": []}
+        sent: dict[str, list[int]] = {"none": [], "accounts": []}
+        for _ in range(args.renders):
+            for mode in ("none", "accounts"):
+                ms, n = render(mode)
+                samples[mode].append(ms)
+                sent[mode].append(n)
+        base, signed = statistics.median(samples["none"]), statistics.median(samples["accounts"])
+        spread = statistics.pstdev(samples["none"]) / base if base else 0.0
+        recheck_before = commands(client)
+        t0 = time.perf_counter()
+        accounts.get(client, "bench-op")
+        recheck_ms = (time.perf_counter() - t0) * 1000
+        print(f"Task Monitor render (entry script + page + fragments), p50 of {args.renders}:")
+        print(f"  no sign-in (baseline): {base:.1f} ms   signed in: {signed:.1f} ms   ratio {signed / base:.3f} "
+              f"(baseline run-to-run spread ±{spread * 100:.0f}%)")
+        print(f"  Redis commands per render: no sign-in {statistics.median(sent['none']):.0f}, "
+              f"signed in {statistics.median(sent['accounts']):.0f}")
+        print(f"  account re-check (every 30 s per session, not per render): {commands(client) - recheck_before - 1} "
+              f"command, {recheck_ms:.2f} ms")
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
