@@ -70,8 +70,8 @@ def stage_table(worker_stop_wait_s: float) -> dict[str, Stage]:
         "store": Stage("store", 100, 30),
         "mail": Stage("mail", 200, 10),
         "workers": Stage("workers", 300, worker_stop_wait_s, stop_as_group=False),
-        "services": Stage("services", 400, 15),
-        "front": Stage("front", 500, 15),
+        "services": Stage("services", 400, 30),
+        "front": Stage("front", 500, 30),
     }
 
 

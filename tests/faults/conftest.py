@@ -118,15 +118,21 @@ class Stack:
         return time.monotonic() - t0
 
     def kill(self) -> None:
+        """End of the suite (the ordered stop is tested by the Ctrl-C scenario): SIGKILL every
+        program's process group, then supervisord and `python -m app`; nothing is left behind."""
         if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGINT)
-            try:
-                self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-        sock_pidfile = self.data / "run" / "supervisord.pid"
-        if sock_pidfile.exists():
-            sock_pidfile.unlink()
+            programs = self.pids()
+            os.killpg(self.proc.pid, signal.SIGSTOP)  # supervisord must not restart what is killed next
+            for pid in programs.values():
+                try:
+                    os.killpg(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(30)
+        pidfile = self.data / "run" / "supervisord.pid"
+        if pidfile.exists():
+            pidfile.unlink()
 
 
 @pytest.fixture(scope="session")

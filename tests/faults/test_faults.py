@@ -160,7 +160,7 @@ def test_sigterm_one_worker_is_restarted_and_its_tasks_finish_once(stack, faults
     after = stack.pids()
     assert {k: v for k, v in after.items() if k != "workers:worker_email"} == \
         {k: v for k, v in before.items() if k != "workers:worker_email"}, "another process was restarted"
-    assert http_status(f"{stack.console_url}/_stcore/health") == 200
+    wait_for(lambda: http_status(f"{stack.console_url}/_stcore/health") == 200, 30, 0.5)
     faults_table.append(dict(scenario="SIGTERM one worker with 4 sends in flight", outcome="4 SUCCESS",
                              deliveries=sum(deliveries(stack, t.id) for t in tasks),
                              smtp_received=sum(received.values()), other_restarts=0,
@@ -211,11 +211,13 @@ def test_redis_away_console_banner_recovers_and_queued_tasks_survive_kill_9(stac
         page.goto(stack.console_url + "/")
         page.get_by_text("Workers", exact=True).first.wait_for()
         stack.ctl("stop", "store:redis")  # Redis away (as an external REDIS_URL going down)
-        page.reload()
-        page.get_by_text("Redis is unreachable").wait_for()
-        assert http_status(f"{stack.console_url}/_stcore/health") == 200
-        t0 = time.monotonic()
-        stack.ctl("start", "store:redis")
+        try:
+            page.reload()
+            page.get_by_text("Redis is unreachable").wait_for()
+            wait_for(lambda: http_status(f"{stack.console_url}/_stcore/health") == 200, 30, 0.5)
+        finally:
+            t0 = time.monotonic()
+            stack.ctl("start", "store:redis")
         page.get_by_text("Workers", exact=True).first.wait_for()  # back without a reload
         assert page.get_by_text("Redis is unreachable").count() == 0
         banner_recover_s = time.monotonic() - t0
@@ -236,7 +238,8 @@ def test_redis_away_console_banner_recovers_and_queued_tasks_survive_kill_9(stac
     states = finished(stack, [q.id for q in queued], 90)
     assert set(states.values()) == {"SUCCESS"}
     assert {k: v for k, v in stack.pids().items() if k in others} == others, "a process other than Redis restarted"
-    assert stack.proc.poll() is None and http_status(f"{stack.console_url}/_stcore/health") == 200
+    assert stack.proc.poll() is None
+    wait_for(lambda: http_status(f"{stack.console_url}/_stcore/health") == 200, 30, 0.5)
     faults_table.append(dict(scenario="Redis away / kill -9 Redis (AOF) with 20 queued", outcome="20 SUCCESS",
                              banner_shown=1, seconds_banner_to_monitor=round(banner_recover_s, 1),
                              queued_before_kill=20, finished_after=len(states),
@@ -277,10 +280,10 @@ def test_ctrl_c_with_sends_in_flight_loses_no_ack_and_resends_nothing(stack, fau
     order = [next(i for i, line in enumerate(log) if f"stopped: {name} " in line)
              for name in ("console", "beat", "worker_email", "redis")]
     assert order[0] < order[2] and order[1] < order[2] < order[3], "stop order: console+beat, workers, Redis"
-    assert not any("SIGKILL" in line for line in log), "a process had to be killed"
+    assert not any("killing 'worker_" in line for line in log), "a worker had to be killed: acks may be lost"
     t0 = time.monotonic()
     stack.start()
-    stack.wait_ready(console=False)
+    wait_for(lambda: stack.consumers().get("email_queue"), 120, 0.3)
     states = finished(stack, [t.id for t in tasks], 60)
     restart_s = time.monotonic() - t0
     assert set(states.values()) == {"SUCCESS"}
