@@ -277,3 +277,23 @@ def test_bulk_retry_resends_failed_and_revoked_only_after_a_dry_run(celery_app, 
     assert len(out["done"]) == preview["would_act"]
     assert {s["id"]: s["reason"] for s in out["skipped"]}[ok.id].endswith("bulk retry covers FAILURE and REVOKED only.")
     assert history.get_task(redis_client, ok.id).get("retried_as") is None
+
+
+def test_every_csv_guards_formula_text_in_headers_and_cells(tmp_path):
+    import openpyxl
+
+    from app.services.documents import excel
+    from app.services.reports import export
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["+total", "amount"])  # a header that a spreadsheet would run as a formula
+    ws.append(["@SUM(1)", -5])
+    src = tmp_path / "in.xlsx"
+    wb.save(src)
+    (tmp_path / "out").mkdir()
+    book = excel.open_workbook(src)
+    _, csv_file = excel._sheet_pass(book.worksheets[0], 0, tmp_path / "out", True)
+    text = (tmp_path / "out" / csv_file).read_text()
+    assert text.startswith("'+total,amount") and "'@SUM(1),-5" in text
+    assert export._csv_cell("=1+1") == "'=1+1" and excel.csv_text("+cmd") == "'+cmd" and excel.csv_text(-5) == "-5"

@@ -68,6 +68,17 @@ def cell_text(value: Any) -> str:
     return str(value)
 
 
+#: Text starting with one of these is a formula to a spreadsheet (OWASP "CSV Injection").
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_text(value: Any) -> str:
+    """`cell_text`, with a text cell (header or data) that starts like a formula prefixed by "'" so a
+    spreadsheet opening the CSV shows it as text (numbers, negative ones included, are left alone)."""
+    text = cell_text(value)
+    return "'" + text if isinstance(value, str) and text.startswith(FORMULA_START) else text
+
+
 def _iso_duration(td: dt.timedelta) -> str:
     sign = "-" if td < dt.timedelta(0) else ""
     total = abs(td)
@@ -201,7 +212,7 @@ def _sheet_pass(ws, index: int, out_dir: Path, write_csv: bool) -> tuple[dict[st
                 continue
             if writer:
                 writer.writerows([[]] * pending_blank)
-                writer.writerow([cell_text(v) for v in row])
+                writer.writerow([csv_text(v) for v in row])
             pending_blank = 0
             last_row = number
             if header is None and header_row is None and _looks_like_header(row):

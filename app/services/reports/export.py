@@ -90,7 +90,7 @@ class _Sink:
         if self.columns is None:
             self.columns = [str(c) for c in chunk.columns]
             if self.fmt == "csv":
-                self.csv.writerow(self.columns)
+                self.csv.writerow([_csv_cell(c) for c in self.columns])  # headers get the guard too
             elif self.fmt == "xlsx":
                 append_row(self.ws, [cell(c) for c in self.columns])
         chunk = chunk.dropna(how="all")
