@@ -1,6 +1,6 @@
 """The fault suite's real stack: `python -m app` (supervisord, embedded Redis with AOF, five workers,
 beat, console, metrics) pointed at a counting SMTP server, with short timeouts so faults resolve in
-seconds: VISIBILITY_TIMEOUT_S=20, EMAIL_CLAIM_LEASE_S=2, WORKER_STOP_WAIT_S=20, MAX_DELIVERIES=3.
+seconds: VISIBILITY_TIMEOUT_S=20, EMAIL_CLAIM_LEASE_S=2, WORKER_STOP_WAIT_S=90 (a warm shutdown on a loaded 2-core machine), MAX_DELIVERIES=3.
 Only the processes the scenarios use run (`FAULT_PROCESSES`: the email and default workers, beat,
 console, metrics; the files/AI/reports workers are the same code and would only slow the machine).
 
@@ -29,7 +29,7 @@ from tests.faults.smtp_counting import CountingSmtp
 #: The stack runs the processes the scenarios need (PROCESSES; the embedded Redis always starts).
 FAULT_PROCESSES = "worker_email,worker_default,beat,console,metrics"
 FAULT_QUEUES = ("email_queue", "default_queue")
-FAULT_ENV = dict(PROCESSES=FAULT_PROCESSES, VISIBILITY_TIMEOUT_S="20", EMAIL_CLAIM_LEASE_S="2", WORKER_STOP_WAIT_S="20", MAX_DELIVERIES="3",
+FAULT_ENV = dict(PROCESSES=FAULT_PROCESSES, VISIBILITY_TIMEOUT_S="20", EMAIL_CLAIM_LEASE_S="2", WORKER_STOP_WAIT_S="90", MAX_DELIVERIES="3",
                  EMAIL_RETRY_COUNTDOWN_S="1", EMAIL_RETRY_BACKOFF_MAX_S="5", WORKER_HEARTBEAT_S="1",
                  WORKER_OFFLINE_AFTER_S="5", EMAIL_CONCURRENCY="2", FILES_CONCURRENCY="1", AI_CONCURRENCY="1",
                  REPORTS_CONCURRENCY="1", DEFAULT_CONCURRENCY="1", LOGLEVEL="INFO", AWAIT_REDIS_S="60")

@@ -273,7 +273,7 @@ def test_the_task_of_the_killed_worker_is_redelivered_once_with_the_same_message
 def test_ctrl_c_with_sends_in_flight_loses_no_ack_and_resends_nothing(stack, faults_table):
     tasks = [send(stack, f"[stall-first:4] at Ctrl-C {i}") for i in range(3)]
     wait_for(lambda: sum(1 for s in list(stack.smtp.subjects.values()) if "at Ctrl-C" in s) >= 2, 30, 0.1)
-    stop_s = stack.interrupt(90)
+    stop_s = stack.interrupt(200)
     assert stack.proc.returncode == 0
     log = (stack.data / "run" / "supervisord.log").read_text().splitlines()
     log = log[max(i for i, line in enumerate(log) if "received SIGINT" in line):]
