@@ -297,3 +297,28 @@ def test_every_csv_guards_formula_text_in_headers_and_cells(tmp_path):
     text = (tmp_path / "out" / csv_file).read_text()
     assert text.startswith("'+total,amount") and "'@SUM(1),-5" in text
     assert export._csv_cell("=1+1") == "'=1+1" and excel.csv_text("+cmd") == "'+cmd" and excel.csv_text(-5) == "-5"
+
+
+def test_report_upload_preview_runs_the_zip_guard_and_reads_one_sheet(tmp_path):
+    import zipfile
+
+    import openpyxl
+
+    from app.errors import FileTooLarge
+    from app.services.archive_guard import ZipLimits
+    from app.services.reports import loading
+
+    wb = openpyxl.Workbook()
+    wb.active.append(["a", "b"])
+    for i in range(500):
+        wb.active.append([i, i * 2])
+    other = wb.create_sheet("second")
+    other.append(["only", "in", "second"])
+    path = tmp_path / "data.xlsx"
+    wb.save(path)
+    head = loading.preview(path, rows=10, limits=ZipLimits(10_000, 1024 * 1024 * 1024, 100.0))
+    assert list(head.columns) == ["a", "b"] and len(head) == 10
+    with zipfile.ZipFile(path, "a", compression=zipfile.ZIP_DEFLATED) as zf:  # a 20 MB run of zeros
+        zf.writestr("xl/media/pad.bin", b"\0" * 20_000_000)
+    with pytest.raises(FileTooLarge, match="zip bomb"):
+        loading.preview(path, rows=10, limits=ZipLimits(10_000, 1024 * 1024 * 1024, 100.0))

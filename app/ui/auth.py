@@ -23,6 +23,8 @@ import time
 
 import streamlit as st
 
+from app.ui.text import plain
+
 from app.access import audit
 from app.access import identity as identities
 from app.access import sessions, signin, startup
@@ -165,7 +167,7 @@ def _sidebar(ident: Identity) -> None:
         if s.auth_mode == "none":
             st.caption("No sign-in configured: this console listens on 127.0.0.1 only.")
             return
-        st.caption(f"Signed in as **{ident.name}** · {ident.role.label}")
+        st.caption(f"Signed in as **{plain(ident.name)}** · {ident.role.label}")
         if s.auth_mode == "proxy":
             return
         if st.button("Sign out", key="access_sign_out", icon=":material/logout:"):

@@ -11,6 +11,8 @@ from datetime import datetime, timezone
 
 import pandas as pd
 import streamlit as st
+
+from app.ui.text import plain
 import streamlit.components.v1 as components
 
 from app.errors import InvalidInput
@@ -65,7 +67,7 @@ def _message(folder, name: str) -> None:
         st.error(str(exc))
         return
     e = msg.entry
-    st.markdown(f"**Subject:** {e.subject or '(none)'}")
+    st.markdown(f"**Subject:** {plain(e.subject) if e.subject else '(none)'}")
     st.caption(f"Envelope from {e.mail_from} to {', '.join(e.rcpt_tos)} · {e.size_bytes} bytes")
     with st.expander("Headers"):
         st.code("\n".join(f"{k}: {v}" for k, v in msg.headers), language=None)

@@ -6,6 +6,8 @@ from datetime import datetime, timezone
 
 import pandas as pd
 import streamlit as st
+
+from app.ui.text import plain
 from celery.result import AsyncResult
 
 from app.errors import ConsoleError
@@ -30,7 +32,7 @@ def render_result(result: dict) -> None:
                 f"{result.get('size_bytes') or '?'} bytes · via {result.get('smtp', '')}")
     st.caption("Accepted: " + (", ".join(result.get("accepted") or []) or "none"))
     for address, reason in (result.get("refused") or {}).items():
-        st.warning(f"Refused {address}: {reason}")
+        st.warning(f"Refused {plain(address)}: {plain(reason)}")
 
 
 def scheduled_line(job: dict) -> None:

@@ -6,6 +6,8 @@ import time
 
 import streamlit as st
 
+from app.ui.text import plain
+
 from app.monitor import actions, workers
 from app.store import history
 from app.store.states import FINISHED_STATES, STATES
@@ -66,7 +68,7 @@ def detail(task_id: str) -> None:
     cols[3].metric("Queue wait", f"{wait:.3f} s" if wait is not None else "—")
     cols[4].metric("Queue", task.get("queue") or "—")
     cols[5].metric("Worker", (task.get("worker") or "—").split("@")[0])
-    st.markdown(f"**{task.get('name', '')}** · `{task_id}` · sent {when(task.get('sent_at'))} ({ago(task.get('sent_at'))})")
+    st.markdown(f"**{plain(task.get('name', ''))}** · `{task_id}` · sent {when(task.get('sent_at'))} ({ago(task.get('sent_at'))})")
     if task.get("lost_deliveries"):
         st.warning(f"Lost deliveries: {task['lost_deliveries']} — the worker running this task was lost "
                    "(killed, out of memory, or crashed) and the task was delivered again; see WORKER_LOST "

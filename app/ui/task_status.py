@@ -9,6 +9,8 @@ from collections.abc import Callable
 from typing import Any
 
 import streamlit as st
+
+from app.ui.text import plain
 from celery.result import AsyncResult
 
 from app.ui.resources import celery
@@ -28,7 +30,7 @@ def failure_message(result: AsyncResult) -> str:
 def _draw(task_id: str, title: str, render_result: Callable[[Any], None] | None) -> str:
     result = AsyncResult(task_id, app=celery())
     state = result.state
-    st.markdown(f"**{title}** · `{task_id}` · {_ICONS.get(state, '•')} {state}")
+    st.markdown(f"**{plain(title)}** · `{task_id}` · {_ICONS.get(state, '•')} {state}")
     if state in ("PROGRESS",) and isinstance(result.info, dict):
         info = result.info
         st.progress(min(max(int(info.get("percent", 0)), 0), 100), text=str(info.get("message", "")))
@@ -37,9 +39,9 @@ def _draw(task_id: str, title: str, render_result: Callable[[Any], None] | None)
     elif state in ("PENDING", "RECEIVED", "STARTED"):
         st.progress(0, text="waiting for a worker" if state == "PENDING" else state.lower())
     elif state == "RETRY":
-        st.warning(f"Retrying: {result.info}")
+        st.warning(f"Retrying: {plain(result.info)}")
     elif state == "FAILURE":
-        st.error(failure_message(result))
+        st.error(plain(failure_message(result)))
     elif state == "REVOKED":
         st.warning("The task was revoked before it finished.")
     elif state == "SUCCESS" and render_result is not None:

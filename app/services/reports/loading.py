@@ -238,11 +238,13 @@ def count_lines(path: Path) -> int:
     return n
 
 
-def preview(path: Path, rows: int = 200) -> pd.DataFrame:
-    """The first `rows` tidy rows of a stored file (for choosing columns on the page).
+def preview(path: Path, rows: int = 200, limits=None) -> pd.DataFrame:
+    """The first `rows` tidy rows of a stored file (for choosing columns on the page). A workbook is
+    checked by the zip guard (`archive_guard.check_zip`, `limits` or the settings' ZIP_* limits)
+    before it is opened, and only the first `rows` rows of its first sheet are read.
 
     Raises:
-        InvalidInput (and subclasses): as `read_file`.
+        InvalidInput (and subclasses): as `read_file`; FileTooLarge / UnsafeFile from the zip guard.
     """
     path = Path(path)
     if file_kind(path) == "csv":
@@ -252,4 +254,15 @@ def preview(path: Path, rows: int = 200) -> pd.DataFrame:
             return pd.DataFrame()
         except pd.errors.ParserError as exc:
             raise CorruptFile(f"The CSV file could not be parsed: {exc}.") from exc
+    if file_kind(path) == "xlsx":  # zip guard first, then only the first rows of the first sheet
+        from app.services import archive_guard
+
+        archive_guard.check_zip(path, limits or archive_guard.ZipLimits.from_settings(_settings()), label="workbook")
+        return tidy(_read_xlsx(path, 0, rows)).head(rows)
     return tidy(read_file(path, max_rows=10**9)).head(rows)
+
+
+def _settings():
+    from config.settings import get_settings
+
+    return get_settings()
