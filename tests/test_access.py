@@ -322,3 +322,11 @@ def test_report_upload_preview_runs_the_zip_guard_and_reads_one_sheet(tmp_path):
         zf.writestr("xl/media/pad.bin", b"\0" * 20_000_000)
     with pytest.raises(FileTooLarge, match="zip bomb"):
         loading.preview(path, rows=10, limits=ZipLimits(10_000, 1024 * 1024 * 1024, 100.0))
+
+
+def test_untrusted_text_is_shown_as_typed_in_markdown_elements():
+    from app.ui.text import plain
+
+    assert plain("**urgent** [click](http://x) `x` $1$ :red[y]") == \
+        r"\*\*urgent\*\* \[click\](http://x) \`x\` \$1\$ :red\[y\]"
+    assert plain("google-docs_no_docprops.docx") == "google-docs_no_docprops.docx"

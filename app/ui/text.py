@@ -2,14 +2,16 @@
 Streamlit's Markdown elements (st.markdown, st.caption, st.error, ...) as the characters it holds.
 
 Streamlit renders those strings as Markdown, with its own extensions (``:red[...]`` colours,
-``:material/icon:``, ``$...$`` LaTeX); `plain` backslash-escapes every character that could start
-any of them, so "**urgent** [click](http://x)" shows as typed, not bold with a link.
+``:material/icon:``, ``$...$`` LaTeX); `plain` backslash-escapes the characters that start links and
+images, directives, code, emphasis with ``*``, strikethrough, tables, HTML and LaTeX, so "**urgent**
+[click](http://x)" shows as typed, not bold with a link. Underscores are left alone: inside a word
+(file names) they are not emphasis in CommonMark, and escaping them would change what is copied.
 """
 from __future__ import annotations
 
 import re
 
-_SPECIAL = re.compile(r"([\\`*_\[\]<>~$|])")
+_SPECIAL = re.compile(r"([\\`*\[\]<>~$|])")
 
 
 def plain(text: object) -> str:
