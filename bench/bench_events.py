@@ -17,7 +17,9 @@ Run: ``.venv/bin/python bench/bench_events.py [--tasks 20000] [--publishers 1,4,
      (every task in SUCCESS);
    - Flower: Celery's EventReceiver feeding `flower.events.EventsState.event` (memory only), timed
      from the first to the last event.
-   Target: ours >= 20,000 events/s on this 2-core machine.
+   Target: ours >= 20,000 events/s on this 2-core machine. The machine is shared, so each row also
+   gives events per CPU-second of the consumer process (ours also with the Redis server's CPU for
+   the writes), which does not depend on what else runs.
 2. Lag behind a real worker. A 2-process prefork worker (bench/noop_raw.py, events on) runs N no-op
    tasks while the ingester records them; reported: the worker's rate (tasks/s and events/s), and
    the lag = time from the worker's last result to the history holding every task as SUCCESS.
@@ -111,6 +113,12 @@ def publish(url: str, index: int, tasks: int) -> None:
         print(json.dumps({"seconds": time.perf_counter() - t0}))
 
 
+def _redis_cpu_s(client) -> float:
+    """CPU seconds the Redis server has used (INFO cpu: user + sys)."""
+    info = client.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
 # -- consumers ---------------------------------------------------------------------------------------
 def consume_ours(url: str, expected_tasks: int, backlog: bool) -> None:
     import redis
@@ -130,6 +138,8 @@ def consume_ours(url: str, expected_tasks: int, backlog: bool) -> None:
     def on_event(event):
         if stats["first"] is None:
             stats["first"] = time.perf_counter()
+            stats["cpu0"] = time.process_time()
+            stats["redis_cpu0"] = _redis_cpu_s(client)
         stats["events"] += 1
         handle(event)
         if event.get("type") == "task-succeeded":
@@ -147,8 +157,11 @@ def consume_ours(url: str, expected_tasks: int, backlog: bool) -> None:
     ingester.run()
     events.flush(timeout_s=600)
     seconds = time.perf_counter() - stats["first"]
+    cpu_s = time.process_time() - stats["cpu0"]
+    redis_cpu_s = _redis_cpu_s(client) - stats["redis_cpu0"]
     counts = history.count_by_state(client)
-    print(json.dumps({"events": stats["events"], "seconds": seconds, "success": counts["SUCCESS"]}))
+    print(json.dumps({"events": stats["events"], "seconds": seconds, "success": counts["SUCCESS"],
+                      "cpu_s": cpu_s, "redis_cpu_s": redis_cpu_s}))
 
 
 def consume_flower(url: str, expected_tasks: int, backlog: bool) -> None:
@@ -169,6 +182,7 @@ def consume_flower(url: str, expected_tasks: int, backlog: bool) -> None:
                 return
             if stats["first"] is None:
                 stats["first"] = time.perf_counter()
+                stats["cpu0"] = time.process_time()
             stats["events"] += 1
             state.event(event)
             if event.get("type") == "task-succeeded":
@@ -179,7 +193,8 @@ def consume_flower(url: str, expected_tasks: int, backlog: bool) -> None:
         recv.handlers["*"] = on_event
         recv.capture(limit=None, timeout=None, wakeup=False)
     seconds = time.perf_counter() - stats["first"]
-    print(json.dumps({"events": stats["events"], "seconds": seconds, "tasks": len(state.tasks)}))
+    print(json.dumps({"events": stats["events"], "seconds": seconds, "tasks": len(state.tasks),
+                      "cpu_s": time.process_time() - stats["cpu0"]}))
 
 
 # -- driver ------------------------------------------------------------------------------------------
@@ -227,7 +242,9 @@ def ingest_round(url: str, publishers: int, tasks: int, env, backlog: bool) -> d
     events = total_tasks * 4
     return {"publishers": publishers, "events": events, "publish_s": max(p["seconds"] for p in pub),
             "ours_events": mine["events"], "ours_s": mine["seconds"], "ours_success": mine["success"],
-            "flower_events": theirs["events"], "flower_s": theirs["seconds"], "flower_tasks": theirs["tasks"]}
+            "flower_events": theirs["events"], "flower_s": theirs["seconds"], "flower_tasks": theirs["tasks"],
+            "ours_cpu_s": mine.get("cpu_s"), "ours_redis_cpu_s": mine.get("redis_cpu_s"),
+            "flower_cpu_s": theirs.get("cpu_s")}
 
 
 def lag_round(url: str, tasks: int, env) -> dict:
@@ -304,8 +321,10 @@ def main() -> None:
     env = dict(os.environ, REDIS_URL=url, DATA_DIR=tmp, PYTHONPATH=str(ROOT))
     rows = []
     try:
+        print(f"load average at start: {os.getloadavg()[0]:.1f} (2 cores)")
         print(f"{'mode':>8} {'publishers':>10} {'events':>8} {'published/s':>12} {'ours events/s':>14} "
-              f"{'Flower events/s':>16} {'ours/Flower':>11} {'history SUCCESS':>16}", flush=True)
+              f"{'Flower events/s':>16} {'ours/Flower':>11} {'history SUCCESS':>16} {'ours ev/CPU-s':>14} "
+              f"{'+Redis ev/CPU-s':>16} {'Flower ev/CPU-s':>16}", flush=True)
         for backlog in (False, True):
             for p in [int(x) for x in args.publishers.split(",")]:
                 row = ingest_round(url, p, args.tasks, env, backlog)
@@ -313,7 +332,10 @@ def main() -> None:
                 rows.append(row)
                 ours, theirs = row["events"] / row["ours_s"], row["events"] / row["flower_s"]
                 print(f"{row['mode']:>8} {p:>10} {row['events']:>8} {row['events'] / row['publish_s']:>12,.0f} "
-                      f"{ours:>14,.0f} {theirs:>16,.0f} {ours / theirs:>11.2f} {row['ours_success']:>16}", flush=True)
+                      f"{ours:>14,.0f} {theirs:>16,.0f} {ours / theirs:>11.2f} {row['ours_success']:>16} "
+                      f"{row['events'] / row['ours_cpu_s']:>14,.0f} "
+                      f"{row['events'] / (row['ours_cpu_s'] + row['ours_redis_cpu_s']):>16,.0f} "
+                      f"{row['events'] / row['flower_cpu_s']:>16,.0f}", flush=True)
         lag = lag_round(url, args.lag_tasks, env)
         rate = lag["tasks"] / lag["worker_s"]
         print(f"\n2-process prefork no-op worker: {lag['tasks']} tasks in {lag['worker_s']:.2f} s = {rate:,.0f} tasks/s "

@@ -53,10 +53,15 @@ def mask_repr(text: str) -> str:
     return _SECRET_VALUE_RE.sub(lambda m: f"{m.group(1)}'***'", text)
 
 
+_EMPTY = {"()": (), "[]": [], "{}": {}}
+
+
 def _literal(text: Any):
     """The Python literal a repr stands for, or raise ValueError."""
     if not isinstance(text, str):
         return text
+    if text in _EMPTY:  # most kwargs reprs: no parse
+        return _EMPTY[text]
     return ast.literal_eval(text)
 
 

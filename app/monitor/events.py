@@ -35,6 +35,7 @@ from celery import Celery
 
 from app.monitor import event_changes, event_workers
 from app.store import keys, writer
+from app.store.states import STATE_TIME_FIELD
 from app.store.clients import redis_from_url
 
 log = logging.getLogger("app.monitor.events")
@@ -272,8 +273,21 @@ def _then(first: Callable, second: Callable[[], None]) -> Callable:
 
 def write_change(change: dict[str, Any]) -> None:
     """Queue one state change (keyword arguments of `app.store.writer.StateChange`) on this
-    process's history writer: the same batching writer and Lua script the signal handlers use."""
-    writer.record(writer.StateChange(**change))
+    process's history writer: the same batching writer and Lua script the signal handlers use.
+    (`writer.record(StateChange(**change))` in effect, without building the dataclass per event.)"""
+    c = dict(change)
+    task_id, state, now = c.pop("task_id"), c.pop("state"), c.pop("timestamp")
+    name, queue, worker = c.pop("name", None), c.pop("queue", None), c.pop("worker", None)
+    parent_id, info, source = c.get("parent_id"), c.pop("info", None), c.pop("source", "events")
+    fields = c.pop("fields", None) or {}
+    at_field = STATE_TIME_FIELD.get(state)
+    if at_field:
+        c.setdefault(at_field, now)
+    c.update(fields)
+    args, kwargs = c.get("args"), c.get("kwargs")
+    search = (f"{args} {kwargs}" if kwargs else args) if args else kwargs
+    writer.write(task_id, state, c, now=now, name=name, queue=queue, worker=worker, search_text=search,
+                 parent_id=parent_id, info=info, source=source)
 
 
 def configure_store(settings) -> None:
