@@ -72,7 +72,7 @@ def test_workers_view_says_where_a_worker_is_known_from(redis_client):
                        "loadavg": [0.5, 0.25, 0.1]})
     recorder.on_inspect({host: [{"name": queue}]},
                         {host: {"pool": {"implementation": "celery.concurrency.prefork:TaskPool", "max-concurrency": 8}}})
-    at = AppTest.from_file(str(ROOT / "pages" / "task_monitor.py"), default_timeout=30).run()
+    at = AppTest.from_file(str(ROOT / "pages" / "task_monitor.py"), default_timeout=90).run()
     assert not at.exception, at.exception
     frames = [df.value for df in at.dataframe if "source" in df.value.columns]
     row = frames[0].set_index("worker").loc[host]
