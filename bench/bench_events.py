@@ -10,7 +10,7 @@ Run: ``.venv/bin/python bench/bench_events.py [--tasks 20000] [--publishers 1,4,
    event stream through the real broker: per task a task-sent (sent unbuffered, as a client
    does), then task-received / task-started / task-succeeded (buffered in lists of 24, as a prefork
    worker's dispatcher does), plus a worker-heartbeat every 2 s per publisher. The field sets are
-   those of Celery 5 events recorded from a real worker (``TEMPLATES``); ids and times are fresh.
+   those Celery 5 clients and workers send (``TEMPLATES``); ids, arguments and times are fresh.
    Two consumers subscribe to the same stream in their own processes, in the same run:
    - ours: `app.monitor.events.Ingester` with the store's writer; timed from the first event to the
      moment the last change is written to Redis (the writer flushed), then the history is checked
@@ -39,8 +39,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-#: Fields of Celery 5 events as a worker/client sends them (recorded from celery 5.7 with -E;
-#: hostname, pid, clock, utcoffset, timestamp are added by the dispatcher).
+#: Fields of Celery 5 events as a client (task-sent) and a worker send them (celery.app.amqp
+#: send_task_message, celery.worker.request); hostname, pid, clock, utcoffset and timestamp are
+#: added by the dispatcher.
 TEMPLATES = {
     "task-sent": {"name": "shop.tasks.resize_image", "args": "('images/sku-1042.png', 256)",
                   "kwargs": "{'quality': 85}", "retries": 0, "eta": None, "expires": None,
