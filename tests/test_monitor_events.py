@@ -67,7 +67,7 @@ def test_workers_view_says_where_a_worker_is_known_from(redis_client):
 
     host, queue = f"evonly-{uuid.uuid4().hex[:6]}@elsewhere", f"legacy_{uuid.uuid4().hex[:6]}"
     recorder = WorkerRecorder(redis_client)
-    recorder.on_event({"type": "worker-heartbeat", "hostname": host, "timestamp": time.time(), "freq": 2.0,
+    recorder.on_event({"type": "worker-heartbeat", "hostname": host, "timestamp": time.time(), "freq": 60.0,
                        "sw_ident": "py-celery", "sw_ver": "5.3.6", "active": 2, "processed": 41,
                        "loadavg": [0.5, 0.25, 0.1]})
     recorder.on_inspect({host: [{"name": queue}]},
@@ -306,7 +306,7 @@ def test_events_arriving_out_of_order_end_in_the_right_state(stack, redis_client
 def test_ingester_killed_and_restarted_resumes_and_settles_what_finished_meanwhile(stack, redis_client):
     wait_for(lambda: any(w.hostname == stack.worker_name and w.online for w in workers.list_workers(redis_client)),
              timeout_s=TIMEOUT_S)
-    ids = stack.publish('print(json.dumps([inventory_app.audit_pause.delay(1.0).id, '
+    ids = stack.publish('print(json.dumps([inventory_app.audit_pause.delay(5.0).id, '
                         'inventory_app.restock.delay("sku-gap", 1).id]))')
     wait_for(lambda: _task(redis_client, ids[0], "STARTED"), timeout_s=TIMEOUT_S)
     _stop(stack.procs["ingester"], signal.SIGKILL)

@@ -45,7 +45,7 @@ NODE_ID = "celery-console-monitor"
 ENABLE_EVENTS_EVERY_S = 30.0
 RECONNECT_MAX_S = 30.0
 #: How long to wait for a newly seen worker's active_queues / stats reply.
-INSPECT_TIMEOUT_S = 1.0
+INSPECT_TIMEOUT_S = 2.0
 #: Task ids whose name (and arguments) the ingester remembers, so later events of a task carry its
 #: name (runtime histogram, name index) and task-received needs no second parse of the arguments.
 NAMES_REMEMBERED = 200_000
@@ -140,10 +140,12 @@ class Ingester:
             queues = inspect.active_queues() or {}
             stats = inspect.stats() or {}
             self.workers.on_inspect(queues, stats)
+            unanswered = set(hosts) - set(queues)
         except Exception as exc:  # noqa: BLE001 - details are optional
             log.info("inspect of %s failed: %s", hosts, exc)
-            with self._inspect_lock:
-                self._known_hosts.difference_update(hosts)
+            unanswered = set(hosts)
+        with self._inspect_lock:  # asked again on their next heartbeat
+            self._known_hosts.difference_update(unanswered)
 
     def _enable_events_loop(self) -> None:
         while not self.should_stop:
