@@ -103,6 +103,16 @@ def test_worker_records_the_arguments_of_a_task_a_plain_client_sent(celery_worke
     assert AsyncResult(new, app=celery_app).get(timeout=TIMEOUT_S)
 
 
+def test_two_steps_of_one_kind_from_events_both_count_even_when_adjacent(redis_client, celery_app):
+    # A retried task's two RECEIVED events, arriving after its STARTED events were written.
+    tid, t0 = str(uuid.uuid4()), time.time() - 10
+    for state, dt in (("SUCCESS", 6), ("STARTED", 2), ("STARTED", 5), ("RECEIVED", 1), ("RECEIVED", 4)):
+        writer.record(writer.StateChange(tid, state, t0 + dt, name="ooo.adjacent", source="events"), sync=True)
+    steps = [e["state"] for e in history.timeline(redis_client, tid)]
+    assert steps == ["RECEIVED", "STARTED", "RECEIVED", "STARTED", "SUCCESS"]
+    assert history.get_task(redis_client, tid)["state"] == "SUCCESS"
+
+
 # -- the real thing --------------------------------------------------------------------------------
 def _spawn(args, cwd, env, log: Path):
     return subprocess.Popen(args, cwd=cwd, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,

@@ -197,8 +197,9 @@ for i = 1, n_tl do
   if c == 'p' then
     keep[#keep + 1] = ARGV[abase + i - 1]
     counted = true
-  elseif string.sub(mine, -1) == c then
-    -- the step just recorded again (task_failure, then postrun): counted once, where it was new
+  elseif src == 's' and string.sub(mine, -1) == c then
+    -- the signal adapter recording a step again (task_failure, then postrun): counted once, where
+    -- it was new (each Celery event is a step of its own, even when two arrive out of order)
     if i == 1 then counted = false end
   else
     mine = mine .. c
