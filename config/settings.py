@@ -30,6 +30,15 @@ class Settings(BaseSettings):
     #: x-max-priority of every queue (RabbitMQ needs it declared; the same on every declaration).
     QUEUE_MAX_PRIORITY: int = Field(default=10, ge=1, le=255)
     DATA_DIR: Path = Path("./var")
+    # File storage (issue 15): "local" = DATA_DIR (uploads and outputs on this disk), or "s3" = an
+    # S3-compatible bucket shared by console and workers on any host (app.services.filestore).
+    FILE_STORE: Literal["local", "s3"] = "local"
+    S3_BUCKET: str | None = None
+    S3_PREFIX: str = ""
+    S3_ENDPOINT_URL: str | None = None
+    S3_REGION: str = "us-east-1"
+    S3_ACCESS_KEY_ID: str | None = None
+    S3_SECRET_ACCESS_KEY: SecretStr | None = None
     REDIS_EMBEDDED_PORT: int = 6399
     PORT: int = 8501
 

@@ -3,7 +3,7 @@ import redis
 import streamlit as st
 
 from app.monitor import queue_control, queues, snapshot, workers
-from app.services import storage
+from app.services import filestore, storage
 from app.services.documents.samples import make_sample_docx
 from app.ui import access, alert_forms, confirm, monitor_charts, monitor_tasks, monitor_workers, queue_controls
 from app.ui.access import can
@@ -27,7 +27,7 @@ if can("submit") and b1.button("Send health check", help="app.tasks.maintenance_
 if can("submit") and b2.button("Send document job",
                                help="process_word_document on a generated .docx → file_processing_queue"):
     path = make_sample_docx(storage.output_dir(settings().DATA_DIR, "samples") / "sample.docx")
-    stored = storage.save_upload(settings().DATA_DIR, "sample.docx", path.read_bytes(), settings().max_upload_bytes)
+    stored = filestore.current().save_upload("sample.docx", path.read_bytes(), settings().max_upload_bytes)
     if r := access.submit(celery().tasks["app.tasks.file_tasks.process_word_document"],
                           args=[str(stored.path), ["extract_text", "count_stats", "extract_images"]]):
         st.toast(f"Document job sent: {r.id}")

@@ -48,17 +48,19 @@ def _size(path: Path) -> int:
 
 def remove_expired(data_dir: Path, retention_s: float, protected: set[str],
                    now: float | None = None) -> dict[str, Any]:
-    """Delete ``uploads/*`` files and ``outputs/*`` folders untouched for `retention_s` seconds.
+    """Delete ``uploads/*`` files, ``outputs/*`` and ``tmp/*`` folders untouched for `retention_s` seconds.
 
     An upload is kept when its stem is in `protected`; an output folder when its name (a task id)
     is. Symlinks are removed as links, never followed.
 
-    Returns ``{'removed_uploads', 'removed_outputs', 'freed_bytes', 'kept_in_use', 'kept_recent'}``.
+    Returns ``{'removed_uploads', 'removed_outputs', 'removed_tmp', 'freed_bytes', 'kept_in_use', 'kept_recent'}``.
     """
     now = time.time() if now is None else now
     cutoff = now - retention_s
-    stats = {"removed_uploads": 0, "removed_outputs": 0, "freed_bytes": 0, "kept_in_use": 0, "kept_recent": 0}
-    for sub, counter in (("uploads", "removed_uploads"), ("outputs", "removed_outputs")):
+    stats = {"removed_uploads": 0, "removed_outputs": 0, "removed_tmp": 0, "freed_bytes": 0, "kept_in_use": 0,
+             "kept_recent": 0}
+    # tmp/: task workspaces of the file store (app.services.filestore.workspace) left by a killed worker.
+    for sub, counter in (("uploads", "removed_uploads"), ("outputs", "removed_outputs"), ("tmp", "removed_tmp")):
         folder = Path(data_dir) / sub
         if not folder.is_dir():
             continue

@@ -23,7 +23,7 @@ from celery.exceptions import Retry
 
 from app.errors import ProviderBusy
 from app.store import answers
-from app.services import llm, storage
+from app.services import filestore, llm, storage
 from app.services.llm import batch
 from app.tasks.base import ConsoleTask
 from config.celery_config import celery_app
@@ -133,14 +133,15 @@ def analyze_document(self, document_text: str | None = None, analysis_type: str 
     """Analyse a document: summary, key_points, sentiment or entities (seed 003).
 
     Give `document_text`, or `text_file`: the stored path of a processed upload's text file
-    (under DATA_DIR). Long documents go in parts, with progress per part. Returns
+    (under DATA_DIR, or its storage URL with FILE_STORE=s3). Long documents go in parts, with progress per part. Returns
     `app.services.llm.analysis.analyze_document`'s result (``'content'`` plus the structured
     ``'key_points'`` / ``'sentiment'`` / ``'entities'``, ``'parts'``, usage and cost).
     """
     if text_file:
-        path = storage.existing_file(get_settings().DATA_DIR, text_file,
-                                     "The text file is missing: {name}. Process the upload again.")
-        document_text = path.read_text(encoding="utf-8", errors="replace")
+        with filestore.task_files(None) as files:  # a path under DATA_DIR, or a storage URL / key
+            path = storage.existing_file(get_settings().DATA_DIR, files.local(text_file),
+                                         "The text file is missing: {name}. Process the upload again.")
+            document_text = path.read_text(encoding="utf-8", errors="replace")
     r = Reporter(self)
     result = _run(self, llm.analyze_document, document_text, analysis_type, provider=provider, model=model,
                   max_tokens=max_tokens, on_text=r.on_text, on_part=r.on_part, settings=get_settings())

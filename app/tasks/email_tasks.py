@@ -20,6 +20,7 @@ from celery.exceptions import Ignore
 
 from app.errors import ServiceUnavailable
 from app.store.clients import redis_from_url
+from app.services import filestore
 from app.services.mail import backoff, delivery, scheduling, templates
 from app.services.mail.sentlog import MemorySentLog, SentLog
 from app.services.mail.smtp import SmtpConfig
@@ -60,12 +61,19 @@ def _retry(task, exc: ServiceUnavailable):
     return task.retry(exc=exc, countdown=countdown)
 
 
+def _local_attachments(files, attachments):
+    """Attachments with storage URLs / keys downloaded into the task's workspace (filestore)."""
+    return [files.local_attachment(a) for a in attachments] if attachments else attachments
+
+
 def _send_single(task, **request) -> dict:
-    mail = delivery.check_single(**request, **_limits())
-    try:
-        return delivery.send_one(SmtpConfig.from_settings(get_settings()), mail, _sent_log(task))
-    except ServiceUnavailable as exc:
-        raise _retry(task, exc) from None
+    with filestore.task_files(None) as files:
+        try:
+            request["attachments"] = _local_attachments(files, request.get("attachments"))
+            mail = delivery.check_single(**request, **_limits())
+            return delivery.send_one(SmtpConfig.from_settings(get_settings()), mail, _sent_log(task))
+        except ServiceUnavailable as exc:
+            raise _retry(task, exc) from None
 
 
 @celery_app.task(**EMAIL_TASK_OPTIONS)
@@ -74,7 +82,7 @@ def send_email(self, to_email, subject: str, body: str, html_body: str | None = 
     """Send one message (text, optional HTML alternative, attachments by stored path).
 
     Args: `to_email`/`cc`/`bcc` an address, a list, or a comma-separated string; `attachments` stored
-    paths under DATA_DIR or ``{'path', 'filename'}``.
+    files (paths under DATA_DIR, or storage URLs / keys with FILE_STORE=s3) or ``{'path', 'filename'}``.
     Returns ``{'status': 'sent' | 'already_sent', 'message_id', 'accepted', 'refused', 'size_bytes', 'smtp'}``.
     Raises InvalidInput / DeliveryRefused / NotConfigured at once; retries ServiceUnavailable.
     """
@@ -94,13 +102,14 @@ def send_bulk_emails(self, recipients: list, subject: str, body: str, html_body:
     sent again); after the last retry they stay 'deferred' in a 'partial' result.
     """
     s = get_settings()
-    bulk = delivery.check_bulk(recipients=recipients, subject=subject, body=body, html_body=html_body,
-                               attachments=attachments, **_limits())
-    try:
-        result = delivery.send_bulk(SmtpConfig.from_settings(s), bulk, _sent_log(self),
-                                    batch_size=batch_size or s.EMAIL_BATCH_SIZE, on_progress=self.report_progress)
-    except ServiceUnavailable as exc:
-        raise _retry(self, exc) from None
+    with filestore.task_files(None) as files:
+        try:
+            bulk = delivery.check_bulk(recipients=recipients, subject=subject, body=body, html_body=html_body,
+                                       attachments=_local_attachments(files, attachments), **_limits())
+            result = delivery.send_bulk(SmtpConfig.from_settings(s), bulk, _sent_log(self),
+                                        batch_size=batch_size or s.EMAIL_BATCH_SIZE, on_progress=self.report_progress)
+        except ServiceUnavailable as exc:
+            raise _retry(self, exc) from None
     if result["deferred"] and self.request.retries < self.max_retries and not self.request.called_directly:
         raise _retry(self, ServiceUnavailable(f"{result['deferred']} recipient(s) deferred by the SMTP server."))
     return result

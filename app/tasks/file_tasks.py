@@ -1,10 +1,12 @@
 """File-processing tasks (seed 003) on file_processing_queue: max 2 retries, 30 s countdown.
 
-Each task takes the path of a file stored under DATA_DIR (never file bytes), runs one service
-function and returns ``{'status': 'completed', 'file_path', 'operations', 'outputs': {...}}``.
+Each task takes the ref of a stored file (never file bytes): a path under DATA_DIR, or a storage
+URL / key when files live in S3 (`app.services.filestore`: downloaded to a temporary folder, outputs
+uploaded and returned as storage URLs, the folder removed). It runs one service function and returns
+``{'status': 'completed', 'file_path', 'operations', 'outputs': {...}}``.
 The content decides the reader (`app.services.documents.registry`); a file of another kind fails
-with UnsupportedFile. Input errors (InvalidInput and subclasses) are never retried; OSError is
-retried (a full disk, a network filesystem hiccup).
+with UnsupportedFile. Input errors (InvalidInput and subclasses) are never retried; OSError and
+ServiceUnavailable are retried (a full disk, a network filesystem hiccup, S3 unreachable).
 """
 from __future__ import annotations
 
@@ -16,16 +18,16 @@ from celery import chord
 from celery.exceptions import SoftTimeLimitExceeded
 from celery.utils import uuid
 
-from app.errors import ConsoleError, InvalidInput
+from app.errors import ConsoleError, InvalidInput, ServiceUnavailable
 from app.store.clients import redis_from_url
-from app.services import cleanup, storage
+from app.services import cleanup, filestore, storage
 from app.services.documents import registry
 from app.tasks.base import ConsoleTask
 from config.celery_config import celery_app
 from config.settings import get_settings
 
 FILE_TASK_OPTIONS = dict(base=ConsoleTask, bind=True, max_retries=2, default_retry_delay=30,
-                         autoretry_for=(OSError,), retry_backoff=30, retry_jitter=True,
+                         autoretry_for=(OSError, ServiceUnavailable), retry_backoff=30, retry_jitter=True,
                          soft_time_limit=300, time_limit=360)
 BATCH_MAX_FILES = 500
 
@@ -42,11 +44,12 @@ def stored_input(file_path: str) -> Path:
 def _process(task, family: str, file_path: str, operations: list[str] | None, **options: Any) -> dict:
     s = get_settings()
     operations = list(operations or registry.DEFAULT_OPERATIONS[family])
-    path = stored_input(file_path)
-    out_dir = storage.output_dir(s.DATA_DIR, task.request.id or "direct")
-    outputs = registry.run(family, path, operations, out_dir, task.report_progress,
-                           registry.Limits.from_settings(s), **options)
-    return {"status": "completed", "file_path": str(path), "operations": operations, "outputs": outputs}
+    with filestore.task_files(task.request.id) as files:
+        path = stored_input(files.local(file_path))
+        outputs = registry.run(family, path, operations, files.output_dir(), task.report_progress,
+                               registry.Limits.from_settings(s), **options)
+        return {"status": "completed", "file_path": file_path if files.is_remote_ref(file_path) else str(path),
+                "operations": operations, "outputs": files.publish(outputs)}
 
 
 @celery_app.task(**FILE_TASK_OPTIONS)
@@ -114,8 +117,9 @@ def process_batch_item(self, file_path: str, operations: dict[str, list[str]] | 
     entry: dict[str, Any] = {"file_path": file_path, "name": name or storage.display_name(Path(file_path).name),
                              "kind": None, "family": None, "status": "failed", "error": None, "outputs": {}}
     try:
-        path = stored_input(file_path)
-        entry["kind"], family = registry.detect_family(path, registry.Limits.from_settings(get_settings()))
+        with filestore.task_files(None) as files:
+            path = stored_input(files.local(file_path))
+            entry["kind"], family = registry.detect_family(path, registry.Limits.from_settings(get_settings()))
         entry["family"] = family
         ops = (operations or {}).get(family)
         done = _process(self, family, file_path, ops, **({"size": size} if family == "image" else {}))

@@ -1,6 +1,8 @@
 """Report tasks (seed 003 "Report Tasks") on reports_queue: max 2 retries, 30 s countdown.
 
-Data is referenced by stored file (``data={'file_path': '<path under DATA_DIR>'}``); small inline
+Data is referenced by stored file (``data={'file_path': '<path under DATA_DIR, or a storage URL /
+key with FILE_STORE=s3>'}``: downloaded into the task's workspace, outputs uploaded and returned as
+storage URLs; `app.services.filestore`); small inline
 ``data={'records': [...]}`` is accepted too (at most REPORT_MAX_INLINE_RECORDS). Every report task
 returns ``{'status': 'completed', 'outputs': {'<format>_file': path, ...}, 'summary': {...}}``
 (seed 003: ``result['outputs']['html_file']``). Bad input raises InvalidInput (never retried);
@@ -14,7 +16,7 @@ import redis
 
 from app.errors import InvalidInput, ServiceUnavailable
 from app.store.clients import redis_from_url
-from app.services import storage
+from app.services import filestore, storage
 from app.services.reports import analysis, content, executive, export, performance, rendering
 from app.services.reports import loading, recurring
 from app.tasks.base import ConsoleTask
@@ -30,9 +32,9 @@ def _resolve(path: str):
     return storage.existing_file(get_settings().DATA_DIR, path)
 
 
-def _load(data: Any):
+def _load(data: Any, files):
     s = get_settings()
-    return loading.load(data, _resolve, s.REPORT_MAX_INLINE_RECORDS, s.REPORT_MAX_ROWS)
+    return loading.load(data, lambda p: _resolve(files.local(p)), s.REPORT_MAX_INLINE_RECORDS, s.REPORT_MAX_ROWS)
 
 
 def _options(report_type: str, group_by: str | None, date_column: str | None,
@@ -42,8 +44,8 @@ def _options(report_type: str, group_by: str | None, date_column: str | None,
                                   value_columns=tuple(value_columns or ()), title=title or None)
 
 
-def _out_dir(task) -> Any:
-    return storage.output_dir(get_settings().DATA_DIR, task.request.id or "direct")
+def _out_dir(files) -> Any:
+    return files.output_dir()
 
 
 @celery_app.task(**REPORT_TASK_OPTIONS)
@@ -58,12 +60,14 @@ def generate_analytics_report(self, data: dict | None = None, report_type: str =
     numeric_columns, totals, means, ...}}``.
     """
     formats = rendering.parse_formats(format)
-    a = analysis.analyse(_load(data), _options(report_type, group_by, date_column, value_columns, title))
-    self.report_progress(1, len(formats) + 1, "statistics computed")
-    doc = content.analytics_document(a, get_settings().REPORT_TABLE_ROWS_MAX)
-    outputs = rendering.render_all(doc, formats, _out_dir(self), rendering.file_stem(a.title),
-                                   on_step=lambda i, n, m: self.report_progress(i + 1, n + 1, m))
-    return {"status": "completed", "report_type": report_type, "outputs": outputs, "summary": a.summary}
+    with filestore.task_files(self.request.id) as files:
+        a = analysis.analyse(_load(data, files), _options(report_type, group_by, date_column, value_columns, title))
+        self.report_progress(1, len(formats) + 1, "statistics computed")
+        doc = content.analytics_document(a, get_settings().REPORT_TABLE_ROWS_MAX)
+        outputs = rendering.render_all(doc, formats, _out_dir(files), rendering.file_stem(a.title),
+                                       on_step=lambda i, n, m: self.report_progress(i + 1, n + 1, m))
+        return {"status": "completed", "report_type": report_type, "outputs": files.publish(outputs),
+                "summary": a.summary}
 
 
 @celery_app.task(**REPORT_TASK_OPTIONS)
@@ -77,17 +81,19 @@ def generate_summary_report(self, data: dict | None = None, report_type: str = "
     """
     s = get_settings()
     formats = rendering.parse_formats(format)
-    a = analysis.analyse(_load(data), _options(report_type, group_by, date_column, value_columns,
-                                               title or "Summary report"))
-    self.report_progress(1, len(formats) + 2, "statistics computed; asking the AI for a summary")
-    section, status = executive.executive_section(a, provider or s.REPORT_AI_PROVIDER,
-                                                  degrade=self.request.retries >= self.max_retries)
-    self.report_progress(2, len(formats) + 2, f"executive summary {status['status']}")
-    doc = content.analytics_document(a, s.REPORT_TABLE_ROWS_MAX, executive=section)
-    outputs = rendering.render_all(doc, formats, _out_dir(self), rendering.file_stem(a.title),
-                                   on_step=lambda i, n, m: self.report_progress(i + 2, n + 2, m))
-    summary = dict(a.summary, executive_summary=status)
-    return {"status": "completed", "report_type": report_type, "outputs": outputs, "summary": summary}
+    with filestore.task_files(self.request.id) as files:
+        a = analysis.analyse(_load(data, files), _options(report_type, group_by, date_column, value_columns,
+                                                          title or "Summary report"))
+        self.report_progress(1, len(formats) + 2, "statistics computed; asking the AI for a summary")
+        section, status = executive.executive_section(a, provider or s.REPORT_AI_PROVIDER,
+                                                      degrade=self.request.retries >= self.max_retries)
+        self.report_progress(2, len(formats) + 2, f"executive summary {status['status']}")
+        doc = content.analytics_document(a, s.REPORT_TABLE_ROWS_MAX, executive=section)
+        outputs = rendering.render_all(doc, formats, _out_dir(files), rendering.file_stem(a.title),
+                                       on_step=lambda i, n, m: self.report_progress(i + 2, n + 2, m))
+        summary = dict(a.summary, executive_summary=status)
+        return {"status": "completed", "report_type": report_type, "outputs": files.publish(outputs),
+                "summary": summary}
 
 
 @celery_app.task(**REPORT_TASK_OPTIONS)
@@ -100,11 +106,12 @@ def export_data(self, data: dict | None = None, format: str = "csv", name: str |
     fmt = rendering.parse_formats(format, export.EXPORT_FORMATS)
     if len(fmt) != 1:
         raise InvalidInput("export_data writes one format per task; send one task per format.")
-    path = _out_dir(self) / f"{rendering.file_stem(name or 'export')}.{fmt[0]}"
-    summary = export.export(data, fmt[0], path, resolve_path=_resolve, max_records=s.REPORT_MAX_INLINE_RECORDS,
-                            max_rows=s.REPORT_MAX_ROWS, chunk_rows=s.EXPORT_CHUNK_ROWS,
-                            on_step=self.report_progress)
-    return {"status": "completed", "outputs": {f"{fmt[0]}_file": str(path)}, "summary": summary}
+    with filestore.task_files(self.request.id) as files:
+        path = _out_dir(files) / f"{rendering.file_stem(name or 'export')}.{fmt[0]}"
+        summary = export.export(data, fmt[0], path, resolve_path=lambda p: _resolve(files.local(p)),
+                                max_records=s.REPORT_MAX_INLINE_RECORDS, max_rows=s.REPORT_MAX_ROWS,
+                                chunk_rows=s.EXPORT_CHUNK_ROWS, on_step=self.report_progress)
+        return {"status": "completed", "outputs": files.publish({f"{fmt[0]}_file": str(path)}), "summary": summary}
 
 
 @celery_app.task(**REPORT_TASK_OPTIONS)
@@ -120,9 +127,10 @@ def generate_task_performance_report(self, period: str | int = "24h", format: st
     finally:
         client.close()
     self.report_progress(1, len(formats) + 1, f"{doc.summary['tasks']} tasks read")
-    outputs = rendering.render_all(doc, formats, _out_dir(self), "task_performance",
-                                   on_step=lambda i, n, m: self.report_progress(i + 1, n + 1, m))
-    return {"status": "completed", "outputs": outputs, "summary": doc.summary}
+    with filestore.task_files(self.request.id) as files:
+        outputs = rendering.render_all(doc, formats, _out_dir(files), "task_performance",
+                                       on_step=lambda i, n, m: self.report_progress(i + 1, n + 1, m))
+        return {"status": "completed", "outputs": files.publish(outputs), "summary": doc.summary}
 
 
 @celery_app.task(**REPORT_TASK_OPTIONS)
@@ -136,8 +144,9 @@ def schedule_recurring_report(self, name: str, report_task: str, schedule: dict,
     Returns ``{'status': 'scheduled', 'name', 'task', 'schedule', 'description', 'enabled',
     'next_run_at'}`` (next_run_at ISO 8601 UTC or None).
     """
-    entry = recurring.schedule_report(self.app, name, report_task, schedule, dict(report_kwargs or {}),
-                                      _resolve, enabled=enabled)
+    with filestore.task_files(None) as files:
+        entry = recurring.schedule_report(self.app, name, report_task, schedule, dict(report_kwargs or {}),
+                                          lambda p: _resolve(files.local(p)), enabled=enabled)
     return {"status": "scheduled", "name": entry.name, "task": entry.task, "schedule": entry.schedule,
             "description": entry.description, "enabled": entry.enabled,
             "next_run_at": entry.next_run_at.isoformat() if entry.next_run_at else None}

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from app.ui.downloads import download_button
+from app.ui.downloads import download_button, image_source
 
 _SHOWN_IMAGES = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp"}
 
@@ -69,14 +69,14 @@ def _render_images(outputs: dict) -> None:
         if outputs.get(key):
             size = (outputs.get("output_sizes") or {}).get(key)
             st.caption(f"{key.title()}: {size[0]}×{size[1]} px" if size else key.title())
-            st.image(outputs[key], width=min(320, size[0]) if size else 320)
+            st.image(image_source(outputs[key]), width=min(320, size[0]) if size else 320)
             download_button(outputs[key], f"Download {key}", key=f"dl-{key}:{outputs[key]}")
     images = outputs.get("images") or []
     if images:
         st.caption(f"{len(images)} embedded image(s)")
         shown = [p for p in images if Path(p).suffix.lower() in _SHOWN_IMAGES]
         if shown:
-            st.image([str(p) for p in shown[:12]], width=160, caption=[Path(p).name for p in shown[:12]])
+            st.image([image_source(str(p)) for p in shown[:12]], width=160, caption=[Path(p).name for p in shown[:12]])
         for p in images:
             download_button(p, f"Download {Path(p).name}", key=f"dl-img:{p}")
 

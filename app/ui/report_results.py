@@ -1,11 +1,12 @@
 """Rendering of report task results: summary figures and one download button per output file."""
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import streamlit as st
 
-from app.services import storage
+from app.errors import InvalidInput
+from app.services import filestore, storage
 from app.ui.downloads import download_button
 from config.settings import get_settings
 
@@ -27,7 +28,13 @@ def download_spec(path: str, job_name: str = "") -> tuple[Path, str, str]:
     The name is ``<job name>-<file name>`` reduced to letters, digits, ``._ -``
     (`storage.display_name`). Raises InvalidInput for a path outside DATA_DIR.
     """
-    p = storage.confine(get_settings().DATA_DIR, path)
+    if filestore.is_url(path):
+        store = filestore.current()
+        if not store.owns(path):
+            raise InvalidInput("This storage URL is outside the configured bucket.")
+        p = PurePosixPath(store.name_of(path))
+    else:
+        p = storage.confine(get_settings().DATA_DIR, path)
     stem = storage.display_name(Path(job_name).stem, 60).strip("_") if job_name else ""
     name = storage.display_name(f"{stem}-{p.name}" if stem else p.name)
     return p, name, MIME_TYPES.get(p.suffix.lower(), "application/octet-stream")
@@ -40,7 +47,8 @@ def download(path: str, job_name: str, key: str) -> None:
     except Exception as exc:  # noqa: BLE001 - a bad path is shown, never raised into the page
         st.error(str(exc))
         return
-    download_button(str(p), f"Download {p.suffix.lstrip('.').upper()}", key, file_name=name, mime=mime)
+    download_button(path if filestore.is_url(path) else str(p), f"Download {p.suffix.lstrip('.').upper()}", key,
+                    file_name=name, mime=mime)
 
 
 def render_report(result: dict, job_name: str = "") -> None:

@@ -8,7 +8,8 @@ import pandas as pd
 import redis
 import streamlit as st
 
-from app.services import schedules, storage
+from app.errors import InvalidInput
+from app.services import filestore, schedules, storage
 from app.services.reports import recurring
 from app.ui.flash import act
 from app.ui.resources import redis_down_banner
@@ -18,6 +19,10 @@ EVERY = {"hour": 3_600, "6 hours": 6 * 3_600, "day": 86_400, "week": 7 * 86_400}
 
 
 def _resolve(path: str):
+    if filestore.is_url(path):  # FILE_STORE=s3: the object must exist in the configured bucket
+        if not filestore.current().exists(path):
+            raise InvalidInput("The stored file is missing in the file store. Upload it again.")
+        return path
     return storage.existing_file(get_settings().DATA_DIR, path)
 
 

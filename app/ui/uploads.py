@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.errors import InvalidInput, UnsupportedFile
-from app.services import filetypes, storage
+from app.services import filestore, filetypes, storage
 from app.services.storage import StoredFile
 from config.settings import get_settings
 
@@ -18,7 +18,7 @@ class CheckedUpload:
 
 
 def store_upload(uploaded, allowed_kinds: set[str] | None = None) -> StoredFile:
-    """Store one `st.file_uploader` file under DATA_DIR/uploads.
+    """Store one `st.file_uploader` file in the file store (DATA_DIR/uploads, or the S3 bucket).
 
     Args:
         allowed_kinds: when given, the content's detected kind (`app.services.filetypes.detect`)
@@ -33,7 +33,7 @@ def store_upload(uploaded, allowed_kinds: set[str] | None = None) -> StoredFile:
         if kind not in allowed_kinds:
             raise InvalidInput(f"{storage.display_name(uploaded.name)}: the content is {kind or 'unrecognised'}, "
                                f"not {' / '.join(sorted(allowed_kinds))}.")
-    return storage.save_upload(s.DATA_DIR, uploaded.name, data, s.max_upload_bytes)
+    return filestore.current().save_upload(uploaded.name, data, s.max_upload_bytes)
 
 
 def store_checked(uploaded, allowed_kinds: set[str] | frozenset[str] | None = None) -> CheckedUpload:
@@ -56,4 +56,4 @@ def store_checked(uploaded, allowed_kinds: set[str] | frozenset[str] | None = No
     if allowed_kinds is not None and kind not in allowed_kinds:
         raise InvalidInput(f"{name}: the content is {kind or 'unrecognised'}, "
                            f"not {' / '.join(sorted(allowed_kinds))}.")
-    return CheckedUpload(storage.save_upload(s.DATA_DIR, uploaded.name, data, s.max_upload_bytes), kind)
+    return CheckedUpload(filestore.current().save_upload(uploaded.name, data, s.max_upload_bytes), kind)
