@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.fixtures_smtp", "tests.fixtures_ai", "tests.fixtures_brokers"]
+pytest_plugins = ["tests.fixtures_smtp", "tests.fixtures_ai", "tests.fixtures_brokers",
+                  "tests.fixtures_storage"]
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "corpus"

@@ -20,7 +20,7 @@ paths in the result by storage URLs (`TaskFiles.publish`), and deletes the tempo
 """
 from __future__ import annotations
 
-from functools import lru_cache
+import threading
 from typing import BinaryIO, Protocol, runtime_checkable
 
 from app.services.filestore.workspace import TaskFiles, task_files
@@ -67,14 +67,17 @@ def from_settings(settings) -> FileStore:
     return LocalStore(settings.DATA_DIR)
 
 
-@lru_cache(maxsize=4)
-def _cached(settings_id: int, settings) -> FileStore:
-    return from_settings(settings)
+_stores: dict[int, tuple[object, FileStore]] = {}
+_lock = threading.Lock()
 
 
 def current() -> FileStore:
-    """The store of the process-wide settings (one per settings object)."""
+    """The store of the process-wide settings (built once per settings object; thread-safe)."""
     from config.settings import get_settings
 
     s = get_settings()
-    return _cached(id(s), s)
+    with _lock:
+        entry = _stores.get(id(s))
+        if entry is None or entry[0] is not s:
+            entry = _stores[id(s)] = (s, from_settings(s))
+        return entry[1]
