@@ -72,10 +72,12 @@ def amqp_app(celery_app, amqp_url: str):
 
 
 def start_worker_process(env: dict, queues: str, name: str, cwd: Path = ROOT, pool: str = "threads",
-                         concurrency: int = 4, log_path: Path | None = None) -> subprocess.Popen:
-    """`celery worker` as a subprocess in its own process group (stop with `stop_process`)."""
+                         concurrency: int = 4, log_path: Path | None = None,
+                         prefix: tuple[str, ...] = ()) -> subprocess.Popen:
+    """`celery worker` as a subprocess in its own process group (stop with `stop_process`);
+    `prefix` runs it through another command (``ip netns exec <ns>``)."""
     out = open(log_path, "ab") if log_path else subprocess.DEVNULL
-    return subprocess.Popen([sys.executable, "-m", "celery", "-A", "config.celery_config", "worker", "-P", pool,
+    return subprocess.Popen([*prefix, sys.executable, "-m", "celery", "-A", "config.celery_config", "worker", "-P", pool,
                              "-c", str(concurrency), "-Q", queues, "-n", f"{name}@%h", "--without-mingle",
                              "--without-gossip", "--loglevel", "WARNING"],
                             cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)

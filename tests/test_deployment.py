@@ -46,7 +46,7 @@ def test_compose_services_use_real_modules():
     workers = [n for n in services if n.startswith("worker_")]
     covered = set()
     for name, svc in services.items():
-        if name == "redis":
+        if svc.get("image") != "celery-console:latest":  # redis, minio, rabbitmq: stock images
             continue
         _check_command(svc["command"])
         assert svc["environment"]["REDIS_URL"].startswith("redis://redis:")
@@ -84,3 +84,41 @@ def test_compose_requires_sign_in_and_keeps_flower_and_metrics_closed():
 def test_dockerignore_keeps_secrets_and_local_data_out_of_the_image():
     ignored = set((ROOT / ".dockerignore").read_text().split())
     assert {".env", "var/", ".venv/", ".git/"} <= ignored
+
+
+def test_compose_workers_share_no_disk_and_rabbitmq_is_a_profile():
+    """Workers mount no volume and reach uploads through the S3 service; RabbitMQ is opt-in."""
+    import re
+
+    spec = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = spec["services"]
+    app_services = {n: s for n, s in services.items() if s.get("image") == "celery-console:latest"}
+    workers = {n: s for n, s in app_services.items() if n.startswith("worker_")}
+    assert set(workers) == {f"worker_{g}" for g in GROUP_QUEUES}
+    for name, svc in app_services.items():
+        env = svc["environment"]
+        assert "volumes" not in svc, f"{name} mounts a volume"
+        assert env["FILE_STORE"] == "s3" and env["S3_BUCKET"]
+        assert env["S3_ENDPOINT_URL"].split("//")[1].split(":")[0] in services  # a service of this file
+        broker_default = re.fullmatch(r"\$\{CELERY_BROKER_URL:-(.+)\}", env["CELERY_BROKER_URL"]).group(1)
+        assert broker_default.startswith("redis://redis:")
+        assert svc["depends_on"]["rabbitmq"]["required"] is False
+    assert services["rabbitmq"]["profiles"] == ["rabbitmq"]
+    assert "mc mb" in " ".join(services["minio-init"]["entrypoint"])
+    beats = [n for n, s in app_services.items() if s["command"][:4] == ["celery", "-A", "config.celery_config", "beat"]]
+    assert beats == ["beat"]
+
+
+def test_worker_check_reports_unreachable_services(tmp_path):
+    """`celery_worker.sh check` on a host whose broker and Redis do not answer: exit 1, one line each."""
+    from app.launcher.redis_server import free_port
+
+    dead = f"redis://127.0.0.1:{free_port()}/0"
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "REDIS_URL": dead, "DATA_DIR": str(tmp_path),
+           "CELERY_BROKER_URL": f"amqp://u:secret@127.0.0.1:{free_port()}//"}
+    out = subprocess.run(["bash", str(ROOT / "celery_worker.sh"), "check"], env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 1, out.stdout + out.stderr
+    lines = {line.split()[1]: line.split()[0] for line in out.stdout.splitlines()}
+    assert lines["broker"] == "FAIL" and lines["redis"] == "FAIL" and lines["file"] == "ok"
+    assert "secret" not in out.stdout and "u:***@" in out.stdout

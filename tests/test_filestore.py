@@ -130,8 +130,8 @@ def test_worker_without_shared_disk_processes_docx_xlsx_and_report(celery_app, s
     assert not (worker_data / "outputs").exists()
 
 
-def test_console_downloads_stream_from_the_store(s3_server, monkeypatch):
-    from app.ui import downloads, report_results, uploads
+def test_console_downloads_stream_from_the_store(s3_server, monkeypatch, tmp_path):
+    from app.ui import ai_forms, downloads, report_results, uploads
     from config.settings import get_settings
 
     class Uploaded:  # the two members of Streamlit's UploadedFile that the upload helpers read
@@ -151,6 +151,11 @@ def test_console_downloads_stream_from_the_store(s3_server, monkeypatch):
         assert downloads.image_source(stored.path) == b"a,b\n1,2\n"
         with pytest.raises(InvalidInput):
             report_results.download_spec(f"s3://another-bucket/console/uploads/{uuid.uuid4().hex}.csv")
+        text = tmp_path / "doc.txt"
+        text.write_text("extracted text")
+        url = s3_server.store().put_file(text, f"outputs/{uuid.uuid4()}/doc.txt")
+        listed = ai_forms.processed_text_files(tmp_path)  # the AI page's "processed upload" choices
+        assert listed[0] == url and "doc.txt · 0.0 KB" in ai_forms._file_label(url)
     finally:
         monkeypatch.undo()
         get_settings.cache_clear()

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import streamlit as st
 
 from app.errors import ConsoleError
+from app.services import filestore
 from app.services.llm import prompts, providers
 from app.ui.ai_results import ai_task_panel
 from app.ui.resources import celery, settings
@@ -62,16 +63,34 @@ def completion(provider: str, model: str | None) -> None:
     jobs("completion")
 
 
-def processed_text_files(data_dir: Path, limit: int = 50) -> list[Path]:
-    """Text files written by file-processing tasks (``outputs/<job>/*.txt``), newest first."""
+def processed_text_files(data_dir: Path, limit: int = 50) -> list[Path] | list[str]:
+    """Text files written by file-processing tasks (``outputs/<job>/*.txt``), newest first: local
+    paths, or storage URLs with FILE_STORE=s3."""
+    store = filestore.current()
+    if store.kind == "s3":
+        listed = store.list_outputs(".txt", limit)
+        _REMOTE_FILES.update({url: (size, modified) for url, size, modified in listed})
+        return [url for url, _, _ in listed]
     files = [p for p in (Path(data_dir) / "outputs").glob("*/*.txt") if p.is_file()]
     return sorted(files, key=lambda p: p.stat().st_mtime, reverse=True)[:limit]
 
 
-def _file_label(path: Path) -> str:
-    stat = path.stat()
-    when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(stat.st_mtime))
-    return f"{path.parent.name[:8]} · {path.name} · {stat.st_size / 1024:.1f} KB · {when} UTC"
+#: size and modification time of listed storage URLs, for their labels.
+_REMOTE_FILES: dict[str, tuple[int, float]] = {}
+
+
+def _job_of(item) -> str:
+    return PurePosixPath(str(item)).parent.name[:8]
+
+
+def _file_label(item) -> str:
+    if isinstance(item, str):
+        size, modified = _REMOTE_FILES.get(item, (0, 0.0))
+    else:
+        stat = item.stat()
+        size, modified = stat.st_size, stat.st_mtime
+    when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(modified))
+    return f"{_job_of(item)} · {PurePosixPath(str(item)).name} · {size / 1024:.1f} KB · {when} UTC"
 
 
 def analysis(provider: str, model: str | None) -> None:
@@ -95,7 +114,7 @@ def analysis(provider: str, model: str | None) -> None:
             args = {"document_text": text} if picked is None else {"text_file": str(picked)}
             submit("analysis", "analyze_document", {**args, "analysis_type": kind, "provider": provider,
                                                     "model": model},
-                   f"{kind.replace('_', ' ').title()} · {picked.parent.name[:8] if picked else text[:40]}", provider)
+                   f"{kind.replace('_', ' ').title()} · {_job_of(picked) if picked else text[:40]}", provider)
     jobs("analysis")
 
 

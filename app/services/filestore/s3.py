@@ -127,6 +127,21 @@ class S3Store:
         key = self.key_of(ref)
         return self._call(PurePosixPath(key).name, self.client.get_object, Bucket=self.bucket, Key=key)["Body"]
 
+    def list_outputs(self, suffix: str, limit: int = 50) -> list[tuple[str, int, float]]:
+        """``(s3 URL, size in bytes, modified epoch s)`` of output files ending in `suffix`, newest
+        first (at most `limit`; lists at most 10,000 keys under ``outputs/``)."""
+        found = []
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=f"{self.prefix}outputs/", PaginationConfig={"MaxItems": 10_000})
+        try:
+            for page in pages:
+                for obj in page.get("Contents", []):
+                    if obj["Key"].endswith(suffix):
+                        found.append((self.url(obj["Key"]), int(obj["Size"]), obj["LastModified"].timestamp()))
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError, OSError) as exc:
+            raise ServiceUnavailable(f"S3 storage is unreachable: {exc}") from exc
+        return sorted(found, key=lambda f: f[2], reverse=True)[:limit]
+
     def exists(self, ref: str) -> bool:
         try:
             self._call(ref, self.client.head_object, Bucket=self.bucket, Key=self.key_of(ref))
