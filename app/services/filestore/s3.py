@@ -18,7 +18,6 @@ import botocore.exceptions
 from botocore.config import Config
 
 from app.errors import FileTooLarge, InvalidInput, ServiceUnavailable
-from app.services import storage
 from app.services.storage import KNOWN_EXTENSIONS, StoredFile, display_name
 
 _MISSING = {"404", "NoSuchKey", "NotFound"}
@@ -150,4 +149,3 @@ class S3Store:
             return False
 
 
-__all__ = ["S3Store", "storage"]
