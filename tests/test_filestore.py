@@ -155,7 +155,7 @@ def test_console_downloads_stream_from_the_store(s3_server, monkeypatch, tmp_pat
         text.write_text("extracted text")
         url = s3_server.store().put_file(text, f"outputs/{uuid.uuid4()}/doc.txt")
         listed = ai_forms.processed_text_files(tmp_path)  # the AI page's "processed upload" choices
-        assert listed[0] == url and "doc.txt · 0.0 KB" in ai_forms._file_label(url)
+        assert str(listed[0]) == url and "doc.txt · 0.0 KB" in ai_forms._file_label(listed[0])
     finally:
         monkeypatch.undo()
         get_settings.cache_clear()

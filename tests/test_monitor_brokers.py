@@ -227,3 +227,43 @@ def test_monitor_page_shows_what_the_broker_can_tell(broker_env, monkeypatch):
     finally:
         monkeypatch.undo()
         get_settings.cache_clear()
+
+
+PAGE_ON_BROKER = r'''
+import json, sys, time
+from streamlit.testing.v1 import AppTest
+from celery.result import AsyncResult
+from config.celery_config import celery_app
+
+at = AppTest.from_file(sys.argv[1], default_timeout=60).run()
+assert not at.exception, at.exception
+next(b for b in at.button if b.label == "Send document job").click().run()
+assert not at.exception, at.exception
+task_id = next(t.value for t in at.toast if "Document job sent" in t.value).rsplit(" ", 1)[-1]
+result = AsyncResult(task_id, app=celery_app).get(timeout=120)
+deadline = time.monotonic() + 60
+while True:
+    at.run()
+    frames = [df.value for df in at.dataframe if "state" in df.value.columns and "queue" in df.value.columns]
+    rows = frames[0][frames[0]["id"] == task_id] if frames else []
+    if len(rows) and rows.iloc[0]["state"] == "SUCCESS" or time.monotonic() > deadline:
+        break
+    time.sleep(0.5)
+print(json.dumps({"id": task_id, "words": result["outputs"]["stats"]["words"],
+                  "row": rows.iloc[0][["state", "queue", "worker"]].tolist() if len(rows) else None}))
+'''
+
+
+def test_page_submit_on_rabbitmq_reaches_worker_result_and_monitor(rabbitmq, amqp_worker, redis_url, data_dir):
+    """Task Monitor page (its own process, CELERY_BROKER_URL=amqp://) → file_processing_queue on
+    RabbitMQ → the RabbitMQ worker → result in Redis → the page's task table."""
+    import json
+
+    env = dict(os.environ, CELERY_BROKER_URL=rabbitmq.amqp_url, RABBITMQ_MANAGEMENT_URL=rabbitmq.management_url or "",
+               REDIS_URL=redis_url, DATA_DIR=str(data_dir))
+    out = subprocess.run([sys.executable, "-c", PAGE_ON_BROKER, str(ROOT / "pages" / "task_monitor.py")], cwd=ROOT,
+                         env=env, capture_output=True, text=True, timeout=240)
+    assert out.returncode == 0, out.stderr[-3000:]
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["words"] > 0
+    assert got["row"] == ["SUCCESS", "file_processing_queue", amqp_worker]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import streamlit as st
@@ -63,20 +64,26 @@ def completion(provider: str, model: str | None) -> None:
     jobs("completion")
 
 
-def processed_text_files(data_dir: Path, limit: int = 50) -> list[Path] | list[str]:
+@dataclass(frozen=True)
+class StoredText:
+    """A processed upload's text file in the S3 store: `str()` is its storage URL."""
+
+    url: str
+    size_bytes: int
+    modified: float
+
+    def __str__(self) -> str:
+        return self.url
+
+
+def processed_text_files(data_dir: Path, limit: int = 50) -> list[Path] | list[StoredText]:
     """Text files written by file-processing tasks (``outputs/<job>/*.txt``), newest first: local
-    paths, or storage URLs with FILE_STORE=s3."""
+    paths, or `StoredText` entries with FILE_STORE=s3."""
     store = filestore.current()
     if store.kind == "s3":
-        listed = store.list_outputs(".txt", limit)
-        _REMOTE_FILES.update({url: (size, modified) for url, size, modified in listed})
-        return [url for url, _, _ in listed]
+        return [StoredText(*entry) for entry in store.list_outputs(".txt", limit)]
     files = [p for p in (Path(data_dir) / "outputs").glob("*/*.txt") if p.is_file()]
     return sorted(files, key=lambda p: p.stat().st_mtime, reverse=True)[:limit]
-
-
-#: size and modification time of listed storage URLs, for their labels.
-_REMOTE_FILES: dict[str, tuple[int, float]] = {}
 
 
 def _job_of(item) -> str:
@@ -84,8 +91,8 @@ def _job_of(item) -> str:
 
 
 def _file_label(item) -> str:
-    if isinstance(item, str):
-        size, modified = _REMOTE_FILES.get(item, (0, 0.0))
+    if isinstance(item, StoredText):
+        size, modified = item.size_bytes, item.modified
     else:
         stat = item.stat()
         size, modified = stat.st_size, stat.st_mtime
