@@ -30,7 +30,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-DOCX = ROOT.parent / "shared" / "corpus" / "docx" / "google-docs_no_docprops.docx"
 
 
 # -- publisher (runs in its own process, one side) ------------------------------------------------
@@ -177,8 +176,9 @@ def main() -> None:
     node = rabbitmq_server.start(tmp / "rabbit") if "amqp" in args.brokers else None
     data_dir = tmp / "data"
     (data_dir / "uploads").mkdir(parents=True)
-    doc = data_dir / "uploads" / "bench.docx"
-    shutil.copyfile(DOCX, doc)
+    from app.services.documents.samples import make_sample_docx
+
+    doc = make_sample_docx(data_dir / "uploads" / "bench.docx")  # one page: heading, paragraphs, a table
     broker_urls = {"redis": store_url, "amqp": node.amqp_url if node else ""}
     results: dict = {}
     summary: list[str] = []
