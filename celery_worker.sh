@@ -25,7 +25,7 @@ if [ -x .venv/bin/celery ] && ! command -v celery >/dev/null 2>&1; then PATH="$P
 group="${1:-all}"
 if [ "$group" = check ]; then  # the Python that runs celery
   py="$(dirname "$(command -v celery)")/python"; [ -x "$py" ] || py="$(command -v python3)"
-  exec "$py" -m app.launcher.worker_check
+  exec "$py" -m app.monitor.worker_check
 fi
 recycle=0
 [ $# -gt 0 ] && shift

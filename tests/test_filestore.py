@@ -125,7 +125,7 @@ def test_worker_without_shared_disk_processes_docx_xlsx_and_report(celery_app, s
     assert type(err.value).__name__ == "UnsafeFile"
 
     # The worker cleaned its temporary folders; nothing was written to the console's disk.
-    assert not any((worker_data / "tmp").rglob("*")) if (worker_data / "tmp").exists() else True
+    assert not any((worker_data / "uploads").rglob("*")) if (worker_data / "uploads").exists() else True
     assert not any((data_dir / "outputs" / t.id).exists() for t in (word, excel, report))
     assert not (worker_data / "outputs").exists()
 

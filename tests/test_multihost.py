@@ -107,7 +107,7 @@ def test_worker_in_another_network_namespace_processes_an_upload(celery_app, wor
         assert result["outputs"]["stats"]["words"] == 305
         assert result["outputs"]["text_file"].startswith(f"s3://{s3.bucket}/console/outputs/{r.id}/")
         assert store.exists(result["outputs"]["text_file"])
-        assert not any((worker_data / "tmp").rglob("*")) if (worker_data / "tmp").exists() else True
+        assert not any((worker_data / "uploads").rglob("*")) if (worker_data / "uploads").exists() else True
 
         client = redis_from_url(redis_url)
         try:  # the monitor sees the remote worker and the task it ran

@@ -10,11 +10,11 @@ Used by the file, report, e-mail and AI tasks (`task_files(job_id)`):
 
 Locally (FILE_STORE=local) `local` returns a path ref unchanged and `output_dir` is
 ``DATA_DIR/outputs/<job>`` as before; `publish` returns its argument. With S3, remote refs are
-downloaded into ``DATA_DIR/tmp/<uuid>/in/`` (inside DATA_DIR, so the existing confinement and
-hostile-file checks run on them unchanged), outputs are written to ``DATA_DIR/tmp/<uuid>/out/`` and
+downloaded into ``DATA_DIR/uploads/.work-<uuid>/in/`` (inside DATA_DIR, so the existing confinement and
+hostile-file checks run on them unchanged), outputs are written to ``.work-<uuid>/out/`` and
 uploaded as ``outputs/<job>/<file>``, and every local output path in the result becomes its
 ``s3://`` URL. The temporary folder is deleted when the block ends, also on errors; a worker killed
-mid-task leaves it for cleanup_temp_files (it removes ``tmp/*`` older than FILE_RETENTION_S).
+mid-task leaves it for cleanup_temp_files (it removes ``uploads/*`` entries older than FILE_RETENTION_S).
 """
 from __future__ import annotations
 
@@ -43,7 +43,8 @@ class TaskFiles:
 
     def _tmp_dir(self) -> Path:
         if self._tmp is None:
-            self._tmp = (self.data_dir / "tmp" / uuid.uuid4().hex).resolve()
+            # Under uploads/ so the stored-file checks (storage.existing_file's file areas) accept it.
+            self._tmp = (self.data_dir / "uploads" / f".work-{uuid.uuid4().hex}").resolve()
             self._tmp.mkdir(parents=True)
         return self._tmp
 
