@@ -36,7 +36,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from app.launcher import redis_server  # noqa: E402
-from app.monitor import history, queues, snapshot, workers  # noqa: E402
+from app.monitor import queues, snapshot, workers  # noqa: E402
+from app.store import history  # noqa: E402
 from app.store.clients import redis_from_url  # noqa: E402
 from app.store.history import TaskFilter  # noqa: E402
 from app.store import writer  # noqa: E402
@@ -157,6 +158,7 @@ def main() -> None:
     flower = None if args.skip_flower else FlowerState()
     base = time.time() - 86_400
     rows, have = [], 0
+    empty_bytes = int(client.info("memory")["used_memory"])
     try:
         for n in sizes:
             t0 = time.perf_counter()
@@ -173,7 +175,8 @@ def main() -> None:
             snp = timed(snap, args.repeat)
             row = {"tasks": n, "fill_s": round(fill_s, 1), "page_p50_ms": page[0], "page_p95_ms": page[1],
                    "filter_p50_ms": filt[0], "search_p50_ms": srch[0], "snapshot_p50_ms": snp[0],
-                   "snapshot_p95_ms": snp[1], "redis_used_mb": int(client.info("memory")["used_memory"]) / 2**20}
+                   "snapshot_p95_ms": snp[1], "redis_used_mb": int(client.info("memory")["used_memory"]) / 2**20,
+                   "history_bytes_per_task": (int(client.info("memory")["used_memory"]) - empty_bytes) / n}
             row["console_rss_mb"] = console_rss_mb(url, tmp)
             if flower is not None:
                 gc.collect()
@@ -197,10 +200,11 @@ def main() -> None:
     first, last = rows[0], rows[-1]
     print("\nSummary")
     print(f"{'tasks':>9} {'page p50':>9} {'filter':>8} {'search':>8} {'snapshot':>9} {'console RSS':>12}"
+          f" {'Redis B/task':>12}"
           + ("" if args.skip_flower else f" {'Flower page':>12} {'Flower RSS':>11} {'Flower/ours':>11}"))
     for r in rows:
         line = (f"{r['tasks']:>9,} {r['page_p50_ms']:>7.2f}ms {r['filter_p50_ms']:>6.2f}ms {r['search_p50_ms']:>6.2f}ms "
-                f"{r['snapshot_p50_ms']:>7.2f}ms {r['console_rss_mb']:>9.0f} MB")
+                f"{r['snapshot_p50_ms']:>7.2f}ms {r['console_rss_mb']:>9.0f} MB {r['history_bytes_per_task']:>12.0f}")
         if not args.skip_flower:
             line += (f" {r['flower_page_p50_ms']:>10.1f}ms {r['flower_rss_mb']:>8.0f} MB "
                      f"{r['ratio_flower_over_ours_page']:>10.0f}x")
@@ -208,7 +212,8 @@ def main() -> None:
     print(f"scaling t({last['tasks']:,})/t({first['tasks']:,}) page p50 = {last['page_p50_ms'] / first['page_p50_ms']:.2f} "
           f"(target <= 2); page p50 at {last['tasks']:,} = {last['page_p50_ms']:.2f} ms (target <= 20); "
           f"snapshot p50 = {last['snapshot_p50_ms']:.2f} ms (target <= 10); console RSS = "
-          f"{last['console_rss_mb']:.0f} MB (target <= 300)")
+          f"{last['console_rss_mb']:.0f} MB (target <= 300); history {last['history_bytes_per_task']:.0f} bytes/task "
+          f"of Redis memory (target <= 1024 at 1M; Flower keeps 4-5 KB/task in RAM)")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,11 @@ For each round and each side (raw Celery app from bench/noop_raw.py; the console
 with its history recorder and heartbeat from bench/noop_console.py) it starts a real worker
 subprocess (prefork, concurrency 2) on a private valkey-server, publishes N no-op tasks from a
 separate publisher process of the same side, and times from the first publish to the last result.
-Prints tasks/s per side (median of rounds) and the ratio console/raw (target >= 0.9, issue 8).
+Prints tasks/s per side (median of rounds) and the ratio console/raw (target >= 0.9, issues 8 and 13),
+the per-round (paired) ratios, and the CPU time per task each side used (publisher + worker with its
+pool + Redis, from /proc and INFO cpu): on a shared machine wall-clock rates swing with the other
+load, while CPU per task does not, and on an otherwise idle machine throughput is its inverse.
+``--modes raw,console,norec`` adds the console with the history's signal handlers disconnected.
 """
 from __future__ import annotations
 
@@ -23,30 +27,58 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def publish(mode: str, n: int) -> float:
-    """In a fresh process: send n no-ops, wait for every result; returns seconds."""
-    module = __import__(f"bench.noop_{mode}", fromlist=["app", "noop"])
-    app, noop = module.app, module.noop
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) used so far by process `pid` and its direct children (the prefork
+    pool), from /proc (Linux)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(entry) == pid or int(fields[1]) == pid:  # fields[1] is the ppid
+            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return total
+
+
+def publish(mode: str, n: int, worker_pid: int) -> tuple[float, float]:
+    """In a fresh process: send n no-ops, wait for every result. Returns (seconds, CPU seconds used
+    meanwhile by this publisher, the worker and its pool, and Redis)."""
+    import redis
+
+    noop = __import__(f"bench.noop_{mode}", fromlist=["noop"]).noop
     noop.delay(-1).get(timeout=60)  # warm: worker up, connections open
-    t0 = time.perf_counter()
+    server = redis.Redis.from_url(os.environ["REDIS_URL"])
+
+    def cpu() -> float:
+        info = server.info("cpu")
+        return time.process_time() + tree_cpu_s(worker_pid) + info["used_cpu_user"] + info["used_cpu_sys"]
+    c0, t0 = cpu(), time.perf_counter()
     results = [noop.delay(i) for i in range(n)]
     for r in results:
         r.get(timeout=300)
-    return time.perf_counter() - t0
+    secs = time.perf_counter() - t0
+    return secs, cpu() - c0
 
 
-def run_round(mode: str, n: int, url: str, data_dir: str) -> float:
+def run_round(mode: str, n: int, url: str, data_dir: str) -> tuple[float, float]:
     env = dict(os.environ, REDIS_URL=url, DATA_DIR=data_dir, PYTHONPATH=str(ROOT))
     worker = subprocess.Popen([sys.executable, "-m", "celery", "-A", f"bench.noop_{mode}:app", "worker",
                                "-P", "prefork", "-c", "2", "-Q", "bench_q", "--without-mingle",
                                "--without-gossip", "--loglevel", "WARNING"], cwd=ROOT, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        out = subprocess.run([sys.executable, __file__, "--publish", mode, "--tasks", str(n)], cwd=ROOT,
+        out = subprocess.run([sys.executable, __file__, "--publish", mode, "--tasks", str(n),
+                              "--worker-pid", str(worker.pid)], cwd=ROOT,
                              env=env, capture_output=True, text=True, timeout=900)
         if out.returncode != 0:
             raise RuntimeError(out.stderr[-2000:])
-        return float(out.stdout.strip().splitlines()[-1])
+        secs, cpu_s = out.stdout.strip().splitlines()[-1].split()
+        return float(secs), float(cpu_s)
     finally:
         worker.terminate()
         worker.wait(60)
@@ -58,9 +90,10 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--publish", choices=["raw", "console", "norec"])
     ap.add_argument("--modes", default="raw,console")
+    ap.add_argument("--worker-pid", type=int)
     args = ap.parse_args()
     if args.publish:
-        print(publish(args.publish, args.tasks))
+        print(*publish(args.publish, args.tasks, args.worker_pid))
         return
     from app.launcher import redis_server
 
@@ -69,19 +102,30 @@ def main() -> None:
     proc = redis_server.start(port, Path(tmp) / "redis", persist=False)
     url = f"redis://127.0.0.1:{port}/0"
     rates: dict[str, list[float]] = {m: [] for m in args.modes.split(",")}
+    cpu_ms: dict[str, list[float]] = {m: [] for m in args.modes.split(",")}
     try:
         for r in range(args.rounds):
             for mode in args.modes.split(","):
-                secs = run_round(mode, args.tasks, url, tmp)
+                secs, cpu_s = run_round(mode, args.tasks, url, tmp)
                 rates[mode].append(args.tasks / secs)
-                print(f"round {r + 1} {mode:>7}: {args.tasks} no-ops in {secs:.2f} s = {args.tasks / secs:.0f} tasks/s",
-                      flush=True)
+                cpu_ms[mode].append(1000 * cpu_s / args.tasks)
+                print(f"round {r + 1} {mode:>7}: {args.tasks} no-ops in {secs:.2f} s = {args.tasks / secs:.0f} tasks/s, "
+                      f"{1000 * cpu_s / args.tasks:.2f} ms CPU per task (publisher + worker + Redis)", flush=True)
     finally:
         proc.terminate()
         proc.wait(30)
     raw, ours = statistics.median(rates["raw"]), statistics.median(rates["console"])
     print(f"\nraw Celery {raw:.0f} tasks/s, console task base {ours:.0f} tasks/s, "
-          f"ratio {ours / raw:.2f} (target >= 0.9)")
+          f"ratio {ours / raw:.2f} (target >= 0.9; median of {args.rounds} rounds)")
+    # Paired ratios: each round runs the sides back to back, so a round's ratio shares its load.
+    paired = sorted(c / r for c, r in zip(rates["console"], rates["raw"]))
+    print(f"per-round ratios {', '.join(f'{p:.2f}' for p in paired)}; median {statistics.median(paired):.2f}")
+    raw_cpu, our_cpu = statistics.median(cpu_ms["raw"]), statistics.median(cpu_ms["console"])
+    print(f"CPU per task: raw {raw_cpu:.2f} ms, console {our_cpu:.2f} ms; raw/console {raw_cpu / our_cpu:.2f} "
+          f"(the throughput ratio on a machine with nothing else running: all sides are CPU-bound here)")
+    if "norec" in rates:
+        print(f"console without the history's signal handlers {statistics.median(rates['norec']):.0f} tasks/s, "
+              f"ratio {statistics.median(rates['norec']) / raw:.2f}; CPU per task {statistics.median(cpu_ms['norec']):.2f} ms")
 
 
 if __name__ == "__main__":
