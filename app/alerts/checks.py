@@ -22,6 +22,8 @@ from app.store import keys
 from app.store.histogram import RUNTIME_BUCKETS_S
 
 RUNTIME_QUANTILE = 0.95
+#: Histogram snapshots a runtime_p95 rule keeps per window (so the window moves in 5 % steps).
+SNAPSHOTS_PER_WINDOW = 20
 
 
 class Context:
@@ -203,13 +205,18 @@ def quantile_of(buckets: dict[str, float], q: float) -> float | None:
 
 def runtime_p95(ctx: Context, p: dict, state: dict) -> dict[str, str]:
     """Windowed p95: the histogram now minus the oldest snapshot younger than the window (kept in
-    the rule's `state['snaps']`, one per evaluation), so only runs finished in the window count."""
+    the rule's `state['snaps']`, one per window/20 at most), so only runs finished in the window
+    count (to within 5 % of the window)."""
     names = _match(p["task"], ctx.task_names())
     hists = ctx.histograms(names)
     snaps = [s for s in state.get("snaps", []) if ctx.now - s["at"] <= p["window_s"]]
-    snaps.append({"at": ctx.now, "h": {n: h for n, h in hists.items() if h}})
-    state["snaps"] = snaps[-200:]
-    base = snaps[0]["h"] if len(snaps) > 1 else {}
+    # at most SNAPSHOTS_PER_WINDOW kept, however often rules are evaluated: a bounded state
+    if not snaps or ctx.now - snaps[-1]["at"] >= p["window_s"] / SNAPSHOTS_PER_WINDOW:
+        snaps.append({"at": ctx.now, "h": {n: h for n, h in hists.items() if h}})
+    state["snaps"] = snaps
+    if snaps[0]["at"] >= ctx.now:
+        return {}  # first look at this window: no earlier snapshot to count from yet
+    base = snaps[0]["h"]
     out = {}
     for n, h in hists.items():
         old = base.get(n, {})

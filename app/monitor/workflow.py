@@ -2,8 +2,9 @@
 
 Links come from what the recorder keeps: ``parent_id`` (the task that sent it), ``root_id`` (the
 first task of the workflow), the children set of each task (``cc:children:<id>``; members of a
-group sent from outside any task are the group id's children), the group id and a chord header's
-callback id (``chord_id``). The walk goes breadth-first from the root, one pipelined round trip per
+group sent from outside any task are the group id's children), the group id (a chord's callback
+carries its header's group id and is sent by the header task that finished last) and, when Celery
+puts it in the message, a chord header's callback id (``chord_id``). The walk goes breadth-first from the root, one pipelined round trip per
 level, and stops at `max_nodes`.
 """
 from __future__ import annotations
@@ -96,4 +97,20 @@ def build(client, task_id: str, max_nodes: int = 300) -> Workflow | None:
             for members in pipe.execute():
                 nxt.extend(members)
         frontier = [t for t in dict.fromkeys(nxt) if t not in wf.nodes]
+    _chord_edges(wf)
     return wf
+
+
+def _chord_edges(wf: Workflow) -> None:
+    """Link every header task of a chord to its callback. Celery sends the callback with the
+    header's group id, from the header task that finished last (its parent): a task whose parent
+    is in its own group is that group's callback."""
+    members: dict[str, set[str]] = {}
+    for tid, node in wf.nodes.items():
+        if node.get("group_id"):
+            members.setdefault(node["group_id"], set()).add(tid)
+    for tid, node in wf.nodes.items():
+        group, parent = node.get("group_id"), node.get("parent_id")
+        if group and parent and wf.nodes.get(parent, {}).get("group_id") == group:
+            for member in members[group] - {tid}:
+                wf.edges.add((member, tid))
