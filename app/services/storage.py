@@ -71,8 +71,9 @@ def existing_file(data_dir: Path, path: str | Path,
     return resolved
 
 
-def save_upload(data_dir: Path, original_name: str, content: bytes, max_bytes: int) -> StoredFile:
-    """Store `content` under ``<data_dir>/uploads`` with a fresh name.
+def upload_name(original_name: str, content: bytes, max_bytes: int) -> str:
+    """A fresh server-chosen file name for an upload (uuid hex + its extension when known), after
+    the checks every file store makes before storing anything.
 
     Raises:
         FileTooLarge: `content` is over `max_bytes` (MAX_UPLOAD_MB).
@@ -84,9 +85,19 @@ def save_upload(data_dir: Path, original_name: str, content: bytes, max_bytes: i
     if not content:
         raise InvalidInput(f"{display_name(original_name)} is empty.")
     ext = Path(display_name(original_name)).suffix.lower()
+    return f"{uuid.uuid4().hex}{ext if ext in KNOWN_EXTENSIONS else ''}"
+
+
+def save_upload(data_dir: Path, original_name: str, content: bytes, max_bytes: int) -> StoredFile:
+    """Store `content` under ``<data_dir>/uploads`` with a fresh name.
+
+    Raises:
+        FileTooLarge: `content` is over `max_bytes` (MAX_UPLOAD_MB).
+        InvalidInput: `content` is empty.
+    """
     uploads = Path(data_dir) / "uploads"
     uploads.mkdir(parents=True, exist_ok=True)
-    path = uploads / f"{uuid.uuid4().hex}{ext if ext in KNOWN_EXTENSIONS else ''}"
+    path = uploads / upload_name(original_name, content, max_bytes)
     path.write_bytes(content)
     return StoredFile(path=path.resolve(), original_name=display_name(original_name),
                       size_bytes=len(content))

@@ -9,7 +9,6 @@ only cleans local disks.
 """
 from __future__ import annotations
 
-import uuid
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
@@ -17,8 +16,8 @@ import boto3
 import botocore.exceptions
 from botocore.config import Config
 
-from app.errors import FileTooLarge, InvalidInput, ServiceUnavailable
-from app.services.storage import KNOWN_EXTENSIONS, StoredFile, display_name
+from app.errors import InvalidInput, ServiceUnavailable
+from app.services.storage import StoredFile, display_name, upload_name
 
 _MISSING = {"404", "NoSuchKey", "NotFound"}
 
@@ -97,15 +96,9 @@ class S3Store:
         """Store an upload as ``uploads/<uuid4 hex><ext>``; returns StoredFile(path=<s3 URL str>).
 
         Raises:
-            FileTooLarge / InvalidInput: as `app.services.storage.save_upload`.
+            FileTooLarge / InvalidInput: as `app.services.storage.upload_name`.
         """
-        if len(content) > max_bytes:
-            raise FileTooLarge(f"{display_name(original_name)} is {len(content) / 1e6:.1f} MB; "
-                               f"the limit is {max_bytes / 1024 / 1024:.0f} MB (MAX_UPLOAD_MB).")
-        if not content:
-            raise InvalidInput(f"{display_name(original_name)} is empty.")
-        ext = Path(display_name(original_name)).suffix.lower()
-        key = f"{self.prefix}uploads/{uuid.uuid4().hex}{ext if ext in KNOWN_EXTENSIONS else ''}"
+        key = f"{self.prefix}uploads/{upload_name(original_name, content, max_bytes)}"
         self._call(key, self.client.put_object, Bucket=self.bucket, Key=key, Body=content)
         return StoredFile(path=self.url(key), original_name=display_name(original_name), size_bytes=len(content))
 
