@@ -245,12 +245,8 @@ def tasks_in_window(client, since: float, until: float, fields: tuple[str, ...],
     """Pages (newest first) of ``(task id, {field: raw text or None})`` for tasks first seen in
     [since, until] (epoch s): one ZREVRANGEBYSCORE and one pipelined HMGET per page of
     `page_size`; ids whose hash has expired are left out. Stop iterating to stop reading."""
-    start = 0
-    while True:
-        ids = client.zrevrangebyscore(keys.TASKS_ALL, until, since, start=start, num=page_size)
-        if not ids:
-            return
-        start += len(ids)
+    for ids in _chunks(lambda start: client.zrevrangebyscore(keys.TASKS_ALL, until, since,
+                                                            start=start, num=page_size)):
         pipe = client.pipeline(transaction=False)
         for tid in ids:
             pipe.hmget(keys.task(tid), *fields)
@@ -258,15 +254,19 @@ def tasks_in_window(client, since: float, until: float, fields: tuple[str, ...],
                if values and any(v is not None for v in values)]
 
 
-def ids_first_seen_before(client, cutoff: float, chunk: int = 1_000) -> Iterator[list[str]]:
-    """Chunks (oldest first) of ids of tasks first seen at or before `cutoff` (epoch s)."""
+def _chunks(fetch) -> Iterator[list[str]]:
+    """Successive non-empty results of ``fetch(offset)`` (a ranged sorted-set read), the offset
+    advancing by what each call returned, until one comes back empty."""
     start = 0
-    while True:
-        ids = client.zrangebyscore(keys.TASKS_ALL, "-inf", cutoff, start=start, num=chunk)
-        if not ids:
-            return
+    while ids := fetch(start):
         start += len(ids)
         yield ids
+
+
+def ids_first_seen_before(client, cutoff: float, chunk: int = 1_000) -> Iterator[list[str]]:
+    """Chunks (oldest first) of ids of tasks first seen at or before `cutoff` (epoch s)."""
+    yield from _chunks(lambda start: client.zrangebyscore(keys.TASKS_ALL, "-inf", cutoff,
+                                                          start=start, num=chunk))
 
 
 def ids_entered(client, state: str, after: float | None, until: float,
@@ -274,13 +274,8 @@ def ids_entered(client, state: str, after: float | None, until: float,
     """Chunks (oldest first) of ids now in `state` that entered it in (after, until] (epoch s;
     `after` None means from the beginning)."""
     low = "-inf" if after is None or after == float("-inf") else f"({after}"
-    start = 0
-    while True:
-        ids = client.zrangebyscore(keys.state_index(state), low, until, start=start, num=chunk)
-        if not ids:
-            return
-        start += len(ids)
-        yield ids
+    yield from _chunks(lambda start: client.zrangebyscore(keys.state_index(state), low, until,
+                                                          start=start, num=chunk))
 
 
 def active_tasks(client, fields: tuple[str, ...] = ("args", "kwargs"),
@@ -288,12 +283,8 @@ def active_tasks(client, fields: tuple[str, ...] = ("args", "kwargs"),
     """``(task id, {field: raw text or None})`` of every task waiting or running (`ACTIVE_STATES`):
     one ZRANGE per state and chunk, one pipelined HMGET per chunk."""
     for state in ACTIVE_STATES:
-        start = 0
-        while True:
-            ids = client.zrange(keys.state_index(state), start, start + chunk - 1)
-            if not ids:
-                break
-            start += len(ids)
+        index = keys.state_index(state)
+        for ids in _chunks(lambda start: client.zrange(index, start, start + chunk - 1)):
             pipe = client.pipeline(transaction=False)
             for tid in ids:
                 pipe.hmget(keys.task(tid), *fields)
