@@ -57,8 +57,12 @@ class TaskFilter:
         return out
 
 
-def _decode(raw: dict[str, str]) -> dict[str, Any]:
-    task: dict[str, Any] = dict(raw)
+def _decode(raw: dict[str, str], task_id: str) -> dict[str, Any]:
+    """A stored hash as the views see it: ``id`` added, floats parsed, progress JSON parsed, the
+    timeline fields (``t<n>``, ``tn``) left out and ``*_json`` markers expanded (`expand_json`)."""
+    task: dict[str, Any] = {k: v for k, v in raw.items() if not _is_timeline_field(k)}
+    task["id"] = task_id
+    expand_json(task)
     for f in FLOAT_FIELDS:
         if task.get(f):
             try:
@@ -73,10 +77,23 @@ def _decode(raw: dict[str, str]) -> dict[str, Any]:
     return task
 
 
+def _is_timeline_field(name: str) -> bool:
+    return name[:1] == "t" and (name == "tn" or name[1:].isdigit())
+
+
+def expand_json(task: dict[str, Any]) -> dict[str, Any]:
+    """Replace the writer's ``args_json`` / ``kwargs_json`` marker "=" (exact JSON equal to the
+    shown text, `app.store.writer.SAME_AS_SHOWN`) by that text, in place; returns `task`."""
+    for shown, exact in (("args", "args_json"), ("kwargs", "kwargs_json")):
+        if task.get(exact) == "=":
+            task[exact] = task.get(shown)
+    return task
+
+
 def get_task(client, task_id: str) -> dict[str, Any] | None:
     """One task's history hash (decoded), or None if unknown or past retention."""
     raw = client.hgetall(keys.task(task_id))
-    return _decode(raw) if raw else None
+    return _decode(raw, task_id) if raw else None
 
 
 #: Walks the first index newest-first between two scores and keeps the ids present in every other
@@ -154,7 +171,7 @@ def list_tasks(client, flt: TaskFilter | None = None, limit: int = 50, offset: i
     pipe = client.pipeline(transaction=False)
     for tid in ids:
         pipe.hgetall(keys.task(tid))
-    return [_decode(raw) for raw in pipe.execute() if raw]
+    return [_decode(raw, tid) for tid, raw in zip(ids, pipe.execute()) if raw]
 
 
 def count_by_state(client) -> dict[str, int]:
@@ -207,15 +224,23 @@ def trim(client, retention_s: int, max_tasks: int, now: float | None = None) -> 
 
 
 def timeline(client, task_id: str) -> list[dict[str, Any]]:
-    """The task's state changes, oldest first: ``[{'state', 'at' (epoch s), 'info'}]`` (at most 200)."""
-    out = []
-    for item in client.lrange(keys.timeline(task_id), 0, 199):
-        try:
-            out.append(json.loads(item))
-        except ValueError:
-            continue
-    out.sort(key=lambda e: float(e.get("at") or 0))  # stable: equal times keep arrival order
-    return out
+    """The task's state changes, oldest first: ``[{'state', 'at' (epoch s), 'info'}]``.
+
+    Stored in the task's hash as fields ``t1``, ``t2``, … (``<state>|<epoch s>|<info>``, see
+    `app.store.writer.timeline_entry`), so a task is one Redis key; at most
+    `app.store.writer.TIMELINE_MAX` entries besides state changes."""
+    raw = client.hgetall(keys.task(task_id))
+    entries = []
+    for name, value in raw.items():
+        if name != "tn" and _is_timeline_field(name):
+            state, _, rest = value.partition("|")
+            at, _, info = rest.partition("|")
+            try:
+                entries.append((float(at), int(name[1:]), {"state": state, "at": float(at), "info": info or None}))
+            except ValueError:
+                continue
+    entries.sort(key=lambda e: (e[0], e[1]))  # equal times keep arrival order
+    return [e[2] for e in entries]
 
 
 def children(client, task_id: str) -> list[str]:

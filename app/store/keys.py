@@ -5,8 +5,9 @@ functions instead.
 
 Task history (written by `app.store.writer` as tasks change state, read by `app.store.history`):
 
-- ``cc:task:<id>``            hash, one task's summary (fields in `app.store.writer`);
-                              expires after HISTORY_RETENTION_S.
+- ``cc:task:<id>``            hash, one task's summary and its state timeline (fields in
+                              `app.store.writer`); expires HISTORY_RETENTION_S after it was
+                              created or finished.
 - ``cc:idx:all``              sorted set, task id scored by first-seen time (epoch seconds).
 - ``cc:idx:state:<STATE>``    sorted set, task ids now in STATE, scored by when they entered it.
 - ``cc:idx:name:<task name>`` sorted set, task ids of that task name, scored by first-seen time.
@@ -14,8 +15,6 @@ Task history (written by `app.store.writer` as tasks change state, read by `app.
 - ``cc:idx:worker:<host>``    sorted set, task ids a worker received, scored by first-seen time.
 - ``cc:names``                set of every task name seen.
 - ``cc:count:<STATE>:<YYYYmmddHHMM>`` integer, tasks entering STATE in that UTC minute (TTL 2 days).
-- ``cc:tl:<id>``              list, the task's state timeline, JSON ``{state, at, info}`` per change
-                              (same TTL as the hash).
 - ``cc:children:<id>``        set, ids of tasks published by task <id> (same TTL as the hash).
 - ``cc:idx:word:<token>``     sorted set, ids of tasks whose args/kwargs contain <token> (lower-case
                               word of 3+ characters), scored by first-seen time; args-text search.
@@ -117,10 +116,6 @@ def signin_failures(kind: str, value: str) -> str:
     """Failed sign-in counter of one account (`kind` "user") or client address ("addr")."""
     return f"{PREFIX}signin:fail:{kind}:{value}"
 
-
-
-def timeline(task_id: str) -> str:
-    return f"{PREFIX}tl:{task_id}"
 
 
 def children(task_id: str) -> str:

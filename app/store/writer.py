@@ -8,11 +8,14 @@ ingester, a test) is::
     writer.record(StateChange(task_id, "STARTED", timestamp=1733090000.0, name=..., worker=...))
     writer.flush()                                                      # before reading it back
 
-Each change is one server-side script call (EVALSHA of `_RECORD_LUA`): update the task hash, append
-to its timeline, move the id between state indexes, add it to the name/queue/worker/word indexes,
-bump the per-minute counter and (on finish) the runtime histogram and the worker's counters, and
-refresh TTLs. Calls are queued to a background thread per process (`_Writer`) that sends them in
-pipelined batches after a 50 ms linger, folding a fast task's changes into one call.
+Changes are queued to a background thread per process (`_Writer`) that sends them in batches after a
+50 ms linger, folding a fast task's changes into one, and writes each batch with ONE server-side
+script call (EVALSHA of `_RECORD_LUA`, the batch passed as one JSON argument): per change it updates
+the task hash (its timeline entries are fields of the same hash), moves the id between state
+indexes, adds it to the name/queue/worker/word indexes the first time the task has that name, queue,
+worker or arguments, and refreshes the TTL when the task is new or finishes; per batch it adds the
+per-minute counters, failure-rate counters (``cc:rate:<minute>``), runtime histograms and per-worker
+counts once per key, and updates the failure group of each failure (`app.store.failure_groups`).
 
 Ordering rule (so two writers, or a late publisher, never move a task backwards): a change whose
 timestamp is older than the hash's ``updated_at`` (the time the stored state was entered), or a SENT
@@ -30,9 +33,10 @@ because a step is counted per occurrence (STARTED twice after a RETRY is two ste
 Errors: a Redis error is logged and swallowed (history must never make a task fail); a SIGKILLed
 process loses what its writer still holds (normally the last 50 ms).
 
-Hash fields of ``cc:task:<id>``: id, name, state, queue, worker, args, kwargs (redacted JSON text
+Hash fields of ``cc:task:<id>``: name, state, queue, worker, args, kwargs (redacted JSON text
 for display), args_json / kwargs_json (exact JSON for "retry with the same arguments", only when
-under ARGS_JSON_MAX_BYTES), eta, expires, retries, parent_id, root_id, retry_of, sent_at,
+under ARGS_JSON_MAX_BYTES; "=" when equal to the shown text), ``t1``, ``t2``, … and ``tn`` (the
+timeline, `timeline_entry`), ``seen_s`` / ``seen_e`` (steps per writer), eta, expires, retries, parent_id, root_id, retry_of, sent_at,
 received_at, started_at, finished_at, updated_at (epoch seconds), runtime_s, result, exception,
 traceback, progress (JSON), reason, pid.
 """
@@ -50,7 +54,7 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Any
 
-from app.store import keys
+from app.store import failure_groups, keys
 from app.store.histogram import bucket_for
 from app.store.states import STATE_TIME_FIELD, TIMED_STATES, WORKER_COUNTED_STATES
 from app.store.tokens import words
@@ -174,90 +178,157 @@ WRITER_MARKS = {"SENT": "s", "RECEIVED": "r", "STARTED": "t", "RETRY": "y", "SUC
                 "FAILURE": "f", "REVOKED": "v"}
 SOURCES = {"signals": "s", "events": "e"}
 
-#: One state change, server side (one EVALSHA instead of ~25 pipelined commands). Keys and
-#: arguments are laid out by `add_commands`; every key name comes from app.store.keys.
+#: A batch of state changes, server side: one EVALSHA per batch (`_Writer` sends up to MAX_BATCH
+#: changes at once). ARGV starts with a header (ttl, max_tasks, counter ttl, state index prefix,
+#: timeline cap, number of changes); each change then reads its keys and arguments in the order
+#: `_encode` lays them out (a cursor over KEYS and one over ARGV). Counters (per-minute counts,
+#: failure rates, runtime histograms, per-worker counts) are summed per batch and written once per
+#: key at the end. Every key name comes from app.store.keys.
 _RECORD_LUA = """
-local id, state, now, ttl = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
-local max_tasks, src, cttl = tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7])
-local state_prefix, name, bucket, runtime = ARGV[8], ARGV[9], ARGV[10], ARGV[11]
-local n_tl, n_words, nfields = tonumber(ARGV[12]), tonumber(ARGV[13]), tonumber(ARGV[14])
-local fbase = 15 + 2 * nfields
-local nfill = tonumber(ARGV[fbase])
-local marks, words_if_new = ARGV[fbase + 2 * nfill + 1], ARGV[fbase + 2 * nfill + 2] == '1'
-local abase = fbase + 2 * nfill + 3
-local mine_f, theirs_f = 'seen_' .. src, 'seen_' .. (src == 's' and 'e' or 's')
-local cur = redis.call('HMGET', KEYS[1], 'state', 'updated_at', mine_f, theirs_f, 'args')
-local prev, prev_at = cur[1], tonumber(cur[2])
-local mine, theirs, had_args = cur[3] or '', cur[4] or '', cur[5]
--- occurrences (one mark per state a writer saw, WRITER_MARKS): a step the other writer already
--- recorded as often is a duplicate; a state the same writer repeats at once updates that step
-local keep, counted, seen0 = {}, false, mine
-for i = 1, n_tl do
-  local c = string.sub(marks, i, i)
-  if c == 'p' then
-    keep[#keep + 1] = ARGV[abase + i - 1]
-    counted = true
-  elseif src == 's' and string.sub(mine, -1) == c then
-    -- the signal adapter recording a step again (task_failure, then postrun): counted once, where
-    -- it was new (each Celery event is a step of its own, even when two arrive out of order)
-    if i == 1 then counted = false end
+local ttl, max_tasks, cttl, state_prefix = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
+local tl_max = tonumber(ARGV[5])
+local K_all, K_names, K_words, K_fgs = ARGV[6], ARGV[7], ARGV[8], ARGV[9]
+local batch = cjson.decode(ARGV[10])
+local incr, hincr, hfloat, ttl_keys = {}, {}, {}, {}
+local function bump(key, field, by)
+  local t = hincr[key]
+  if not t then t = {} hincr[key] = t end
+  t[field] = (t[field] or 0) + by
+end
+local any_new = false
+for c = 1, #batch do
+  local ch = batch[c]
+  local id, state, now, src, name, queue, worker = ch[1], ch[2], ch[3], ch[4], ch[5], ch[6], ch[7]
+  local bucket, runtime, fp, exc_type, fmsg = ch[8], ch[9], ch[10], ch[11], ch[12]
+  local fields, fill, marks, words_if_new, tl, toks = ch[13], ch[14], ch[15], ch[16] == 1, ch[17], ch[18]
+  local K = ch[19]
+  local K_task, K_state, K_name, K_queue, K_worker = K[1], K[2], K[3], K[4], K[5]
+  local K_count, K_hist, K_wc, K_children, K_rate, K_fg, K_fgids = K[6], K[7], K[8], K[9], K[10], K[11], K[12]
+  local nfields, nfill, n_tl, n_words = #fields / 2, #fill / 2, #tl, #toks
+  local mine_f, theirs_f = 'seen_' .. src, 'seen_' .. (src == 's' and 'e' or 's')
+  local cur = redis.call('HMGET', K_task, 'state', 'updated_at', mine_f, theirs_f, 'args', 'name', 'queue', 'worker', 'tn')
+  local prev, prev_at = cur[1], tonumber(cur[2])
+  local mine, theirs, had_args = cur[3] or '', cur[4] or '', cur[5]
+  local tn = tonumber(cur[9]) or 0
+  -- occurrences (one mark per state a writer saw, WRITER_MARKS): a step the other writer already
+  -- recorded as often is a duplicate; a state the same writer repeats at once updates that step
+  local keep, counted, seen0 = {}, false, mine
+  for i = 1, n_tl do
+    local m = string.sub(marks, i, i)
+    if m == 'p' then
+      if tn + #keep < tl_max then keep[#keep + 1] = tl[i] end
+      counted = true
+    elseif src == 's' and string.sub(mine, -1) == m then
+      -- the signal adapter recording a step again (task_failure, then postrun): counted once, where
+      -- it was new (each Celery event is a step of its own, even when two arrive out of order)
+      if i == 1 then counted = false end
+    else
+      mine = mine .. m
+      local _, n_mine = string.gsub(mine, m, '')
+      local _, n_theirs = string.gsub(theirs, m, '')
+      counted = n_mine > n_theirs
+      if counted then keep[#keep + 1] = tl[i] end
+    end
+  end
+  local stale = prev and (#keep == 0 or (state == 'SENT' and prev ~= 'SENT') or (prev_at and prev_at > tonumber(now)))
+  local extra = {}
+  if mine ~= seen0 then extra[#extra + 1] = mine_f extra[#extra + 1] = mine end
+  for i = 1, #keep do
+    tn = tn + 1
+    extra[#extra + 1] = 't' .. tn
+    extra[#extra + 1] = keep[i]
+  end
+  if #keep > 0 then extra[#extra + 1] = 'tn' extra[#extra + 1] = tn end
+  if stale then
+    -- an older change (late publisher, second writer) or one already recorded: fill gaps, keep the
+    -- newer state and values
+    for i = 1, 2 * nfields, 2 do
+      if fields[i] ~= 'state' and fields[i] ~= 'updated_at' then redis.call('HSETNX', K_task, fields[i], fields[i + 1]) end
+    end
+    if #extra > 0 then redis.call('HSET', K_task, unpack(extra)) end
   else
-    mine = mine .. c
-    local _, n_mine = string.gsub(mine, c, '')
-    local _, n_theirs = string.gsub(theirs, c, '')
-    counted = n_mine > n_theirs
-    if counted then keep[#keep + 1] = ARGV[abase + i - 1] end
+    if prev and prev ~= state then redis.call('ZREM', state_prefix .. prev, id) end
+    for i = 1, #extra do fields[#fields + 1] = extra[i] end
+    redis.call('HSET', K_task, unpack(fields))
+    redis.call('ZADD', K_state, now, id)
+  end
+  for i = 1, 2 * nfill, 2 do redis.call('HSETNX', K_task, fill[i], fill[i + 1]) end
+  if not prev then
+    redis.call('EXPIRE', K_task, ttl)
+    if redis.call('ZADD', K_all, 'NX', now, id) == 1 then any_new = true end
+  elseif state == 'SUCCESS' or state == 'FAILURE' or state == 'REVOKED' then
+    redis.call('EXPIRE', K_task, ttl)
+  end
+  if K_name ~= '' and cur[6] ~= name then
+    redis.call('ZADD', K_name, 'NX', now, id)
+    redis.call('SADD', K_names, name)
+  end
+  if K_queue ~= '' and cur[7] ~= queue then redis.call('ZADD', K_queue, 'NX', now, id) end
+  if K_worker ~= '' and cur[8] ~= worker then redis.call('ZADD', K_worker, 'NX', now, id) end
+  if n_words > 0 and not (words_if_new and had_args) then
+    for j = 1, n_words do
+      redis.call('ZADD', K[12 + j], 'NX', now, id)
+      redis.call('ZADD', K_words, now, toks[j])
+    end
+  end
+  if K_children ~= '' then
+    redis.call('SADD', K_children, id)
+    redis.call('EXPIRE', K_children, ttl)
+  end
+  if counted then
+    incr[K_count] = (incr[K_count] or 0) + 1
+    if K_hist ~= '' then
+      bump(K_hist, bucket, 1)
+      hfloat[K_hist] = (hfloat[K_hist] or 0) + tonumber(runtime)
+    end
+    if K_wc ~= '' then bump(K_wc, state, 1) end
+    if state == 'SUCCESS' or state == 'FAILURE' then
+      -- failure rates per task name and queue (alert rules): T = finished, F = failed
+      local nm = name ~= '' and name or cur[6]
+      local q = queue ~= '' and queue or cur[7]
+      ttl_keys[K_rate] = true
+      if nm then bump(K_rate, 'T|n|' .. nm, 1) end
+      if q then bump(K_rate, 'T|q|' .. q, 1) end
+      if state == 'FAILURE' then
+        if nm then bump(K_rate, 'F|n|' .. nm, 1) end
+        if q then bump(K_rate, 'F|q|' .. q, 1) end
+        if K_fg ~= '' then
+          -- the failure's group (app.store.failure_groups)
+          redis.call('HINCRBY', K_fg, 'count', 1)
+          redis.call('HSETNX', K_fg, 'first_at', now)
+          redis.call('HSET', K_fg, 'last_at', now, 'last_id', id, 'name', nm or '', 'exc_type', exc_type, 'message', fmsg)
+          if q then redis.call('HINCRBY', K_fg, 'q|' .. q, 1) end
+          local w = worker ~= '' and worker or cur[8]
+          if w then redis.call('HINCRBY', K_fg, 'w|' .. w, 1) end
+          redis.call('EXPIRE', K_fg, ttl)
+          redis.call('ZADD', K_fgids, now, id)
+          redis.call('ZREMRANGEBYRANK', K_fgids, 0, -10001)
+          redis.call('EXPIRE', K_fgids, ttl)
+          redis.call('ZADD', K_fgs, now, fp)
+        end
+      end
+    end
   end
 end
-if mine ~= seen0 then redis.call('HSET', KEYS[1], mine_f, mine) end
-local stale = prev and (#keep == 0 or (state == 'SENT' and prev ~= 'SENT') or (prev_at and prev_at > tonumber(now)))
-if stale then
-  -- an older change (late publisher, second writer) or one already recorded: fill gaps, keep the
-  -- newer state and values
-  for i = 15, 14 + 2 * nfields, 2 do
-    if ARGV[i] ~= 'state' and ARGV[i] ~= 'updated_at' then redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1]) end
-  end
-  if #keep > 0 then redis.call('LPUSH', KEYS[2], unpack(keep)) end
-else
-  if prev and prev ~= state then redis.call('ZREM', state_prefix .. prev, id) end
-  redis.call('HSET', KEYS[1], unpack(ARGV, 15, 14 + 2 * nfields))
-  if #keep > 0 then redis.call('RPUSH', KEYS[2], unpack(keep)) end
-  redis.call('ZADD', KEYS[4], now, id)
+for key, by in pairs(incr) do
+  redis.call('INCRBY', key, by)
+  redis.call('EXPIRE', key, cttl)
 end
-for i = fbase + 1, fbase + 2 * nfill, 2 do redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1]) end
-redis.call('EXPIRE', KEYS[1], ttl)
-redis.call('EXPIRE', KEYS[2], ttl)
-local first_seen = redis.call('ZADD', KEYS[3], 'NX', now, id) == 1
-if KEYS[5] ~= '' then
-  redis.call('ZADD', KEYS[5], 'NX', now, id)
-  redis.call('SADD', KEYS[8], name)
+for key, t in pairs(hincr) do
+  for f, by in pairs(t) do redis.call('HINCRBY', key, f, by) end
+  if ttl_keys[key] then redis.call('EXPIRE', key, cttl) end
 end
-if KEYS[6] ~= '' then redis.call('ZADD', KEYS[6], 'NX', now, id) end
-if KEYS[7] ~= '' then redis.call('ZADD', KEYS[7], 'NX', now, id) end
-if not (words_if_new and had_args) then
-  local wbase = abase + n_tl
-  for j = 0, n_words - 1 do
-    redis.call('ZADD', KEYS[14 + j], 'NX', now, id)
-    redis.call('ZADD', KEYS[13], now, ARGV[wbase + j])
-  end
-end
-if KEYS[12] ~= '' then
-  redis.call('SADD', KEYS[12], id)
-  redis.call('EXPIRE', KEYS[12], ttl)
-end
-if counted then
-  redis.call('INCR', KEYS[9])
-  redis.call('EXPIRE', KEYS[9], cttl)
-  if KEYS[10] ~= '' then
-    redis.call('HINCRBY', KEYS[10], bucket, 1)
-    redis.call('HINCRBYFLOAT', KEYS[10], 'sum', runtime)
-  end
-  if KEYS[11] ~= '' then redis.call('HINCRBY', KEYS[11], state, 1) end
-end
-if first_seen then redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -(max_tasks + 1)) end
-return 1
+for key, by in pairs(hfloat) do redis.call('HINCRBYFLOAT', key, 'sum', by) end
+if any_new then redis.call('ZREMRANGEBYRANK', K_all, 0, -(max_tasks + 1)) end
+return #batch
 """
 _scripts: dict[int, Any] = {}
+#: Timeline entries kept per task: PROGRESS updates past this many entries are not added (state
+#: changes always are), so a task reporting progress often keeps a small hash.
+TIMELINE_MAX = 100
+#: Marker stored as ``args_json`` / ``kwargs_json`` when the exact JSON equals the display text
+#: (nothing was masked): saves the second copy; `app.store.history` expands it on read.
+SAME_AS_SHOWN = "="
 
 
 def _record_script(client):
@@ -265,6 +336,80 @@ def _record_script(client):
     if script is None:
         script = _scripts[id(client)] = client.register_script(_RECORD_LUA)
     return script
+
+
+def timeline_entry(state: str, at: float, info: str | None = None) -> str:
+    """One timeline entry as stored: ``<state>|<epoch s>|<info>`` (`app.store.history.timeline`
+    parses it back)."""
+    return f"{state}|{float(at)!r}|{info or ''}"
+
+
+def _header() -> list:
+    return [_config["retention_s"], _config["max_tasks"], keys.COUNTER_TTL_S, keys.state_index(""),
+            TIMELINE_MAX, keys.TASKS_ALL, keys.TASK_NAMES, keys.WORDS, keys.FAILURE_GROUPS]
+
+
+def _text(value: Any) -> str:
+    """A hash value as Redis stores it (floats in repr's shortest exact form, as redis-py sends them)."""
+    return value if isinstance(value, str) else repr(value) if isinstance(value, float) else str(value)
+
+
+def _encode(task_id: str, state: str, fields: dict[str, Any], *, now: float,
+            name: str | None = None, queue: str | None = None, worker: str | None = None,
+            first_seen: bool = False, search_text: str | None = None, parent_id: str | None = None,
+            info: str | None = None, timeline: list[dict] | None = None, source: str = "signals",
+            fill: dict[str, Any] | None = None, search_if_new: bool = False) -> list:
+    """One change as the list `_RECORD_LUA` reads (arguments as `add_commands`); all values text."""
+    mapping = {k: v for k, v in fields.items() if v is not None}
+    for shown, exact in (("args", "args_json"), ("kwargs", "kwargs_json")):
+        if exact in mapping and mapping[exact] == mapping.get(shown):
+            mapping[exact] = SAME_AS_SHOWN
+    mapping.update(state=state, updated_at=now)
+    for key, value in (("name", name), ("queue", queue), ("worker", worker)):
+        if value:
+            mapping[key] = value
+    runtime_s = fields.get("runtime_s")
+    timed = state in TIMED_STATES and runtime_s is not None and bool(name)
+    tokens = words(search_text) if search_text else []
+    entries = timeline or [{"state": state, "at": now, "info": info}]
+    minute = _minute(now)
+    exception = fields.get("exception") if state == "FAILURE" else None
+    fp = exc_type = message = ""
+    if exception:
+        exc_type, detail = failure_groups.split_exception(str(exception))
+        fp, message = failure_groups.fingerprint(name or "", exc_type, detail)
+    flat: list[str] = []
+    for k, v in mapping.items():
+        flat += (k, _text(v))
+    filled: list[str] = []
+    for k, v in (fill or {}).items():
+        if v is not None:
+            filled += (k, _text(v))
+    script_keys = [
+        keys.task(task_id), keys.state_index(state), keys.name_index(name) if name else "",
+        keys.queue_index(queue) if queue else "", keys.worker_index(worker) if worker else "",
+        keys.counter(state, minute), keys.runtime_histogram(name) if timed else "",
+        keys.worker_counts(worker) if worker and state in WORKER_COUNTED_STATES else "",
+        keys.children(parent_id) if parent_id else "", keys.rate_counts(minute),
+        keys.failure_group(fp) if fp else "", keys.failure_group_ids(fp) if fp else ""]
+    script_keys += [keys.word_index(w) for w in tokens]
+    return [task_id, state, repr(float(now)), SOURCES.get(source, "s"), name or "", queue or "", worker or "",
+            bucket_for(float(runtime_s)) if timed else "", repr(float(runtime_s)) if timed else "0",
+            fp, exc_type, message, flat, filled, "".join(WRITER_MARKS.get(e["state"], "p") for e in entries),
+            int(search_if_new), [timeline_entry(e["state"], e["at"], e.get("info")) for e in entries],
+            tokens, script_keys]
+
+
+def _send(client, changes: list[tuple], via=None) -> None:
+    """Write `changes` (``(task_id, state, fields, now, kwargs)``) with one script call on `client`
+    (or queued on pipeline `via`): the batch travels as one JSON argument (redis-py packs a
+    handful of arguments instead of ~70 per change; Redis decodes it with its built-in cjson).
+    Key names are computed here from `app.store.keys` and passed inside it, so the store needs a
+    standalone Redis (or one Cluster slot), as Celery's Redis transport does."""
+    batch = json.dumps([_encode(task_id, state, fields, now=now, **kwargs)
+                        for task_id, state, fields, now, kwargs in changes], ensure_ascii=False,
+                       separators=(",", ":"))
+    _record_script(client)(keys=[], args=[*_header(), batch], client=via if via is not None else client)
 
 
 def add_commands(pipe, task_id: str, state: str, fields: dict[str, Any], *, now: float,
@@ -285,33 +430,9 @@ def add_commands(pipe, task_id: str, state: str, fields: dict[str, Any], *, now:
     redis.Redis the pipeline came from (defaults to the configured one). `first_seen` is accepted
     for callers of the older signature; the script finds out itself.
     """
-    mapping = {k: v for k, v in fields.items() if v is not None}
-    mapping.update(id=task_id, state=state, updated_at=now)
-    for key, value in (("name", name), ("queue", queue), ("worker", worker)):
-        if value:
-            mapping[key] = value
-    runtime_s = fields.get("runtime_s")
-    timed = state in TIMED_STATES and runtime_s is not None and bool(name)
-    tokens = words(search_text) if search_text else []
-    entries = timeline or [{"state": state, "at": now, "info": info}]
-    minute = _minute(now)
-    script_keys = [
-        keys.task(task_id), keys.timeline(task_id), keys.TASKS_ALL, keys.state_index(state),
-        keys.name_index(name) if name else "", keys.queue_index(queue) if queue else "",
-        keys.worker_index(worker) if worker else "", keys.TASK_NAMES, keys.counter(state, minute),
-        keys.runtime_histogram(name) if timed else "",
-        keys.worker_counts(worker) if worker and state in WORKER_COUNTED_STATES else "",
-        keys.children(parent_id) if parent_id else "", keys.WORDS,
-        *(keys.word_index(w) for w in tokens)]
-    flat = [item for pair in mapping.items() for item in pair]
-    filled = {k: v for k, v in (fill or {}).items() if v is not None}
-    marks = "".join(WRITER_MARKS.get(e["state"], "p") for e in entries)
-    args = [task_id, state, now, _config["retention_s"], _config["max_tasks"], SOURCES.get(source, "s"),
-            keys.COUNTER_TTL_S, keys.state_index(""), name or "", bucket_for(float(runtime_s)) if timed else "",
-            float(runtime_s) if timed else 0, len(entries), len(tokens), len(mapping), *flat,
-            len(filled), *(item for pair in filled.items() for item in pair), marks, int(search_if_new),
-            *(json.dumps(e, ensure_ascii=False) for e in entries), *tokens]
-    _record_script(client if client is not None else _client())(keys=script_keys, args=args, client=pipe)
+    kwargs = dict(name=name, queue=queue, worker=worker, search_text=search_text, parent_id=parent_id,
+                  info=info, timeline=timeline, source=source, fill=fill, search_if_new=search_if_new)
+    _send(client if client is not None else _client(), [(task_id, state, fields, now, kwargs)], via=pipe)
 
 
 @lru_cache(maxsize=4)
@@ -362,7 +483,8 @@ class _Writer:
     runs at worker-process shutdown and at exit. A SIGKILLed process loses what is still queued
     (normally the last few milliseconds)."""
 
-    MAX_BATCH = 500
+    #: Changes per script call (a call of 200 changes keeps Redis busy a few milliseconds).
+    MAX_BATCH = 200
     #: How long the writer lets changes gather before sending, so a fast task's STARTED and
     #: SUCCESS go out as one write.
     LINGER_S = 0.05
@@ -390,10 +512,7 @@ class _Writer:
                 except queue.Empty:
                     break
             try:
-                pipe = self.client.pipeline(transaction=False)
-                for task_id, state, fields, now, kwargs in _merge(batch):
-                    add_commands(pipe, task_id, state, fields, now=now, client=self.client, **kwargs)
-                pipe.execute()
+                _send(self.client, _merge(batch))
             except Exception as exc:  # noqa: BLE001 - history must never fail a task
                 log.warning("task history write of %d change(s) failed: %s", len(batch), exc)
             with self.done:
@@ -439,7 +558,7 @@ def write(task_id: str, state: str, fields: dict[str, Any], *, now: float | None
         if sync:
             client = _client()
             if client is not None:
-                add_commands(client, task_id, state, fields, now=now, client=client, **kwargs)
+                _send(client, [(task_id, state, fields, now, kwargs)])
             return
         writer = _writer()
         if writer is not None:
