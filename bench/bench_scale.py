@@ -10,10 +10,17 @@ Run: ``.venv/bin/python bench/bench_scale.py [--tasks 400] [--docs 60] [--procs 
    published from a separate process, timed from the first publish to the last result. Prints
    tasks/s per side and the ratio console/raw (target >= 0.9).
 2. Monitor snapshot with `--queues` queues x `--workers` workers (heartbeats in the store) on each
-   broker: p50/p95 of `app.monitor.snapshot.take` (what the Task Monitor header reads every 2 s),
-   with 10 and with 1,000 messages per queue, next to the raw broker read of the same counts (one
-   LLEN pipeline; one management API GET; one passive queue.declare per queue). Targets: <= 10 ms
-   on Redis, <= 50 ms on RabbitMQ with the management API, not growing with message count.
+   broker, at each total of `--messages` waiting (default 0 and 100,000, spread over the queues and
+   over the priority lists / priorities): p50/p95 wall time and CPU time of
+   `app.monitor.snapshot.take` (what the Task Monitor header reads every 2 s), `--rounds`
+   interleaved rounds next to the raw broker read of the same counts in the same run (Redis: a
+   redis-py LLEN pipeline over every priority list; RabbitMQ: one bare GET of the management API's
+   totals with http.client, and the stats-path GET the console used before; AMQP only: one passive
+   queue.declare per queue), and the ratio. Before timing, every read is polled until it sees all
+   the messages. Targets: <= 10 ms on Redis, <= 50 ms on RabbitMQ with the management API, not
+   growing with message count (the last lines print p50 at the most messages / p50 at the fewest).
+
+Snapshot only: ``.venv/bin/python bench/bench_scale.py --skip-throughput [--messages 0,100000]``
 """
 from __future__ import annotations
 
@@ -73,72 +80,185 @@ def run_side(mode: str, procs: int, env: dict, args) -> dict:
 
 
 # -- monitor snapshot -----------------------------------------------------------------------------
-def _percentiles(fn, n: int = 50) -> tuple[float, float]:
-    fn()
-    times = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1000)
-    times.sort()
-    return statistics.median(times), times[int(len(times) * 0.95) - 1]
+def _interleaved(fns: dict, rounds: int) -> dict[str, dict]:
+    """Time each of `fns` once per round, in turn (the order rotates each round, so the machine's
+    load hits every side alike); per name: p50/p95 wall ms and p50 CPU ms of this process."""
+    names = list(fns)
+    for fn in fns.values():
+        fn()  # warm: connections open, scripts loaded
+    wall: dict[str, list[float]] = {n: [] for n in names}
+    cpu: dict[str, list[float]] = {n: [] for n in names}
+    for r in range(rounds):
+        for n in names[r % len(names):] + names[:r % len(names)]:
+            c0, t0 = time.process_time(), time.perf_counter()
+            fns[n]()
+            wall[n].append((time.perf_counter() - t0) * 1000)
+            cpu[n].append((time.process_time() - c0) * 1000)
+    out = {}
+    for n in names:
+        w = sorted(wall[n])
+        out[n] = {"p50": statistics.median(w), "p95": w[max(0, int(len(w) * 0.95) - 1)],
+                  "cpu": statistics.median(cpu[n])}
+    return out
 
 
-def snapshot_bench(store_url: str, broker_url: str, management_url: str | None, kind: str, n_queues: int,
-                   n_workers: int, wait_stats_s: float) -> list[str]:
-    import kombu
-
-    from app.monitor import brokers, snapshot
+def _seed_workers(client, queues: list[str], n_workers: int) -> None:
+    """`n_workers` heartbeat records in the store, each consuming a share of `queues`."""
     from app.store import keys
-    from app.store.clients import redis_from_url
 
-    client = redis_from_url(store_url)
-    queues = [f"scale_q{i:02d}" for i in range(n_queues)]
     now = time.time()
     for w in range(n_workers):
         host = f"bench{w:02d}@scale"
         client.hset(keys.worker(host), mapping={
             "hostname": host, "pid": str(1000 + w), "pool": "prefork", "concurrency": "4",
-            "queues": json.dumps(queues[w % n_queues::n_workers] or queues[:1]), "active": "[]", "reserved": "0",
-            "processed": "0", "processed_by_name": "{}", "loadavg": "[0.1, 0.1, 0.1]", "heartbeat_s": "2",
-            "last_heartbeat": str(now), "status": "online"})
+            "queues": json.dumps(queues[w % len(queues)::n_workers] or queues[:1]), "active": "[]",
+            "reserved": "0", "processed": "0", "processed_by_name": "{}", "loadavg": "[0.1, 0.1, 0.1]",
+            "heartbeat_s": "2", "last_heartbeat": str(now), "status": "online"})
         client.zadd(keys.WORKERS, {host: now + 3600})
-    lines = []
-    exchange = kombu.Exchange("tasks", type="direct")
-    filled = 0
+
+
+def _fill_redis(broker_url: str, client, queues: list[str], per_queue: int) -> None:
+    """Bring every queue to `per_queue` ready messages: kombu publishes one real task message per
+    priority step (so every priority list exists), then copies of those exact bytes are LPUSHed
+    in pipelines of 1,000 (what kombu's Redis transport does per publish, without its per-call cost)."""
+    import kombu
+
+    from app.store import keys
+
+    have = {q: sum(client.llen(n) for n in keys.priority_lists(q)) for q in queues}
     with kombu.Connection(broker_url) as conn:
         producer = conn.Producer()
-        kq = [kombu.Queue(q, exchange, routing_key=q, queue_arguments={"x-max-priority": 10}) for q in queues]
-        for q in kq:
-            q(conn.default_channel).declare()
-        for per_queue in (10, 1000):
-            body = {"noop": True}
-            for q in queues:
-                for _ in range(per_queue - filled):
-                    producer.publish(body, exchange=exchange, routing_key=q, headers={"id": "x"},
-                                     timestamp=int(time.time()))
-            filled = per_queue
-            variants = [("AMQP only" if kind == "amqp" else "", brokers.from_url(broker_url))]
-            if management_url:
-                variants.insert(0, ("management API", brokers.from_url(broker_url, management_url)))
-                time.sleep(wait_stats_s)  # let the management API's figures catch up
-            for label, broker in variants:
-                p50, p95 = _percentiles(lambda: snapshot.take(client, broker, queues))
-                raw50, _ = _percentiles(lambda: _raw_read(kind, label, broker, queues))
-                name = f"{kind}{' (' + label + ')' if label else ''}"
-                lines.append(f"{name:<28} {per_queue:>6} msg/queue  snapshot p50 {p50:6.2f} ms  p95 {p95:6.2f} ms  "
-                             f"raw broker read p50 {raw50:6.2f} ms  ratio {p50 / raw50:4.1f}x")
-                print(lines[-1], flush=True)
-                broker.close()
         for q in queues:
-            conn.default_channel.queue_delete(q) if kind == "amqp" else None
-    if kind == "redis":
-        client.delete(*queues)
-    client.close()
+            for priority in (0, 3, 6, 9)[:max(0, per_queue - have[q])]:
+                producer.publish({"noop": True}, routing_key=q, priority=priority,
+                                 headers={"id": "x", "cc_sent_at": str(time.time())}, declare=[kombu.Queue(q)])
+    for q in queues:
+        lists = keys.priority_lists(q)
+        need = per_queue - sum(client.llen(n) for n in lists)
+        sample = {n: client.lindex(n, 0) for n in lists}
+        pipe = client.pipeline(transaction=False)
+        for i in range(max(0, need)):
+            name = lists[i % len(lists)]
+            pipe.lpush(name, sample[name] or next(m for m in sample.values() if m))
+            if i % 1000 == 999:
+                pipe.execute()
+        pipe.execute()
+
+
+def _fill_amqp(conn, queues: list[str], per_queue: int) -> None:
+    """Declare `queues` (x-max-priority 10, bound to a direct exchange) and publish `per_queue`
+    messages to each (py-amqp basic_publish on kombu's channel, with the ``timestamp`` property the
+    console sets and priorities 0-9)."""
+    import amqp
+    import kombu
+
+    exchange = kombu.Exchange("tasks", type="direct")
+    channel = conn.default_channel
+    for q in queues:
+        kombu.Queue(q, exchange, routing_key=q, queue_arguments={"x-max-priority": 10})(channel).declare()
+        for i in range(per_queue):
+            channel.basic_publish(amqp.Message(b'{"noop": true}', timestamp=int(time.time()), priority=i % 10,
+                                               application_headers={"id": "x"}, content_type="application/json"),
+                                  exchange="tasks", routing_key=q)
+
+
+def _vhost(management_url: str, name: str) -> None:
+    """Create vhost `name` with full permissions for the URL's user (management API)."""
+    import httpx
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(management_url)
+    with httpx.Client(base_url=f"http://{parts.hostname}:{parts.port}", auth=(parts.username, parts.password)) as c:
+        c.put(f"/api/vhosts/{name}").raise_for_status()
+        c.put(f"/api/permissions/{name}/{parts.username}",
+              json={"configure": ".*", "write": ".*", "read": ".*"}).raise_for_status()
+
+
+def snapshot_bench(store_url: str, broker_url: str, management_url: str | None, kind: str, n_queues: int,
+                   n_workers: int, n_messages: int, rounds: int) -> list[str]:
+    """Snapshot timings on one broker: a set of `n_queues` empty queues and a set holding
+    `n_messages` in all (RabbitMQ: each set in a vhost of its own, as the management API lists a
+    whole vhost), timed in the same interleaved rounds so the machine's load hits both alike."""
+    import kombu
+
+    from app.monitor import brokers, snapshot
+    from app.store import keys
+    from app.store.clients import redis_from_url
+    from tests.conftest import wait_for
+
+    client = redis_from_url(store_url)
+    sets = {0: ("scale_e", broker_url), n_messages: ("scale_f", broker_url)}
+    if kind == "amqp":
+        _vhost(management_url, "bench_full")
+        sets[n_messages] = ("scale_f", broker_url.rstrip("/") + "/bench_full")
+    fns: dict = {}
+    to_close: list = []
+    fill_s = {}
+    _seed_workers(client, [f"{prefix}{i:02d}" for prefix, _ in sets.values() for i in range(n_queues)], n_workers)
+    try:
+        for count, (prefix, url) in sets.items():
+            queues = [f"{prefix}{i:02d}" for i in range(n_queues)]
+            variants = [("", brokers.from_url(url))]
+            if kind == "amqp":
+                variants = [("management API", brokers.from_url(url, management_url)), ("AMQP only", variants[0][1])]
+            to_close += [b for _, b in variants]
+            t0 = time.perf_counter()
+            if kind == "redis":
+                _fill_redis(url, variants[0][1].client, queues, count // n_queues)
+            else:
+                conn = kombu.Connection(url)
+                to_close.append(conn)
+                _fill_amqp(conn, queues, count // n_queues)
+            # every read under test must see all the messages before it is timed (poll, don't sleep)
+            for _, broker in variants:
+                wait_for(lambda b=broker: b.depths(queues).total_ready == count // n_queues * n_queues, timeout_s=120)
+            fill_s[count] = time.perf_counter() - t0
+            for label, broker in variants:
+                fns[(label, count, "snapshot")] = lambda b=broker, qs=queues: snapshot.take(client, b, qs)
+                fns[(label, count, "raw")] = lambda b=broker, qs=queues, lb=label: _raw_read(lb, b, qs, management_url)
+                if label == "management API":
+                    fns[(label, count, "stats path")] = lambda b=broker: b.management.queues()
+        got = _interleaved(fns, rounds)
+    finally:
+        for count, (prefix, url) in sets.items():
+            queues = [f"{prefix}{i:02d}" for i in range(n_queues)]
+            if kind == "redis":
+                client.delete(*[n for q in queues for n in keys.priority_lists(q)])
+            else:
+                with kombu.Connection(url) as conn:
+                    for q in queues:
+                        conn.default_channel.queue_delete(q)
+        for thing in to_close:
+            thing.close()
+        client.close()
+    lines = []
+    for label in dict.fromkeys(k[0] for k in fns):
+        name = f"{kind}{' (' + label + ')' if label else ''}"
+        for count in sets:
+            snap, raw = got[(label, count, "snapshot")], got[(label, count, "raw")]
+            line = (f"{name:<26} {count:>7} msgs  snapshot p50 {snap['p50']:6.2f} ms  p95 {snap['p95']:6.2f} ms  "
+                    f"cpu {snap['cpu']:5.2f} ms | {RAW_LABEL[label or kind]} p50 {raw['p50']:6.2f} ms "
+                    f"cpu {raw['cpu']:5.2f} ms | ratio {snap['p50'] / raw['p50']:4.2f}x")
+            if (label, count, "stats path") in got:
+                line += f" | stats-path GET p50 {got[(label, count, 'stats path')]['p50']:6.2f} ms"
+            lines.append(line)
+        full, empty = got[(label, n_messages, "snapshot")]["p50"], got[(label, 0, "snapshot")]["p50"]
+        lines.append(f"{name:<26} snapshot p50 with {n_messages} msgs / with 0: {full / empty:.2f}")
+    for line in lines:
+        print(line, flush=True)
+    print(f"(filled in {', '.join(f'{v:.1f} s' for v in fill_s.values())}; {rounds} interleaved rounds)", flush=True)
     return lines
 
 
-def _raw_read(kind: str, label: str, broker, queues):
+#: What the raw broker read next to each snapshot is.
+RAW_LABEL = {"redis": "raw LLEN pipeline", "management API": "bare GET (totals)",
+             "AMQP only": "50 passive declares"}
+
+
+def _raw_read(label: str, broker, queues, management_url: str | None):
+    """The broker's own figures with no console code: a redis-py pipeline of LLEN over every
+    priority list (Flower's way, and this console's before the script); one GET of the management
+    API's totals on a kept-alive stdlib http.client connection; one passive queue.declare per queue."""
     from app.monitor.brokers.redis import RedisBroker
 
     if isinstance(broker, RedisBroker):
@@ -148,8 +268,29 @@ def _raw_read(kind: str, label: str, broker, queues):
                 pipe.llen(name)
         return pipe.execute()
     if label == "management API":
-        return broker.management.client.get(f"/api/queues/%2F", params={"columns": "name,messages_ready"}).json()
+        return _bare_get(management_url, broker.management.path)
     return broker.passive_counts(queues)
+
+
+_BARE: dict = {}
+
+
+def _bare_get(management_url: str, path: str):
+    """GET <path>?<totals> with http.client on one kept-alive connection per path."""
+    import base64
+    import http.client
+    from urllib.parse import urlencode, urlsplit
+
+    from app.monitor.brokers.amqp import TOTALS_PARAMS
+
+    if path not in _BARE:
+        parts = urlsplit(management_url)
+        token = base64.b64encode(f"{parts.username}:{parts.password}".encode()).decode()
+        _BARE[path] = (http.client.HTTPConnection(parts.hostname, parts.port), f"{path}?{urlencode(TOTALS_PARAMS)}",
+                       f"Basic {token}")
+    conn, full_path, auth = _BARE[path]
+    conn.request("GET", full_path, headers={"Authorization": auth})
+    return json.loads(conn.getresponse().read())
 
 
 def main() -> None:
@@ -160,6 +301,8 @@ def main() -> None:
     ap.add_argument("--queues", type=int, default=50)
     ap.add_argument("--workers", type=int, default=20)
     ap.add_argument("--brokers", default="redis,amqp")
+    ap.add_argument("--messages", type=int, default=100_000, help="messages waiting in the full set of queues")
+    ap.add_argument("--rounds", type=int, default=100, help="interleaved snapshot rounds per step")
     ap.add_argument("--skip-throughput", action="store_true")
     ap.add_argument("--publish", choices=["raw", "console"])
     ap.add_argument("--doc-path")
@@ -203,7 +346,8 @@ def main() -> None:
         snap_lines = []
         for kind in args.brokers.split(","):
             snap_lines += snapshot_bench(store_url, broker_urls[kind], node.management_url if kind == "amqp" else None,
-                                         kind, args.queues, args.workers, wait_stats_s=7.0)
+                                         kind, args.queues, args.workers,
+                                         args.messages, args.rounds)
     finally:
         if node:
             node.stop(graceful=False)
@@ -213,7 +357,8 @@ def main() -> None:
     print("\nthroughput (target: console / raw >= 0.9 on both brokers):")
     for line in summary:
         print(line)
-    print(f"\nsnapshot (targets: <= 10 ms Redis, <= 50 ms RabbitMQ management API, flat in message count):")
+    print(f"\nsnapshot, {args.queues} queues x {args.workers} workers (targets: p50 <= 10 ms Redis, <= 50 ms "
+          "RabbitMQ management API, flat in message count):")
     for line in snap_lines:
         print(line)
 

@@ -55,6 +55,72 @@ def test_unreachable_rabbitmq_is_a_clear_error():
     assert isinstance(BrokerUnavailable("x"), OSError)
 
 
+def test_redis_counts_are_one_script_and_match_the_pipelined_reads(redis_client, redis_url):
+    """depths/details read every priority list in one script; a user refused scripts (ACL) gets the
+    same figures from one pipeline."""
+    import json
+
+    from app.monitor import queues
+
+    qa, qb, empty = (f"script_{n}_{uuid.uuid4().hex[:6]}" for n in ("a", "b", "empty"))
+    lists = keys.priority_lists(qa)
+    for i, name in enumerate(lists):  # 1, 2, 3, 4 messages in the four priority lists of qa
+        for j in range(i + 1):
+            redis_client.lpush(name, json.dumps({"headers": {"id": f"{i}-{j}", "cc_sent_at": str(1000.0 + 10 * i + j)}}))
+    redis_client.rpush(keys.priority_lists(qb)[2], "not json")
+    names = [qa, qb, empty]
+    try:
+        depths = queues.depths(redis_client, names)
+        assert depths.ready == {qa: 10, qb: 1, empty: 0}
+        detail = {d.name: d for d in queues.details(redis_client, names, {}, now=2000.0)}
+        assert (detail[qa].ready, detail[qa].latency_s) == (10, 1000.0)  # oldest across the lists
+        assert (detail[qb].ready, detail[qb].latency_s) == (1, None)
+        assert (detail[empty].ready, detail[empty].latency_s) == (0, None)
+        for with_oldest in (False, True):
+            assert queues._read(redis_client, names, with_oldest) == queues._read_pipelined(redis_client, names, with_oldest)
+        user = f"noscript{uuid.uuid4().hex[:6]}"
+        redis_client.acl_setuser(user, enabled=True, passwords=["+pw"], keys=["*"], channels=["*"],
+                                 commands=["+@all", "-@scripting"])
+        limited = redis_client.__class__.from_url(redis_url.replace("redis://", f"redis://{user}:pw@"),
+                                                  decode_responses=True)
+        try:
+            with pytest.raises(Exception, match="(?i)perm"):
+                limited.eval("return 1", 0)
+            assert queues.depths(limited, names) == depths
+            assert [(d.name, d.ready, d.latency_s) for d in queues.details(limited, names, {}, now=2000.0)] == \
+                [(d.name, d.ready, d.latency_s) for d in detail.values()]
+        finally:
+            limited.close()
+            redis_client.acl_deluser(user)
+    finally:
+        redis_client.delete(*lists, *keys.priority_lists(qb))
+
+
+def test_management_api_counts_are_live(rabbitmq):
+    """depths through the management API asks the queues (enable_queue_totals): a publish shows at
+    once, not after the stats interval; unacked is known."""
+    import kombu
+
+    q = f"live_{uuid.uuid4().hex[:6]}"
+    broker = brokers.from_url(rabbitmq.amqp_url, rabbitmq.management_url)
+    try:
+        with kombu.Connection(rabbitmq.amqp_url) as conn:
+            queue = kombu.Queue(q, kombu.Exchange(q, type="direct"), routing_key=q)(conn.default_channel)
+            queue.declare()
+            for _ in range(3):
+                conn.Producer().publish({"x": 1}, exchange=q, routing_key=q)
+            wait_for(lambda: broker.passive_counts([q])[q][0] == 3)  # in the queue (read over AMQP)
+            for _ in range(5):  # read again and again within the stats interval (500 ms in tests)
+                depths = broker.depths([q])
+                assert depths.ready == {q: 3} and depths.unacked == 0
+            conn.Producer().publish({"x": 1}, exchange=q, routing_key=q)
+            wait_for(lambda: broker.passive_counts([q])[q][0] == 4)
+            assert broker.depths([q]).ready == {q: 4}
+            queue.delete()
+    finally:
+        broker.close()
+
+
 def test_end_to_end_routed_queue_worker_result_monitor(broker_env, redis_client):
     r = broker_env.app.send_task(HEALTH)  # routed to default_queue by task_routes
     assert r.get(timeout=60)["status"] in ("healthy", "degraded", "unhealthy")

@@ -22,8 +22,9 @@ class Snapshot:
 
 def take(client, broker, queue_names, offline_after_s: float = 10.0) -> Snapshot:
     """Queue depths (broker: a `brokers.Broker` or a Redis client), workers and per-state counts
-    (history): four round trips on Redis, plus one request (management API) or one passive
-    queue.declare per queue on RabbitMQ.
+    (history): one script call to the Redis broker (`queues.depths`) or, on RabbitMQ, one live
+    management API request (else one passive queue.declare per queue), plus four round trips to the
+    store. No read grows with the number of messages waiting (bench/bench_scale.py).
 
     Raises:
         redis.RedisError: Redis cannot be reached.

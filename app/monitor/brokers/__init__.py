@@ -5,7 +5,8 @@ The console's own store (history, workers, audit) and the result backend stay on
 changes queues goes through a `Broker`:
 
 - ``depths(queues, live=False) -> QueueDepths``: ready messages per queue, unacked total (None =
-  unknown); `live` asks for figures read now rather than the management API's periodic ones.
+  unknown), read now on both brokers (`live` asks for that explicitly; kept for callers). What the
+  monitor's snapshot reads every refresh: one round trip, whatever the number of messages waiting.
 - ``details(queues, consumers, now=None) -> list[QueueDetail]``: ready, reserved (unacked),
   ETA-held, consumers (online workers from heartbeats; ``broker_consumers`` as the broker counts
   them), latency (age of the oldest ready message) — a field the broker cannot tell is None with
