@@ -55,3 +55,21 @@ def test_hash_fields_of_a_change():
     change = StateChange("t1", "SUCCESS", 12.5, runtime_s=0.5, result="1", fields={"pid": 7})
     assert change.hash_fields() == {"finished_at": 12.5, "runtime_s": 0.5, "result": "1", "pid": 7}
     assert StateChange("t1", "PROGRESS", 3.0).hash_fields() == {}
+
+
+def test_a_full_word_index_keeps_its_newest_ids_and_older_tasks_are_still_found_by_text(redis_client, monkeypatch):
+    from app.store import keys, tokens
+
+    monkeypatch.setattr(tokens, "WORD_INDEX_MAX", 5)  # read by the writer's batch header and the reader
+    common, t0 = "zebra" + uuid.uuid4().hex[:8], time.time()
+    ids = [uuid.uuid4().hex for _ in range(8)]
+    for i, tid in enumerate(ids):
+        text = f'["{common}", "only-{tid[:12]}"]'
+        writer.record(StateChange(tid, "SENT", t0 + i, name="words.cap", args=text, kwargs="{}"))
+    assert writer.flush()
+    assert redis_client.zrevrange(keys.word_index(common), 0, -1) == ids[:2:-1]  # the newest 5, newest first
+    assert 0 < redis_client.ttl(keys.word_index(common)) <= 7 * 86_400
+    # the common word alone lists its newest 5; with a rarer word the oldest task is found by its text
+    assert [t["id"] for t in history.list_tasks(redis_client, TaskFilter(search=common))] == ids[:2:-1]
+    assert [t["id"] for t in history.list_tasks(redis_client, TaskFilter(search=f"{common} only-{ids[0][:12]}"))] == [ids[0]]
+    assert history.list_tasks(redis_client, TaskFilter(search=f"{common} only-{ids[0][:12]}x")) == []

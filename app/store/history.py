@@ -17,7 +17,7 @@ from typing import Any
 
 from collections.abc import Iterator
 
-from app.store import keys
+from app.store import keys, tokens
 from app.store.histogram import quantiles_of
 from app.store.states import ACTIVE_STATES, STATES
 from app.store.tokens import words
@@ -52,9 +52,13 @@ class TaskFilter:
                                           ("worker", self.worker, keys.worker_index)):
             if value:
                 out.append((key_of(value), field_name, value))
-        for token in words(self.search or ""):
+        for token in self.tokens():
             out.append((keys.word_index(token), None, token))
         return out
+
+    def tokens(self) -> list[str]:
+        """The search words (`app.store.tokens.words` of `search`)."""
+        return words(self.search or "")
 
 
 def _decode(raw: dict[str, str], task_id: str) -> dict[str, Any]:
@@ -98,9 +102,19 @@ def get_task(client, task_id: str) -> dict[str, Any] | None:
 
 #: Walks the first index newest-first between two scores and keeps the ids present in every other
 #: index (ZSCORE), up to `limit` after `offset`, scanning at most `max_scan` ids: one round trip.
+#: Search words come as pairs (word index key, word) in ARGV[9..]: an id missing from a word's index
+#: still matches when that index is full (it keeps only its newest `app.store.tokens.WORD_INDEX_MAX`
+#: ids) and the task's argument text contains the word.
 _PAGE_LUA = """
 local hi, lo = ARGV[1], ARGV[2]
 local limit, offset, max_scan, chunk = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local task_prefix, word_max = ARGV[7], tonumber(ARGV[8])
+local wkeys, wtoks, wfull = {}, {}, {}
+for w = 9, #ARGV, 2 do
+  wkeys[#wkeys + 1] = ARGV[w]
+  wtoks[#wtoks + 1] = ARGV[w + 1]
+  wfull[#wfull + 1] = redis.call('ZCARD', ARGV[w]) >= word_max
+end
 local out, skipped, start, scanned = {}, 0, 0, 0
 while #out < limit and scanned < max_scan do
   local ids = redis.call('ZREVRANGEBYSCORE', KEYS[1], hi, lo, 'LIMIT', start, chunk)
@@ -111,6 +125,17 @@ while #out < limit and scanned < max_scan do
     local ok = true
     for k = 2, #KEYS do
       if not redis.call('ZSCORE', KEYS[k], id) then ok = false break end
+    end
+    local text = nil
+    for w = 1, (ok and #wkeys or 0) do
+      if not redis.call('ZSCORE', wkeys[w], id) then
+        if not wfull[w] then ok = false break end
+        if not text then
+          local t = redis.call('HMGET', task_prefix .. id, 'args', 'kwargs')
+          text = string.lower((t[1] or '') .. ' ' .. (t[2] or ''))
+        end
+        if not string.find(text, wtoks[w], 1, true) then ok = false break end
+      end
     end
     if ok then
       if skipped < offset then skipped = skipped + 1 else
@@ -125,8 +150,9 @@ return out
 
 
 def _plan(client, flt: TaskFilter) -> list[str]:
-    """Indexes to intersect, the one to walk first: the smallest, except that with a time range the
-    walked index must be scored by first-seen time (state indexes are scored by entry time)."""
+    """The index to walk, then the indexes to check membership in: the walked one is the smallest,
+    except that with a time range it must be scored by first-seen time (state indexes are scored by
+    entry time). Word indexes are only walked (their words are checked on the task's text)."""
     cands = [key for key, _, _ in flt.candidate_indexes()]
     if not cands:
         return [keys.TASKS_ALL]
@@ -140,7 +166,8 @@ def _plan(client, flt: TaskFilter) -> list[str]:
         walkable = [keys.TASKS_ALL]
         sizes[keys.TASKS_ALL] = 0
     walk = min(walkable, key=lambda k: sizes[k])
-    return [walk] + [k for k in cands if k != walk]
+    word = keys.word_index("")
+    return [walk] + [k for k in cands if k != walk and not k.startswith(word)]
 
 
 def list_tasks(client, flt: TaskFilter | None = None, limit: int = 50, offset: int = 0,
@@ -148,9 +175,10 @@ def list_tasks(client, flt: TaskFilter | None = None, limit: int = 50, offset: i
     """Newest-first page of tasks matching `flt`.
 
     Cost: one ZCARD per filter, one server-side walk (Lua) of the smallest matching index checking
-    membership of the others with ZSCORE (at most `max_scan` ids), then one pipelined HGETALL for
-    the page: it grows with the page size and the filter's selectivity, not with the number of
-    stored tasks. A search that is a known task id returns just that task.
+    membership of the others with ZSCORE and search words in the task's argument text (at most
+    `max_scan` ids), then one pipelined HGETALL for the page. A word found in more than
+    `app.store.tokens.WORD_INDEX_MAX` tasks is searched among its newest that many. The cost grows
+    with the page size and the filter's selectivity, not with the number of stored tasks. A search that is a known task id returns just that task.
 
     Raises:
         redis.RedisError: Redis cannot be reached.
@@ -163,9 +191,10 @@ def list_tasks(client, flt: TaskFilter | None = None, limit: int = 50, offset: i
     index_keys = _plan(client, flt)
     hi = "+inf" if flt.until is None else repr(float(flt.until))
     lo = "-inf" if flt.since is None else repr(float(flt.since))
-    chunk = limit + offset if len(index_keys) == 1 else max(4 * (limit + offset), 500)
+    chunk = limit + offset if len(index_keys) == 1 and not flt.tokens() else max(4 * (limit + offset), 500)
     script = client.register_script(_PAGE_LUA)  # EVALSHA, loading the script on first use
-    ids = script(keys=index_keys, args=[hi, lo, limit, offset, max_scan, chunk])
+    pairs = [item for t in flt.tokens() for item in (keys.word_index(t), t)]
+    ids = script(keys=index_keys, args=[hi, lo, limit, offset, max_scan, chunk, keys.task(""), tokens.WORD_INDEX_MAX, *pairs])
     if not ids:
         return []
     pipe = client.pipeline(transaction=False)

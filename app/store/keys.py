@@ -18,7 +18,8 @@ Task history (written by `app.store.writer` as tasks change state, read by `app.
 - ``cc:children:<id>``        set, ids of tasks published by task <id> (same TTL as the hash).
 - ``cc:idx:word:<token>``     sorted set, ids of tasks whose args/kwargs contain <token> (lower-case
                               word of 3+ characters), scored by first-seen time; args-text search.
-- ``cc:words``                 sorted set, every search token, scored by last use.
+                              Keeps the newest WORD_INDEX_MAX (app.store.tokens) ids; expires
+                              HISTORY_RETENTION_S after its last use.
 - ``cc:hist:<task name>``     hash, runtime histogram: bucket upper bound in seconds -> count, and
                               ``sum`` -> total runtime in seconds.
 - ``cc:wcount:<host>``        hash, finished tasks per state (SUCCESS/FAILURE/RETRY/REVOKED) by worker.
@@ -103,8 +104,6 @@ AUDIT_LOG = f"{PREFIX}audit:log"
 USERS = f"{PREFIX}users"
 #: hash, task name -> rate limit an operator set from the console (e.g. "10/m"); "" when cleared.
 RATE_LIMITS = f"{PREFIX}ratelimits"
-#: sorted set of every args-search token, scored by last use (lets trimming find the word indexes).
-WORDS = f"{PREFIX}words"
 
 
 def session(token_sha256: str) -> str:

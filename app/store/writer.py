@@ -54,7 +54,7 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Any
 
-from app.store import failure_groups, keys
+from app.store import failure_groups, keys, tokens
 from app.store.histogram import bucket_for
 from app.store.states import STATE_TIME_FIELD, TIMED_STATES, WORKER_COUNTED_STATES
 from app.store.tokens import words
@@ -187,7 +187,7 @@ SOURCES = {"signals": "s", "events": "e"}
 _RECORD_LUA = """
 local ttl, max_tasks, cttl, state_prefix = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
 local tl_max = tonumber(ARGV[5])
-local K_all, K_names, K_words, K_fgs = ARGV[6], ARGV[7], ARGV[8], ARGV[9]
+local K_all, K_names, word_max, K_fgs = ARGV[6], ARGV[7], tonumber(ARGV[8]), ARGV[9]
 local batch = cjson.decode(ARGV[10])
 local incr, hincr, hfloat, ttl_keys = {}, {}, {}, {}
 local function bump(key, field, by)
@@ -266,9 +266,12 @@ for c = 1, #batch do
   if K_queue ~= '' and cur[7] ~= queue then redis.call('ZADD', K_queue, 'NX', now, id) end
   if K_worker ~= '' and cur[8] ~= worker then redis.call('ZADD', K_worker, 'NX', now, id) end
   if n_words > 0 and not (words_if_new and had_args) then
+    -- each word's index keeps its newest WORD_INDEX_MAX ids and expires with the history
     for j = 1, n_words do
-      redis.call('ZADD', K[12 + j], 'NX', now, id)
-      redis.call('ZADD', K_words, now, toks[j])
+      local wk = K[12 + j]
+      redis.call('ZADD', wk, 'NX', now, id)
+      if redis.call('ZCARD', wk) > word_max then redis.call('ZREMRANGEBYRANK', wk, 0, -(word_max + 1)) end
+      redis.call('EXPIRE', wk, ttl)
     end
   end
   if K_children ~= '' then
@@ -346,7 +349,7 @@ def timeline_entry(state: str, at: float, info: str | None = None) -> str:
 
 def _header() -> list:
     return [_config["retention_s"], _config["max_tasks"], keys.COUNTER_TTL_S, keys.state_index(""),
-            TIMELINE_MAX, keys.TASKS_ALL, keys.TASK_NAMES, keys.WORDS, keys.FAILURE_GROUPS]
+            TIMELINE_MAX, keys.TASKS_ALL, keys.TASK_NAMES, tokens.WORD_INDEX_MAX, keys.FAILURE_GROUPS]
 
 
 def _text(value: Any) -> str:
