@@ -19,7 +19,7 @@ from collections.abc import Iterator
 
 from app.store import keys, tokens
 from app.store.histogram import quantiles_of
-from app.store.states import ACTIVE_STATES, STATES
+from app.store.states import ACTIVE_STATES, STATES, UNINDEXED_STATE
 from app.store.tokens import words
 
 SUMMARY_FIELDS = ("id", "name", "state", "queue", "worker", "sent_at", "received_at", "started_at",
@@ -44,16 +44,26 @@ class TaskFilter:
     search: str | None = None
 
     def candidate_indexes(self) -> list[tuple[str, str | None, str | None]]:
-        """(index key, hash field to check, expected value) for every active filter."""
+        """(index key, hash field to check, expected value) for every filter that has an index."""
         out = []
-        for field_name, value, key_of in (("state", self.state, keys.state_index),
+        for field_name, value, key_of in (("state", self.state if self.state != UNINDEXED_STATE else None,
+                                           keys.state_index),
                                           ("name", self.name, keys.name_index),
-                                          ("queue", self.queue, keys.queue_index),
                                           ("worker", self.worker, keys.worker_index)):
             if value:
                 out.append((key_of(value), field_name, value))
         for token in self.tokens():
             out.append((keys.word_index(token), None, token))
+        return out
+
+    def field_checks(self) -> list[str]:
+        """Flat (hash field, value) pairs checked on each walked task: the filters without an index
+        (the queue: few queues, so a walk finds its tasks fast; `UNINDEXED_STATE`)."""
+        out: list[str] = []
+        if self.queue:
+            out += ("queue", self.queue)
+        if self.state == UNINDEXED_STATE:
+            out += ("state", self.state)
         return out
 
     def tokens(self) -> list[str]:
@@ -102,15 +112,21 @@ def get_task(client, task_id: str) -> dict[str, Any] | None:
 
 #: Walks the first index newest-first between two scores and keeps the ids present in every other
 #: index (ZSCORE), up to `limit` after `offset`, scanning at most `max_scan` ids: one round trip.
-#: Search words come as pairs (word index key, word) in ARGV[9..]: an id missing from a word's index
+#: ARGV[9] is the number of (hash field, value) pairs that follow, each checked on the task's hash
+#: (`TaskFilter.field_checks`). Search words come after them as pairs (word index key, word): an id missing from a word's index
 #: still matches when that index is full (it keeps only its newest `app.store.tokens.WORD_INDEX_MAX`
 #: ids) and the task's argument text contains the word.
 _PAGE_LUA = """
 local hi, lo = ARGV[1], ARGV[2]
 local limit, offset, max_scan, chunk = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
-local task_prefix, word_max = ARGV[7], tonumber(ARGV[8])
+local task_prefix, word_max, n_checks = ARGV[7], tonumber(ARGV[8]), tonumber(ARGV[9])
+local cfields, cvalues = {}, {}
+for c = 10, 9 + 2 * n_checks, 2 do
+  cfields[#cfields + 1] = ARGV[c]
+  cvalues[#cvalues + 1] = ARGV[c + 1]
+end
 local wkeys, wtoks, wfull = {}, {}, {}
-for w = 9, #ARGV, 2 do
+for w = 10 + 2 * n_checks, #ARGV, 2 do
   wkeys[#wkeys + 1] = ARGV[w]
   wtoks[#wtoks + 1] = ARGV[w + 1]
   wfull[#wfull + 1] = redis.call('ZCARD', ARGV[w]) >= word_max
@@ -125,6 +141,12 @@ while #out < limit and scanned < max_scan do
     local ok = true
     for k = 2, #KEYS do
       if not redis.call('ZSCORE', KEYS[k], id) then ok = false break end
+    end
+    if ok and n_checks > 0 then
+      local got = redis.call('HMGET', task_prefix .. id, unpack(cfields))
+      for c = 1, n_checks do
+        if got[c] ~= cvalues[c] then ok = false break end
+      end
     end
     local text = nil
     for w = 1, (ok and #wkeys or 0) do
@@ -191,10 +213,12 @@ def list_tasks(client, flt: TaskFilter | None = None, limit: int = 50, offset: i
     index_keys = _plan(client, flt)
     hi = "+inf" if flt.until is None else repr(float(flt.until))
     lo = "-inf" if flt.since is None else repr(float(flt.since))
-    chunk = limit + offset if len(index_keys) == 1 and not flt.tokens() else max(4 * (limit + offset), 500)
+    checks = flt.field_checks()
+    chunk = limit + offset if len(index_keys) == 1 and not flt.tokens() and not checks else max(4 * (limit + offset), 500)
     script = client.register_script(_PAGE_LUA)  # EVALSHA, loading the script on first use
     pairs = [item for t in flt.tokens() for item in (keys.word_index(t), t)]
-    ids = script(keys=index_keys, args=[hi, lo, limit, offset, max_scan, chunk, keys.task(""), tokens.WORD_INDEX_MAX, *pairs])
+    ids = script(keys=index_keys, args=[hi, lo, limit, offset, max_scan, chunk, keys.task(""), tokens.WORD_INDEX_MAX,
+                                        len(checks) // 2, *checks, *pairs])
     if not ids:
         return []
     pipe = client.pipeline(transaction=False)
@@ -204,11 +228,17 @@ def list_tasks(client, flt: TaskFilter | None = None, limit: int = 50, offset: i
 
 
 def count_by_state(client) -> dict[str, int]:
-    """Number of tasks in each state index (one pipelined round trip of ZCARDs)."""
+    """Number of tasks in each state (one pipelined round trip of ZCARDs): the state indexes, and
+    for `UNINDEXED_STATE` the tasks of the global index in no other state."""
     pipe = client.pipeline(transaction=False)
-    for s in STATES:
+    pipe.zcard(keys.TASKS_ALL)
+    indexed = [s for s in STATES if s != UNINDEXED_STATE]
+    for s in indexed:
         pipe.zcard(keys.state_index(s))
-    return dict(zip(STATES, (int(x) for x in pipe.execute())))
+    total, *counts = (int(x) for x in pipe.execute())
+    out = dict(zip(indexed, counts))
+    out[UNINDEXED_STATE] = max(0, total - sum(counts))
+    return {s: out[s] for s in STATES}
 
 
 def task_names(client) -> list[str]:
@@ -234,16 +264,14 @@ def trim(client, retention_s: int, max_tasks: int, now: float | None = None) -> 
             return removed
         pipe = client.pipeline(transaction=False)
         for t in old:
-            pipe.hmget(keys.task(t), "name", "queue", "worker")
+            pipe.hmget(keys.task(t), "name", "worker")
         raws = pipe.execute()
-        for tid, (name, queue, worker) in zip(old, raws):
+        for tid, (name, worker) in zip(old, raws):
             pipe.zrem(keys.TASKS_ALL, tid)
             for s in STATES:
                 pipe.zrem(keys.state_index(s), tid)
             if name:
                 pipe.zrem(keys.name_index(name), tid)
-            if queue:
-                pipe.zrem(keys.queue_index(queue), tid)
             if worker:
                 pipe.zrem(keys.worker_index(worker), tid)
             pipe.delete(keys.task(tid))
@@ -326,7 +354,13 @@ def ids_first_seen_before(client, cutoff: float, chunk: int = 1_000) -> Iterator
 def ids_entered(client, state: str, after: float | None, until: float,
                 chunk: int = 1_000) -> Iterator[list[str]]:
     """Chunks (oldest first) of ids now in `state` that entered it in (after, until] (epoch s;
-    `after` None means from the beginning)."""
+    `after` None means from the beginning). Not for `UNINDEXED_STATE` (it has no index).
+
+    Raises:
+        ValueError: `state` is `UNINDEXED_STATE`.
+    """
+    if state == UNINDEXED_STATE:
+        raise ValueError(f"{state} has no state index")
     low = "-inf" if after is None or after == float("-inf") else f"({after}"
     yield from _chunks(lambda start: client.zrangebyscore(keys.state_index(state), low, until,
                                                           start=start, num=chunk))

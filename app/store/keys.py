@@ -9,9 +9,10 @@ Task history (written by `app.store.writer` as tasks change state, read by `app.
                               `app.store.writer`); expires HISTORY_RETENTION_S after it was
                               created or finished.
 - ``cc:idx:all``              sorted set, task id scored by first-seen time (epoch seconds).
-- ``cc:idx:state:<STATE>``    sorted set, task ids now in STATE, scored by when they entered it.
+- ``cc:idx:state:<STATE>``    sorted set, task ids now in STATE, scored by when they entered it
+                              (none for SUCCESS, `app.store.states.UNINDEXED_STATE`; there is no
+                              queue index either: both filters are checked on the walked tasks).
 - ``cc:idx:name:<task name>`` sorted set, task ids of that task name, scored by first-seen time.
-- ``cc:idx:queue:<queue>``    sorted set, task ids routed to that queue, scored by first-seen time.
 - ``cc:idx:worker:<host>``    sorted set, task ids a worker received, scored by first-seen time.
 - ``cc:names``                set of every task name seen.
 - ``cc:count:<STATE>:<YYYYmmddHHMM>`` integer, tasks entering STATE in that UTC minute (TTL 2 days).
@@ -143,10 +144,6 @@ def state_index(state: str) -> str:
 
 def name_index(name: str) -> str:
     return f"{PREFIX}idx:name:{name}"
-
-
-def queue_index(queue: str) -> str:
-    return f"{PREFIX}idx:queue:{queue}"
 
 
 def worker_index(hostname: str) -> str:

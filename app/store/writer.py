@@ -12,7 +12,7 @@ Changes are queued to a background thread per process (`_Writer`) that sends the
 50 ms linger, folding a fast task's changes into one, and writes each batch with ONE server-side
 script call (EVALSHA of `_RECORD_LUA`, the batch passed as one JSON argument): per change it updates
 the task hash (its timeline entries are fields of the same hash), moves the id between state
-indexes, adds it to the name/queue/worker/word indexes the first time the task has that name, queue,
+indexes, adds it to the name/worker/word indexes the first time the task has that name, queue,
 worker or arguments, and refreshes the TTL when the task is new or finishes; per batch it adds the
 per-minute counters, failure-rate counters (``cc:rate:<minute>``), runtime histograms and per-worker
 counts once per key, and updates the failure group of each failure (`app.store.failure_groups`).
@@ -56,7 +56,7 @@ from typing import Any
 
 from app.store import failure_groups, keys, tokens
 from app.store.histogram import bucket_for
-from app.store.states import STATE_TIME_FIELD, TIMED_STATES, WORKER_COUNTED_STATES
+from app.store.states import STATE_TIME_FIELD, TIMED_STATES, UNINDEXED_STATE, WORKER_COUNTED_STATES
 from app.store.tokens import words
 
 log = logging.getLogger(__name__)
@@ -179,16 +179,15 @@ WRITER_MARKS = {"SENT": "s", "RECEIVED": "r", "STARTED": "t", "RETRY": "y", "SUC
 SOURCES = {"signals": "s", "events": "e"}
 
 #: A batch of state changes, server side: one EVALSHA per batch (`_Writer` sends up to MAX_BATCH
-#: changes at once). ARGV starts with a header (ttl, max_tasks, counter ttl, state index prefix,
-#: timeline cap, number of changes); each change then reads its keys and arguments in the order
-#: `_encode` lays them out (a cursor over KEYS and one over ARGV). Counters (per-minute counts,
-#: failure rates, runtime histograms, per-worker counts) are summed per batch and written once per
-#: key at the end. Every key name comes from app.store.keys.
+#: changes at once). ARGV holds the header (`_header`: TTLs, caps, shared key names) and then the
+#: batch as one JSON array, one `_encode` list per change (its key names included). Counters
+#: (per-minute counts, failure rates, runtime histograms, per-worker counts) are summed per batch
+#: and written once per key at the end. Every key name comes from app.store.keys.
 _RECORD_LUA = """
 local ttl, max_tasks, cttl, state_prefix = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
 local tl_max = tonumber(ARGV[5])
 local K_all, K_names, word_max, K_fgs = ARGV[6], ARGV[7], tonumber(ARGV[8]), ARGV[9]
-local batch = cjson.decode(ARGV[10])
+local unindexed, batch = ARGV[10], cjson.decode(ARGV[11])
 local incr, hincr, hfloat, ttl_keys = {}, {}, {}, {}
 local function bump(key, field, by)
   local t = hincr[key]
@@ -202,8 +201,8 @@ for c = 1, #batch do
   local bucket, runtime, fp, exc_type, fmsg = ch[8], ch[9], ch[10], ch[11], ch[12]
   local fields, fill, marks, words_if_new, tl, toks = ch[13], ch[14], ch[15], ch[16] == 1, ch[17], ch[18]
   local K = ch[19]
-  local K_task, K_state, K_name, K_queue, K_worker = K[1], K[2], K[3], K[4], K[5]
-  local K_count, K_hist, K_wc, K_children, K_rate, K_fg, K_fgids = K[6], K[7], K[8], K[9], K[10], K[11], K[12]
+  local K_task, K_state, K_name, K_worker = K[1], K[2], K[3], K[4]
+  local K_count, K_hist, K_wc, K_children, K_rate, K_fg, K_fgids = K[5], K[6], K[7], K[8], K[9], K[10], K[11]
   local nfields, nfill, n_tl, n_words = #fields / 2, #fill / 2, #tl, #toks
   local mine_f, theirs_f = 'seen_' .. src, 'seen_' .. (src == 's' and 'e' or 's')
   local cur = redis.call('HMGET', K_task, 'state', 'updated_at', mine_f, theirs_f, 'args', 'name', 'queue', 'worker', 'tn')
@@ -247,10 +246,10 @@ for c = 1, #batch do
     end
     if #extra > 0 then redis.call('HSET', K_task, unpack(extra)) end
   else
-    if prev and prev ~= state then redis.call('ZREM', state_prefix .. prev, id) end
+    if prev and prev ~= state and prev ~= unindexed then redis.call('ZREM', state_prefix .. prev, id) end
     for i = 1, #extra do fields[#fields + 1] = extra[i] end
     redis.call('HSET', K_task, unpack(fields))
-    redis.call('ZADD', K_state, now, id)
+    if state ~= unindexed then redis.call('ZADD', K_state, now, id) end
   end
   for i = 1, 2 * nfill, 2 do redis.call('HSETNX', K_task, fill[i], fill[i + 1]) end
   if not prev then
@@ -263,12 +262,11 @@ for c = 1, #batch do
     redis.call('ZADD', K_name, 'NX', now, id)
     redis.call('SADD', K_names, name)
   end
-  if K_queue ~= '' and cur[7] ~= queue then redis.call('ZADD', K_queue, 'NX', now, id) end
   if K_worker ~= '' and cur[8] ~= worker then redis.call('ZADD', K_worker, 'NX', now, id) end
   if n_words > 0 and not (words_if_new and had_args) then
     -- each word's index keeps its newest WORD_INDEX_MAX ids and expires with the history
     for j = 1, n_words do
-      local wk = K[12 + j]
+      local wk = K[11 + j]
       redis.call('ZADD', wk, 'NX', now, id)
       if redis.call('ZCARD', wk) > word_max then redis.call('ZREMRANGEBYRANK', wk, 0, -(word_max + 1)) end
       redis.call('EXPIRE', wk, ttl)
@@ -349,7 +347,8 @@ def timeline_entry(state: str, at: float, info: str | None = None) -> str:
 
 def _header() -> list:
     return [_config["retention_s"], _config["max_tasks"], keys.COUNTER_TTL_S, keys.state_index(""),
-            TIMELINE_MAX, keys.TASKS_ALL, keys.TASK_NAMES, tokens.WORD_INDEX_MAX, keys.FAILURE_GROUPS]
+            TIMELINE_MAX, keys.TASKS_ALL, keys.TASK_NAMES, tokens.WORD_INDEX_MAX, keys.FAILURE_GROUPS,
+            UNINDEXED_STATE]
 
 
 def _text(value: Any) -> str:
@@ -390,7 +389,7 @@ def _encode(task_id: str, state: str, fields: dict[str, Any], *, now: float,
             filled += (k, _text(v))
     script_keys = [
         keys.task(task_id), keys.state_index(state), keys.name_index(name) if name else "",
-        keys.queue_index(queue) if queue else "", keys.worker_index(worker) if worker else "",
+        keys.worker_index(worker) if worker else "",
         keys.counter(state, minute), keys.runtime_histogram(name) if timed else "",
         keys.worker_counts(worker) if worker and state in WORKER_COUNTED_STATES else "",
         keys.children(parent_id) if parent_id else "", keys.rate_counts(minute),
