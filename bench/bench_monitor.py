@@ -3,11 +3,12 @@
 Run: ``.venv/bin/python bench/bench_monitor.py [--max 1000000] [--skip-flower]``
 
 In one run, on a private valkey-server (no persistence):
-1. Fill the history through the recorder's own code path (`recorder.add_commands`, the commands
-   each signal handler sends; SENT then SUCCESS/FAILURE per task, pipelined 1,000 tasks per round
-   trip) up to each size, then measure (p50 / p95 over repeated calls):
+1. Fill the history through the recorder's own write path (`app.store.writer`: SENT then
+   SUCCESS/FAILURE per task, merged and written by one script call per 500 tasks as the background
+   writer does) up to each size, then measure (p50 / p95 over repeated calls):
    - task-list page of 50, no filter;
-   - page of 50 with a filter (task name + state) and an args-text search;
+   - page of 50 with a filter (task name + state), one with queue + SUCCESS (neither has an
+     index: checked on the walked tasks) and an args-text search;
    - the monitor snapshot (queues + workers + per-state counts + queue detail).
 2. Console RSS: a separate process renders the Task Monitor page (Streamlit AppTest) three times
    against that Redis; its peak RSS (VmHWM) is reported.
@@ -15,7 +16,7 @@ In one run, on a private valkey-server (no persistence):
    events, then `search_engine.search(... sort_by='received', descending=True, limit=50)` as
    flower.views.tasks.TasksDataTable does) on the same number of tasks; ratio printed.
 Targets (issue 8): page <= 20 ms p50 at 1M and t(1M)/t(10k) <= 2; snapshot <= 10 ms;
-console RSS <= 300 MB at 1M.
+console RSS <= 300 MB at 1M; Redis memory <= 1 KB per task at 1M (issue 13).
 """
 from __future__ import annotations
 
@@ -59,24 +60,26 @@ def timed(fn, repeat: int) -> tuple[float, float]:
 
 
 def fill(client, start: int, end: int, base: float) -> None:
+    """Tasks [start, end): a SENT change (args, search words) and a final change each, written the
+    way the recorder's background writer writes them (`writer._merge` + one script call per batch
+    of 500 tasks)."""
     rnd = random.Random(start)
-    pipe = client.pipeline(transaction=False)
+    batch = []
     for i in range(start, end):
         tid = str(uuid.UUID(int=rnd.getrandbits(128)))
         name, queue, worker = NAMES[i % len(NAMES)], QUEUES[i % len(QUEUES)], WORKERS[i % len(WORKERS)]
         now = base + i * 0.001
         args = f'["/data/uploads/file-{i}.docx", ["extract_text"]]'
-        writer.add_commands(pipe, tid, "SENT", {"sent_at": now, "args": args, "kwargs": "{}", "args_json": args,
-                                                   "kwargs_json": "{}"}, now=now, name=name, queue=queue,
-                              first_seen=True, search_text=f"{args} {{}}")
+        batch.append((tid, "SENT", {"sent_at": now, "args": args, "kwargs": "{}", "args_json": args, "kwargs_json": "{}"},
+                      now, {"name": name, "queue": queue, "first_seen": True, "search_text": f"{args} {{}}"}))
         final = "FAILURE" if i % 17 == 0 else "SUCCESS"
-        writer.add_commands(pipe, tid, final, {"finished_at": now + 0.5, "runtime_s": 0.01 + (i % 100) / 200,
-                                                  "result": '{"status": "completed"}'}, now=now + 0.5,
-                              name=name, worker=worker)
-        if (i + 1) % 1000 == 0:
-            pipe.execute()
-            pipe = client.pipeline(transaction=False)
-    pipe.execute()
+        batch.append((tid, final, {"finished_at": now + 0.5, "runtime_s": 0.01 + (i % 100) / 200,
+                                   "result": '{"status": "completed"}'}, now + 0.5, {"name": name, "worker": worker}))
+        if len(batch) >= 1000:
+            writer._send(client, writer._merge(batch))
+            batch = []
+    if batch:
+        writer._send(client, writer._merge(batch))
 
 
 def write_workers(client) -> None:
@@ -168,13 +171,14 @@ def main() -> None:
             page = timed(lambda: history.list_tasks(client, None, 50), args.repeat)
             filt = timed(lambda: history.list_tasks(client, TaskFilter(name=NAMES[3], state="FAILURE"), 50), args.repeat)
             srch = timed(lambda: history.list_tasks(client, TaskFilter(search=f"file-{n // 2}.docx")), args.repeat)
+            qfilt = timed(lambda: history.list_tasks(client, TaskFilter(queue=QUEUES[2], state="SUCCESS"), 50), args.repeat)
 
             def snap():
                 s = snapshot.take(client, client, QUEUES)
                 queues.details(client, QUEUES, workers.consumers_by_queue(s.workers))
             snp = timed(snap, args.repeat)
             row = {"tasks": n, "fill_s": round(fill_s, 1), "page_p50_ms": page[0], "page_p95_ms": page[1],
-                   "filter_p50_ms": filt[0], "search_p50_ms": srch[0], "snapshot_p50_ms": snp[0],
+                   "filter_p50_ms": filt[0], "queue_success_p50_ms": qfilt[0], "search_p50_ms": srch[0], "snapshot_p50_ms": snp[0],
                    "snapshot_p95_ms": snp[1], "redis_used_mb": int(client.info("memory")["used_memory"]) / 2**20,
                    "history_bytes_per_task": (int(client.info("memory")["used_memory"]) - empty_bytes) / n}
             row["console_rss_mb"] = console_rss_mb(url, tmp)
