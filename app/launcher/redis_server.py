@@ -102,6 +102,10 @@ def is_own_server(url: str, data_dir: Path) -> bool:
     return Path(got).resolve() == Path(data_dir).resolve()
 
 
+#: hash-max-listpack-value for the embedded server (README "Settings": use the same on your own Redis).
+HASH_MAX_LISTPACK_VALUE = 512
+
+
 def server_command(port: int, data_dir: Path, persist: bool = True, password: str | None = None) -> list[str]:
     """argv for a loopback-only server on `port` keeping its files in `data_dir` (mode 0700).
 
@@ -119,7 +123,11 @@ def server_command(port: int, data_dir: Path, persist: bool = True, password: st
         conf.chmod(0o600)
         cmd.append(str(conf.resolve()))
     cmd += ["--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir.resolve()),
-            "--protected-mode", "yes", "--daemonize", "no"]
+            "--protected-mode", "yes", "--daemonize", "no",
+            # Task history hashes hold argument and result text longer than the default 64 bytes;
+            # up to this size they stay in Redis' compact listpack encoding (about a third of the
+            # memory of a hashtable; Redis docs, "Memory optimization").
+            "--hash-max-listpack-value", str(HASH_MAX_LISTPACK_VALUE)]
     cmd += ["--appendonly", "yes", "--save", "300 1"] if persist else ["--appendonly", "no", "--save", ""]
     return cmd
 
