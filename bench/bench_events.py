@@ -132,7 +132,7 @@ def consume_ours(url: str, expected_tasks: int, backlog: bool) -> None:
     events.configure_store(settings)
     client = redis.Redis.from_url(url, decode_responses=True)
     stats = {"first": None, "events": 0, "finished": 0}
-    ingester = events.Ingester(_app(url), client, events.write_change, node_id=f"bench-{uuid.uuid4().hex[:6]}",
+    ingester = events.Ingester(_app(url), client, events.put, node_id=f"bench-{uuid.uuid4().hex[:6]}",
                                enable_events=False, inspect_workers=False)
     handle = ingester.on_event
 

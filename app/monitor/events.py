@@ -34,6 +34,7 @@ from typing import Any, Callable
 from celery import Celery
 
 from app.monitor import event_changes, event_workers
+from app.monitor.event_writer import BatchWriter
 from app.store import keys, writer
 from app.store.states import STATE_TIME_FIELD
 from app.store.clients import redis_from_url
@@ -61,21 +62,22 @@ def monitor_app(broker_url: str) -> Celery:
 
 
 class Ingester:
-    """Receives events and hands their state changes to `write_change`.
+    """Receives events and hands their state changes to `write`.
 
     Args:
         app: Celery app on the monitored broker (`monitor_app`).
         history: redis.Redis of the history store (worker records and seen queues are written there).
-        write_change: called with the keyword arguments of one state change (the store's writer).
+        write: called with one store entry ``(task_id, state, fields, timestamp, kwargs)`` per task
+            event (`event_changes.entry_for`; `put` queues it on this process's `BatchWriter`).
         node_id: the receiver's node id; the queue ``celeryev.<node_id>`` outlives restarts.
         enable_events: broadcast ``enable_events`` at start and every ENABLE_EVENTS_EVERY_S.
     """
 
-    def __init__(self, app: Celery, history, write_change: Callable[[dict[str, Any]], None], *,
+    def __init__(self, app: Celery, history, write: Callable[[tuple], None], *,
                  node_id: str = NODE_ID, enable_events: bool = True, inspect_workers: bool = True):
         self.app = app
         self.history = history
-        self.write_change = write_change
+        self.write = write
         self.node_id = node_id
         self.enable_events = enable_events
         self.inspect_workers = inspect_workers
@@ -97,15 +99,16 @@ class Ingester:
             if kind.startswith("task-"):
                 task_id = event.get("uuid")
                 name = self._names.get(task_id)
-                change = event_changes.change_for(event, with_arguments=name is None)
-                if change is not None:
-                    if change.get("name"):
+                entry = event_changes.entry_for(event, with_arguments=name is None)
+                if entry is not None:
+                    kwargs = entry[4]
+                    if "name" in kwargs:
                         if name is None:
-                            self._remember(task_id, change["name"])
+                            self._remember(task_id, kwargs["name"])
                     elif name:
-                        change["name"] = name
-                    self.write_change(change)
-                    queue = change.get("queue")
+                        kwargs["name"] = name
+                    self.write(entry)
+                    queue = kwargs.get("queue")
                     if queue:
                         self.workers.saw_queue(queue)
             elif kind.startswith("worker-"):
@@ -273,10 +276,18 @@ def _then(first: Callable, second: Callable[[], None]) -> Callable:
     return both
 
 
+_batch: dict[str, BatchWriter] = {}
+
+
+def put(entry: tuple) -> None:
+    """Queue one store entry on this process's `BatchWriter` (set up by `configure_store`)."""
+    _batch["writer"].put(entry)
+
+
 def write_change(change: dict[str, Any]) -> None:
-    """Queue one state change (keyword arguments of `app.store.writer.StateChange`) on this
-    process's history writer: the same batching writer and Lua script the signal handlers use.
-    (`writer.record(StateChange(**change))` in effect, without building the dataclass per event.)"""
+    """Queue one state change given as the keyword arguments of `app.store.writer.StateChange`
+    (e.g. from `reconcile`) on this process's `BatchWriter`: the same Lua write path the signal
+    handlers use, without building the dataclass."""
     c = dict(change)
     task_id, state, now = c.pop("task_id"), c.pop("state"), c.pop("timestamp")
     name, queue, worker = c.pop("name", None), c.pop("queue", None), c.pop("worker", None)
@@ -288,19 +299,22 @@ def write_change(change: dict[str, Any]) -> None:
     c.update(fields)
     args, kwargs = c.get("args"), c.get("kwargs")
     search = (f"{args} {kwargs}" if kwargs else args) if args else kwargs
-    writer.write(task_id, state, c, now=now, name=name, queue=queue, worker=worker, search_text=search,
-                 parent_id=parent_id, info=info, source=source)
+    put((task_id, state, c, now, dict(name=name, queue=queue, worker=worker, search_text=search,
+                                      parent_id=parent_id, info=info, source=source)))
 
 
 def configure_store(settings) -> None:
-    """Point this process's history writer at the console's Redis (`settings.result_backend`)."""
-    writer.configure(lambda: redis_from_url(settings.result_backend),
-                     retention_s=settings.HISTORY_RETENTION_S, max_tasks=settings.HISTORY_MAX_TASKS)
+    """Point this process's history writers at the console's Redis (`settings.result_backend`):
+    the store's settings (retention, cap) and the ingester's `BatchWriter`."""
+    factory = lambda: redis_from_url(settings.result_backend)  # noqa: E731
+    writer.configure(factory, retention_s=settings.HISTORY_RETENTION_S, max_tasks=settings.HISTORY_MAX_TASKS)
+    _batch["writer"] = BatchWriter(factory)
 
 
 def flush(timeout_s: float = 5.0) -> bool:
-    """Send what the writer holds; True when nothing is left."""
-    return writer.flush(timeout_s)
+    """Send what the writers hold; True when nothing is left."""
+    batch = _batch.get("writer")
+    return (batch is None or batch.flush(timeout_s)) and writer.flush(timeout_s)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -324,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=args.loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = monitor_app(args.broker)
     configure_store(settings)
-    ingester = Ingester(app, redis_from_url(settings.result_backend), write_change, node_id=args.node_id,
+    ingester = Ingester(app, redis_from_url(settings.result_backend), put, node_id=args.node_id,
                         enable_events=args.enable_events)
     if args.drop_queue:
         ingester.drop_queue()
