@@ -162,7 +162,7 @@ def consume_ours(url: str, expected_tasks: int, backlog: bool) -> None:
     redis_cpu_s = _redis_cpu_s(client) - stats["redis_cpu0"]
     counts = history.count_by_state(client)
     print(json.dumps({"events": stats["events"], "seconds": seconds, "success": counts["SUCCESS"],
-                      "cpu_s": cpu_s, "redis_cpu_s": redis_cpu_s}))
+                      "cpu_s": cpu_s, "redis_cpu_s": redis_cpu_s, "writer_cpu_s": events._batch["writer"].cpu_s}))
 
 
 def consume_flower(url: str, expected_tasks: int, backlog: bool) -> None:

@@ -1,13 +1,16 @@
 """The Celery-event ingester: `python -m app.monitor.events --broker URL`.
 
 Consumes the Celery events of any app on a broker with Celery's own `EventReceiver`
-(``app.events.Receiver``) and writes them into the same task history the signal handlers write
-(`app.monitor.event_changes` maps an event to a state change; the store's batching writer sends it
-with the same Lua write path). Worker events (online / heartbeat / offline) become worker records
+(``app.events.Receiver``; on kombu's virtual transports such as Redis its JSON messages are decoded
+before kombu's per-message layers, `Ingester._install_fast_path`) and writes them into the same task
+history the signal handlers write (`app.monitor.event_changes` maps an event to a store entry;
+`app.monitor.event_writer.BatchWriter` sends them in large batches through the store's Lua write
+path). Worker events (online / heartbeat / offline) become worker records
 (`app.monitor.event_workers`), joined with the workers that report through the Redis heartbeat.
 
 What happens when:
-- the ingester is killed: what it had read but not yet written is lost (the writer's 50 ms linger).
+- the ingester is killed: what it had read but not yet written is lost (the writer's 50 ms linger,
+  plus any backlog the writer had not caught up with).
   Events published while it is down are lost on a Redis broker (Celery sends events there by
   PUBLISH, a fan-out nobody stores: Flower loses them too); on AMQP brokers its event queue
   (``celeryev.<node id>``, durable, not auto-deleted) keeps them and they are read on restart
@@ -24,6 +27,8 @@ What happens when:
 from __future__ import annotations
 
 import argparse
+import base64
+import json
 import logging
 import signal
 import sys
@@ -177,6 +182,7 @@ class Ingester:
                     self.receiver.should_stop = self.should_stop
                     log.info("capturing events on %s (queue %s)", conn.as_uri(), self.receiver.queue.name)
                     pause_s = 1.0
+                    self.receiver.on_consume_ready = _both(self._install_fast_path, self.receiver.on_consume_ready)
                     if ready is not None:
                         self.receiver.on_consume_ready = _then(self.receiver.on_consume_ready, ready)
                     for _ in self.receiver.consume(limit=None, timeout=None, wakeup=True):
@@ -188,6 +194,42 @@ class Ingester:
                 log.error("event capture failed: %s; reconnecting in %.0f s", exc, pause_s)
                 time.sleep(pause_s)
                 pause_s = min(pause_s * 2, RECONNECT_MAX_S)
+
+    def _install_fast_path(self, connection, channel, consumers, **_kwargs) -> None:
+        """On kombu's virtual transports (Redis, SQS, ...), take the event queue's raw messages
+        before kombu wraps each in a Message and a Consumer decodes it: a JSON body is decoded here
+        and its events (a worker sends lists of them) go through `EventReceiver.event_from_message`
+        (clock, timestamp localised) to `on_event`, as the receiver would do. Anything else (another
+        content type, compression, a body that does not decode) takes kombu's own path. Measured:
+        about a third less CPU per event (bench/bench_events.py). AMQP transports keep the receiver's
+        path."""
+        callbacks = getattr(getattr(channel, "connection", None), "_callbacks", None)
+        name = self.receiver.queue.name
+        if not isinstance(callbacks, dict) or name not in callbacks:
+            return
+        kombu_path = callbacks[name]
+        from_message = self.receiver.event_from_message
+        b64decode, loads = base64.b64decode, json.loads
+
+        def deliver(raw: dict):
+            try:
+                if raw.get("content-type") != "application/json" or \
+                        raw.get("content-encoding", "utf-8") != "utf-8" or (raw.get("headers") or {}).get("compression"):
+                    return kombu_path(raw)
+                body = raw["body"]
+                if (raw.get("properties") or {}).get("body_encoding") == "base64":
+                    body = b64decode(body)
+                decoded = loads(body)
+            except (KeyError, TypeError, ValueError):
+                return kombu_path(raw)
+            handle = self.on_event
+            if isinstance(decoded, list):
+                for event in decoded:
+                    handle(from_message(event)[1])
+            elif isinstance(decoded, dict):
+                handle(from_message(decoded)[1])
+
+        callbacks[name] = deliver
 
     def stop(self) -> None:
         self.should_stop = True
@@ -267,6 +309,13 @@ def reconcile(history, backend, write: Callable[[dict[str, Any]], None],
             write(change)
             written += 1
     return written
+
+
+def _both(first: Callable, second: Callable) -> Callable:
+    def both(*args, **kwargs):
+        first(*args, **kwargs)
+        second(*args, **kwargs)
+    return both
 
 
 def _then(first: Callable, second: Callable[[], None]) -> Callable:
