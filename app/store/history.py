@@ -97,7 +97,11 @@ def _is_timeline_field(name: str) -> bool:
 
 def expand_json(task: dict[str, Any]) -> dict[str, Any]:
     """Replace the writer's ``args_json`` / ``kwargs_json`` marker "=" (exact JSON equal to the
-    shown text, `app.store.writer.SAME_AS_SHOWN`) by that text, in place; returns `task`."""
+    shown text, `app.store.writer.SAME_AS_SHOWN`), and its ``exact`` field standing for both, by that
+    text, in place; returns `task`."""
+    if task.pop("exact", None) == "=":
+        task.setdefault("args_json", "=")
+        task.setdefault("kwargs_json", "=")
     for shown, exact in (("args", "args_json"), ("kwargs", "kwargs_json")):
         if task.get(exact) == "=":
             task[exact] = task.get(shown)
@@ -283,19 +287,26 @@ def trim(client, retention_s: int, max_tasks: int, now: float | None = None) -> 
 def timeline(client, task_id: str) -> list[dict[str, Any]]:
     """The task's state changes, oldest first: ``[{'state', 'at' (epoch s), 'info'}]``.
 
-    Stored in the task's hash as fields ``t1``, ``t2``, … (``<state>|<epoch s>|<info>``, see
-    `app.store.writer.timeline_entry`), so a task is one Redis key; at most
-    `app.store.writer.TIMELINE_MAX` entries besides state changes."""
+    Stored in the task's hash as fields ``t1``, ``t2``, … (``<state>|<epoch s>|<info>`` for ``t1``,
+    later ones ``<state>|+<seconds after t1>|<info>``; see `app.store.writer.timeline_entry`), so a
+    task is one Redis key; at most `app.store.writer.TIMELINE_MAX` entries besides state changes."""
     raw = client.hgetall(keys.task(task_id))
-    entries = []
+    parsed = []
     for name, value in raw.items():
         if name != "tn" and _is_timeline_field(name):
             state, _, rest = value.partition("|")
             at, _, info = rest.partition("|")
-            try:
-                entries.append((float(at), int(name[1:]), {"state": state, "at": float(at), "info": info or None}))
-            except ValueError:
-                continue
+            parsed.append((int(name[1:]), state, at, info or None))
+    parsed.sort()
+    base, entries = None, []
+    for n, state, at, info in parsed:
+        try:
+            when = (base or 0.0) + float(at) if at[:1] in "+-" else float(at)
+        except ValueError:
+            continue
+        if base is None and at[:1] not in "+-":
+            base = when
+        entries.append((when, n, {"state": state, "at": when, "info": info}))
     entries.sort(key=lambda e: (e[0], e[1]))  # equal times keep arrival order
     return [e[2] for e in entries]
 

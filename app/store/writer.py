@@ -205,7 +205,7 @@ for c = 1, #batch do
   local K_count, K_hist, K_wc, K_children, K_rate, K_fg, K_fgids = K[5], K[6], K[7], K[8], K[9], K[10], K[11]
   local nfields, nfill, n_tl, n_words = #fields / 2, #fill / 2, #tl, #toks
   local mine_f, theirs_f = 'seen_' .. src, 'seen_' .. (src == 's' and 'e' or 's')
-  local cur = redis.call('HMGET', K_task, 'state', 'updated_at', mine_f, theirs_f, 'args', 'name', 'queue', 'worker', 'tn')
+  local cur = redis.call('HMGET', K_task, 'state', 'updated_at', mine_f, theirs_f, 'args', 'name', 'queue', 'worker', 'tn', 't1')
   local prev, prev_at = cur[1], tonumber(cur[2])
   local mine, theirs, had_args = cur[3] or '', cur[4] or '', cur[5]
   local tn = tonumber(cur[9]) or 0
@@ -232,10 +232,21 @@ for c = 1, #batch do
   local stale = prev and (#keep == 0 or (state == 'SENT' and prev ~= 'SENT') or (prev_at and prev_at > tonumber(now)))
   local extra = {}
   if mine ~= seen0 then extra[#extra + 1] = mine_f extra[#extra + 1] = mine end
+  -- timeline entries after the first keep their time relative to it ("+0.5"): 10+ bytes less each
+  local base = cur[10] and tonumber(string.match(cur[10], '^[^|]*|([^|]*)|'))
   for i = 1, #keep do
     tn = tn + 1
+    local e = keep[i]
+    if base then
+      local st, at, info = string.match(e, '^([^|]*)|([^|]*)|(.*)$')
+      local off = string.format('%.6f', tonumber(at) - base):gsub('0+$', ''):gsub('%.$', '')
+      if string.sub(off, 1, 1) ~= '-' then off = '+' .. off end
+      e = st .. '|' .. off .. '|' .. info
+    else
+      base = tonumber(string.match(e, '^[^|]*|([^|]*)|'))
+    end
     extra[#extra + 1] = 't' .. tn
-    extra[#extra + 1] = keep[i]
+    extra[#extra + 1] = e
   end
   if #keep > 0 then extra[#extra + 1] = 'tn' extra[#extra + 1] = tn end
   if stale then
@@ -328,8 +339,10 @@ _scripts: dict[int, Any] = {}
 #: changes always are), so a task reporting progress often keeps a small hash.
 TIMELINE_MAX = 100
 #: Marker stored as ``args_json`` / ``kwargs_json`` when the exact JSON equals the display text
-#: (nothing was masked): saves the second copy; `app.store.history` expands it on read.
+#: (nothing was masked): saves the second copy; `app.store.history` expands it on read. When both
+#: do, one field ``exact`` = "=" stands for both (EXACT_FIELD).
 SAME_AS_SHOWN = "="
+EXACT_FIELD = "exact"
 
 
 def _record_script(client):
@@ -340,8 +353,9 @@ def _record_script(client):
 
 
 def timeline_entry(state: str, at: float, info: str | None = None) -> str:
-    """One timeline entry as stored: ``<state>|<epoch s>|<info>`` (`app.store.history.timeline`
-    parses it back)."""
+    """One timeline entry as sent: ``<state>|<epoch s>|<info>``. The script stores a task's first
+    entry so and later ones with the time relative to it (``SUCCESS|+0.5|``, to the microsecond);
+    `app.store.history.timeline` parses both."""
     return f"{state}|{float(at)!r}|{info or ''}"
 
 
@@ -366,6 +380,9 @@ def _encode(task_id: str, state: str, fields: dict[str, Any], *, now: float,
     for shown, exact in (("args", "args_json"), ("kwargs", "kwargs_json")):
         if exact in mapping and mapping[exact] == mapping.get(shown):
             mapping[exact] = SAME_AS_SHOWN
+    if mapping.get("args_json") == SAME_AS_SHOWN and mapping.get("kwargs_json") == SAME_AS_SHOWN:
+        del mapping["args_json"], mapping["kwargs_json"]
+        mapping[EXACT_FIELD] = SAME_AS_SHOWN
     mapping.update(state=state, updated_at=now)
     for key, value in (("name", name), ("queue", queue), ("worker", worker)):
         if value:
