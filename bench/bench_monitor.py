@@ -7,8 +7,8 @@ In one run, on a private valkey-server (no persistence):
    SUCCESS/FAILURE per task, merged and written by one script call per 500 tasks as the background
    writer does) up to each size, then measure (p50 / p95 over repeated calls):
    - task-list page of 50, no filter;
-   - page of 50 with a filter (task name + state), one with queue + SUCCESS (neither has an
-     index: checked on the walked tasks) and an args-text search;
+   - page of 50 with a filter (task name + state), one with queue + SUCCESS and one by worker
+     (these have no index: checked on the walked tasks) and an args-text search;
    - the monitor snapshot (queues + workers + per-state counts + queue detail).
 2. Console RSS: a separate process renders the Task Monitor page (Streamlit AppTest) three times
    against that Redis; its peak RSS (VmHWM) is reported.
@@ -172,13 +172,14 @@ def main() -> None:
             filt = timed(lambda: history.list_tasks(client, TaskFilter(name=NAMES[3], state="FAILURE"), 50), args.repeat)
             srch = timed(lambda: history.list_tasks(client, TaskFilter(search=f"file-{n // 2}.docx")), args.repeat)
             qfilt = timed(lambda: history.list_tasks(client, TaskFilter(queue=QUEUES[2], state="SUCCESS"), 50), args.repeat)
+            wfilt = timed(lambda: history.list_tasks(client, TaskFilter(worker=WORKERS[3]), 50), args.repeat)
 
             def snap():
                 s = snapshot.take(client, client, QUEUES)
                 queues.details(client, QUEUES, workers.consumers_by_queue(s.workers))
             snp = timed(snap, args.repeat)
             row = {"tasks": n, "fill_s": round(fill_s, 1), "page_p50_ms": page[0], "page_p95_ms": page[1],
-                   "filter_p50_ms": filt[0], "queue_success_p50_ms": qfilt[0], "search_p50_ms": srch[0], "snapshot_p50_ms": snp[0],
+                   "filter_p50_ms": filt[0], "queue_success_p50_ms": qfilt[0], "worker_p50_ms": wfilt[0], "search_p50_ms": srch[0], "snapshot_p50_ms": snp[0],
                    "snapshot_p95_ms": snp[1], "redis_used_mb": int(client.info("memory")["used_memory"]) / 2**20,
                    "history_bytes_per_task": (int(client.info("memory")["used_memory"]) - empty_bytes) / n}
             row["console_rss_mb"] = console_rss_mb(url, tmp)

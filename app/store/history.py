@@ -48,8 +48,7 @@ class TaskFilter:
         out = []
         for field_name, value, key_of in (("state", self.state if self.state != UNINDEXED_STATE else None,
                                            keys.state_index),
-                                          ("name", self.name, keys.name_index),
-                                          ("worker", self.worker, keys.worker_index)):
+                                          ("name", self.name, keys.name_index)):
             if value:
                 out.append((key_of(value), field_name, value))
         for token in self.tokens():
@@ -58,10 +57,14 @@ class TaskFilter:
 
     def field_checks(self) -> list[str]:
         """Flat (hash field, value) pairs checked on each walked task: the filters without an index
-        (the queue: few queues, so a walk finds its tasks fast; `UNINDEXED_STATE`)."""
+        (the queue: few queues, so a walk finds its tasks fast; the worker: node names are unique
+        per start (``<group>.<start id>@host``), so a worker's tasks are the few concurrent
+        workers' share of one stretch of time; `UNINDEXED_STATE`)."""
         out: list[str] = []
         if self.queue:
             out += ("queue", self.queue)
+        if self.worker:
+            out += ("worker", self.worker)
         if self.state == UNINDEXED_STATE:
             out += ("state", self.state)
         return out
@@ -268,16 +271,14 @@ def trim(client, retention_s: int, max_tasks: int, now: float | None = None) -> 
             return removed
         pipe = client.pipeline(transaction=False)
         for t in old:
-            pipe.hmget(keys.task(t), "name", "worker")
+            pipe.hget(keys.task(t), "name")
         raws = pipe.execute()
-        for tid, (name, worker) in zip(old, raws):
+        for tid, name in zip(old, raws):
             pipe.zrem(keys.TASKS_ALL, tid)
             for s in STATES:
                 pipe.zrem(keys.state_index(s), tid)
             if name:
                 pipe.zrem(keys.name_index(name), tid)
-            if worker:
-                pipe.zrem(keys.worker_index(worker), tid)
             pipe.delete(keys.task(tid))
         pipe.execute()
         removed += len(old)

@@ -11,9 +11,8 @@ Task history (written by `app.store.writer` as tasks change state, read by `app.
 - ``cc:idx:all``              sorted set, task id scored by first-seen time (epoch seconds).
 - ``cc:idx:state:<STATE>``    sorted set, task ids now in STATE, scored by when they entered it
                               (none for SUCCESS, `app.store.states.UNINDEXED_STATE`; there is no
-                              queue index either: both filters are checked on the walked tasks).
+                              queue or worker index: these filters are checked on the walked tasks).
 - ``cc:idx:name:<task name>`` sorted set, task ids of that task name, scored by first-seen time.
-- ``cc:idx:worker:<host>``    sorted set, task ids a worker received, scored by first-seen time.
 - ``cc:names``                set of every task name seen.
 - ``cc:count:<STATE>:<YYYYmmddHHMM>`` integer, tasks entering STATE in that UTC minute (TTL 2 days).
 - ``cc:children:<id>``        set, ids of tasks published by task <id> (same TTL as the hash).
@@ -144,10 +143,6 @@ def state_index(state: str) -> str:
 
 def name_index(name: str) -> str:
     return f"{PREFIX}idx:name:{name}"
-
-
-def worker_index(hostname: str) -> str:
-    return f"{PREFIX}idx:worker:{hostname}"
 
 
 def worker(hostname: str) -> str:

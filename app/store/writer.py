@@ -12,8 +12,8 @@ Changes are queued to a background thread per process (`_Writer`) that sends the
 50 ms linger, folding a fast task's changes into one, and writes each batch with ONE server-side
 script call (EVALSHA of `_RECORD_LUA`, the batch passed as one JSON argument): per change it updates
 the task hash (its timeline entries are fields of the same hash), moves the id between state
-indexes, adds it to the name/worker/word indexes the first time the task has that name, queue,
-worker or arguments, and refreshes the TTL when the task is new or finishes; per batch it adds the
+indexes, adds it to the name and word indexes the first time the task has that name or
+arguments, and refreshes the TTL when the task is new or finishes; per batch it adds the
 per-minute counters, failure-rate counters (``cc:rate:<minute>``), runtime histograms and per-worker
 counts once per key, and updates the failure group of each failure (`app.store.failure_groups`).
 
@@ -201,8 +201,8 @@ for c = 1, #batch do
   local bucket, runtime, fp, exc_type, fmsg = ch[8], ch[9], ch[10], ch[11], ch[12]
   local fields, fill, marks, words_if_new, tl, toks = ch[13], ch[14], ch[15], ch[16] == 1, ch[17], ch[18]
   local K = ch[19]
-  local K_task, K_state, K_name, K_worker = K[1], K[2], K[3], K[4]
-  local K_count, K_hist, K_wc, K_children, K_rate, K_fg, K_fgids = K[5], K[6], K[7], K[8], K[9], K[10], K[11]
+  local K_task, K_state, K_name = K[1], K[2], K[3]
+  local K_count, K_hist, K_wc, K_children, K_rate, K_fg, K_fgids = K[4], K[5], K[6], K[7], K[8], K[9], K[10]
   local nfields, nfill, n_tl, n_words = #fields / 2, #fill / 2, #tl, #toks
   local mine_f, theirs_f = 'seen_' .. src, 'seen_' .. (src == 's' and 'e' or 's')
   local cur = redis.call('HMGET', K_task, 'state', 'updated_at', mine_f, theirs_f, 'args', 'name', 'queue', 'worker', 'tn', 't1')
@@ -273,11 +273,10 @@ for c = 1, #batch do
     redis.call('ZADD', K_name, 'NX', now, id)
     redis.call('SADD', K_names, name)
   end
-  if K_worker ~= '' and cur[8] ~= worker then redis.call('ZADD', K_worker, 'NX', now, id) end
   if n_words > 0 and not (words_if_new and had_args) then
     -- each word's index keeps its newest WORD_INDEX_MAX ids and expires with the history
     for j = 1, n_words do
-      local wk = K[11 + j]
+      local wk = K[10 + j]
       redis.call('ZADD', wk, 'NX', now, id)
       if redis.call('ZCARD', wk) > word_max then redis.call('ZREMRANGEBYRANK', wk, 0, -(word_max + 1)) end
       redis.call('EXPIRE', wk, ttl)
@@ -406,7 +405,6 @@ def _encode(task_id: str, state: str, fields: dict[str, Any], *, now: float,
             filled += (k, _text(v))
     script_keys = [
         keys.task(task_id), keys.state_index(state), keys.name_index(name) if name else "",
-        keys.worker_index(worker) if worker else "",
         keys.counter(state, minute), keys.runtime_histogram(name) if timed else "",
         keys.worker_counts(worker) if worker and state in WORKER_COUNTED_STATES else "",
         keys.children(parent_id) if parent_id else "", keys.rate_counts(minute),
