@@ -5,7 +5,8 @@ import streamlit as st
 from app.monitor import queue_control, queues, snapshot, workers
 from app.services import filestore, storage
 from app.services.documents.samples import make_sample_docx
-from app.ui import access, alert_forms, confirm, monitor_charts, monitor_tasks, monitor_workers, queue_controls
+from app.ui import (access, alert_forms, confirm, first_paint, monitor_charts, monitor_tasks, monitor_workers,
+                    queue_controls)
 from app.ui.access import can
 from app.ui import monitor_widgets as w
 from app.ui.resources import broker_client, celery, redis_client, redis_ok_or_banner, settings
@@ -14,6 +15,7 @@ from app.ui.navigation import via_entry_script
 via_entry_script()
 
 REFRESH_S = 2
+PAGE = "task_monitor"  # first_paint key: the session's first run shows the queues, then reruns for the rest
 st.title("Task Monitor")
 if not redis_ok_or_banner():
     st.stop()
@@ -48,6 +50,8 @@ def live_overview():
     st.subheader("Queues")
     w.queues_panel(snap, QUEUES)
     monitor_workers.queue_table(detail, queue_control.paused(redis_client()))
+    if first_paint.first_run(PAGE):  # short first run: the queues only (app.ui.first_paint)
+        return
     st.subheader("Workers")
     w.workers_panel(snap)
     st.caption(" · ".join(f"{k}: {v}" for k, v in snap.counts.items() if v) or "No tasks recorded yet.")
@@ -61,6 +65,7 @@ def live_overview():
 
 with overview:
     live_overview()
+first_paint.rest(PAGE)  # first run of the session ends here and reruns at once with everything below
 
 with tasks_tab:
     flt = monitor_tasks.filters(QUEUES)

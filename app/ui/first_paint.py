@@ -1,0 +1,42 @@
+"""Progressive first paint: a browser session's first run of a page sends its top part, then reruns.
+
+Why: on a fresh page load every lazily loaded Streamlit element (metric, dataframe, selectbox, plotly
+chart, ...) first shows a skeleton, and the browser reveals the skeletons together once it has laid
+out *everything* the script sent, then waits out React's fallback throttle (500 ms after the last
+skeleton appeared; react-dom 18 ``FALLBACK_THROTTLE_MS``). On the Task Monitor that put the queue names
+on screen only after the hidden tabs' ~40 widgets and the plotly charts had been rendered (2.5-7 s in
+headless Chromium, bench/bench_monitor_browser.py). A short first run lets the browser show the
+top part and load those element types' code; the rerun that follows brings the rest, and the top
+part is revealed as soon as its code is loaded.
+
+Usage in a page script::
+
+    if first_paint.first_run("task_monitor"):   # the session's first run of the page
+        ...                                      # (skip what is not in the top part)
+    ... render the top part ...
+    first_paint.rest("task_monitor")             # first run: mark done and rerun at once; else no-op
+    ... render the rest ...
+
+The rerun is the ordinary ``st.rerun()``: AppTest follows it, so a test's ``at.run()`` sees the
+whole page, as before. Later runs of the session (widget reruns, fragment refreshes, coming back to
+the page) render everything in one run. Sign-in and permission checks run before the page script,
+in both runs, unchanged.
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+_PREFIX = "first_paint_done:"
+
+
+def first_run(page: str) -> bool:
+    """True during the session's first (short) run of `page`, until `rest(page)` ends it."""
+    return not st.session_state.get(_PREFIX + page)
+
+
+def rest(page: str) -> None:
+    """On the first run of `page`: mark it done and rerun at once (raises Streamlit's rerun
+    exception, so nothing after this call runs). Otherwise a no-op."""
+    if first_run(page):
+        st.session_state[_PREFIX + page] = True
+        st.rerun()
