@@ -129,6 +129,9 @@ def _cookie_script(token: str, max_age_s: int) -> None:
     """Set (or with max_age_s=0 clear) the session cookie in the browser."""
     import json
 
+    from app.ui import first_paint
+
+    first_paint.skip_for_session()  # this element shows once: the page must not rerun over it
     secure = "; Secure" if _is_https() else ""
     st.html(f"<script>document.cookie = {json.dumps(sessions.COOKIE)} + '=' + {json.dumps(token)} + "
             f"'; Path=/; Max-Age={int(max_age_s)}; SameSite=Strict{secure}';</script>",

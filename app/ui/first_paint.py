@@ -21,17 +21,22 @@ The rerun is the ordinary ``st.rerun()``: AppTest follows it, so a test's ``at.r
 whole page, as before. Later runs of the session (widget reruns, fragment refreshes, coming back to
 the page) render everything in one run. Sign-in and permission checks run before the page script,
 in both runs, unchanged.
+
+A run that shows something only once (the sign-in cookie script of `app.ui.auth`) must not be cut
+short: the rerun would replace that element before the browser ran it. Such code calls
+`skip_for_session()`, and the session's pages render in full from then on.
 """
 from __future__ import annotations
 
 import streamlit as st
 
 _PREFIX = "first_paint_done:"
+_SKIP = "first_paint_skip"
 
 
 def first_run(page: str) -> bool:
     """True during the session's first (short) run of `page`, until `rest(page)` ends it."""
-    return not st.session_state.get(_PREFIX + page)
+    return not (st.session_state.get(_SKIP) or st.session_state.get(_PREFIX + page))
 
 
 def rest(page: str) -> None:
@@ -40,3 +45,8 @@ def rest(page: str) -> None:
     if first_run(page):
         st.session_state[_PREFIX + page] = True
         st.rerun()
+
+
+def skip_for_session() -> None:
+    """No short first runs in this session from now on (this run emits one-shot output)."""
+    st.session_state[_SKIP] = True
