@@ -37,8 +37,12 @@ class BatchWriter:
             lazily, on the writer thread.
     """
 
-    #: Entries (events) per script call: ~250 tasks once merged, a few ms of Redis time.
-    MAX_BATCH = 1_000
+    #: Entries (events) per script call: ~60 tasks once merged, 2-4 ms of Redis time. Not more:
+    #: while Redis runs the script it sends the ingester no events (it writes at most 64 KB to a
+    #: client per event-loop turn, ~200 events), so long calls starve the receiving side. Measured
+    #: (bench/bench_events.py harness, backlog, 4 publishers, same load, paired): 1,000 per call
+    #: ~9,000 events/s, 250 per call ~15,600 events/s; CPU per event the same.
+    MAX_BATCH = 250
     #: Gathering time before a batch leaves when there is no backlog (the store's writer's linger).
     LINGER_S = 0.05
 
