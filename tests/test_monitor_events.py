@@ -60,6 +60,57 @@ def test_change_for_each_task_event_type():
     assert event_changes.change_for({"type": "task-started", "uuid": "t1"}) is None  # no timestamp
 
 
+@pytest.mark.parametrize("text", [
+    "('images/sku-1.png', 256)", "(1,)", "{'quality': 85}", "{'a': (1, 2), 'b': [None, True, False]}",
+    "('x (y)', ',)', 'None', 'True', '')", "('ünï', \"it's\")", "('a\\nb',)", "('it''s',)", "{1: 'a'}",
+    "(1.5, -2, 1e+16, 3.0e-05)", "(12345678901234567890, -0.0)", "((), [], {}, ({},))", "(01,)", "{1, 2}",
+    "(float('inf'),)", "('a', <object at 0x1>)", "('abc", "[1, 2"])
+def test_argument_reprs_read_fast_agree_with_literal_eval(text):
+    import ast
+
+    def read(parse):
+        try:
+            return json.dumps(parse(text))  # tuples and lists read alike, as they are stored
+        except (ValueError, SyntaxError, TypeError) as exc:
+            return type(exc).__mro__[-3]  # ValueError / SyntaxError's base class, TypeError: all fail alike
+    assert read(event_changes._literal) == read(ast.literal_eval)
+
+
+def test_results_with_secret_named_keys_are_masked_and_others_kept_as_is():
+    assert event_changes.mask_repr("{'path': 'a.png', 'bytes': 3}") == "{'path': 'a.png', 'bytes': 3}"
+    assert event_changes.mask_repr("{'Access_Key': 'AKIA1', 'n': 1}") == "{'Access_Key': '***', 'n': 1}"
+    assert event_changes.arguments("('sk-ant-0123456789abcdef0123',)", "{}")["args"] == '["***"]'
+
+
+@pytest.mark.parametrize("kind", ["thread", "process"])
+def test_event_writers_write_a_stream_through_the_store(kind, redis_client, redis_url, celery_app):
+    from app.monitor.event_writer import BatchWriter, ProcessWriter
+    from app.monitor.events import Ingester
+    from app.store.clients import redis_from_url
+
+    name, t0 = f"evw.{kind}.{uuid.uuid4().hex[:6]}", time.time() - 60
+    sink = BatchWriter(lambda: redis_from_url(redis_url)) if kind == "thread" else \
+        ProcessWriter(redis_url, retention_s=3_600, max_tasks=1_000_000)
+    ingester = Ingester(None, redis_client, sink.put, enable_events=False, inspect_workers=False)
+    ids = [str(uuid.uuid4()) for _ in range(600)]  # more than one script call's worth
+    try:
+        for i, task_id in enumerate(ids):
+            for dt, event in enumerate(({"type": "task-sent", "name": name, "args": f"('f{i}.csv',)", "kwargs": "{}",
+                                         "queue": "q"}, {"type": "task-received", "name": name},
+                                        {"type": "task-started", "pid": 7}, {"type": "task-succeeded", "result": "1",
+                                                                              "runtime": 0.25})):
+                ingester.on_event(dict(event, uuid=task_id, timestamp=t0 + i * 0.01 + dt * 0.001, hostname="w@h"))
+        assert sink.flush(timeout_s=60) and sink.written == sink.queued == 4 * len(ids)
+    finally:
+        sink.close()
+    assert _histogram_count(redis_client, name) == len(ids)
+    for i in (0, 299, 599):
+        task = history.get_task(redis_client, ids[i])
+        assert (task["state"], task["name"], task["queue"], task["worker"], task["args"]) == \
+            ("SUCCESS", name, "q", "w@h", f'["f{i}.csv"]')
+        assert [e["state"] for e in history.timeline(redis_client, ids[i])] == ["SENT", "RECEIVED", "STARTED", "SUCCESS"]
+
+
 def test_workers_view_says_where_a_worker_is_known_from(redis_client):
     from streamlit.testing.v1 import AppTest
 

@@ -17,6 +17,7 @@ of events, plus any backlog).
 """
 from __future__ import annotations
 
+import atexit
 import collections
 import logging
 import threading
@@ -37,6 +38,8 @@ class BatchWriter:
             lazily, on the writer thread.
     """
 
+    #: Whether `cpu_s` is spent outside this process (False: it is part of this process's CPU).
+    SEPARATE_PROCESS = False
     #: Entries (events) per script call: ~60 tasks once merged, 2-4 ms of Redis time. Not more:
     #: while Redis runs the script it sends the ingester no events (it writes at most 64 KB to a
     #: client per event-loop turn, ~200 events), so long calls starve the receiving side. Measured
@@ -100,6 +103,10 @@ class BatchWriter:
                 self.written += len(batch)
                 self._done.notify_all()
 
+    def close(self, timeout_s: float = 5.0) -> None:
+        """Flush (the thread is a daemon: it ends with the process)."""
+        self.flush(timeout_s)
+
     def flush(self, timeout_s: float = 5.0) -> bool:
         """Wait until every entry queued so far has been sent (or dropped on error); False on
         timeout."""
@@ -108,3 +115,163 @@ class BatchWriter:
             return True
         with self._done:
             return self._done.wait_for(lambda: self.written >= target, timeout_s)
+
+
+class ProcessWriter:
+    """`BatchWriter`'s interface with the merge, encoding and script calls in a child process
+    (`_child_main`), so they do not share the receiving process's interpreter lock (the receive
+    side then has a core of its own on a 2-core machine).
+
+    The receiving side only appends to a deque; a feeder thread lingers LINGER_S when idle, then
+    sends the gathered entries to the child through a pipe (pickled lists of up to CHUNK). The
+    child writes them MAX_BATCH at a time and acknowledges each batch, which `flush` waits for.
+
+    Lifetime: the child ignores SIGINT/SIGTERM (a Ctrl-C or ``kill`` of the process group must not
+    lose what it holds: the parent's `flush` drains it) and exits when its pipe closes (the parent
+    exited or was killed), after writing what it has received. A SIGKILL of both loses what was in
+    flight, as with the thread writer.
+
+    Args:
+        redis_url: the history's Redis URL (`app.store.clients.redis_from_url`).
+        retention_s, max_tasks: the store's settings (`app.store.writer.configure`).
+    """
+
+    SEPARATE_PROCESS = True
+    LINGER_S = BatchWriter.LINGER_S
+    MAX_BATCH = BatchWriter.MAX_BATCH
+    #: Entries per pipe message.
+    CHUNK = 1_000
+
+    def __init__(self, redis_url: str, retention_s: int, max_tasks: int):
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("spawn")  # no fork of a process with threads and sockets
+        inbox_r, self._inbox = ctx.Pipe(duplex=False)
+        self._acks, acks_w = ctx.Pipe(duplex=False)
+        self._proc = ctx.Process(target=_child_main, name="event-history-writer", daemon=True,
+                                 args=(inbox_r, acks_w, redis_url, retention_s, max_tasks, self.MAX_BATCH))
+        self._proc.start()
+        inbox_r.close()
+        acks_w.close()
+        self._queue: collections.deque = collections.deque()
+        self._wake = threading.Event()
+        self._idle = True
+        self._done = threading.Condition()
+        self.queued = 0
+        self.written = 0
+        self.cpu_s = 0.0
+        self.alive = True
+        self._closing = False
+        # before multiprocessing's own exit handler (atexit runs last-registered first), which
+        # would SIGTERM the child (ignored) and wait for it forever
+        atexit.register(self.close)
+        threading.Thread(target=self._feed, name="event-writer-feed", daemon=True).start()
+        threading.Thread(target=self._read_acks, name="event-writer-acks", daemon=True).start()
+
+    def put(self, entry: tuple) -> None:
+        """Queue one entry (a deque append; the feeder is woken only when idle)."""
+        self._queue.append(entry)
+        self.queued += 1
+        if self._idle:
+            self._wake.set()
+
+    def _feed(self) -> None:
+        pop = self._queue.popleft
+        while True:
+            self._idle = True
+            if not self._queue:
+                self._wake.wait()
+                self._wake.clear()
+                self._idle = False
+                time.sleep(self.LINGER_S)
+            self._idle = False
+            chunk = []
+            try:
+                for _ in range(self.CHUNK):
+                    chunk.append(pop())
+            except IndexError:
+                pass
+            if not chunk:
+                continue
+            try:
+                self._inbox.send(chunk)
+            except (OSError, ValueError) as exc:  # the child is gone
+                log.error("event history writer process gone (%s): %d event(s) dropped", exc, len(chunk))
+                with self._done:
+                    self.written += len(chunk)
+                    self._done.notify_all()
+
+    def _read_acks(self) -> None:
+        while True:
+            try:
+                count, cpu_s = self._acks.recv()
+            except (EOFError, OSError):
+                if not self._closing:
+                    log.error("event history writer process exited (code %s)", self._proc.exitcode)
+                with self._done:
+                    self.alive = False
+                    self._done.notify_all()
+                return
+            with self._done:
+                self.written += count
+                self.cpu_s = cpu_s
+                self._done.notify_all()
+
+    def flush(self, timeout_s: float = 5.0) -> bool:
+        """Wait until every entry queued so far has been written by the child; False on timeout
+        or when the child has exited."""
+        target = self.queued
+        with self._done:
+            return self._done.wait_for(lambda: self.written >= target or not self.alive, timeout_s) \
+                and self.written >= target
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        """Flush, then close the pipe and let the child exit (killed after `timeout_s` more).
+        Idempotent; also run at interpreter exit."""
+        if self._closing:
+            return
+        self.flush(timeout_s)
+        self._closing = True
+        self._inbox.close()
+        self._proc.join(timeout_s)
+        if self._proc.is_alive():
+            self._proc.kill()
+            self._proc.join(1.0)
+
+
+def _child_main(inbox, acks, redis_url: str, retention_s: int, max_tasks: int, max_batch: int) -> None:
+    """The writer process of `ProcessWriter`: receive lists of entries, write them max_batch at a
+    time through the store's script, acknowledge ``(count, CPU seconds used so far)`` per batch."""
+    import signal
+
+    from app.store.clients import redis_from_url
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    writer.configure(lambda: redis_from_url(redis_url), retention_s=retention_s, max_tasks=max_tasks)
+    client = redis_from_url(redis_url)
+    cpu0 = time.process_time()
+    pending: list = []
+    open_ = True
+    while open_ or pending:
+        if open_ and not pending:
+            try:
+                pending.extend(inbox.recv())
+            except (EOFError, OSError):
+                open_ = False
+                continue
+        while open_ and len(pending) < max_batch and inbox.poll(0):
+            try:
+                pending.extend(inbox.recv())
+            except (EOFError, OSError):
+                open_ = False
+        batch, pending = pending[:max_batch], pending[max_batch:]
+        try:
+            writer._send(client, writer._merge(batch))
+        except Exception as exc:  # noqa: BLE001 - history must never stop the ingester
+            log.warning("task history write of %d event(s) failed: %s", len(batch), exc)
+        try:
+            acks.send((len(batch), time.process_time() - cpu0))
+        except (OSError, ValueError):
+            pass  # the parent is gone: keep writing what was received

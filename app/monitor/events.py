@@ -39,7 +39,7 @@ from typing import Any, Callable
 from celery import Celery
 
 from app.monitor import event_changes, event_workers
-from app.monitor.event_writer import BatchWriter
+from app.monitor.event_writer import BatchWriter, ProcessWriter
 from app.store import keys, writer
 from app.store.states import STATE_TIME_FIELD
 from app.store.clients import redis_from_url
@@ -325,7 +325,7 @@ def _then(first: Callable, second: Callable[[], None]) -> Callable:
     return both
 
 
-_batch: dict[str, BatchWriter] = {}
+_batch: dict[str, BatchWriter | ProcessWriter] = {}
 
 
 def put(entry: tuple) -> None:
@@ -352,12 +352,19 @@ def write_change(change: dict[str, Any]) -> None:
                                       parent_id=parent_id, info=info, source=source)))
 
 
-def configure_store(settings) -> None:
+def configure_store(settings, writer_process: bool = True) -> None:
     """Point this process's history writers at the console's Redis (`settings.result_backend`):
-    the store's settings (retention, cap) and the ingester's `BatchWriter`."""
-    factory = lambda: redis_from_url(settings.result_backend)  # noqa: E731
+    the store's settings (retention, cap) and the ingester's writer, a `ProcessWriter` (a child
+    process does the encoding and script calls) or with `writer_process=False` a `BatchWriter`
+    (a thread of this process)."""
+    url = settings.result_backend
+    factory = lambda: redis_from_url(url)  # noqa: E731
     writer.configure(factory, retention_s=settings.HISTORY_RETENTION_S, max_tasks=settings.HISTORY_MAX_TASKS)
-    _batch["writer"] = BatchWriter(factory)
+    old = _batch.pop("writer", None)
+    if old is not None:
+        old.close()
+    _batch["writer"] = ProcessWriter(url, settings.HISTORY_RETENTION_S, settings.HISTORY_MAX_TASKS) \
+        if writer_process else BatchWriter(factory)
 
 
 def flush(timeout_s: float = 5.0) -> bool:
@@ -382,17 +389,20 @@ def main(argv: list[str] | None = None) -> int:
                         help="Redis result backend of the monitored app, read once at start to settle tasks "
                              "that finished while the ingester was down (default: the broker when it is Redis)")
     parser.add_argument("--drop-queue", action="store_true", help="delete the event queue on the broker and exit")
+    parser.add_argument("--writer-process", action=argparse.BooleanOptionalAction, default=True,
+                        help="write the history from a second process (default; uses a second core), "
+                             "else from a thread of this one")
     parser.add_argument("--loglevel", default="INFO")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = monitor_app(args.broker)
-    configure_store(settings)
-    ingester = Ingester(app, redis_from_url(settings.result_backend), put, node_id=args.node_id,
-                        enable_events=args.enable_events)
     if args.drop_queue:
-        ingester.drop_queue()
+        Ingester(app, None, lambda entry: None, node_id=args.node_id, enable_events=False).drop_queue()
         print(f"dropped event queue celeryev.{args.node_id}")
         return 0
+    configure_store(settings, writer_process=args.writer_process)
+    ingester = Ingester(app, redis_from_url(settings.result_backend), put, node_id=args.node_id,
+                        enable_events=args.enable_events)
 
     def _stop(signum, _frame):
         log.info("signal %s: stopping", signum)
@@ -410,7 +420,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         ingester.run(ready=lambda: log.info("ready"))
     finally:
-        flush()
+        _batch["writer"].close(timeout_s=30.0)
+        writer.flush()
     return 0
 
 
