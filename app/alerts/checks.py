@@ -62,14 +62,19 @@ class Context:
 
     def rate_counts(self, window_s: int) -> dict[str, int]:
         """Finished/failed counts summed over the last `window_s` (whole UTC minutes, this one
-        included): ``{'T|n|<name>': n, 'F|n|<name>': n, 'T|q|<queue>': n, ...}``."""
+        included): ``{'T|n|<name>': n, 'F|n|<name>': n, 'T|q|<queue>': n, ...}``. Summed once
+        per window length and evaluation (rules sharing a window share the sums; do not change
+        the returned dict)."""
         minutes = max(1, int(window_s // 60))
-        all_minutes = self._once("rate_minutes", lambda: self._load_minutes(60))
-        total: dict[str, int] = {}
-        for per_minute in all_minutes[-minutes:]:
-            for k, v in per_minute.items():
-                total[k] = total.get(k, 0) + int(v)
-        return total
+        sums = self._cache.setdefault("rate_sums", {})
+        if minutes not in sums:
+            all_minutes = self._once("rate_minutes", lambda: self._load_minutes(60))
+            total: dict[str, int] = {}
+            for per_minute in all_minutes[-minutes:]:
+                for k, v in per_minute.items():
+                    total[k] = total.get(k, 0) + int(v)
+            sums[minutes] = total
+        return sums[minutes]
 
     def _load_minutes(self, n: int) -> list[dict[str, str]]:
         end = int(self.now // 60)
