@@ -17,16 +17,19 @@ also the broker and RedBeat's store of this run (REDIS_URL points at it before t
    The history is filled to each size (10k, 100k, 1M tasks) by calling the store's writer directly
    (`app.store.writer._send`, 1,000 changes per script call): one change per task whose timeline
    holds SENT / STARTED / SUCCESS or FAILURE (1 task in 17 fails, with a varying exception text;
-   20 task names, 5 queues, 8 workers), finish times spread over the hour before the fill ends.
-   Twenty warm-up evaluations, dated 30 s apart over the last 10 minutes, give the runtime_p95
+   20 task names, 5 queues, 8 workers), finish times spread over the hour before the fill starts.
+   The evaluations' clock (`Context(now=...)`) starts at the end of that hour, so every window holds
+   tasks however long the fill took. Twenty warm-up evaluations, dated 30 s apart over the last 10
+   minutes, give the runtime_p95
    rules the histogram snapshots they hold in steady state; then `app.alerts.engine.evaluate(client,
    checks.Context(...), rules)` is timed `--evals` times (new Context each time, as the periodic task
    does): wall ms, client CPU ms (`time.process_time`) and Redis CPU ms (INFO cpu, main thread), p50
    and p95. Target (issue 16): <= 50 ms per evaluation, flat from 10k to 1M tasks (t(1M)/t(10k)).
    Baseline in the same run, interleaved with the timed evaluations: the failure_rate rules' counts
-   computed the naive way, from the task indexes (for each task name / queue a rule names, walk
-   ``cc:idx:name|queue:<x>`` over the window and HMGET each task's state and finish time, pipelined
-   1,000 at a time; each (subject, window) read once per evaluation). It grows with N, so it runs
+   computed the naive way, from the task indexes (for each task name a rule names, walk
+   ``cc:idx:name:<x>`` over the window, for the queues ``cc:idx:all`` once per window, and HMGET
+   each task's state and finish time (and queue), pipelined 1,000 at a time; each (subject,
+   window) read once per evaluation). It grows with N, so it runs
    fewer times at 1M. Both ways must give the same counts (checked once per size, printed). The
    fast path over the failure_rate rules alone is timed too (same rule set as the baseline).
 2. **Grouping cost per failure**: the recorder's stream of state changes for tasks of which 1 in 17
@@ -37,10 +40,10 @@ also the broker and RedBeat's store of this run (REDIS_URL points at it before t
    fingerprint, no group update, the same bytes stored). Per state change: writer Python CPU
    (building the change as `writer.record` does + merge + encode + send) and Redis CPU (INFO cpu
    delta). The two sides' batches alternate (A B, B A, ...; cyclic GC off while timing), the
-   database is flushed before each round; medians of the rounds. An A/A control (both sides with
-   grouping, other task ids) shows the method's own bias. Then the same for FAILURE changes alone
-   (SENT and STARTED written first, untimed; every task fails). Target (issue 16): <= 5 % added per
-   state change.
+   database is flushed before each round (one uncounted warm-up round first); medians of the
+   rounds. An A/A control (both sides with grouping, other task ids) shows the method's own bias.
+   Then the same for FAILURE changes alone (SENT and STARTED written first, untimed; every task
+   fails). Target (issue 16): <= 5 % added per state change.
 """
 from __future__ import annotations
 
@@ -205,7 +208,10 @@ def setup_broker_and_schedules(app, client) -> None:
 
 def naive_rates(client, rules, now: float) -> dict[tuple, tuple[int, int]]:
     """(scope, subject, window_s) -> (finished, failed) from the task indexes, for every subject
-    the failure_rate `rules` name (the baseline: reads every task finished in the window)."""
+    the failure_rate `rules` name (the baseline: reads every task finished in the window). A task
+    name's runs come from its name index; a queue's from the global index (the history keeps no
+    per-queue index: a queue filter is checked on the walked tasks), read once per window for all
+    queues."""
     from app.store import keys
 
     names = None
@@ -221,24 +227,40 @@ def naive_rates(client, rules, now: float) -> dict[tuple, tuple[int, int]]:
         else:
             subjects = [p["target"]]
         wanted.update((p["scope"], s, p["window_s"]) for s in subjects)
-    out = {}
     end_minute = int(now // 60)
-    for scope, subject, window_s in sorted(wanted):
+
+    def walk(index: str, window_s: int, *extra: str):
+        """(state, finished_at, *extra) of the tasks of `index` finished in the window's minutes."""
         start = (end_minute - max(1, window_s // 60) + 1) * 60  # the same whole minutes as the counters
-        index = keys.name_index(subject) if scope == "task" else keys.queue_index(subject)
         # indexes are scored by first-seen time; a task finishing in the window was first seen at
         # most its runtime (< 1 s here; 60 s of slack) before
         ids = client.zrangebyscore(index, start - 60, "+inf")
-        finished = failed = 0
         for k in range(0, len(ids), 1000):
             pipe = client.pipeline(transaction=False)
             for tid in ids[k:k + 1000]:
-                pipe.hmget(keys.task(tid), "state", "finished_at")
-            for state, fin in pipe.execute():
-                if state in ("SUCCESS", "FAILURE") and fin and float(fin) >= start:
-                    finished += 1
-                    failed += state == "FAILURE"
-        out[(scope, subject, window_s)] = (finished, failed)
+                pipe.hmget(keys.task(tid), "state", "finished_at", *extra)
+            for row in pipe.execute():
+                if row[0] in ("SUCCESS", "FAILURE") and row[1] and float(row[1]) >= start:
+                    yield row
+
+    out = {}
+    by_queue: dict[int, dict[str, list[int]]] = {}
+    for scope, subject, window_s in sorted(wanted):
+        if scope == "task":
+            finished = failed = 0
+            for state, *_ in walk(keys.name_index(subject), window_s):
+                finished += 1
+                failed += state == "FAILURE"
+            out[(scope, subject, window_s)] = (finished, failed)
+        else:
+            if window_s not in by_queue:
+                per: dict[str, list[int]] = {}
+                for state, _, queue in walk(keys.TASKS_ALL, window_s, "queue"):
+                    c = per.setdefault(queue, [0, 0])
+                    c[0] += 1
+                    c[1] += state == "FAILURE"
+                by_queue[window_s] = per
+            out[(scope, subject, window_s)] = tuple(by_queue[window_s].get(subject, (0, 0)))
     return out
 
 
@@ -263,19 +285,28 @@ def run_rules(client, app, sizes: list[int], evals: int, naive_evals: int) -> li
     client.config_set("maxmemory", str(16 * 2**30))
     qnames = list(QUEUES)
 
+    clock = {"offset": 0.0}
+
+    def now_():
+        return time.time() + clock["offset"]
+
     def context(now=None):
-        return checks.Context(client, client, qnames, offline_after_s=10.0, app=app, now=now)
+        return checks.Context(client, client, qnames, offline_after_s=10.0, app=app,
+                              now=now_() if now is None else now)
 
     rows, have = [], 0
     for n in sizes:
         t0 = time.perf_counter()
         c0 = time.process_time()
         r0 = redis_cpu_s(client)
-        fill(client, have, n, time.time())
+        window_end = time.time()
+        fill(client, have, n, window_end)
         fill_s, fill_cpu, fill_rcpu = time.perf_counter() - t0, time.process_time() - c0, redis_cpu_s(client) - r0
         have = n
         client.hdel(keys.ALERT_STATE, *[r.id for r in rules])
-        now0 = time.time()
+        # the evaluations' clock starts where the filled hour ends (however long the fill took)
+        clock["offset"] = window_end - time.time()
+        now0 = now_()
         for j in range(20):  # steady-state rule states (runtime_p95 snapshots), see module docstring
             engine.evaluate(client, context(now0 - 600 + 30 * (j + 1)), rules)
         firing_rules = [r for r in rules if json.loads(client.hget(keys.ALERT_STATE, r.id) or "{}").get("firing")]
@@ -290,7 +321,7 @@ def run_rules(client, app, sizes: list[int], evals: int, naive_evals: int) -> li
                 elif kind == "fr":
                     engine.evaluate(client, context(), fr_rules)
                 else:
-                    naive_now = time.time()
+                    naive_now = now_()
                     got = naive_rates(client, fr_rules, naive_now)
                 wall, cpu = (time.perf_counter() - t0) * 1000, (time.process_time() - c0) * 1000
                 rcpu = (redis_cpu_s(client) - r0) * 1000
@@ -420,6 +451,8 @@ def run_grouping(client, n_tasks: int, rounds: int) -> dict:
                                              ("A/A control (stream)", FAIL_EVERY, False, True),
                                              ("FAILURE changes alone", 1, True, False)):
         per = {True: [], False: []}
+        client.flushdb()
+        write_interleaved(client, max(1000, n_tasks // 10), fail_every, only, control)  # warm-up, not counted
         for r in range(rounds):
             client.flushdb()
             res = write_interleaved(client, n_tasks, fail_every, only, control)
