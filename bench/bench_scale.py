@@ -7,8 +7,11 @@ Run: ``.venv/bin/python bench/bench_scale.py [--tasks 400] [--docs 60] [--procs 
    `celery_app` with its history recorder, heartbeat and file store from bench/noop_console.py), a
    real worker subprocess runs (a) `--tasks` no-ops and (b) `--docs` small .docx jobs (raw: a
    python-docx word count; console: process_word_document with count_stats on a stored upload),
-   published from a separate process, timed from the first publish to the last result. Prints
-   tasks/s per side and the ratio console/raw (target >= 0.9).
+   published from a separate process, timed from the first publish to the last result;
+   `--tp-rounds` rounds with the sides alternating first. Prints per side the median tasks/s, the
+   median of the per-round ratios console/raw, and the ratio of CPU per task raw/console (publisher +
+   worker with its pool; the broker's CPU not included) — the throughput ratio on an otherwise idle
+   machine, and the figure that holds on a loaded one (target >= 0.9).
 2. Monitor snapshot with `--queues` queues x `--workers` workers (heartbeats in the store) on each
    broker, at each total of `--messages` waiting (default 0 and 100,000, spread over the queues and
    over the priority lists / priorities): p50/p95 wall time and CPU time of
@@ -40,26 +43,32 @@ sys.path.insert(0, str(ROOT))
 
 
 # -- publisher (runs in its own process, one side) ------------------------------------------------
-def publish(mode: str, n_tasks: int, n_docs: int, doc_path: str) -> dict:
+def publish(mode: str, n_tasks: int, n_docs: int, doc_path: str, worker_pid: int = 0) -> dict:
+    """Send the no-ops, then the .docx jobs, waiting for every result. Returns seconds and CPU
+    seconds (this publisher + the worker and its pool; the broker's own CPU is not included) of
+    each phase."""
+    from bench.bench_throughput import tree_cpu_s
+
     module = __import__(f"bench.noop_{mode}", fromlist=["app", "noop"])
     app, noop = module.app, module.noop
     noop.delay(-1).get(timeout=120)  # warm: worker up, connections open
-    t0 = time.perf_counter()
+    cpu = lambda: time.process_time() + (tree_cpu_s(worker_pid) if worker_pid else 0.0)  # noqa: E731
+    c0, t0 = cpu(), time.perf_counter()
     results = [noop.delay(i) for i in range(n_tasks)]
     for r in results:
         r.get(timeout=600)
-    noop_s = time.perf_counter() - t0
+    noop_s, noop_cpu = time.perf_counter() - t0, cpu() - c0
     if mode == "raw":
         send = lambda: module.doc_words.delay(doc_path)  # noqa: E731
     else:
         send = lambda: app.send_task("app.tasks.file_tasks.process_word_document",  # noqa: E731
                                      args=[doc_path, ["count_stats"]], queue="bench_q")
     send().get(timeout=120)
-    t0 = time.perf_counter()
+    c0, t0 = cpu(), time.perf_counter()
     results = [send() for _ in range(n_docs)]
     for r in results:
         r.get(timeout=600)
-    return {"noop_s": noop_s, "doc_s": time.perf_counter() - t0}
+    return {"noop_s": noop_s, "noop_cpu_s": noop_cpu, "doc_s": time.perf_counter() - t0, "doc_cpu_s": cpu() - c0}
 
 
 def run_side(mode: str, procs: int, env: dict, args) -> dict:
@@ -69,7 +78,8 @@ def run_side(mode: str, procs: int, env: dict, args) -> dict:
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         out = subprocess.run([sys.executable, __file__, "--publish", mode, "--tasks", str(args.tasks),
-                              "--docs", str(args.docs), "--doc-path", env["BENCH_DOC"]], cwd=ROOT, env=env,
+                              "--docs", str(args.docs), "--doc-path", env["BENCH_DOC"],
+                              "--worker-pid", str(worker.pid)], cwd=ROOT, env=env,
                              capture_output=True, text=True, timeout=1800)
         if out.returncode != 0:
             raise RuntimeError(out.stderr[-3000:])
@@ -77,6 +87,21 @@ def run_side(mode: str, procs: int, env: dict, args) -> dict:
     finally:
         worker.terminate()
         worker.wait(60)
+
+
+def _throughput_line(kind: str, procs: int, runs: dict[str, list[dict]], args) -> str:
+    """Medians of each side's rates, the median of the per-round ratios (a round runs both sides
+    back to back, so they share its load) and the CPU-per-task ratio (raw / console: what the
+    throughput ratio is on an otherwise idle machine, every side being CPU-bound)."""
+    med = statistics.median
+    out = [f"{kind:>5} {procs} proc:"]
+    for label, n, t, c in (("no-op", args.tasks, "noop_s", "noop_cpu_s"), (".docx", args.docs, "doc_s", "doc_cpu_s")):
+        raw, ours = runs["raw"], runs["console"]
+        paired = med([r[t] / o[t] for r, o in zip(raw, ours)])
+        cpu = med([r[c] for r in raw]) / med([o[c] for o in ours])
+        out.append(f"{label} raw {med([n / r[t] for r in raw]):6.1f}/s console {med([n / o[t] for o in ours]):6.1f}/s "
+                   f"paired ratio {paired:.2f} CPU ratio {cpu:.2f} |")
+    return " ".join(out).rstrip(" |")
 
 
 # -- monitor snapshot -----------------------------------------------------------------------------
@@ -306,9 +331,11 @@ def main() -> None:
     ap.add_argument("--skip-throughput", action="store_true")
     ap.add_argument("--publish", choices=["raw", "console"])
     ap.add_argument("--doc-path")
+    ap.add_argument("--worker-pid", type=int, default=0)
+    ap.add_argument("--tp-rounds", type=int, default=3, help="throughput rounds per broker and size (sides alternate)")
     args = ap.parse_args()
     if args.publish:
-        print(json.dumps(publish(args.publish, args.tasks, args.docs, args.doc_path)))
+        print(json.dumps(publish(args.publish, args.tasks, args.docs, args.doc_path, args.worker_pid)))
         return
     from app.launcher import rabbitmq_server, redis_server
 
@@ -331,17 +358,17 @@ def main() -> None:
                 env = dict(os.environ, REDIS_URL=store_url, CELERY_BROKER_URL=broker_urls[kind], DATA_DIR=str(data_dir),
                            PYTHONPATH=str(ROOT), BENCH_DOC=str(doc), WORKER_HEARTBEAT_S="2")
                 for procs in (int(p) for p in args.procs.split(",")):
-                    for mode in ("raw", "console"):
-                        r = run_side(mode, procs, env, args)
-                        results[(kind, procs, mode)] = r
-                        print(f"{kind:>5} x{procs} {mode:>7}: no-op {args.tasks / r['noop_s']:6.0f} tasks/s, "
-                              f"small .docx {args.docs / r['doc_s']:5.1f} docs/s", flush=True)
-                    raw, ours = results[(kind, procs, "raw")], results[(kind, procs, "console")]
-                    summary.append(
-                        f"{kind:>5} {procs} proc: no-op raw {args.tasks / raw['noop_s']:5.0f}/s console "
-                        f"{args.tasks / ours['noop_s']:5.0f}/s ratio {raw['noop_s'] / ours['noop_s']:.2f} | .docx raw "
-                        f"{args.docs / raw['doc_s']:5.1f}/s console {args.docs / ours['doc_s']:5.1f}/s ratio "
-                        f"{raw['doc_s'] / ours['doc_s']:.2f}")
+                    runs: dict[str, list[dict]] = {"raw": [], "console": []}
+                    for rnd in range(args.tp_rounds):
+                        for mode in (("raw", "console") if rnd % 2 == 0 else ("console", "raw")):
+                            r = run_side(mode, procs, env, args)
+                            runs[mode].append(r)
+                            print(f"{kind:>5} x{procs} round {rnd + 1} {mode:>7}: no-op {args.tasks / r['noop_s']:6.0f} "
+                                  f"tasks/s ({1000 * r['noop_cpu_s'] / args.tasks:.2f} ms CPU/task), small .docx "
+                                  f"{args.docs / r['doc_s']:5.1f} docs/s ({1000 * r['doc_cpu_s'] / args.docs:.1f} ms "
+                                  "CPU/doc)", flush=True)
+                    results[(kind, procs)] = runs
+                    summary.append(_throughput_line(kind, procs, runs, args))
         print(f"\nmonitor snapshot, {args.queues} queues x {args.workers} workers:", flush=True)
         snap_lines = []
         for kind in args.brokers.split(","):
