@@ -64,16 +64,25 @@ def test_change_for_each_task_event_type():
     "('images/sku-1.png', 256)", "(1,)", "{'quality': 85}", "{'a': (1, 2), 'b': [None, True, False]}",
     "('x (y)', ',)', 'None', 'True', '')", "('ünï', \"it's\")", "('a\\nb',)", "('it''s',)", "{1: 'a'}",
     "(1.5, -2, 1e+16, 3.0e-05)", "(12345678901234567890, -0.0)", "((), [], {}, ({},))", "(01,)", "{1, 2}",
-    "(float('inf'),)", "('a', <object at 0x1>)", "('abc", "[1, 2"])
+    "(float('inf'),)", "('a', <object at 0x1>)", "('abc", "[1, 2", "(1)", "('a')", "([1, 2])", "((1, 2))",
+    "{'a': (1)}", "(1 ,)", "[1,]", "('a,',)", "{'': 0}", "(0, -5)", "(1, 2))"])
 def test_argument_reprs_read_fast_agree_with_literal_eval(text):
     import ast
 
     def read(parse):
         try:
             return json.dumps(parse(text))  # tuples and lists read alike, as they are stored
-        except (ValueError, SyntaxError, TypeError) as exc:
-            return type(exc).__mro__[-3]  # ValueError / SyntaxError's base class, TypeError: all fail alike
+        except (ValueError, SyntaxError, TypeError):
+            return "unreadable"
     assert read(event_changes._literal) == read(ast.literal_eval)
+    for key, kind in (("args", (list, tuple)), ("kwargs", dict)):  # and the exact JSON kept for a re-send
+        try:
+            value = ast.literal_eval(text)
+            want = json.dumps(list(value) if key == "args" else value, ensure_ascii=False) \
+                if isinstance(value, kind) else None
+        except (ValueError, SyntaxError, TypeError):
+            want = None
+        assert event_changes.arguments(*((text, None) if key == "args" else (None, text)))[f"{key}_json"] == want
 
 
 def test_results_with_secret_named_keys_are_masked_and_others_kept_as_is():

@@ -73,26 +73,67 @@ def mask_repr(text: str) -> str:
 _EMPTY = {"()": (), "[]": [], "{}": {}}
 
 
-#: Tokens of a simple Python repr (containers of quote- and backslash-free strings, numbers,
-#: True/False/None), each mapped to its JSON spelling by `_json_token`; anything else (group 9)
-#: sends the repr to `ast.literal_eval`.
-_TOKEN_RE = re.compile(r"""'([^'"\\]*)'|"([^'"\\]*)"|(,\s*\))|(\()|(\))|(True)|(False)|(None)|(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?|[\[\]{}:,\s]+)|(.)""")
-_JSON_SPELLING = {3: "]", 4: "[", 5: "]", 6: "true", 7: "false", 8: "null"}
+#: Tokens of a simple Python repr: quote- and backslash-free strings, numbers, True/False/None,
+#: brackets, commas, colons, spaces; anything else (group 7) sends the repr to `ast.literal_eval`.
+_TOKEN_RE = re.compile(r"""'([^'"\\]*)'|"([^'"\\]*)"|(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)|(True|False|None)|([\[\]{}(),:])|(\s+)|(.)""")
+_JSON_WORDS = {"True": "true", "False": "false", "None": "null"}
+_CLOSING = {")": "(", "]": "[", "}": "{"}
 
 
 class _NotSimple(ValueError):
     pass
 
 
-def _json_token(m: re.Match) -> str:
-    i = m.lastindex
-    if i <= 2:
-        return '"' + m.group(i) + '"'
-    if i == 9:
-        return m.group(9)
-    if i == 10:
+def _simple_json(text: str) -> str:
+    """`text` (a simple repr, `_TOKEN_RE`) rewritten as JSON: tuples as lists. Raises _NotSimple
+    for anything else, including a parenthesised non-tuple such as ``(1)`` (not a tuple in Python)."""
+    out: list[str] = []
+    stack: list[list] = []  # [opening bracket, comma seen, anything seen]
+    for m in _TOKEN_RE.finditer(text):
+        i = m.lastindex
+        if i == 5:
+            c = m.group(5)
+            if c == "," or c == ":":
+                if c == "," and stack:
+                    stack[-1][1] = True
+                out.append(c)
+                continue
+            if c in "([{":
+                if stack:
+                    stack[-1][2] = True
+                stack.append([c, False, False])
+                out.append("[" if c == "(" else c)
+                continue
+            if not stack or stack[-1][0] != _CLOSING[c]:
+                raise _NotSimple
+            _, comma, seen = stack.pop()
+            if c == ")":
+                if seen and not comma:
+                    raise _NotSimple  # "(x)" is x, not a tuple
+                while out and out[-1].isspace():
+                    out.pop()
+                if out and out[-1] == ",":
+                    out.pop()  # the 1-tuple's comma
+                out.append("]")
+            else:
+                out.append(c)
+            continue
+        if i == 6:
+            out.append(m.group(6))
+            continue
+        if i == 7:
+            raise _NotSimple
+        if stack:
+            stack[-1][2] = True
+        if i <= 2:
+            out.append('"' + m.group(i) + '"')
+        elif i == 3:
+            out.append(m.group(3))
+        else:
+            out.append(_JSON_WORDS[m.group(4)])
+    if stack:
         raise _NotSimple
-    return _JSON_SPELLING[i]
+    return "".join(out)
 
 
 def _literal(text: Any):
@@ -106,9 +147,32 @@ def _literal(text: Any):
     if text in _EMPTY:  # most kwargs reprs: no parse
         return _EMPTY[text]
     try:
-        return json.loads(_TOKEN_RE.sub(_json_token, text))
+        return json.loads(_simple_json(text))
     except ValueError:  # _NotSimple, or not JSON after all (e.g. int dict keys): the full parser
         return ast.literal_eval(text)
+
+
+_STR = r"""'[^'"\\\x00-\x1f]*'"""
+_ATOM = rf"""(?:{_STR}|-?[1-9][0-9]*|0)"""
+#: Flat reprs (strings without quotes, backslashes or control characters; canonical integers),
+#: whose JSON is the repr with quotes swapped and brackets for parentheses, exactly as
+#: ``json.dumps`` spells it: no parse at all (most tasks' arguments look like this).
+_FLAT_TUPLE_RE = re.compile(rf"""\(({_ATOM}(?:, {_ATOM})+|{_ATOM},)\)""")
+_FLAT_LIST_RE = re.compile(rf"""\[{_ATOM}(?:, {_ATOM})*\]""")
+_FLAT_DICT_RE = re.compile(rf"""\{{{_STR}: {_ATOM}(?:, {_STR}: {_ATOM})*\}}""")
+
+
+def _flat_json(text: Any, key: str) -> str | None:
+    """The exact JSON of a flat args tuple/list or kwargs dict repr, or None (`_FLAT_TUPLE_RE`)."""
+    if not isinstance(text, str):
+        return None
+    if key == "args":
+        m = _FLAT_TUPLE_RE.fullmatch(text)
+        if m:
+            inner = m.group(1)
+            return "[" + (inner[:-1] if inner[-1] == "," else inner).replace("'", '"') + "]"
+        return text.replace("'", '"') if _FLAT_LIST_RE.fullmatch(text) else None
+    return text.replace("'", '"') if _FLAT_DICT_RE.fullmatch(text) else None
 
 
 def arguments(args_repr: Any, kwargs_repr: Any) -> dict[str, str | None]:
@@ -121,18 +185,21 @@ def arguments(args_repr: Any, kwargs_repr: Any) -> dict[str, str | None]:
     for key, raw, kind in (("args", args_repr, (list, tuple)), ("kwargs", kwargs_repr, dict)):
         if raw is None or raw == "":
             continue
-        try:
-            value = _literal(raw)
-            if not isinstance(value, kind):
-                raise ValueError(f"{key} is not a {kind}")
-            value = list(value) if key == "args" else dict(value)
-            exact = json.dumps(value, ensure_ascii=False)
-        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-            text = raw if isinstance(raw, str) else repr(raw)
-            out[key] = mask_repr(text)[:ARGS_MAX_CHARS]
-            continue
+        value: Any = None
+        exact = _flat_json(raw, key)
+        if exact is None:
+            try:
+                value = _literal(raw)
+                if not isinstance(value, kind):
+                    raise ValueError(f"{key} is not a {kind}")
+                value = list(value) if key == "args" else dict(value)
+                exact = json.dumps(value, ensure_ascii=False)
+            except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+                text = raw if isinstance(raw, str) else repr(raw)
+                out[key] = mask_repr(text)[:ARGS_MAX_CHARS]
+                continue
         if _may_hold_secret(exact):
-            out[key] = to_text(value, ARGS_MAX_CHARS, exact=exact)
+            out[key] = to_text(json.loads(exact) if value is None else value, ARGS_MAX_CHARS, exact=exact)
         else:  # what to_text gives when redaction cannot change the text
             out[key] = exact if len(exact) <= ARGS_MAX_CHARS else exact[:ARGS_MAX_CHARS - 1] + "…"
         out[f"{key}_json"] = exact if len(exact.encode()) <= ARGS_JSON_MAX_BYTES else None

@@ -27,7 +27,7 @@ What happens when:
 from __future__ import annotations
 
 import argparse
-import base64
+import binascii
 import json
 import logging
 import signal
@@ -211,7 +211,7 @@ class Ingester:
         if not isinstance(callbacks, dict) or name not in callbacks:
             return
         kombu_path = callbacks[name]
-        b64decode, loads = base64.b64decode, json.loads
+        b64decode, loads = binascii.a2b_base64, json.loads  # what base64.b64decode calls
 
         def deliver(raw: dict):
             try:
@@ -222,7 +222,7 @@ class Ingester:
                 if (raw.get("properties") or {}).get("body_encoding") == "base64":
                     body = b64decode(body)
                 decoded = loads(body)
-            except (KeyError, TypeError, ValueError):
+            except (KeyError, TypeError, ValueError, binascii.Error):
                 return kombu_path(raw)
             handle, here = self.on_event, utcoffset()
             for event in decoded if isinstance(decoded, list) else (decoded,):
