@@ -120,6 +120,22 @@ def test_event_writers_write_a_stream_through_the_store(kind, redis_client, redi
         assert [e["state"] for e in history.timeline(redis_client, ids[i])] == ["SENT", "RECEIVED", "STARTED", "SUCCESS"]
 
 
+def test_writer_process_lost_is_reported_and_later_events_are_not_counted_as_written(redis_url):
+    from app.monitor.event_writer import ProcessWriter
+
+    lost = []
+    sink = ProcessWriter(redis_url, retention_s=3_600, max_tasks=1_000_000, on_exit=lambda: lost.append(True))
+    try:
+        sink.put(event_changes.entry_for({"type": "task-started", "uuid": str(uuid.uuid4()), "timestamp": time.time()}))
+        assert sink.flush(timeout_s=60)  # the child is up and writing
+        os.kill(sink._proc.pid, signal.SIGKILL)
+        wait_for(lambda: lost, timeout_s=TIMEOUT_S)
+        sink.put(event_changes.entry_for({"type": "task-started", "uuid": str(uuid.uuid4()), "timestamp": time.time()}))
+        assert sink.flush(timeout_s=5) is False and not sink.alive
+    finally:
+        sink.close(timeout_s=5)
+
+
 def test_workers_view_says_where_a_worker_is_known_from(redis_client):
     from streamlit.testing.v1 import AppTest
 

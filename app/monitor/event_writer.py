@@ -131,9 +131,15 @@ class ProcessWriter:
     exited or was killed), after writing what it has received. A SIGKILL of both loses what was in
     flight, as with the thread writer.
 
+    If the child dies on its own (killed, out of memory), what it held is lost, later entries are
+    dropped with an error logged, and `on_exit` (when set) is called once: the ingester stops and
+    exits non-zero so its supervisor restarts it (and the restart reconciles from the result
+    backend).
+
     Args:
         redis_url: the history's Redis URL (`app.store.clients.redis_from_url`).
         retention_s, max_tasks: the store's settings (`app.store.writer.configure`).
+        on_exit: called (from a helper thread) when the child exits while not closing.
     """
 
     SEPARATE_PROCESS = True
@@ -142,7 +148,8 @@ class ProcessWriter:
     #: Entries per pipe message.
     CHUNK = 1_000
 
-    def __init__(self, redis_url: str, retention_s: int, max_tasks: int):
+    def __init__(self, redis_url: str, retention_s: int, max_tasks: int,
+                 on_exit: Callable[[], None] | None = None):
         import multiprocessing
 
         ctx = multiprocessing.get_context("spawn")  # no fork of a process with threads and sockets
@@ -160,7 +167,9 @@ class ProcessWriter:
         self.queued = 0
         self.written = 0
         self.cpu_s = 0.0
+        self.dropped = 0
         self.alive = True
+        self.on_exit = on_exit
         self._closing = False
         # before multiprocessing's own exit handler (atexit runs last-registered first), which
         # would SIGTERM the child (ignored) and wait for it forever
@@ -194,23 +203,26 @@ class ProcessWriter:
             if not chunk:
                 continue
             try:
+                if not self.alive:
+                    raise OSError("not running")
                 self._inbox.send(chunk)
             except (OSError, ValueError) as exc:  # the child is gone
                 log.error("event history writer process gone (%s): %d event(s) dropped", exc, len(chunk))
-                with self._done:
-                    self.written += len(chunk)
-                    self._done.notify_all()
+                self.dropped += len(chunk)
 
     def _read_acks(self) -> None:
         while True:
             try:
                 count, cpu_s = self._acks.recv()
             except (EOFError, OSError):
-                if not self._closing:
-                    log.error("event history writer process exited (code %s)", self._proc.exitcode)
                 with self._done:
                     self.alive = False
                     self._done.notify_all()
+                if not self._closing:
+                    self._proc.join(1.0)
+                    log.error("event history writer process exited (code %s)", self._proc.exitcode)
+                    if self.on_exit is not None:
+                        self.on_exit()
                 return
             with self._done:
                 self.written += count
@@ -219,11 +231,11 @@ class ProcessWriter:
 
     def flush(self, timeout_s: float = 5.0) -> bool:
         """Wait until every entry queued so far has been written by the child; False on timeout
-        or when the child has exited."""
+        or once the child has exited on its own."""
         target = self.queued
         with self._done:
-            return self._done.wait_for(lambda: self.written >= target or not self.alive, timeout_s) \
-                and self.written >= target
+            self._done.wait_for(lambda: self.written >= target or not self.alive, timeout_s)
+            return self.alive and self.written >= target
 
     def close(self, timeout_s: float = 5.0) -> None:
         """Flush, then close the pipe and let the child exit (killed after `timeout_s` more).

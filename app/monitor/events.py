@@ -413,6 +413,16 @@ def main(argv: list[str] | None = None) -> int:
         log.info("signal %s: stopping", signum)
         ingester.stop()
 
+    writer_lost = []
+
+    def _writer_lost():
+        writer_lost.append(True)
+        log.error("history writer process lost: stopping (exit status 1, to be restarted)")
+        ingester.stop()
+
+    if isinstance(_batch["writer"], ProcessWriter):
+        _batch["writer"].on_exit = _writer_lost
+
     backend_url = args.result_backend or (args.broker if args.broker.startswith(("redis://", "rediss://", "unix://")) else None)
     if backend_url:
         try:
@@ -427,7 +437,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         _batch["writer"].close(timeout_s=30.0)
         writer.flush()
-    return 0
+    return 1 if writer_lost else 0
 
 
 if __name__ == "__main__":
