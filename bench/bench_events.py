@@ -12,9 +12,10 @@ Run: ``.venv/bin/python bench/bench_events.py [--tasks 20000] [--publishers 1,4,
    worker's dispatcher does), plus a worker-heartbeat every 2 s per publisher. The field sets are
    those Celery 5 clients and workers send (``TEMPLATES``); ids, arguments and times are fresh.
    Two consumers subscribe to the same stream in their own processes, in the same run:
-   - ours: `app.monitor.events.Ingester` with the store's writer; timed from the first event to the
-     moment the last change is written to Redis (the writer flushed), then the history is checked
-     (every task in SUCCESS);
+   - ours: `app.monitor.events.Ingester` with its writer process (`app.monitor.event_writer.
+     ProcessWriter`, the store's Lua write path); timed from the first event to the moment the last
+     change is written to Redis (the writer flushed), then the history is checked (every task in
+     SUCCESS); its CPU figure counts both processes;
    - Flower: Celery's EventReceiver feeding `flower.events.EventsState.event` (memory only), timed
      from the first to the last event.
    Target: ours >= 20,000 events/s on this 2-core machine. The machine is shared, so each row also
