@@ -76,10 +76,10 @@ def fill(client, start: int, end: int, base: float) -> None:
         batch.append((tid, final, {"finished_at": now + 0.5, "runtime_s": 0.01 + (i % 100) / 200,
                                    "result": '{"status": "completed"}'}, now + 0.5, {"name": name, "worker": worker}))
         if len(batch) >= 1000:
-            writer._send(client, writer._merge(batch))
+            writer.write_batch(client, batch)
             batch = []
     if batch:
-        writer._send(client, writer._merge(batch))
+        writer.write_batch(client, batch)
 
 
 def write_workers(client) -> None:

@@ -1,11 +1,11 @@
 """The event ingester's history writer: the store's write path, fed in large batches.
 
-`app.store.writer`'s per-process writer sends at most 200 changes per 50 ms linger (about 4,000
-changes/s, by design for a worker process that records a few tasks). A Celery-event stream of a
-whole app is far denser, so the ingester keeps its own background thread that gathers entries and
-writes them with the store's own functions: `writer._merge` (a task's changes in one batch become
-one change) and `writer._send` (ONE call of the store's Lua script per batch, the batch as one JSON
-argument). Same keys, same script, same ordering and two-writer rules as every other writer.
+`app.store.writer`'s per-process writer is made for a process that records a few tasks (200
+changes per call, a 50 ms linger unless a backlog waits). A Celery-event stream of a whole app is
+far denser, so the ingester keeps its own background thread that gathers entries and writes them
+with the store's `writer.write_batch` (a task's changes in one batch become one change; ONE call of
+the store's Lua script per batch, the batch as one JSON argument). Same keys, same script, same
+ordering and two-writer rules as every other writer.
 
 Batching: the thread waits for a first entry, lets entries gather for LINGER_S (so a task's four
 events usually fall into one batch and cost Redis one change), then sends up to MAX_BATCH entries
@@ -95,7 +95,7 @@ class BatchWriter:
                 continue
             cpu0 = time.thread_time()
             try:
-                writer._send(client, writer._merge(batch))
+                writer.write_batch(client, batch)
             except Exception as exc:  # noqa: BLE001 - history must never stop the ingester
                 log.warning("task history write of %d event(s) failed: %s", len(batch), exc)
             self.cpu_s += time.thread_time() - cpu0
@@ -280,7 +280,7 @@ def _child_main(inbox, acks, redis_url: str, retention_s: int, max_tasks: int, m
                 open_ = False
         batch, pending = pending[:max_batch], pending[max_batch:]
         try:
-            writer._send(client, writer._merge(batch))
+            writer.write_batch(client, batch)
         except Exception as exc:  # noqa: BLE001 - history must never stop the ingester
             log.warning("task history write of %d event(s) failed: %s", len(batch), exc)
         try:

@@ -429,6 +429,19 @@ def _send(client, changes: list[tuple], via=None) -> None:
     _record_script(client)(keys=[], args=[*_header(), batch], client=via if via is not None else client)
 
 
+def write_batch(client, changes: list[tuple]) -> None:
+    """Write `changes` now with one script call: ``(task_id, state, fields, now, kwargs)`` tuples,
+    kwargs as `add_commands` takes them; a task's changes are folded into one (`_merge`). For a
+    writer that does its own batching (the Celery-event ingester, a bulk load).
+
+    Raises:
+        redis.RedisError: Redis cannot be reached (nothing of the batch is written then: a script
+        runs whole or not at all).
+    """
+    if changes:
+        _send(client, _merge(changes))
+
+
 def add_commands(pipe, task_id: str, state: str, fields: dict[str, Any], *, now: float,
                  name: str | None = None, queue: str | None = None, worker: str | None = None,
                  first_seen: bool = False, search_text: str | None = None,
@@ -522,7 +535,8 @@ class _Writer:
     def _run(self) -> None:
         while True:
             batch = [self.queue.get()]
-            time.sleep(self.LINGER_S)
+            if self.queue.qsize() < self.MAX_BATCH:  # no backlog: let a task's next change arrive
+                time.sleep(self.LINGER_S)
             while len(batch) < self.MAX_BATCH:
                 try:
                     batch.append(self.queue.get_nowait())
