@@ -85,3 +85,17 @@ def test_never_running_schedule_is_missed_alerted_by_beat_and_recovers(tmp_path,
         redis_client.delete(lock_key())
         queues.purge(redis_client, nobody)
         time.sleep(0.2)
+
+
+def test_a_fresh_send_does_not_hide_that_the_last_finished_run_failed():
+    now = 1_000.0
+    fresh = {"state": "SENT", "sent_at": str(now - 0.2)}
+    failed = {"state": "FAILURE", "exception": "ValueError: boom", "sent_at": str(now - 1.2)}
+    h = schedule_health.classify("e", True, now + 0.8, "new-id", fresh, 2.0, now, previous=failed)
+    assert h.status == "failing" and "ValueError: boom" in h.detail and h.last_task_id == "new-id"
+    ok = schedule_health.classify("e", True, now + 0.8, "new-id", fresh, 2.0, now, previous={"state": "SUCCESS"})
+    assert ok.status == "waiting"
+    # a newest run that finished decides on its own
+    done = schedule_health.classify("e", True, now + 0.8, "new-id", {"state": "SUCCESS", "sent_at": str(now - 0.2)},
+                                    2.0, now, previous=failed)
+    assert done.status == "ok"

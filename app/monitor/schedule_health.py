@@ -10,11 +10,13 @@ of it starts). From these and the history of the last task:
 - ``missed``: a run due more than `grace_s` ago did not start — beat has not sent it (is beat
   running?) or it was sent and still waits (does its queue have a consumer?);
 - ``late``: the last run started, but more than `grace_s` after beat sent it;
-- ``failing``: the last run failed (or was revoked);
+- ``failing``: the last finished run failed (or was revoked) — while the newest run has not
+  finished, the one sent before it (``cc:sched:prev``) decides, so an entry that runs more often
+  than it is checked does not flip to "waiting" whenever a check meets a fresh send;
 - ``running``, ``ok``, ``waiting`` (never sent yet, not overdue), ``disabled``.
 
-Cost: one ZRANGE of RedBeat's schedule, two HGETALLs (``cc:sched:last`` / ``pending``), one read per entry, one
-pipelined HMGET of the last tasks — it grows with the number of entries, never with the history.
+Cost: one ZRANGE of RedBeat's schedule, three HGETALLs (``cc:sched:last`` / ``prev`` /
+``pending``), one read per entry, one pipelined HMGET of the last two tasks of each entry — it grows with the number of entries, never with the history.
 """
 from __future__ import annotations
 
@@ -51,7 +53,7 @@ def _f(value) -> float | None:
 
 def classify(name: str, enabled: bool, due_at: float | None, task_id: str | None, task: dict | None,
              grace_s: float, now: float, queue: str | None = None,
-             pending_since: float | None = None) -> EntryHealth:
+             pending_since: float | None = None, previous: dict | None = None) -> EntryHealth:
     """The status of one entry from what Redis holds about it (pure; see module docstring).
 
     `pending_since` is when the oldest send of the entry that has not started yet was made
@@ -76,6 +78,10 @@ def classify(name: str, enabled: bool, due_at: float | None, task_id: str | None
     if state in ("FAILURE", "REVOKED"):
         why = (task.get("exception") or state)[:200]
         return EntryHealth(name, "failing", f"last run {state.lower()}: {why}", **common)
+    before = (previous or {}).get("state")
+    if state not in FINISHED_STATES and before in ("FAILURE", "REVOKED"):
+        why = ((previous or {}).get("exception") or before)[:200]
+        return EntryHealth(name, "failing", f"last finished run {before.lower()}: {why}", **common)
     if sent_at and started_at and started_at - sent_at > grace_s:
         return EntryHealth(name, "late", f"last run started {started_at - sent_at:.0f} s after it was sent "
                                          f"(grace {grace_s:g} s)", **common)
@@ -106,10 +112,10 @@ def check(app, client, grace_s: float, now: float | None = None, entries=None) -
     now = time.time() if now is None else now
     entries = schedules.list_entries(app) if entries is None else entries
     due = dict(get_redis(app).zrange(ensure_conf(app).schedule_key, 0, -1, withscores=True))
-    last, pending = schedule_runs.read(client)
+    last, pending, prev = schedule_runs.read_all(client)
     ids = {e.name: last.get(e.name) for e in entries}
     pipe = client.pipeline(transaction=False)
-    wanted = [(n, tid) for n, tid in ids.items() if tid]
+    wanted = [(n, tid) for n, tid in ids.items() if tid] + [(("prev", n), prev[n]) for n in ids if prev.get(n)]
     for _, tid in wanted:
         pipe.hmget(keys.task(tid), *_TASK_FIELDS)
     tasks = {n: dict(zip(_TASK_FIELDS, vals)) if any(vals) else None
@@ -121,5 +127,5 @@ def check(app, client, grace_s: float, now: float | None = None, entries=None) -
         due_at = float(score) if score is not None and float(score) >= 0 else None  # -1: no more runs
         out[e.name] = classify(e.name, e.enabled, due_at,
                                ids.get(e.name), tasks.get(e.name), grace_s, now, e.queue,
-                               pending.get(e.name))
+                               pending.get(e.name), previous=tasks.get(("prev", e.name)))
     return out

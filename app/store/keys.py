@@ -220,6 +220,8 @@ def queue_depth(queue: str) -> str:
 #                                 ``F|n|<name>`` (all / failed by task name), ``T|q|<queue>`` /
 #                                 ``F|q|<queue>`` (by queue) (TTL COUNTER_TTL_S).
 # - ``cc:sched:last``             hash, schedule entry name -> id of the last task beat sent for it.
+# - ``cc:sched:prev``             hash, schedule entry name -> id of the task beat sent before the last
+#                                 (its result stands while the newest run has not finished).
 # - ``cc:sched:pending``          hash, schedule entry name -> epoch s of the oldest send of it that
 #                                 has not started yet (removed when a run of it starts).
 # - ``cc:fgroups``                sorted set, failure fingerprint scored by last-seen epoch seconds.
@@ -234,6 +236,7 @@ ALERT_EVENTS = f"{PREFIX}alert:events"
 ALERT_SEEDED = f"{PREFIX}alert:seeded"
 SCHEDULE_LAST_TASK = f"{PREFIX}sched:last"
 SCHEDULE_PENDING = f"{PREFIX}sched:pending"
+SCHEDULE_PREVIOUS_TASK = f"{PREFIX}sched:prev"
 FAILURE_GROUPS = f"{PREFIX}fgroups"
 PAUSED_QUEUES = f"{PREFIX}paused"
 

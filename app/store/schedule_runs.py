@@ -1,7 +1,8 @@
 """Which task beat last sent for each schedule entry, and since when a send has waited to start.
 
-``cc:sched:last`` (entry -> task id) and ``cc:sched:pending`` (entry -> epoch s of the oldest send
-not started yet) are written by the recorder: `note_sent` in the publisher (beat) for every message
+``cc:sched:last`` (entry -> task id), ``cc:sched:prev`` (entry -> the task id sent before that)
+and ``cc:sched:pending`` (entry -> epoch s of the oldest send not started yet) are written by the
+recorder: `note_sent` in the publisher (beat) for every message
 carrying the ``cc_schedule`` header, `note_started` in the worker when a run of the entry starts.
 `app.monitor.schedule_health` reads them with `read`. Errors are logged and swallowed on the write
 side (history must never fail a task).
@@ -16,9 +17,12 @@ log = logging.getLogger(__name__)
 
 
 def note_sent(client, entry: str, task_id: str, now: float) -> None:
-    """Beat sent `task_id` for `entry` at `now` (one pipelined round trip)."""
+    """Beat sent `task_id` for `entry` at `now` (two round trips; beat sends rarely)."""
     try:
+        previous = client.hget(keys.SCHEDULE_LAST_TASK, entry)
         pipe = client.pipeline(transaction=False)
+        if previous and previous != task_id:
+            pipe.hset(keys.SCHEDULE_PREVIOUS_TASK, entry, previous)
         pipe.hset(keys.SCHEDULE_LAST_TASK, entry, task_id)
         pipe.hsetnx(keys.SCHEDULE_PENDING, entry, repr(now))
         pipe.execute()
@@ -36,14 +40,21 @@ def note_started(client, entry: str) -> None:
 
 def read(client) -> tuple[dict[str, str], dict[str, float]]:
     """(entry -> last task id, entry -> epoch s the oldest unstarted send was made), one pipeline."""
+    last, pending, _ = read_all(client)
+    return last, pending
+
+
+def read_all(client) -> tuple[dict[str, str], dict[str, float], dict[str, str]]:
+    """`read` plus entry -> the task id sent before the last, one pipeline."""
     pipe = client.pipeline(transaction=False)
     pipe.hgetall(keys.SCHEDULE_LAST_TASK)
     pipe.hgetall(keys.SCHEDULE_PENDING)
-    last, pending = pipe.execute()
+    pipe.hgetall(keys.SCHEDULE_PREVIOUS_TASK)
+    last, pending, previous = pipe.execute()
     out = {}
     for entry, value in pending.items():
         try:
             out[entry] = float(value)
         except ValueError:
             continue
-    return last, out
+    return last, out, previous
