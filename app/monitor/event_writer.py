@@ -29,6 +29,26 @@ from app.store import writer
 log = logging.getLogger(__name__)
 
 
+def _gather(owner, pop, size: int) -> list:
+    """Up to `size` entries from `owner._queue` (popped with `pop`): when it is empty, mark the
+    owner idle (its `put` then sets `owner._wake`), wait, and linger `owner.LINGER_S` so a task's
+    events arrive together; with a backlog, take at once."""
+    owner._idle = True
+    if not owner._queue:
+        owner._wake.wait()
+        owner._wake.clear()
+        owner._idle = False
+        time.sleep(owner.LINGER_S)
+    owner._idle = False
+    out = []
+    try:
+        for _ in range(size):
+            out.append(pop())
+    except IndexError:
+        pass
+    return out
+
+
 class BatchWriter:
     """Background writer of store entries ``(task_id, state, fields, timestamp, kwargs)`` (the
     tuples `app.monitor.event_changes.entry_for` returns; kwargs as `app.store.writer.write`'s).
@@ -78,19 +98,7 @@ class BatchWriter:
         client = self._client_factory()
         pop = self._queue.popleft
         while True:
-            self._idle = True
-            if not self._queue:
-                self._wake.wait()
-                self._wake.clear()
-                self._idle = False
-                time.sleep(self.LINGER_S)
-            self._idle = False
-            batch = []
-            try:
-                for _ in range(self.MAX_BATCH):
-                    batch.append(pop())
-            except IndexError:
-                pass
+            batch = _gather(self, pop, self.MAX_BATCH)
             if not batch:
                 continue
             cpu0 = time.thread_time()
@@ -187,19 +195,7 @@ class ProcessWriter:
     def _feed(self) -> None:
         pop = self._queue.popleft
         while True:
-            self._idle = True
-            if not self._queue:
-                self._wake.wait()
-                self._wake.clear()
-                self._idle = False
-                time.sleep(self.LINGER_S)
-            self._idle = False
-            chunk = []
-            try:
-                for _ in range(self.CHUNK):
-                    chunk.append(pop())
-            except IndexError:
-                pass
+            chunk = _gather(self, pop, self.CHUNK)
             if not chunk:
                 continue
             try:
