@@ -94,7 +94,9 @@ def test_a_fresh_send_does_not_hide_that_the_last_finished_run_failed():
     h = schedule_health.classify("e", True, now + 0.8, "new-id", fresh, 2.0, now, previous=failed)
     assert h.status == "failing" and "ValueError: boom" in h.detail and h.last_task_id == "new-id"
     ok = schedule_health.classify("e", True, now + 0.8, "new-id", fresh, 2.0, now, previous={"state": "SUCCESS"})
-    assert ok.status == "waiting"
+    assert ok.status == "ok"
+    first = schedule_health.classify("e", True, now + 0.8, "new-id", fresh, 2.0, now)
+    assert first.status == "waiting"  # no run has finished yet
     # a newest run that finished decides on its own
     done = schedule_health.classify("e", True, now + 0.8, "new-id", {"state": "SUCCESS", "sent_at": str(now - 0.2)},
                                     2.0, now, previous=failed)

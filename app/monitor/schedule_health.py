@@ -11,8 +11,8 @@ of it starts). From these and the history of the last task:
   running?) or it was sent and still waits (does its queue have a consumer?);
 - ``late``: the last run started, but more than `grace_s` after beat sent it;
 - ``failing``: the last finished run failed (or was revoked) — while the newest run has not
-  finished, the one sent before it (``cc:sched:prev``) decides, so an entry that runs more often
-  than it is checked does not flip to "waiting" whenever a check meets a fresh send;
+  finished, the one sent before it (``cc:sched:prev``) decides "failing" or "ok", so an entry that
+  runs as often as it is checked does not flip to "waiting" whenever a check meets a fresh send;
 - ``running``, ``ok``, ``waiting`` (never sent yet, not overdue), ``disabled``.
 
 Cost: one ZRANGE of RedBeat's schedule, three HGETALLs (``cc:sched:last`` / ``prev`` /
@@ -89,6 +89,8 @@ def classify(name: str, enabled: bool, due_at: float | None, task_id: str | None
         return EntryHealth(name, "running", f"last run {state.lower()}", **common)
     if state == "SUCCESS":
         return EntryHealth(name, "ok", "last run succeeded", **common)
+    if before == "SUCCESS":
+        return EntryHealth(name, "ok", "last finished run succeeded; the newest is sent, not started yet", **common)
     if task_id:
         return EntryHealth(name, "waiting", "last run sent, not started yet", **common)
     return EntryHealth(name, "waiting", "no run recorded yet", **common)
