@@ -10,7 +10,8 @@ Prints tasks/s per side (median of rounds) and the ratio console/raw (target >= 
 the per-round (paired) ratios, and the CPU time per task each side used (publisher + worker with its
 pool + Redis, from /proc and INFO cpu): on a shared machine wall-clock rates swing with the other
 load, while CPU per task does not, and on an otherwise idle machine throughput is its inverse.
-``--modes raw,console,norec`` adds the console with the history's signal handlers disconnected.
+``--modes raw,console,norec`` adds the console with the history's signal handlers disconnected;
+``nowrite`` the console with the handlers but no store client (handlers run, nothing is written).
 """
 from __future__ import annotations
 

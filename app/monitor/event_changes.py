@@ -33,6 +33,7 @@ import re
 from typing import Any
 
 from app.telemetry.redaction import SECRET_WORDS, to_text
+from app.telemetry.redaction import may_hold_secret as _may_hold_secret
 
 #: Event type -> history state (celery.events.state.TASK_EVENT_TO_STATE, less task-rejected).
 EVENT_STATES = {"task-sent": "SENT", "task-received": "RECEIVED", "task-started": "STARTED",
@@ -46,21 +47,6 @@ ARGS_JSON_MAX_BYTES = 64 * 1024
 _SECRET_VALUE_RE = re.compile(
     r"""((?:['"])?[\w-]*(?:%s)[\w-]*(?:['"])?\s*[:=]\s*)('(?:[^'\\]|\\.)*'?|"(?:[^"\\]|\\.)*"?|[^,)}\]\s]+)"""
     % "|".join(re.escape(w) for w in SECRET_WORDS), re.IGNORECASE)
-
-
-#: Substrings (case-folded) without which neither `_SECRET_VALUE_RE` nor the redaction of
-#: `app.telemetry.redaction` (secret words, whole-word ``auth``, ``sk-``, ``Bearer``/``Basic``,
-#: PEM ``-----BEGIN``) can match: a text holding none of them is left as is without running those
-#: regexes (substring tests are ~20x cheaper than the case-insensitive alternations).
-_SECRET_HINTS = tuple(SECRET_WORDS) + ("auth", "sk-", "bearer", "basic", "-----begin")
-
-
-def _may_hold_secret(text: str) -> bool:
-    folded = text.casefold()
-    for hint in _SECRET_HINTS:
-        if hint in folded:
-            return True
-    return False
 
 
 def mask_repr(text: str) -> str:
