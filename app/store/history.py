@@ -338,9 +338,17 @@ def tasks_in_window(client, since: float, until: float, fields: tuple[str, ...],
                     page_size: int = 1_000) -> Iterator[list[tuple[str, dict[str, str | None]]]]:
     """Pages (newest first) of ``(task id, {field: raw text or None})`` for tasks first seen in
     [since, until] (epoch s): one ZREVRANGEBYSCORE and one pipelined HMGET per page of
-    `page_size`; ids whose hash has expired are left out. Stop iterating to stop reading."""
+    `page_size`; ids whose hash has expired are left out, each id comes once. Stop iterating to
+    stop reading."""
+    seen: set[str] = set()
     for ids in _chunks(lambda start: client.zrevrangebyscore(keys.TASKS_ALL, until, since,
                                                             start=start, num=page_size)):
+        # a task written meanwhile with a first-seen time inside the window shifts the offsets
+        # by one: the id at a page boundary then comes twice, and is left out the second time
+        ids = [tid for tid in ids if tid not in seen]
+        seen.update(ids)
+        if not ids:
+            continue
         pipe = client.pipeline(transaction=False)
         for tid in ids:
             pipe.hmget(keys.task(tid), *fields)
