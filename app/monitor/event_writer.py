@@ -29,6 +29,18 @@ from app.store import writer
 log = logging.getLogger(__name__)
 
 
+def _init_queue(owner) -> None:
+    """The entry queue both writers share the shape of: a deque, the wake event and idle flag
+    `_gather` uses, a condition `flush` waits on, and the counters (``cpu_s``: CPU seconds the
+    writing side used, for benchmarks)."""
+    owner._queue = collections.deque()
+    owner._wake = threading.Event()
+    owner._idle = True
+    owner._done = threading.Condition()
+    owner.queued = owner.written = 0
+    owner.cpu_s = 0.0
+
+
 def _gather(owner, pop, size: int) -> list:
     """Up to `size` entries from `owner._queue` (popped with `pop`): when it is empty, mark the
     owner idle (its `put` then sets `owner._wake`), wait, and linger `owner.LINGER_S` so a task's
@@ -71,14 +83,7 @@ class BatchWriter:
 
     def __init__(self, client_factory: Callable[[], Any]):
         self._client_factory = client_factory
-        self._queue: collections.deque = collections.deque()
-        self._wake = threading.Event()
-        self._idle = True
-        self._done = threading.Condition()
-        self.queued = 0
-        self.written = 0
-        #: CPU seconds this writer's thread has used (encoding and sending), for benchmarks.
-        self.cpu_s = 0.0
+        _init_queue(self)
         self._thread: threading.Thread | None = None
 
     def put(self, entry: tuple) -> None:
@@ -168,13 +173,7 @@ class ProcessWriter:
         self._proc.start()
         inbox_r.close()
         acks_w.close()
-        self._queue: collections.deque = collections.deque()
-        self._wake = threading.Event()
-        self._idle = True
-        self._done = threading.Condition()
-        self.queued = 0
-        self.written = 0
-        self.cpu_s = 0.0
+        _init_queue(self)
         self.dropped = 0
         self.alive = True
         self.on_exit = on_exit
