@@ -28,9 +28,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def tree_cpu_s(pid: int) -> float:
+def tree_cpu_s(pid: int, children_only: bool = False) -> float:
     """CPU seconds (user + system) used so far by process `pid` and its direct children (the prefork
-    pool), from /proc (Linux)."""
+    pool), from /proc (Linux); with `children_only`, the children's alone."""
     tick = os.sysconf("SC_CLK_TCK")
     total = 0.0
     for entry in os.listdir("/proc"):
@@ -41,7 +41,7 @@ def tree_cpu_s(pid: int) -> float:
                 fields = f.read().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(entry) == pid or int(fields[1]) == pid:  # fields[1] is the ppid
+        if (int(entry) == pid and not children_only) or int(fields[1]) == pid:  # fields[1] is the ppid
             total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
     return total
 
@@ -55,15 +55,25 @@ def publish(mode: str, n: int, worker_pid: int) -> tuple[float, float]:
     noop.delay(-1).get(timeout=60)  # warm: worker up, connections open
     server = redis.Redis.from_url(os.environ["REDIS_URL"])
 
-    def cpu() -> float:
+    def cpu() -> tuple[float, float, float, float]:
         info = server.info("cpu")
-        return time.process_time() + tree_cpu_s(worker_pid) + info["used_cpu_user"] + info["used_cpu_sys"]
+        pool = tree_cpu_s(worker_pid, children_only=True)
+        return (time.process_time(), tree_cpu_s(worker_pid) - pool, pool,
+                info["used_cpu_user"] + info["used_cpu_sys"])
+    server.config_resetstat()
     c0, t0 = cpu(), time.perf_counter()
     results = [noop.delay(i) for i in range(n)]
+    published_s = time.perf_counter() - t0
     for r in results:
         r.get(timeout=300)
     secs = time.perf_counter() - t0
-    return secs, cpu() - c0
+    parts = [b - a for a, b in zip(c0, cpu())]
+    stats = server.info("commandstats")
+    top = sorted(stats.items(), key=lambda kv: -kv[1]["usec"])[:4]
+    print("redis us/task by command:", ", ".join(f"{k[8:]} {v['usec'] / n:.1f} ({v['calls'] / n:.2f} calls)" for k, v in top),
+          file=sys.stderr)
+    print(f"all published after {published_s:.2f} s;", "cpu parts (publisher, worker main process, pool, Redis) ms/task:", *(f"{1000 * p / n:.2f}" for p in parts), file=sys.stderr)
+    return secs, sum(parts)
 
 
 def run_round(mode: str, n: int, url: str, data_dir: str) -> tuple[float, float]:
@@ -79,6 +89,8 @@ def run_round(mode: str, n: int, url: str, data_dir: str) -> tuple[float, float]
         if out.returncode != 0:
             raise RuntimeError(out.stderr[-2000:])
         secs, cpu_s = out.stdout.strip().splitlines()[-1].split()
+        for line in out.stderr.strip().splitlines()[-2:]:
+            print("   ", line, flush=True)
         return float(secs), float(cpu_s)
     finally:
         worker.terminate()
@@ -89,7 +101,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--tasks", type=int, default=2000)
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--publish", choices=["raw", "console", "norec"])
+    ap.add_argument("--publish", choices=None)
     ap.add_argument("--modes", default="raw,console")
     ap.add_argument("--worker-pid", type=int)
     args = ap.parse_args()
@@ -115,6 +127,7 @@ def main() -> None:
     finally:
         proc.terminate()
         proc.wait(30)
+    for m in rates: print(m, round(statistics.median(rates[m])), "tasks/s", round(statistics.median(cpu_ms[m]), 2), "ms CPU")
     raw, ours = statistics.median(rates["raw"]), statistics.median(rates["console"])
     print(f"\nraw Celery {raw:.0f} tasks/s, console task base {ours:.0f} tasks/s, "
           f"ratio {ours / raw:.2f} (target >= 0.9; median of {args.rounds} rounds)")

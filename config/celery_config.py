@@ -14,6 +14,8 @@ from __future__ import annotations
 import time
 
 from celery import Celery
+from celery.app import backends
+from celery.backends.redis import RedisBackend
 from celery.signals import beat_init, before_task_publish
 from kombu import Exchange, Queue
 
@@ -23,6 +25,7 @@ from app.store import writer as history_writer
 from app.telemetry import recorder  # noqa: F401 - connects the history's Celery signal handlers
 from app.telemetry.heartbeat import RedisHeartbeat
 from app.telemetry.queue_pause import PausedQueues
+from app.telemetry.result_backend import ConsoleRedisBackend
 from config.settings import get_settings
 
 QUEUES = ("email_queue", "file_processing_queue", "ai_queue", "reports_queue", "default_queue")
@@ -50,7 +53,8 @@ settings = get_settings()
 
 class ConsoleCelery(Celery):
     """Celery whose every publish passes the countdown/ETA guard (`app.services.eta_guard`) when the
-    broker is Redis (RabbitMQ has no visibility timeout: an unacked message stays with its consumer)."""
+    broker is Redis (RabbitMQ has no visibility timeout: an unacked message stays with its consumer),
+    and whose Redis result backend also counts deliveries (`app.telemetry.result_backend`)."""
 
     def send_task(self, name, args=None, kwargs=None, countdown=None, eta=None, *more, **options):
         redis_broker = str(self.conf.broker_url or "").startswith(("redis://", "rediss://", "unix://"))
@@ -59,6 +63,14 @@ class ConsoleCelery(Celery):
         if capped is not None:
             countdown, eta = capped, None
         return super().send_task(name, args, kwargs, countdown, eta, *more, **options)
+
+    def _get_backend(self):
+        """Celery's backend for ``result_backend``, except that a plain Redis one is
+        `ConsoleRedisBackend` (counts each delivery in the STARTED store's round trip)."""
+        backend, url = backends.by_url(self.backend_cls or self.conf.result_backend, self.loader)
+        if backend is RedisBackend:
+            backend = ConsoleRedisBackend
+        return backend(app=self, url=url)
 
 
 celery_app = ConsoleCelery("console", broker=settings.broker_url, backend=settings.result_backend,
@@ -160,4 +172,4 @@ def _seed_default_schedule(sender=None, **_):
     schedules.keep_interval(sender.app, "evaluate-alerts", get_settings().ALERT_EVAL_INTERVAL_S)
 
 history_writer.configure(lambda: redis_from_url(settings.result_backend),
-                   retention_s=settings.HISTORY_RETENTION_S, max_tasks=settings.HISTORY_MAX_TASKS)
+                         retention_s=settings.HISTORY_RETENTION_S, max_tasks=settings.HISTORY_MAX_TASKS)

@@ -7,7 +7,8 @@ Celery's PROGRESS state (readable with AsyncResult.info) and records it in the t
 
 Before a task body runs in a worker (`ConsoleTask.__call__`):
 
-1. its delivery is counted (`app.services.deliveries`): a task whose worker was lost more than
+1. its delivery is counted (`app.services.deliveries`; normally already done by the result
+   backend in the round trip that stored STARTED, `app.telemetry.result_backend`): a task whose worker was lost more than
    MAX_DELIVERIES times fails with "worker lost N times (killed, out of memory, or crashed)" and is
    acked; each lost delivery is written on the history timeline;
 2. its arguments are checked against the task's signature and annotations
@@ -27,7 +28,7 @@ from celery import Task
 
 from app.errors import InvalidInput
 from app.services import deliveries
-from app.telemetry import recorder
+from app.telemetry import recorder, result_backend
 
 PROGRESS = "PROGRESS"
 log = logging.getLogger(__name__)
@@ -121,11 +122,15 @@ class ConsoleTask(Task):
         from config.settings import get_settings
 
         settings = get_settings()
-        try:
-            delivery = deliveries.count(_redis_for(settings.result_backend), req.id, int(req.retries or 0))
-        except Exception as exc:  # noqa: BLE001 - without Redis the cap cannot be kept; run the task
-            log.warning("delivery count for %s failed: %s", req.id, exc)
-            return
+        delivery = getattr(req, result_backend.DELIVERY_ATTR, None)  # counted with the STARTED store
+        if delivery == result_backend.COUNT_FAILED:
+            return  # logged there; without Redis the cap cannot be kept: run the task
+        if delivery is None:
+            try:
+                delivery = deliveries.count(_redis_for(settings.result_backend), req.id, int(req.retries or 0))
+            except Exception as exc:  # noqa: BLE001 - without Redis the cap cannot be kept; run the task
+                log.warning("delivery count for %s failed: %s", req.id, exc)
+                return
         req.delivery = delivery
         if delivery > 1:
             recorder.record_lost_delivery(req.id, delivery - 1, deliveries.lost_message(delivery - 1))
