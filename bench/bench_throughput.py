@@ -1,15 +1,16 @@
 """Benchmark: end-to-end no-op throughput through the console's task base vs. raw Celery.
 
-Run: ``.venv/bin/python bench/bench_throughput.py [--tasks 2000] [--rounds 3]``
+Run: ``.venv/bin/python bench/bench_throughput.py [--tasks 2000] [--rounds 6]``
 
 For each round and each side (raw Celery app from bench/noop_raw.py; the console's `celery_app`
-with its history recorder and heartbeat from bench/noop_console.py) it starts a real worker
-subprocess (prefork, concurrency 2) on a private valkey-server, publishes N no-op tasks from a
-separate publisher process of the same side, and times from the first publish to the last result.
-Prints tasks/s per side (median of rounds) and the ratio console/raw (target >= 0.9, issues 8 and 13),
-the per-round (paired) ratios, and the CPU time per task each side used (publisher + worker with its
-pool + Redis, from /proc and INFO cpu): on a shared machine wall-clock rates swing with the other
-load, while CPU per task does not, and on an otherwise idle machine throughput is its inverse.
+with its history recorder, result backend and heartbeat from bench/noop_console.py) it starts a
+fresh private valkey-server, a real worker subprocess (prefork, concurrency 2) and a separate
+publisher process of the same side, publishes N no-op tasks and times from the first publish to
+the last result. The sides alternate order every round. Prints tasks/s per side (median of
+rounds) and the ratio console/raw (target >= 0.9, issues 8 and 13), the per-round (paired) ratios,
+and the CPU time per task each side used (publisher, worker main process, pool, Redis, from /proc
+and INFO cpu; each round also prints that split and Redis' busiest commands): on a shared machine
+wall-clock rates swing with the other load, while CPU per task does not.
 ``--modes raw,console,norec`` adds the console with the history's signal handlers disconnected;
 ``nowrite`` the console with the handlers but no store client (handlers run, nothing is written).
 """
@@ -100,8 +101,8 @@ def run_round(mode: str, n: int, url: str, data_dir: str) -> tuple[float, float]
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--tasks", type=int, default=2000)
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--publish", choices=None)
+    ap.add_argument("--rounds", type=int, default=6)
+    ap.add_argument("--publish")
     ap.add_argument("--modes", default="raw,console")
     ap.add_argument("--worker-pid", type=int)
     args = ap.parse_args()
@@ -110,28 +111,33 @@ def main() -> None:
         return
     from app.launcher import redis_server
 
-    tmp = tempfile.mkdtemp(prefix="bench-throughput-")
-    port = redis_server.free_port()
-    proc = redis_server.start(port, Path(tmp) / "redis", persist=False)
-    url = f"redis://127.0.0.1:{port}/0"
-    rates: dict[str, list[float]] = {m: [] for m in args.modes.split(",")}
-    cpu_ms: dict[str, list[float]] = {m: [] for m in args.modes.split(",")}
-    try:
-        for r in range(args.rounds):
-            for mode in args.modes.split(","):
-                secs, cpu_s = run_round(mode, args.tasks, url, tmp)
-                rates[mode].append(args.tasks / secs)
-                cpu_ms[mode].append(1000 * cpu_s / args.tasks)
-                print(f"round {r + 1} {mode:>7}: {args.tasks} no-ops in {secs:.2f} s = {args.tasks / secs:.0f} tasks/s, "
-                      f"{1000 * cpu_s / args.tasks:.2f} ms CPU per task (publisher + worker + Redis)", flush=True)
-    finally:
-        proc.terminate()
-        proc.wait(30)
-    for m in rates: print(m, round(statistics.median(rates[m])), "tasks/s", round(statistics.median(cpu_ms[m]), 2), "ms CPU")
+    modes = args.modes.split(",")
+    rates: dict[str, list[float]] = {m: [] for m in modes}
+    cpu_ms: dict[str, list[float]] = {m: [] for m in modes}
+    for r in range(args.rounds):
+        # Each side of each round gets a fresh valkey-server (nothing left by the other side: result
+        # keys, history), and the order flips every round, so drift during a round (other load,
+        # warm caches) favours each side equally often.
+        for mode in (modes if r % 2 == 0 else modes[::-1]):
+            tmp = tempfile.mkdtemp(prefix="bench-throughput-")
+            port = redis_server.free_port()
+            proc = redis_server.start(port, Path(tmp) / "redis", persist=False)
+            try:
+                secs, cpu_s = run_round(mode, args.tasks, f"redis://127.0.0.1:{port}/0", tmp)
+            finally:
+                proc.terminate()
+                proc.wait(30)
+            rates[mode].append(args.tasks / secs)
+            cpu_ms[mode].append(1000 * cpu_s / args.tasks)
+            print(f"round {r + 1} {mode:>7}: {args.tasks} no-ops in {secs:.2f} s = {args.tasks / secs:.0f} tasks/s, "
+                  f"{1000 * cpu_s / args.tasks:.2f} ms CPU per task (publisher + worker + Redis)", flush=True)
+    for m in rates:
+        print(f"{m:>8}: median {statistics.median(rates[m]):.0f} tasks/s, {statistics.median(cpu_ms[m]):.2f} ms CPU per task")
     raw, ours = statistics.median(rates["raw"]), statistics.median(rates["console"])
     print(f"\nraw Celery {raw:.0f} tasks/s, console task base {ours:.0f} tasks/s, "
           f"ratio {ours / raw:.2f} (target >= 0.9; median of {args.rounds} rounds)")
-    # Paired ratios: each round runs the sides back to back, so a round's ratio shares its load.
+    # Paired ratios: each round runs the sides back to back (order flipping), so a round's ratio
+    # shares its load.
     paired = sorted(c / r for c, r in zip(rates["console"], rates["raw"]))
     print(f"per-round ratios {', '.join(f'{p:.2f}' for p in paired)}; median {statistics.median(paired):.2f}")
     raw_cpu, our_cpu = statistics.median(cpu_ms["raw"]), statistics.median(cpu_ms["console"])

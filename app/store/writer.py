@@ -13,7 +13,9 @@ Changes are queued to a background thread per process (`_Writer`) that sends the
 script call (EVALSHA of `_RECORD_LUA`, the batch passed as one JSON argument): per change it updates
 the task hash (its timeline entries are fields of the same hash), moves the id between state
 indexes, adds it to the name and word indexes the first time the task has that name or
-arguments, and refreshes the TTL when the task is new or finishes; per batch it adds the
+arguments, and refreshes the TTL when the task is new or finishes (the index changes are
+gathered per key and sent as one ZADD / ZREM per key and batch: a batch holds each task once,
+`_merge`); per batch it adds the
 per-minute counters, failure-rate counters (``cc:rate:<minute>``), runtime histograms and per-worker
 counts once per key, and updates the failure group of each failure (`app.store.failure_groups`).
 
@@ -189,10 +191,18 @@ local tl_max = tonumber(ARGV[5])
 local K_all, K_names, word_max, K_fgs = ARGV[6], ARGV[7], tonumber(ARGV[8]), ARGV[9]
 local unindexed, batch = ARGV[10], cjson.decode(ARGV[11])
 local incr, hincr, hfloat, ttl_keys = {}, {}, {}, {}
+-- index changes gathered per key and sent once per batch (a batch holds each task once, `_merge`)
+local zrem, zadd, zaddnx, names, wordkeys = {}, {}, {}, {}, {}
 local function bump(key, field, by)
   local t = hincr[key]
   if not t then t = {} hincr[key] = t end
   t[field] = (t[field] or 0) + by
+end
+local function push(tbl, key, a, b)
+  local t = tbl[key]
+  if not t then t = {} tbl[key] = t end
+  t[#t + 1] = a
+  if b then t[#t + 1] = b end
 end
 local any_new = false
 for c = 1, #batch do
@@ -257,29 +267,26 @@ for c = 1, #batch do
     end
     if #extra > 0 then redis.call('HSET', K_task, unpack(extra)) end
   else
-    if prev and prev ~= state and prev ~= unindexed then redis.call('ZREM', state_prefix .. prev, id) end
+    if prev and prev ~= state and prev ~= unindexed then push(zrem, state_prefix .. prev, id) end
     for i = 1, #extra do fields[#fields + 1] = extra[i] end
     redis.call('HSET', K_task, unpack(fields))
-    if state ~= unindexed then redis.call('ZADD', K_state, now, id) end
+    if state ~= unindexed then push(zadd, K_state, now, id) end
   end
   for i = 1, 2 * nfill, 2 do redis.call('HSETNX', K_task, fill[i], fill[i + 1]) end
   if not prev then
     redis.call('EXPIRE', K_task, ttl)
-    if redis.call('ZADD', K_all, 'NX', now, id) == 1 then any_new = true end
+    push(zaddnx, K_all, now, id)
   elseif state == 'SUCCESS' or state == 'FAILURE' or state == 'REVOKED' then
     redis.call('EXPIRE', K_task, ttl)
   end
   if K_name ~= '' and cur[6] ~= name then
-    redis.call('ZADD', K_name, 'NX', now, id)
-    redis.call('SADD', K_names, name)
+    push(zaddnx, K_name, now, id)
+    names[name] = true
   end
   if n_words > 0 and not (words_if_new and had_args) then
-    -- each word's index keeps its newest WORD_INDEX_MAX ids and expires with the history
     for j = 1, n_words do
-      local wk = K[10 + j]
-      redis.call('ZADD', wk, 'NX', now, id)
-      if redis.call('ZCARD', wk) > word_max then redis.call('ZREMRANGEBYRANK', wk, 0, -(word_max + 1)) end
-      redis.call('EXPIRE', wk, ttl)
+      push(zaddnx, K[10 + j], now, id)
+      wordkeys[K[10 + j]] = true
     end
   end
   if K_children ~= '' then
@@ -320,6 +327,28 @@ for c = 1, #batch do
       end
     end
   end
+end
+-- members in chunks of 1,000 per command (Lua's unpack has a stack limit)
+local function each_chunk(cmd, key, t, opt)
+  local n = 0
+  for i = 1, #t, 1000 do
+    local last = math.min(#t, i + 999)
+    if opt then n = n + redis.call(cmd, key, opt, unpack(t, i, last))
+    else n = n + redis.call(cmd, key, unpack(t, i, last)) end
+  end
+  return n
+end
+for key, t in pairs(zrem) do each_chunk('ZREM', key, t) end
+for key, t in pairs(zadd) do each_chunk('ZADD', key, t) end
+for key, t in pairs(zaddnx) do
+  local added = each_chunk('ZADD', key, t, 'NX')
+  if key == K_all and added > 0 then any_new = true end
+end
+for name in pairs(names) do redis.call('SADD', K_names, name) end
+-- each word's index keeps its newest WORD_INDEX_MAX ids and expires with the history
+for wk in pairs(wordkeys) do
+  if redis.call('ZCARD', wk) > word_max then redis.call('ZREMRANGEBYRANK', wk, 0, -(word_max + 1)) end
+  redis.call('EXPIRE', wk, ttl)
 end
 for key, by in pairs(incr) do
   redis.call('INCRBY', key, by)
@@ -397,8 +426,8 @@ def _encode(task_id: str, state: str, fields: dict[str, Any], *, now: float,
         exc_type, detail = failure_groups.split_exception(str(exception))
         fp, message = failure_groups.fingerprint(name or "", exc_type, detail)
     flat: list[str] = []
-    for k, v in mapping.items():
-        flat += (k, _text(v))
+    for k, v in mapping.items():  # `_text`, inlined: ~10 values per change
+        flat += (k, v if v.__class__ is str else repr(v) if v.__class__ is float else str(v))
     filled: list[str] = []
     for k, v in (fill or {}).items():
         if v is not None:
@@ -479,6 +508,8 @@ def _merge(batch: list[tuple]) -> list[tuple]:
     """Fold the changes of one task in a batch into one write (a fast task's STARTED and SUCCESS
     become one script call). Within a task they apply in timestamp order (SENT first, equal times
     in arrival order): the newest state wins, later values win, the timeline keeps every step."""
+    if len({item[0] for item in batch}) == len(batch):
+        return batch  # one change per task (a publisher's SENTs): nothing to fold
     groups: dict[str, list[tuple]] = {}
     for item in batch:
         groups.setdefault(item[0], []).append(item)
