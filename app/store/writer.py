@@ -262,10 +262,22 @@ for c = 1, #batch do
   if stale then
     -- an older change (late publisher, second writer) or one already recorded: fill gaps, keep the
     -- newer state and values
+    -- (one HMGET of the change's fields, then one HSET of the missing ones and the extras: the
+    -- same as HSETNX per field, in two calls; a late SENT is the common case of this path)
+    local names, set = {}, {}
     for i = 1, 2 * nfields, 2 do
-      if fields[i] ~= 'state' and fields[i] ~= 'updated_at' then redis.call('HSETNX', K_task, fields[i], fields[i + 1]) end
+      if fields[i] ~= 'state' and fields[i] ~= 'updated_at' then names[#names + 1] = i end
     end
-    if #extra > 0 then redis.call('HSET', K_task, unpack(extra)) end
+    if #names > 0 then
+      local asked = {}
+      for j = 1, #names do asked[j] = fields[names[j]] end
+      local have = redis.call('HMGET', K_task, unpack(asked))
+      for j = 1, #names do
+        if not have[j] then set[#set + 1] = fields[names[j]] set[#set + 1] = fields[names[j] + 1] end
+      end
+    end
+    for i = 1, #extra do set[#set + 1] = extra[i] end
+    if #set > 0 then redis.call('HSET', K_task, unpack(set)) end
   else
     if prev and prev ~= state and prev ~= unindexed then push(zrem, state_prefix .. prev, id) end
     for i = 1, #extra do fields[#fields + 1] = extra[i] end
