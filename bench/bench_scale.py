@@ -5,8 +5,10 @@ Run: ``.venv/bin/python bench/bench_scale.py [--tasks 400] [--docs 60] [--procs 
 1. Throughput. For each broker (a private valkey-server; a private RabbitMQ node), each worker size
    (prefork, 1/2/4 processes) and each side (raw Celery from bench/noop_raw.py; the console's
    `celery_app` with its history recorder, heartbeat and file store from bench/noop_console.py), a
-   real worker subprocess runs (a) `--tasks` no-ops and (b) `--docs` small .docx jobs (raw: a
-   python-docx word count; console: process_word_document with count_stats on a stored upload),
+   real worker subprocess runs (a) `--tasks` no-ops and (b) `--docs` small .docx jobs (the same
+   document work on both sides — file-type and archive guards, then count_stats — raw: a plain task
+   calling `app.services.documents.registry.run`; console: process_word_document, which adds the
+   task base, per-task file store, progress reports and history),
    published from a separate process, timed from the first publish to the last result;
    `--tp-rounds` rounds with the sides alternating first. Prints per side the median tasks/s, the
    median of the per-round ratios console/raw, and the ratio of CPU per task raw/console (publisher +
@@ -59,7 +61,7 @@ def publish(mode: str, n_tasks: int, n_docs: int, doc_path: str, worker_pid: int
         r.get(timeout=600)
     noop_s, noop_cpu = time.perf_counter() - t0, cpu() - c0
     if mode == "raw":
-        send = lambda: module.doc_words.delay(doc_path)  # noqa: E731
+        send = lambda: module.doc_stats.delay(doc_path)  # noqa: E731
     else:
         send = lambda: app.send_task("app.tasks.file_tasks.process_word_document",  # noqa: E731
                                      args=[doc_path, ["count_stats"]], queue="bench_q")
@@ -329,6 +331,7 @@ def main() -> None:
     ap.add_argument("--messages", type=int, default=100_000, help="messages waiting in the full set of queues")
     ap.add_argument("--rounds", type=int, default=100, help="interleaved snapshot rounds per step")
     ap.add_argument("--skip-throughput", action="store_true")
+    ap.add_argument("--skip-snapshot", action="store_true")
     ap.add_argument("--publish", choices=["raw", "console"])
     ap.add_argument("--doc-path")
     ap.add_argument("--worker-pid", type=int, default=0)
@@ -371,7 +374,7 @@ def main() -> None:
                     summary.append(_throughput_line(kind, procs, runs, args))
         print(f"\nmonitor snapshot, {args.queues} queues x {args.workers} workers:", flush=True)
         snap_lines = []
-        for kind in args.brokers.split(","):
+        for kind in ([] if args.skip_snapshot else args.brokers.split(",")):
             snap_lines += snapshot_bench(store_url, broker_urls[kind], node.management_url if kind == "amqp" else None,
                                          kind, args.queues, args.workers,
                                          args.messages, args.rounds)

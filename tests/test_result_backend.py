@@ -1,6 +1,6 @@
 """The console's result backend (`app.telemetry.result_backend`) against the session's real Redis:
-STARTED and SUCCESS in one script call each, stored exactly as Celery's RedisBackend stores them,
-a stored SUCCESS never overwritten, the delivery counted in the STARTED call."""
+STARTED, PROGRESS and SUCCESS in one script call each, stored exactly as Celery's RedisBackend
+stores them, a stored SUCCESS never overwritten, the delivery counted in the STARTED call."""
 from __future__ import annotations
 
 import json
@@ -36,6 +36,7 @@ def backends(celery_app, redis_url):
 
 
 @pytest.mark.parametrize("state, result", [(states.STARTED, {"pid": 12, "hostname": "probe@host"}),
+                                           ("PROGRESS", {"current": 1, "total": 3, "percent": 33}),
                                            (states.SUCCESS, {"words": 3, "note": "SUCCESS"})])
 def test_started_and_success_are_stored_as_celery_stores_them(backends, redis_client, state, result):
     ours, celery = backends
@@ -94,3 +95,13 @@ def test_the_started_store_counts_each_delivery_of_an_attempt(backends, redis_cl
     assert 0 < redis_client.ttl(keys.deliveries(task_id)) <= 2 * 86_400
     ours.store_result(task_id, "ok", states.SUCCESS, request=_request(task_id))
     assert redis_client.hgetall(keys.deliveries(task_id)) == {"0": "2", "1": "1"}  # SUCCESS counts nothing
+
+
+def test_failure_takes_celerys_own_path_with_its_expiry(backends, redis_client):
+    ours, celery = backends
+    mine, theirs = str(uuid.uuid4()), str(uuid.uuid4())
+    error = ValueError("bad input")
+    ours.store_result(mine, error, states.FAILURE, traceback="Traceback ...", request=_request(mine))
+    celery.store_result(theirs, error, states.FAILURE, traceback="Traceback ...", request=_request(theirs))
+    assert _stored(redis_client, ours, mine) == _stored(redis_client, celery, theirs)
+    assert redis_client.hgetall(keys.deliveries(mine)) == {}

@@ -1,22 +1,25 @@
-"""The console app's result backend: Celery's `RedisBackend`, storing STARTED and SUCCESS in one
-round trip each, the STARTED one also counting the task's delivery.
+"""The console app's result backend: Celery's `RedisBackend`, storing each state a worker reports
+(STARTED, PROGRESS, SUCCESS, RETRY, ...; not FAILURE) in one round trip, STARTED also counting the
+task's delivery.
 
 Celery 5 stores a state in two round trips (`BaseKeyValueStoreBackend._store_result`): a GET of the
 stored meta (a SUCCESS already there is never overwritten, so a lost worker's late write cannot
 undo a result), then MULTI / SET (SETEX when ``result_expires`` is set) / PUBLISH (wakes waiting
 `AsyncResult.get` callers) / EXEC. Every task stores STARTED (``task_track_started``) and its
-outcome from the pool process, on the task's critical path, and the console's task base added a
-third round trip of its own to count the delivery (issue 11, `app.services.deliveries`). Here
-`_STORE_LUA` does the same server side in one call: the same GET check, SET/SETEX and PUBLISH with
-the key, value and expiry Celery uses, and at STARTED the delivery count's HINCRBY + EXPIRE. So the
-two round trips the console's history writer and delivery count cost a pool process are paid back
-(bench/bench_throughput.py). Celery's `_get_result_meta` still builds the meta and `encode` still
-serialises it, so what is stored is byte for byte what Celery stores.
+outcome from the pool process, on the task's critical path (file tasks also report PROGRESS per
+step), and the console's task base added a third round trip of its own to count the delivery
+(issue 11, `app.services.deliveries`). Here `_STORE_LUA` does the same server side in one call:
+the same GET check, SET/SETEX and PUBLISH with the key, value and expiry Celery uses, and at
+STARTED the delivery count's HINCRBY + EXPIRE. The round trips saved pay for the ones the console
+adds (the delivery count, the history writer's batches; bench/bench_throughput.py). Celery's
+`_get_result_meta` still builds the meta and `encode` still serialises it, so what is stored is
+byte for byte what Celery stores.
 
 The delivery number is left on the request (`DELIVERY_ATTR`) for `app.tasks.base.ConsoleTask`,
 which counts by itself only when it finds none there (a task with ``ignore_result``, tracking
-turned off, another backend). FAILURE, RETRY, PROGRESS and every other state, and stores of
-results not serialised as JSON (the script reads the stored status), take Celery's own path.
+turned off, another backend). FAILURE (stored with ``result_expires`` or Celery's separate failure
+expiry: RedisBackend's one state-dependent branch), stores without a request, and results not
+serialised as JSON (the script reads the stored status) take Celery's own path.
 
 Faults: when the script call fails (Redis unreachable, a reply lost), the state is stored by
 Celery's own path (with its retries) and the request gets `COUNT_FAILED`: the task base then runs
@@ -72,8 +75,8 @@ return {delivery, stored}
 
 
 class ConsoleRedisBackend(RedisBackend):
-    """`RedisBackend` whose STARTED and SUCCESS stores take one round trip each, STARTED counting
-    the delivery too (module docstring)."""
+    """`RedisBackend` whose stores (except FAILURE) take one round trip each, STARTED counting the
+    delivery too (module docstring)."""
 
     def _store_script(self):
         script = self.__dict__.get("_cc_store_script")
@@ -82,7 +85,7 @@ class ConsoleRedisBackend(RedisBackend):
         return script
 
     def _store_result(self, task_id, result, state, traceback=None, request=None, **kwargs):
-        if (state not in (states.STARTED, states.SUCCESS) or request is None
+        if (state == states.FAILURE or request is None  # FAILURE: Celery's failure_expires
                 or not getattr(request, "id", None) or self.serializer != "json"):
             return super()._store_result(task_id, result, state, traceback=traceback, request=request, **kwargs)
         task_id = bytes_to_str(task_id)
