@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import time
 import types
 import typing
 from functools import lru_cache
@@ -31,6 +32,9 @@ from app.services import deliveries
 from app.telemetry import recorder, result_backend
 
 PROGRESS = "PROGRESS"
+#: `ConsoleTask.progress_every` default: reports closer than this are skipped (the Task Monitor and
+#: the task pages refresh every 1-2 s, so nothing visible is lost).
+PROGRESS_MIN_INTERVAL_S = 0.25
 log = logging.getLogger(__name__)
 _TYPE_NAMES = {str: "text", int: "an integer", float: "a number", bool: "true or false", list: "a list",
                dict: "an object (dict)", type(None): "null"}
@@ -146,3 +150,18 @@ class ConsoleTask(Task):
         if self.request.id and not self.request.called_directly:
             self.update_state(state=PROGRESS, meta=meta)
             recorder.record_progress(self.request.id, meta)
+
+    def progress_every(self, min_interval_s: float = PROGRESS_MIN_INTERVAL_S):
+        """A `report_progress` that reports at most once per `min_interval_s` seconds, counted from
+        this call (normally the task's start): a step reached sooner is skipped. For per-step reports
+        of work that is often quick (a small document: "opening", the operation, "done" within
+        milliseconds), where every report is a stored state and a history change nobody sees — the
+        pages poll every 1–2 s. Returns ``report(current, total, message="", **extra)``."""
+        last = [time.monotonic()]
+
+        def report(current: int, total: int, message: str = "", **extra: Any) -> None:
+            now = time.monotonic()
+            if now - last[0] >= min_interval_s:
+                last[0] = now
+                self.report_progress(current, total, message, **extra)
+        return report

@@ -46,7 +46,7 @@ def _process(task, family: str, file_path: str, operations: list[str] | None, **
     operations = list(operations or registry.DEFAULT_OPERATIONS[family])
     with filestore.task_files(task.request.id) as files:
         path = stored_input(files.local(file_path))
-        outputs = registry.run(family, path, operations, files.output_dir(), task.report_progress,
+        outputs = registry.run(family, path, operations, files.output_dir(), task.progress_every(),
                                registry.Limits.from_settings(s), **options)
         return {"status": "completed", "file_path": file_path if files.is_remote_ref(file_path) else str(path),
                 "operations": operations, "outputs": files.publish(outputs)}
