@@ -11,7 +11,8 @@ from streamlit.testing.v1 import AppTest
 
 from app.alerts import checks, engine, rules
 from app.alerts.rules import Rule
-from app.store import failure_groups, keys, writer
+from app.store import failure_groups, history, keys, writer
+from app.store.states import FINISHED_STATES
 from config.celery_config import QUEUES, celery_app
 from tests.conftest import ROOT, wait_for
 
@@ -43,7 +44,10 @@ def _run(calls):
     results = [celery_app.send_task("tests.fg_probe", args=list(c)) for c in calls]
     for r in results:
         r.get(timeout=30, propagate=False)
-    writer.flush()
+    # a result is readable a moment before task_postrun records the run: wait for the history
+    client = writer.client()
+    wait_for(lambda: all((history.get_task(client, r.id) or {}).get("state") in FINISHED_STATES
+                         for r in results))
     return results
 
 

@@ -114,7 +114,7 @@ def check(app, client, grace_s: float, now: float | None = None, entries=None) -
     now = time.time() if now is None else now
     entries = schedules.list_entries(app) if entries is None else entries
     due = dict(get_redis(app).zrange(ensure_conf(app).schedule_key, 0, -1, withscores=True))
-    last, pending, prev = schedule_runs.read_all(client)
+    last, pending, prev = schedule_runs.read(client)
     ids = {e.name: last.get(e.name) for e in entries}
     pipe = client.pipeline(transaction=False)
     wanted = [(n, tid) for n, tid in ids.items() if tid] + [(("prev", n), prev[n]) for n in ids if prev.get(n)]

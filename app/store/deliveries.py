@@ -7,22 +7,15 @@ from app.store import keys
 TTL_S = 2 * 86_400
 
 
-def add_count(pipe, task_id: str, attempt: int) -> None:
-    """Queue on redis-py pipeline `pipe` the count of one delivery of `task_id`'s attempt `attempt`
-    (its retries): two commands, the first one's reply is the attempt's total (1 = first delivery).
-    HINCRBY is atomic on its own, so the pipeline need not be a transaction."""
-    pipe.hincrby(keys.deliveries(task_id), str(attempt), 1)
-    pipe.expire(keys.deliveries(task_id), TTL_S)
-
-
 def count(client, task_id: str, attempt: int) -> int:
     """Add one delivery of `task_id`'s attempt `attempt` (its retries); return the total (1 = first).
 
     Raises:
         redis.RedisError: Redis cannot be reached.
     """
-    pipe = client.pipeline(transaction=False)  # one round trip
-    add_count(pipe, task_id, attempt)
+    pipe = client.pipeline(transaction=False)  # one round trip; HINCRBY is atomic on its own
+    pipe.hincrby(keys.deliveries(task_id), str(attempt), 1)
+    pipe.expire(keys.deliveries(task_id), TTL_S)
     return int(pipe.execute()[0])
 
 

@@ -38,14 +38,9 @@ def note_started(client, entry: str) -> None:
         log.warning("schedule start note for %s failed: %s", entry, exc)
 
 
-def read(client) -> tuple[dict[str, str], dict[str, float]]:
-    """(entry -> last task id, entry -> epoch s the oldest unstarted send was made), one pipeline."""
-    last, pending, _ = read_all(client)
-    return last, pending
-
-
-def read_all(client) -> tuple[dict[str, str], dict[str, float], dict[str, str]]:
-    """`read` plus entry -> the task id sent before the last, one pipeline."""
+def read(client) -> tuple[dict[str, str], dict[str, float], dict[str, str]]:
+    """(entry -> last task id, entry -> epoch s the oldest unstarted send was made, entry -> the
+    task id sent before the last), one pipeline."""
     pipe = client.pipeline(transaction=False)
     pipe.hgetall(keys.SCHEDULE_LAST_TASK)
     pipe.hgetall(keys.SCHEDULE_PENDING)

@@ -264,16 +264,14 @@ for c = 1, #batch do
     -- newer state and values
     -- (one HMGET of the change's fields, then one HSET of the missing ones and the extras: the
     -- same as HSETNX per field, in two calls; a late SENT is the common case of this path)
-    local names, set = {}, {}
+    local at, asked, set = {}, {}, {}
     for i = 1, 2 * nfields, 2 do
-      if fields[i] ~= 'state' and fields[i] ~= 'updated_at' then names[#names + 1] = i end
+      if fields[i] ~= 'state' and fields[i] ~= 'updated_at' then at[#at + 1] = i asked[#asked + 1] = fields[i] end
     end
-    if #names > 0 then
-      local asked = {}
-      for j = 1, #names do asked[j] = fields[names[j]] end
+    if #asked > 0 then
       local have = redis.call('HMGET', K_task, unpack(asked))
-      for j = 1, #names do
-        if not have[j] then set[#set + 1] = fields[names[j]] set[#set + 1] = fields[names[j] + 1] end
+      for j = 1, #at do
+        if not have[j] then set[#set + 1] = fields[at[j]] set[#set + 1] = fields[at[j] + 1] end
       end
     end
     for i = 1, #extra do set[#set + 1] = extra[i] end
@@ -438,8 +436,8 @@ def _encode(task_id: str, state: str, fields: dict[str, Any], *, now: float,
         exc_type, detail = failure_groups.split_exception(str(exception))
         fp, message = failure_groups.fingerprint(name or "", exc_type, detail)
     flat: list[str] = []
-    for k, v in mapping.items():  # `_text`, inlined: ~10 values per change
-        flat += (k, v if v.__class__ is str else repr(v) if v.__class__ is float else str(v))
+    for k, v in mapping.items():
+        flat += (k, _text(v))
     filled: list[str] = []
     for k, v in (fill or {}).items():
         if v is not None:

@@ -8,9 +8,9 @@ Celery's PROGRESS state (readable with AsyncResult.info) and records it in the t
 Before a task body runs in a worker (`ConsoleTask.__call__`):
 
 1. its delivery is counted (`app.services.deliveries`; normally already done by the result
-   backend in the round trip that stored STARTED, `app.telemetry.result_backend`): a task whose worker was lost more than
-   MAX_DELIVERIES times fails with "worker lost N times (killed, out of memory, or crashed)" and is
-   acked; each lost delivery is written on the history timeline;
+   backend in the call that stored STARTED, `app.telemetry.result_backend`): a task whose worker
+   was lost more than MAX_DELIVERIES times fails with "worker lost N times (killed, out of memory,
+   or crashed)" and is acked; each lost delivery is written on the history timeline;
 2. its arguments are checked against the task's signature and annotations
    (`check_arguments`): a missing, unexpected or wrongly typed argument is `InvalidInput` naming
    the parameter, never a bare TypeError from deep inside.

@@ -29,6 +29,7 @@ counting every time: a call whose reply was lost may have counted already.
 from __future__ import annotations
 
 import logging
+from functools import cached_property
 
 from celery import states
 from celery.backends.redis import RedisBackend
@@ -78,11 +79,9 @@ class ConsoleRedisBackend(RedisBackend):
     """`RedisBackend` whose stores (except FAILURE) take one round trip each, STARTED counting the
     delivery too (module docstring)."""
 
+    @cached_property
     def _store_script(self):
-        script = self.__dict__.get("_cc_store_script")
-        if script is None:
-            script = self.__dict__["_cc_store_script"] = self.client.register_script(_STORE_LUA)
-        return script
+        return self.client.register_script(_STORE_LUA)
 
     def _store_result(self, task_id, result, state, traceback=None, request=None, **kwargs):
         if (state == states.FAILURE or request is None  # FAILURE: Celery's failure_expires
@@ -97,7 +96,7 @@ class ConsoleRedisBackend(RedisBackend):
         counting = state == states.STARTED
         attempt = str(int(getattr(request, "retries", 0) or 0)) if counting else ""
         try:
-            delivery, _stored = self._store_script()(
+            delivery, _stored = self._store_script(
                 keys=[self.get_key_for_task(task_id)],
                 args=[value, int(self.expires or 0), keys.deliveries(task_id), attempt, deliveries.TTL_S])
         except Exception as exc:  # noqa: BLE001 - Celery's own path stores the state (module docstring)
