@@ -93,6 +93,14 @@ def new_page(browser):
     return pg
 
 
+def open_tab(pg, name: str) -> None:
+    """Click tab `name` once the page holds one tab set: while a rerun is under way Streamlit keeps
+    the previous run's elements (faded) beside the new ones until the script ends."""
+    tab = pg.get_by_role("tab", name=name)
+    wait_for(lambda: tab.count() == 1)
+    tab.click()
+
+
 def sign_in(pg, url: str, name: str, password: str) -> None:
     pg.goto(url + "/")
     pg.get_by_label("Account", exact=True).fill(name)
@@ -122,7 +130,7 @@ def test_upload_docx_then_see_it_in_task_monitor(stack, page, corpus):
 
     page.goto(stack["url"] + "/")
     page.get_by_text("file_processing_queue").first.wait_for()
-    page.get_by_role("tab", name="Tasks").click()
+    open_tab(page, "Tasks")
     page.get_by_label("Task id", exact=True).fill(task_id)
     page.get_by_label("Task id", exact=True).press("Enter")
     page.get_by_text("Celery state: SUCCESS").wait_for()
@@ -149,7 +157,7 @@ def test_monitor_refreshes_by_itself_and_keeps_the_selected_row(stack, page):
     page.wait_for_function(
         "n => { const m = document.body.innerText.match(/SUCCESS: (\\d+)/); return m && +m[1] >= n; }",
         arg=before + 3, timeout=60_000)  # no reload: the fragment re-ran on its own
-    page.get_by_role("tab", name="Tasks").click()
+    open_tab(page, "Tasks")
     grid = page.locator('[data-testid="stDataFrame"]:visible').first
     grid.wait_for()
     box = grid.bounding_box()
@@ -197,7 +205,7 @@ def test_each_role_sees_exactly_its_controls(stack, browser, page):
     sign_in(viewer, stack["url"], "vera", "viewer password")
     viewer.get_by_text("Signed in as vera").wait_for()
     viewer.get_by_text("file_processing_queue").first.wait_for()
-    viewer.get_by_role("tab", name="Workers & queues").click()
+    open_tab(viewer, "Workers & queues")
     viewer.get_by_text("Workers & queues").first.wait_for()
     for label in ("Send health check", "Send document job", "Purge queue…", "Set rate limit…", "Bulk revoke"):
         assert viewer.get_by_role("button", name=label).count() == 0, label
@@ -218,12 +226,12 @@ def test_each_role_sees_exactly_its_controls(stack, browser, page):
     sign_in(operator, stack["url"], "otto", "operator password")
     operator.get_by_role("button", name="Send health check").click()
     operator.get_by_text("Health check sent").wait_for()
-    operator.get_by_role("tab", name="Workers & queues").click()
+    open_tab(operator, "Workers & queues")
     assert operator.get_by_role("button", name="Purge queue…").count() == 0
     operator.context.close()
 
     page.goto(stack["url"] + "/")
-    page.get_by_role("tab", name="Workers & queues").click()
+    open_tab(page, "Workers & queues")
     page.get_by_role("button", name="Purge queue…").wait_for()  # admin has it
 
     got = [(e["who"], e["role"], e["action"], e["outcome"], e["auth"]) for e in _audit(stack)]
