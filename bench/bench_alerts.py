@@ -195,7 +195,7 @@ def make_rules():
 
 def setup_broker_and_schedules(app, client) -> None:
     """A few real waiting messages per queue, and five RedBeat entries (never run: no beat)."""
-    from app.services import schedules
+    from app import schedules
     from app.store import writer
 
     for q in QUEUES:

@@ -96,7 +96,7 @@ def main() -> None:
                                "--without-mingle", "--without-gossip"], cwd=ROOT, env=env)
     try:
         from config.celery_config import celery_app
-        from app.services import storage
+        from app.files import storage
 
         celery_app.loader.import_default_modules()
         data_dir = Path(env["DATA_DIR"])
@@ -130,7 +130,7 @@ def main() -> None:
         # docx throughput: direct python-docx vs through the task, same file, same machine.
         import docx
 
-        from app.services.documents.word import body_text
+        from app.documents.word import body_text
 
         stored_docx = storage.save_upload(data_dir, "text.docx", docx_path.read_bytes(), 1 << 30).path
         direct_runs, task_runs = [], []

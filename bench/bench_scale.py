@@ -7,7 +7,7 @@ Run: ``.venv/bin/python bench/bench_scale.py [--tasks 400] [--docs 60] [--procs 
    `celery_app` with its history recorder, heartbeat and file store from bench/noop_console.py), a
    real worker subprocess runs (a) `--tasks` no-ops and (b) `--docs` small .docx jobs (the same
    document work on both sides — file-type and archive guards, then count_stats — raw: a plain task
-   calling `app.services.documents.registry.run`; console: process_word_document, which adds the
+   calling `app.documents.registry.run`; console: process_word_document, which adds the
    task base, per-task file store, progress reports and history),
    published from a separate process, timed from the first publish to the last result;
    `--tp-rounds` rounds with the sides alternating first. Prints per side the median tasks/s, the
@@ -349,7 +349,7 @@ def main() -> None:
     node = rabbitmq_server.start(tmp / "rabbit") if "amqp" in args.brokers else None
     data_dir = tmp / "data"
     (data_dir / "uploads").mkdir(parents=True)
-    from app.services.documents.samples import make_sample_docx
+    from app.documents.samples import make_sample_docx
 
     doc = make_sample_docx(data_dir / "uploads" / "bench.docx")  # one page: heading, paragraphs, a table
     broker_urls = {"redis": store_url, "amqp": node.amqp_url if node else ""}

@@ -10,7 +10,7 @@ from pathlib import Path
 from celery import Celery
 
 # imported here, before the pool forks, as the console's worker imports its task modules
-from app.services.documents import registry
+from app.documents import registry
 from config.settings import get_settings
 
 app = Celery("raw", broker=os.environ.get("CELERY_BROKER_URL") or os.environ["REDIS_URL"],
@@ -29,7 +29,7 @@ def noop(x):
 @app.task(name="bench.doc_stats")
 def doc_stats(path):
     """The console's own document work for one stored .docx — the file-type and archive guards,
-    then count_stats (`app.services.documents.registry.run`, what process_word_document runs) — on
+    then count_stats (`app.documents.registry.run`, what process_word_document runs) — on
     raw Celery: no console task base, history, progress reports or per-task file store, so the
     scale bench's .docx ratio is the console's overhead on the same work."""
     with tempfile.TemporaryDirectory() as out:

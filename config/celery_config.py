@@ -19,7 +19,7 @@ from celery.backends.redis import RedisBackend
 from celery.signals import beat_init, before_task_publish
 from kombu import Exchange, Queue
 
-from app.services import eta_guard
+from app.schedules import eta_guard
 from app.store.clients import redis_from_url
 from app.store import writer as history_writer
 from app.telemetry import recorder  # noqa: F401 - connects the history's Celery signal handlers
@@ -52,7 +52,7 @@ settings = get_settings()
 
 
 class ConsoleCelery(Celery):
-    """Celery whose every publish passes the countdown/ETA guard (`app.services.eta_guard`) when the
+    """Celery whose every publish passes the countdown/ETA guard (`app.schedules.eta_guard`) when the
     broker is Redis (RabbitMQ has no visibility timeout: an unacked message stays with its consumer),
     and whose Redis result backend also counts deliveries (`app.telemetry.result_backend`)."""
 
@@ -140,7 +140,7 @@ def stamp_timestamp(properties: dict | None = None, **_) -> None:
 before_task_publish.connect(stamp_timestamp, weak=False)
 
 #: The default schedule (issue 7, seed 003), installed once into Redis when beat starts and the
-#: operator's to edit, disable or delete afterwards (app.services.schedules.seed_defaults). Crontab
+#: operator's to edit, disable or delete afterwards (app.schedules.seed_defaults). Crontab
 #: fields are read in TIMEZONE. The last two ship disabled: enable them on the Schedules page.
 DEFAULT_SCHEDULE = {
     "cleanup-temp-files": {"task": "app.tasks.file_tasks.cleanup_temp_files",
@@ -166,7 +166,7 @@ DEFAULT_SCHEDULE = {
 @beat_init.connect
 def _seed_default_schedule(sender=None, **_):
     """When beat starts: install DEFAULT_SCHEDULE entries not installed before (once per name)."""
-    from app.services import schedules
+    from app import schedules
 
     schedules.seed_defaults(sender.app, DEFAULT_SCHEDULE)
     schedules.keep_interval(sender.app, "evaluate-alerts", get_settings().ALERT_EVAL_INTERVAL_S)

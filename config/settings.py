@@ -31,7 +31,7 @@ class Settings(BaseSettings):
     QUEUE_MAX_PRIORITY: int = Field(default=10, ge=1, le=255)
     DATA_DIR: Path = Path("./var")
     # File storage (issue 15): "local" = DATA_DIR (uploads and outputs on this disk), or "s3" = an
-    # S3-compatible bucket shared by console and workers on any host (app.services.filestore).
+    # S3-compatible bucket shared by console and workers on any host (app.files.filestore).
     FILE_STORE: Literal["local", "s3"] = "local"
     S3_BUCKET: str | None = None
     S3_PREFIX: str = ""

@@ -1,7 +1,7 @@
 """AI: completion, document analysis, content generation, translation, chat and batches on ai_queue."""
 import streamlit as st
 
-from app.services.llm import prices, providers
+from app.llm import prices, providers
 from app.ui import ai_forms
 from app.ui.access import can, read_only_note
 from app.ui.navigation import via_entry_script

@@ -2,8 +2,8 @@
 import streamlit as st
 
 from app.errors import InvalidInput
-from app.services import filetypes
-from app.services.documents import registry
+from app.files import filetypes
+from app.documents import registry
 from app.ui import access
 from app.ui.access import can, read_only_note
 from app.ui.file_results import render_batch, render_outputs

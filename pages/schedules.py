@@ -4,7 +4,8 @@ import redis
 import streamlit as st
 
 from app.errors import ConsoleError, InvalidInput
-from app.services import schedule_spec, schedules
+from app.schedules import schedule_spec
+from app import schedules
 from app.ui import access, flash
 from app.ui import schedule_form as form
 from app.monitor import schedule_health

@@ -3,8 +3,8 @@ import redis
 import streamlit as st
 
 from app.monitor import queue_control, queues, snapshot, workers
-from app.services import filestore, storage
-from app.services.documents.samples import make_sample_docx
+from app.files import filestore, storage
+from app.documents.samples import make_sample_docx
 from app.ui import (access, alert_forms, confirm, first_paint, monitor_charts, monitor_tasks, monitor_workers,
                     queue_controls)
 from app.ui.access import can

@@ -137,7 +137,7 @@ def wait_for(predicate, timeout_s: float = 20.0, interval_s: float = 0.1):
 @pytest.fixture()
 def stored(data_dir):
     """Copy a file into DATA_DIR/uploads the way the console does; returns its stored path (str)."""
-    from app.services import storage
+    from app.files import storage
 
     def _store(path: Path, name: str | None = None) -> str:
         return str(storage.save_upload(data_dir, name or path.name, Path(path).read_bytes(),

@@ -30,7 +30,7 @@ class S3Endpoint:
                 "S3_PREFIX": "console"}
 
     def store(self):
-        from app.services.filestore.s3 import S3Store
+        from app.files.filestore.s3 import S3Store
 
         return S3Store(self.bucket, "console", self.endpoint_url, "us-east-1", "testing", "testing")
 

@@ -252,7 +252,7 @@ def test_smtp_login_over_a_plain_connection_is_refused_unless_allowed():
     from pydantic import SecretStr
 
     from app.errors import NotConfigured
-    from app.services.mail.smtp import SmtpConfig, connect
+    from app.mail.smtp import SmtpConfig, connect
 
     cfg = SmtpConfig(host="127.0.0.1", port=1, sender="a@b.c", username="u", password=SecretStr("p"))
     with pytest.raises(NotConfigured, match="SMTP_ALLOW_PLAIN_AUTH"):
@@ -282,8 +282,8 @@ def test_bulk_retry_resends_failed_and_revoked_only_after_a_dry_run(celery_app, 
 def test_every_csv_guards_formula_text_in_headers_and_cells(tmp_path):
     import openpyxl
 
-    from app.services.documents import excel
-    from app.services.reports import export
+    from app.documents import excel
+    from app.reports import export
 
     wb = openpyxl.Workbook()
     ws = wb.active
@@ -305,8 +305,8 @@ def test_report_upload_preview_runs_the_zip_guard_and_reads_one_sheet(tmp_path):
     import openpyxl
 
     from app.errors import FileTooLarge
-    from app.services.archive_guard import ZipLimits
-    from app.services.reports import loading
+    from app.documents.archive_guard import ZipLimits
+    from app.reports import loading
 
     wb = openpyxl.Workbook()
     wb.active.append(["a", "b"])

@@ -1,4 +1,4 @@
-"""app.services.llm without Celery: prices, chunking, parsing, errors, and direct calls to the fake server."""
+"""app.llm without Celery: prices, chunking, parsing, errors, and direct calls to the fake server."""
 from __future__ import annotations
 
 import inspect
@@ -9,8 +9,8 @@ from email.utils import formatdate
 import pytest
 
 from app.errors import InvalidInput, NotConfigured, ProviderBusy, ProviderRejected
-from app.services import llm
-from app.services.llm import analysis, chunking, prices, providers
+from app import llm
+from app.llm import analysis, chunking, prices, providers
 from tests.fixtures_ai import ANTHROPIC_KEY
 
 

@@ -7,7 +7,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from app.store import history
-from app.services.mail import outbox, scheduling, sink
+from app.mail import outbox, scheduling, sink
 from tests.conftest import ROOT, wait_for
 from tests.fixtures_smtp import free_port
 

@@ -9,7 +9,7 @@ from html.parser import HTMLParser
 import pytest
 
 from app.errors import InvalidInput
-from app.services.mail import addresses, backoff, scheduling, templates
+from app.mail import addresses, backoff, scheduling, templates
 
 
 def test_recipient_rows_from_pasted_list_and_csv():

@@ -1,4 +1,4 @@
-"""The dev mail sink as `make run` starts it (`python -m app.services.mail.sink`), and its Outbox reader."""
+"""The dev mail sink as `make run` starts it (`python -m app.mail.sink`), and its Outbox reader."""
 from __future__ import annotations
 
 import os
@@ -11,7 +11,7 @@ from email.message import EmailMessage
 import pytest
 
 from app.errors import InvalidInput
-from app.services.mail import outbox
+from app.mail import outbox
 from tests.conftest import ROOT, wait_for
 from tests.fixtures_smtp import free_port
 
@@ -21,7 +21,7 @@ def sink_process(tmp_path):
     port = free_port()
     env = {**os.environ, "SMTP_SINK_PORT": str(port), "DATA_DIR": str(tmp_path)}
     env.pop("SMTP_HOST", None)
-    proc = subprocess.Popen([sys.executable, "-m", "app.services.mail.sink"], cwd=ROOT, env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "app.mail.sink"], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     line = proc.stdout.readline()
     assert f"127.0.0.1:{port}" in line, line

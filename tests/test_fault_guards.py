@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 
 from app.errors import EtaTooFar, FileTooLarge, InvalidInput, WorkerLostTooOften
-from app.services import deliveries, eta_guard
-from app.services.archive_guard import over_limit_text
-from app.services.mail import delivery
-from app.services.mail.sentlog import SentLog
-from app.services.mail.smtp import SmtpConfig
+from app.telemetry import deliveries
+from app.schedules import eta_guard
+from app.documents.archive_guard import over_limit_text
+from app.mail import delivery
+from app.mail.sentlog import SentLog
+from app.mail.smtp import SmtpConfig
 from app.store import mail as mail_store
 from app.tasks.base import check_arguments
 from tests.conftest import wait_for

@@ -60,7 +60,7 @@ def _age(path: Path, seconds: float) -> None:
 
 
 def test_cleanup_removes_old_files_but_spares_unfinished_tasks(corpus, stored, data_dir, redis_client):
-    from app.services import storage
+    from app.files import storage
     from app.tasks.file_tasks import cleanup_temp_files
 
     old_upload = Path(stored(corpus / "images" / "photoshop_cmyk.jpg"))
@@ -98,7 +98,7 @@ def test_cleanup_removes_old_files_but_spares_unfinished_tasks(corpus, stored, d
 
 
 def test_cleanup_never_follows_symlinks(data_dir, tmp_path):
-    from app.services import cleanup
+    from app.maintenance import cleanup
 
     outside = tmp_path / "precious"
     outside.mkdir()

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from app.services import filetypes
-from app.services.archive_guard import ZipLimits, check_zip
+from app.files import filetypes
+from app.documents.archive_guard import ZipLimits, check_zip
 from app.errors import CorruptFile, FileTooLarge, UnsafeFile
 
 pytestmark = pytest.mark.usefixtures("celery_worker")
@@ -110,7 +110,7 @@ def test_pptx_with_doctype_refused(corpus, stored, tmp_path):
 
 def test_xlsx_entity_expansion_refused_even_without_guard(corpus, tmp_path):
     """Belt and braces: openpyxl itself parses with defusedxml once intake hardened the process."""
-    from app.services.documents import excel
+    from app.documents import excel
 
     with pytest.raises((UnsafeFile, CorruptFile)):
         excel.process(corpus / "malformed" / "xml_entity_expansion.xlsx", ["analyze"], tmp_path)
@@ -122,7 +122,7 @@ def test_defuse_stdlib_applied():
 
     from defusedxml import DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden
 
-    from app.services.documents import intake
+    from app.documents import intake
 
     intake.harden_xml()
     with pytest.raises(EntitiesForbidden):

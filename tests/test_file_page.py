@@ -104,7 +104,7 @@ def test_unsupported_content_is_refused(corpus):
 
 def test_nul_in_name_is_stripped_before_storage(data_dir):
     """Streamlit's uploader refuses NUL itself; the storage layer is checked directly for callers."""
-    from app.services import storage
+    from app.files import storage
 
     stored = storage.save_upload(data_dir, "../a\x00b<i>.png", b"x", max_bytes=10)
     assert stored.path.parent == (data_dir / "uploads").resolve()

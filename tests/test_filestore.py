@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from app.errors import InvalidInput
-from app.services.filestore.local import LocalStore
-from app.services.filestore.s3 import S3Store
+from app.files.filestore.local import LocalStore
+from app.files.filestore.s3 import S3Store
 from tests.conftest import ROOT, wait_for
 from tests.fixtures_brokers import start_worker_process, stop_process
 

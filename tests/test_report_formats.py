@@ -13,7 +13,7 @@ import pandas as pd
 import pypdf
 import pytest
 
-from app.services.reports.document import fmt
+from app.reports.document import fmt
 
 pytestmark = pytest.mark.usefixtures("celery_worker")
 
@@ -43,7 +43,7 @@ def sales_csv(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def summary_run(sales_csv, data_dir):
-    from app.services import storage
+    from app.files import storage
     from app.tasks.report_tasks import generate_analytics_report
 
     stored = storage.save_upload(data_dir, "sales.csv", sales_csv.read_bytes(), 10**8).path

@@ -69,7 +69,7 @@ def test_non_tabular_upload_is_refused(corpus):
 
 
 def test_recurring_report_schedule_list_pause_delete(celery_app):
-    from app.services import schedules
+    from app import schedules
 
     at = upload(page(), "sales.csv", CSV)
     at.text_input(key="rep_sched_name").input("sales every day")

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from app.errors import InvalidInput, ServiceUnavailable
-from app.services.reports import analysis, export, loading, performance
+from app.reports import analysis, export, loading, performance
 
 
 def test_csv_export_streams_in_chunks_with_progress(tmp_path):
@@ -64,7 +64,7 @@ def test_japanese_workbook_and_semicolon_csv(corpus, tmp_path):
 
 
 def test_ai_summary_when_provider_down(fake_ai):
-    from app.services.reports import executive
+    from app.reports import executive
 
     fake_ai.default = dict(status=500)
     df = pd.DataFrame({"a": [1.0, 2.0]})

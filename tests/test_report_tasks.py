@@ -26,7 +26,7 @@ def run(task, timeout_s=90, **kwargs):
 
 
 def write_csv(data_dir: Path, name: str, text: str) -> str:
-    from app.services import storage
+    from app.files import storage
 
     return str(storage.save_upload(data_dir, name, text.encode("utf-8"), 10**8).path) if text else \
         str(_empty_file(data_dir, name))
@@ -117,7 +117,7 @@ def tricky_frame() -> pd.DataFrame:
 
 @pytest.mark.parametrize("fmt", ["csv", "xlsx", "json", "xml"])
 def test_export_formats_round_trip(fmt, tricky_frame, data_dir):
-    from app.services import storage
+    from app.files import storage
     from app.tasks.report_tasks import export_data
 
     source = storage.save_upload(data_dir, "t.json", tricky_frame.to_json(orient="records").encode(), 10**8).path
@@ -232,7 +232,7 @@ def test_task_performance_bad_period():
 
 
 def test_schedule_recurring_report_creates_a_beat_entry(celery_app, small_csv):
-    from app.services import schedules
+    from app import schedules
     from app.tasks.report_tasks import schedule_recurring_report
 
     kwargs = {"data": {"file_path": small_csv}, "report_type": "summary", "format": "pdf"}

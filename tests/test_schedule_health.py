@@ -14,7 +14,7 @@ from app.alerts import engine, rules
 from app.alerts.rules import Rule
 from app.monitor import queues, schedule_health
 from app.store import keys
-from app.services import schedules
+from app import schedules
 from config.celery_config import celery_app
 from tests.conftest import ROOT, wait_for
 from tests.test_alerts import alert_probe, clean_alerts  # noqa: F401 - the probe task and fixture

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from app.errors import InvalidInput
-from app.services import schedule_spec
+from app.schedules import schedule_spec
 
 
 @pytest.mark.parametrize("spec, words", [

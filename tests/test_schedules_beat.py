@@ -15,7 +15,7 @@ import pytest
 
 from app.store import keys
 from app.store.clients import redis_from_url
-from app.services import schedules
+from app import schedules
 from config.celery_config import DEFAULT_SCHEDULE, celery_app
 from tests.conftest import ROOT, wait_for
 

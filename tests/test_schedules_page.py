@@ -6,7 +6,7 @@ import json
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from app.services import schedules
+from app import schedules
 from config.celery_config import celery_app
 from tests.conftest import ROOT
 

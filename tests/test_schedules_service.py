@@ -10,7 +10,7 @@ import pytest
 
 from app.errors import InvalidInput
 from app.store import history
-from app.services import schedules
+from app import schedules
 from config.celery_config import celery_app
 from tests.conftest import wait_for
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from app.errors import InvalidInput
-from app.services import storage
+from app.files import storage
 
 
 def test_existing_file_accepts_a_stored_file_and_refuses_the_rest(tmp_path):

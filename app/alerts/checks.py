@@ -109,7 +109,7 @@ class Context:
         return cached[grace_s]
 
     def _entries(self):
-        from app.services import schedules
+        from app import schedules
 
         return schedules.list_entries(self.app)
 

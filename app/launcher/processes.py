@@ -179,7 +179,7 @@ def plan(settings: Settings, explicit_redis: bool, procfile: Path = ROOT / "Proc
         p.errors.append(f"Port {settings.PORT} is in use: stop what runs there or set PORT.")
     if not settings.SMTP_HOST:
         if port_free(settings.SMTP_SINK_PORT, settings.SMTP_SINK_HOST):
-            p.processes["smtp_sink"] = f"exec {shlex.quote(sys.executable)} -m app.services.mail.sink"
+            p.processes["smtp_sink"] = f"exec {shlex.quote(sys.executable)} -m app.mail.sink"
             p.notes.append(f"Email: SMTP_HOST unset, dev SMTP sink on {settings.SMTP_SINK_HOST}:{settings.SMTP_SINK_PORT} "
                            f"(messages in {Path(settings.DATA_DIR) / 'outbox'}, Email page → Outbox)")
         else:

@@ -2,7 +2,7 @@
 
 For every RedBeat entry the console knows when beat will send it next (its score in
 ``redbeat::schedule``, from its crontab/interval and last run) and, through the ``cc_schedule``
-header that `app.services.schedules.save_entry` puts on each entry's messages, which task beat sent
+header that `app.schedules.save_entry` puts on each entry's messages, which task beat sent
 for it last (``cc:sched:last``, written by `app.telemetry.recorder` in the beat process) and since
 when a send of it has been waiting to start (``cc:sched:pending``, cleared by the worker when a run
 of it starts). From these and the history of the last task:
@@ -103,13 +103,13 @@ def check(app, client, grace_s: float, now: float | None = None, entries=None) -
         app: the Celery app (RedBeat's configuration and connection).
         client: redis.Redis (decode_responses=True) on the history database.
         grace_s: how long after it is due a run may take to start.
-        entries: `app.services.schedules.list_entries(app)` when the caller has it already.
+        entries: `app.schedules.list_entries(app)` when the caller has it already.
     Raises:
         redis.RedisError: Redis cannot be reached.
     """
     from redbeat.schedulers import ensure_conf, get_redis
 
-    from app.services import schedules
+    from app import schedules
 
     now = time.time() if now is None else now
     entries = schedules.list_entries(app) if entries is None else entries

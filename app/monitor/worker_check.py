@@ -15,7 +15,7 @@ from config.settings import get_settings
 
 def checks(settings) -> list[tuple[str, bool, str]]:
     """[(name, ok, detail)] for broker, redis, file store; the optional services as notes."""
-    from app.services import filestore
+    from app.files import filestore
     from app.store.clients import redis_from_url
 
     out: list[tuple[str, bool, str]] = []

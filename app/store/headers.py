@@ -10,5 +10,5 @@ from __future__ import annotations
 SENT_AT_HEADER = "cc_sent_at"
 RETRY_OF_HEADER = "cc_retry_of"
 #: Names the beat schedule entry a task was sent for (put on each entry's messages by
-#: `app.services.schedules.save_entry`); read by the recorder for `app.store.schedule_runs`.
+#: `app.schedules.save_entry`); read by the recorder for `app.store.schedule_runs`.
 SCHEDULE_HEADER = "cc_schedule"

@@ -1,6 +1,6 @@
 """AI tasks (seed 003) on ai_queue: max 3 retries, 10 s countdown, rate limit 10/m, time limit 10 min.
 
-Each task decodes its arguments, calls one `app.services.llm` function and turns a transient
+Each task decodes its arguments, calls one `app.llm` function and turns a transient
 provider failure (ProviderBusy: 429, 5xx, timeout, connection) into a Celery retry. The countdown
 is AI_RETRY_COUNTDOWN_S × 2^retries (10, 20, 40 s), or the provider's Retry-After when longer.
 400/401/403/404 (ProviderRejected), a missing key (NotConfigured) and bad input (InvalidInput)
@@ -23,8 +23,9 @@ from celery.exceptions import Retry
 
 from app.errors import ProviderBusy
 from app.store import answers
-from app.services import filestore, llm, storage
-from app.services.llm import batch
+from app.files import filestore, storage
+from app import llm
+from app.llm import batch
 from app.tasks.base import ConsoleTask
 from config.celery_config import celery_app
 from config.settings import get_settings
@@ -134,7 +135,7 @@ def analyze_document(self, document_text: str | None = None, analysis_type: str 
 
     Give `document_text`, or `text_file`: the stored path of a processed upload's text file
     (under DATA_DIR, or its storage URL with FILE_STORE=s3). Long documents go in parts, with progress per part. Returns
-    `app.services.llm.analysis.analyze_document`'s result (``'content'`` plus the structured
+    `app.llm.analysis.analyze_document`'s result (``'content'`` plus the structured
     ``'key_points'`` / ``'sentiment'`` / ``'entities'``, ``'parts'``, usage and cost).
     """
     if text_file:
@@ -178,7 +179,7 @@ def chat_completion(self, messages: list[dict], provider: str = "anthropic", mod
 
 @celery_app.task(**AI_TASK_OPTIONS)
 def batch_ai_requests(self, requests: list[dict]) -> dict:
-    """Run several requests (see `app.services.llm.batch`) as a Celery group, then summarise.
+    """Run several requests (see `app.llm.batch`) as a Celery group, then summarise.
 
     All requests are checked first (a bad one fails the batch before anything runs). The task is
     replaced by ``chord(group(batch_item × N), batch_summary)``, so its id ends with the summary's

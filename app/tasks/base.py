@@ -7,7 +7,7 @@ Celery's PROGRESS state (readable with AsyncResult.info) and records it in the t
 
 Before a task body runs in a worker (`ConsoleTask.__call__`):
 
-1. its delivery is counted (`app.services.deliveries`; normally already done by the result
+1. its delivery is counted (`app.telemetry.deliveries`; normally already done by the result
    backend in the call that stored STARTED, `app.telemetry.result_backend`): a task whose worker
    was lost more than MAX_DELIVERIES times fails with "worker lost N times (killed, out of memory,
    or crashed)" and is acked; each lost delivery is written on the history timeline;
@@ -28,7 +28,7 @@ from typing import Any
 from celery import Task
 
 from app.errors import InvalidInput
-from app.services import deliveries
+from app.telemetry import deliveries
 from app.telemetry import recorder, result_backend
 
 PROGRESS = "PROGRESS"

@@ -1,11 +1,11 @@
 """Email tasks (seed 003) on email_queue: max 3 retries, 60 s countdown with exponential backoff and
-jitter (`app.services.mail.backoff`; base EMAIL_RETRY_COUNTDOWN_S).
+jitter (`app.mail.backoff`; base EMAIL_RETRY_COUNTDOWN_S).
 
 Connection errors, timeouts and 4xx replies retry; 5xx replies, bad addresses and other bad input
 fail at once with a readable reason. Every task records who it delivered to (`SentLog`, keyed by
 task id), so a retry or a redelivery never mails a recipient twice; the SMTP transaction runs
 inside a sending claim and every attempt of one task uses the same Message-ID (issue 11: see
-`app.services.mail.sentlog` for the rule when an earlier attempt died mid-send). The SMTP password is read from
+`app.mail.sentlog` for the rule when an earlier attempt died mid-send). The SMTP password is read from
 the settings in the worker: it is never a task argument or part of a result.
 
 The ``queue_*`` / ``schedule_email`` functions check a request the same way the worker will and only
@@ -20,10 +20,10 @@ from celery.exceptions import Ignore
 
 from app.errors import ServiceUnavailable
 from app.store.clients import redis_from_url
-from app.services import filestore
-from app.services.mail import backoff, delivery, scheduling, templates
-from app.services.mail.sentlog import MemorySentLog, SentLog
-from app.services.mail.smtp import SmtpConfig
+from app.files import filestore
+from app.mail import backoff, delivery, scheduling, templates
+from app.mail.sentlog import MemorySentLog, SentLog
+from app.mail.smtp import SmtpConfig
 from app.tasks.base import ConsoleTask
 from config.celery_config import celery_app
 from config.settings import get_settings

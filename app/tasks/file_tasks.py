@@ -1,10 +1,10 @@
 """File-processing tasks (seed 003) on file_processing_queue: max 2 retries, 30 s countdown.
 
 Each task takes the ref of a stored file (never file bytes): a path under DATA_DIR, or a storage
-URL / key when files live in S3 (`app.services.filestore`: downloaded to a temporary folder, outputs
+URL / key when files live in S3 (`app.files.filestore`: downloaded to a temporary folder, outputs
 uploaded and returned as storage URLs, the folder removed). It runs one service function and returns
 ``{'status': 'completed', 'file_path', 'operations', 'outputs': {...}}``.
-The content decides the reader (`app.services.documents.registry`); a file of another kind fails
+The content decides the reader (`app.documents.registry`); a file of another kind fails
 with UnsupportedFile. Input errors (InvalidInput and subclasses) are never retried; OSError and
 ServiceUnavailable are retried (a full disk, a network filesystem hiccup, S3 unreachable).
 """
@@ -20,8 +20,9 @@ from celery.utils import uuid
 
 from app.errors import ConsoleError, InvalidInput, ServiceUnavailable
 from app.store.clients import redis_from_url
-from app.services import cleanup, filestore, storage
-from app.services.documents import registry
+from app.maintenance import cleanup
+from app.files import filestore, storage
+from app.documents import registry
 from app.tasks.base import ConsoleTask
 from config.celery_config import celery_app
 from config.settings import get_settings
@@ -69,7 +70,7 @@ def process_excel_file(self, file_path: str, operations: list[str] | None = None
     """Process a stored .xlsx: ``operations`` ⊆ analyze, convert_to_csv, calculate_totals.
 
     Outputs: ``analysis`` + ``analysis_file``, ``csv_files``, ``totals``
-    (`app.services.documents.excel.process`).
+    (`app.documents.excel.process`).
     """
     return _process(self, "excel", file_path, operations)
 
@@ -79,7 +80,7 @@ def process_powerpoint(self, file_path: str, operations: list[str] | None = None
     """Process a stored .pptx: ``operations`` ⊆ extract_text, analyze_structure.
 
     Outputs: ``text_file``, ``slides_file``, ``text_preview``, ``slide_count``, ``structure``
-    (`app.services.documents.powerpoint.process`).
+    (`app.documents.powerpoint.process`).
     """
     return _process(self, "powerpoint", file_path, operations)
 
@@ -89,7 +90,7 @@ def process_pdf(self, file_path: str, operations: list[str] | None = None) -> di
     """Process a stored PDF: ``operations`` ⊆ extract_text, get_metadata.
 
     Outputs: ``text_file``, ``text_preview``, ``pages_with_text``, ``ocr_needed``, ``message``,
-    ``metadata`` (`app.services.documents.pdf.process`). Parsing runs in a child process bounded by
+    ``metadata`` (`app.documents.pdf.process`). Parsing runs in a child process bounded by
     PDF_PARSE_TIMEOUT_S (under this task's 300 s soft time limit) and PDF_MEMORY_LIMIT_MB.
     """
     return _process(self, "pdf", file_path, operations)
@@ -100,7 +101,7 @@ def process_image(self, file_path: str, operations: list[str] | None = None,
                   size: list[int] | None = None) -> dict:
     """Process a stored image: ``operations`` ⊆ get_info, create_thumbnail, resize (`size` =
     [width, height] in pixels, aspect ratio kept). Outputs: ``info``, ``thumbnail``, ``resized``,
-    ``output_sizes`` (`app.services.documents.images.process`).
+    ``output_sizes`` (`app.documents.images.process`).
     """
     return _process(self, "image", file_path, operations, size=size)
 

@@ -18,7 +18,8 @@ from app.monitor import brokers
 from app.monitor import health, queues, workers
 from app.store import queue_history
 from app.store.clients import redis_from_url
-from app.services import cleanup, maintenance
+from app.maintenance import cleanup
+from app import maintenance
 from app.store import locks
 from app.tasks.base import ConsoleTask
 from config.celery_config import QUEUES, celery_app

@@ -2,7 +2,7 @@
 
 Data is referenced by stored file (``data={'file_path': '<path under DATA_DIR, or a storage URL /
 key with FILE_STORE=s3>'}``: downloaded into the task's workspace, outputs uploaded and returned as
-storage URLs; `app.services.filestore`); small inline
+storage URLs; `app.files.filestore`); small inline
 ``data={'records': [...]}`` is accepted too (at most REPORT_MAX_INLINE_RECORDS). Every report task
 returns ``{'status': 'completed', 'outputs': {'<format>_file': path, ...}, 'summary': {...}}``
 (seed 003: ``result['outputs']['html_file']``). Bad input raises InvalidInput (never retried);
@@ -16,9 +16,9 @@ import redis
 
 from app.errors import InvalidInput, ServiceUnavailable
 from app.store.clients import redis_from_url
-from app.services import filestore, storage
-from app.services.reports import analysis, content, executive, export, performance, rendering
-from app.services.reports import loading, recurring
+from app.files import filestore, storage
+from app.reports import analysis, content, executive, export, performance, rendering
+from app.reports import loading, recurring
 from app.tasks.base import ConsoleTask
 from config.celery_config import celery_app
 from config.settings import get_settings
@@ -55,7 +55,7 @@ def generate_analytics_report(self, data: dict | None = None, report_type: str =
                               title: str | None = None) -> dict:
     """Analytics report of `data` as one or more of html, xlsx, docx, pdf, json ('html,pdf' or a list).
 
-    `report_type` is summary, detailed or trend (see `app.services.reports.analysis`).
+    `report_type` is summary, detailed or trend (see `app.reports.analysis`).
     Returns ``{'status', 'report_type', 'outputs': {'html_file', ...}, 'summary': {rows, columns,
     numeric_columns, totals, means, ...}}``.
     """

@@ -8,7 +8,7 @@ undo a result), then MULTI / SET (SETEX when ``result_expires`` is set) / PUBLIS
 `AsyncResult.get` callers) / EXEC. Every task stores STARTED (``task_track_started``) and its
 outcome from the pool process, on the task's critical path (file tasks also report PROGRESS per
 step), and the console's task base added a third round trip of its own to count the delivery
-(issue 11, `app.services.deliveries`). Here `_STORE_LUA` does the same server side in one call:
+(issue 11, `app.telemetry.deliveries`). Here `_STORE_LUA` does the same server side in one call:
 the same GET check, SET/SETEX and PUBLISH with the key, value and expiry Celery uses, and at
 STARTED the delivery count's HINCRBY + EXPIRE. The round trips saved pay for the ones the console
 adds (the delivery count, the history writer's batches; bench/bench_throughput.py). Celery's

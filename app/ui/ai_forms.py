@@ -14,8 +14,8 @@ from pathlib import Path, PurePosixPath
 import streamlit as st
 
 from app.errors import ConsoleError
-from app.services import filestore
-from app.services.llm import prompts, providers
+from app.files import filestore
+from app.llm import prompts, providers
 from app.ui.ai_results import ai_task_panel
 from app.ui.resources import celery, settings
 

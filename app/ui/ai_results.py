@@ -23,7 +23,7 @@ def usage_metrics(result: dict) -> None:
     cols[0].metric("Input tokens", usage.get("input_tokens") if usage.get("input_tokens") is not None else "?")
     cols[1].metric("Output tokens", usage.get("output_tokens") if usage.get("output_tokens") is not None else "?")
     cols[2].metric("Cost (USD)", cost_text(result.get("cost_usd")),
-                   help="From the price table in app/services/llm/prices.py; unknown for unpriced models")
+                   help="From the price table in app/llm/prices.py; unknown for unpriced models")
     cols[3].metric("Latency (ms)", result.get("latency_ms", 0))
     cols[4].metric("HTTP attempts", result.get("attempts", 0))
     st.caption(f"{result.get('provider')} · {result.get('model')} · request id {result.get('request_id') or '—'}")

@@ -6,7 +6,7 @@ import mimetypes
 
 import streamlit as st
 
-from app.services import filestore, storage
+from app.files import filestore, storage
 from config.settings import get_settings
 
 

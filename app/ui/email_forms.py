@@ -10,8 +10,8 @@ from datetime import datetime, timedelta, timezone
 import streamlit as st
 
 from app.errors import ConsoleError, InvalidInput
-from app.services.mail import addresses, templates
-from app.services.mail.smtp import SmtpConfig
+from app.mail import addresses, templates
+from app.mail.smtp import SmtpConfig
 from app.ui.resources import celery, settings
 from app.ui.uploads import store_upload
 

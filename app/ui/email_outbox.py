@@ -16,8 +16,8 @@ from app.ui.text import plain
 import streamlit.components.v1 as components
 
 from app.errors import InvalidInput
-from app.services import storage
-from app.services.mail import outbox, sink
+from app.files import storage
+from app.mail import outbox, sink
 from app.ui.resources import settings
 
 LIST_LIMIT = 200
@@ -43,7 +43,7 @@ def outbox_view() -> None:
                 f"the dev sink received earlier.")
     elif not sink.is_listening(s.SMTP_SINK_HOST, s.SMTP_SINK_PORT):
         st.warning(f"The dev mail sink is not running on {s.SMTP_SINK_HOST}:{s.SMTP_SINK_PORT}: email tasks "
-                   f"will retry and fail. Start it with `python -m app.services.mail.sink` (or `make run`).")
+                   f"will retry and fail. Start it with `python -m app.mail.sink` (or `make run`).")
     entries = outbox.list_messages(folder, LIST_LIMIT)
     total = outbox.count(folder)
     st.caption(f"{total} message(s) in {folder}" + (f"; newest {LIST_LIMIT} shown" if total > LIST_LIMIT else ""))

@@ -6,7 +6,7 @@ from pathlib import Path, PurePosixPath
 import streamlit as st
 
 from app.errors import InvalidInput
-from app.services import filestore, storage
+from app.files import filestore, storage
 from app.ui.downloads import download_button
 from config.settings import get_settings
 

@@ -9,8 +9,9 @@ import redis
 import streamlit as st
 
 from app.errors import InvalidInput
-from app.services import filestore, schedules, storage
-from app.services.reports import recurring
+from app.files import filestore, storage
+from app import schedules
+from app.reports import recurring
 from app.ui.flash import act
 from app.ui.resources import redis_down_banner
 from config.settings import get_settings

@@ -9,7 +9,7 @@ from celery.result import AsyncResult
 
 from app.errors import InvalidInput
 from app.store import history
-from app.services.reports import loading
+from app.reports import loading
 from app.ui.resources import celery
 from app.ui.uploads import store_upload
 

@@ -11,8 +11,8 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from app.services import schedule_spec
-from app.services.schedules import EntryInfo
+from app.schedules import schedule_spec
+from app.schedules import EntryInfo
 
 UNITS_S = {"seconds": 1, "minutes": 60, "hours": 3_600, "days": 86_400}
 ROUTE_BY_TASK = "(route by task)"
@@ -96,7 +96,7 @@ def entry_form(tasks: list[str], queues: list[str]) -> dict[str, Any]:
 
 
 def spec_from_inputs(raw: dict[str, Any]) -> dict[str, Any]:
-    """The schedule dict (`app.services.schedule_spec` shape) the form describes."""
+    """The schedule dict (`app.schedules.schedule_spec` shape) the form describes."""
     if raw["sch_type"] == "Interval":
         return {"type": "interval", "every_s": int(raw["sch_every"] or 0) * UNITS_S[raw["sch_unit"]]}
     return {"type": "crontab", **{field: raw[key] for field, key in CRON_KEYS.items()}}

@@ -4,14 +4,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.errors import InvalidInput, UnsupportedFile
-from app.services import filestore, filetypes, storage
-from app.services.storage import StoredFile
+from app.files import filestore, filetypes, storage
+from app.files.storage import StoredFile
 from config.settings import get_settings
 
 
 @dataclass(frozen=True)
 class CheckedUpload:
-    """A stored upload with the kind its content showed (`app.services.filetypes`)."""
+    """A stored upload with the kind its content showed (`app.files.filetypes`)."""
 
     stored: StoredFile
     kind: str | None
@@ -21,7 +21,7 @@ def store_upload(uploaded, allowed_kinds: set[str] | None = None) -> StoredFile:
     """Store one `st.file_uploader` file in the file store (DATA_DIR/uploads, or the S3 bucket).
 
     Args:
-        allowed_kinds: when given, the content's detected kind (`app.services.filetypes.detect`)
+        allowed_kinds: when given, the content's detected kind (`app.files.filetypes.detect`)
             must be one of these (e.g. {"docx"}).
     Raises:
         InvalidInput (or FileTooLarge): too large, empty, or content of another kind.
