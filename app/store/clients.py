@@ -6,6 +6,16 @@ from __future__ import annotations
 
 import redis
 
+#: The errors a caller outside the store catches when Redis fails, so that only the store (and the
+#: broker adapters) import redis: `StoreError` is any error redis-py raises; `STORE_DOWN` the tuple
+#: for "Redis is not answering" (a refused/reset connection or a timeout also surfaces as OSError).
+StoreError = redis.RedisError
+StoreConnectionError = redis.ConnectionError
+StoreTimeoutError = redis.TimeoutError
+STORE_DOWN: tuple[type[BaseException], ...] = (redis.RedisError, OSError)
+#: Type of the client objects this module hands out (for annotations outside the store).
+Client = redis.Redis
+
 #: Socket timeouts so a dead Redis gives a quick, clear error instead of a hung page.
 CONNECT_TIMEOUT_S = 2.0
 SOCKET_TIMEOUT_S = 5.0
