@@ -13,7 +13,7 @@ rc=1 (and, when the startup lock acquisition failed, every later tick fails on `
   once.
 
 Select it with ``celery beat -S app.beat_scheduler.RetryingRedBeatScheduler`` (the Procfile and
-config.celery_config's ``beat_scheduler`` do).
+the ``beat_scheduler`` setting in `config.celery_settings` do).
 """
 from __future__ import annotations
 

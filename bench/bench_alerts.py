@@ -15,7 +15,7 @@ also the broker and RedBeat's store of this run (REDIS_URL points at it before t
    two of the eight workers stopped sending heartbeats, maxmemory is set, so rules of every kind
    have something to look at and some fire.
    The history is filled to each size (10k, 100k, 1M tasks) by calling the store's writer directly
-   (`app.store.writer._send`, 1,000 changes per script call): one change per task whose timeline
+   (`app.store.writer.write_batch`, 1,000 changes per script call): one change per task whose timeline
    holds SENT / STARTED / SUCCESS or FAILURE (1 task in 17 fails, with a varying exception text;
    20 task names, 5 queues, 8 workers), finish times spread over the hour before the fill starts.
    The evaluations' clock (`Context(now=...)`) starts at the end of that hour, so every window holds
@@ -35,7 +35,7 @@ also the broker and RedBeat's store of this run (REDIS_URL points at it before t
 2. **Grouping cost per failure**: the recorder's stream of state changes for tasks of which 1 in 17
    fails (publisher side: SENT with arguments, batches of 200; worker side: STARTED, then FAILURE
    with exception and traceback, then FAILURE with the runtime (the two signals the recorder
-   sends), or SUCCESS; batches of 200 folded by `writer._merge`, as `writer._Writer` does), written
+   sends), or SUCCESS; batches of 200 folded by `writer._merge`, as the writer's sender thread does), written
    twice: with grouping, and with the FAILURE changes' exception text under another field name (no
    fingerprint, no group update, the same bytes stored). Per state change: writer Python CPU
    (building the change as `writer.record` does + merge + encode + send) and Redis CPU (INFO cpu
@@ -64,6 +64,8 @@ sys.path.insert(0, str(ROOT))
 
 from app.launcher import redis_server  # noqa: E402
 
+#: The store's retention and cap for the benchmark's history (30 days, 10 M tasks).
+HISTORY = {"retention_s": 30 * 86_400, "max_tasks": 10_000_000}
 QUEUES = ("email_queue", "file_processing_queue", "ai_queue", "reports_queue", "default_queue")
 NAMES = [f"app.tasks.bench.task_{i}" for i in range(20)]
 WORKERS = [f"w{i}@bench" for i in range(8)]
@@ -139,10 +141,10 @@ def fill(client, start: int, end: int, window_end: float, per_call: int = 1000) 
         batch.append((tid, "FAILURE" if failed else "SUCCESS", fields, t2,
                       {"name": name, "queue": queue, "worker": worker, "timeline": timeline}))
         if len(batch) >= per_call:
-            writer._send(client, batch)
+            writer.write_batch(client, batch, **HISTORY)
             batch = []
     if batch:
-        writer._send(client, batch)
+        writer.write_batch(client, batch, **HISTORY)
 
 
 def write_workers(client, now: float) -> None:
@@ -195,13 +197,12 @@ def make_rules():
 
 def setup_broker_and_schedules(app, client) -> None:
     """A few real waiting messages per queue, and five RedBeat entries (never run: no beat)."""
-    from app import schedules
-    from app.store import writer
+    from app import runtime, schedules
 
     for q in QUEUES:
         for j in range(30 if q in UNCONSUMED else 5):
             app.send_task(NAMES[j % len(NAMES)], args=[j], queue=q)
-    writer.flush()
+    runtime.get().writer.flush()
     for i, e in enumerate(ENTRIES):
         schedules.save_entry(app, e, NAMES[i], {"type": "interval", "every_s": 60 * (i + 1)}, check_task=False)
 
@@ -351,7 +352,7 @@ def run_rules(client, app, sizes: list[int], evals: int, naive_evals: int) -> li
 # ---- part 2: grouping cost ----------------------------------------------------------------------------
 
 def _item(change) -> tuple:
-    """The queued item `writer.record` makes of a StateChange (what `_Writer` then batches)."""
+    """The queued item `writer.record` makes of a StateChange (what the writer's sender thread then batches)."""
     search = " ".join(t for t in (change.args, change.kwargs) if t) or None
     return (change.task_id, change.state, change.hash_fields(), change.timestamp,
             dict(name=change.name, queue=change.queue, worker=change.worker, search_text=search,
@@ -413,7 +414,7 @@ def write_interleaved(client, n_tasks: int, fail_every: int, failures_only: bool
     sides = {g: stream_batches(n_tasks, g or control, fail_every, failures_only, 0 if g else 1) for g in (True, False)}
     for g in sides:
         for b in sides[g][0]:
-            writer._send(client, writer._merge([_item(c) for c in b]))
+            writer.write_batch(client, [_item(c) for c in b], **HISTORY)
     out = {g: {"changes": 0, "py_cpu_s": 0.0, "redis_cpu_s": 0.0, "wall_s": 0.0} for g in sides}
     # the cyclic GC off while timing: a collection costs in proportion to the whole heap and lands
     # on whichever side happens to allocate then (an A/A run showed an 8 µs per change bias)
@@ -433,7 +434,7 @@ def _timed_pairs(client, sides, out) -> None:
         for g in ((True, False) if k % 2 == 0 else (False, True)):
             b = sides[g][1][k]
             r0, c0, t0 = redis_cpu_s(client), time.process_time(), time.perf_counter()
-            writer._send(client, writer._merge([_item(c) for c in b]))
+            writer.write_batch(client, [_item(c) for c in b], **HISTORY)
             wall, cpu = time.perf_counter() - t0, time.process_time() - c0
             o = out[g]
             o["redis_cpu_s"] += redis_cpu_s(client) - r0
@@ -495,11 +496,9 @@ def main() -> None:
         os.environ.pop(k, None)
     from config.celery_config import celery_app  # noqa: E402 - after REDIS_URL points here
 
-    from app.store import writer
     from app.store.clients import redis_from_url
 
     client = redis_from_url(url, socket_timeout_s=600)
-    writer.configure(lambda: client, retention_s=30 * 86_400, max_tasks=10_000_000)
     rows, grouping = [], {}
     try:
         if "rules" in parts:

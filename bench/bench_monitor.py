@@ -76,10 +76,10 @@ def fill(client, start: int, end: int, base: float) -> None:
         batch.append((tid, final, {"finished_at": now + 0.5, "runtime_s": 0.01 + (i % 100) / 200,
                                    "result": '{"status": "completed"}'}, now + 0.5, {"name": name, "worker": worker}))
         if len(batch) >= 1000:
-            writer.write_batch(client, batch)
+            writer.write_batch(client, batch, retention_s=30 * 86_400, max_tasks=10_000_000)
             batch = []
     if batch:
-        writer.write_batch(client, batch)
+        writer.write_batch(client, batch, retention_s=30 * 86_400, max_tasks=10_000_000)
 
 
 def write_workers(client) -> None:
@@ -156,7 +156,6 @@ def main() -> None:
     proc = redis_server.start(port, Path(tmp) / "redis", persist=False)
     url = f"redis://127.0.0.1:{port}/0"
     client = redis_from_url(url, socket_timeout_s=300)
-    writer.configure(lambda: client, retention_s=30 * 86_400, max_tasks=10_000_000)
     write_workers(client)
     flower = None if args.skip_flower else FlowerState()
     base = time.time() - 86_400

@@ -29,7 +29,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from app.launcher import redis_server  # noqa: E402
-from app.store import writer  # noqa: E402
 from app.store.clients import redis_from_url  # noqa: E402
 from bench.bench_monitor import QUEUES, fill, write_workers  # noqa: E402
 
@@ -104,7 +103,6 @@ def main() -> None:
             break
         except Exception:  # noqa: BLE001 - still starting
             time.sleep(0.1)
-    writer.configure(lambda: client, retention_s=30 * 86_400, max_tasks=10_000_000)
     env = dict(os.environ, REDIS_URL=redis_url, DATA_DIR=str(tmp / "data"), PYTHONPATH=str(ROOT))
     env.pop("CONSOLE_PASSWORD", None)
     procs = []

@@ -11,7 +11,7 @@ from app.ui import confirm
 from app.ui.access import can
 from app.ui.navigation import via_entry_script
 from app.ui.resources import celery, redis_client, redis_ok_or_banner, settings
-from config.celery_config import QUEUES
+from config.celery_settings import QUEUES
 
 via_entry_script()
 

@@ -38,7 +38,9 @@ def pytest_configure(config):
                 "OPENAI_BASE_URL", "CONSOLE_PASSWORD"):
         os.environ.pop(key, None)
     # Result subscriptions left at exit would retry 20 times, 1 s apart, against the stopped server.
-    from config.celery_config import celery_app
+    from app import runtime
+
+    celery_app = runtime.get().celery
 
     celery_app.conf.result_backend_transport_options = dict(
         celery_app.conf.result_backend_transport_options,
@@ -99,9 +101,9 @@ def redis_client(redis_url):
 
 @pytest.fixture(scope="session")
 def celery_app():
-    from config.celery_config import celery_app as app
+    from app import runtime
 
-    return app
+    return runtime.get().celery
 
 
 @pytest.fixture(scope="session")
@@ -109,7 +111,7 @@ def celery_worker(celery_app, redis_url):
     """A real worker thread (threads pool, 4 slots) consuming all five queues for the session."""
     from celery.contrib.testing.worker import start_worker
 
-    from config.celery_config import QUEUES
+    from config.celery_settings import QUEUES
 
     with start_worker(celery_app, pool="threads", concurrency=4, queues=list(QUEUES),
                       perform_ping_check=False, shutdown_timeout=30, loglevel="WARNING") as worker:
@@ -149,6 +151,6 @@ def stored(data_dir):
 def _history_settled():
     """History writes are queued per process (≤ 50 ms); let one test's writes land before the next."""
     yield
-    from app.store import writer
+    from app import runtime
 
-    writer.flush()
+    runtime.get().writer.flush()

@@ -103,7 +103,7 @@ def amqp_worker(rabbitmq, redis_url, data_dir):
     """A worker subprocess on the RabbitMQ broker consuming the five queues (session, lazily)."""
     from app.store import keys
     from app.store.clients import redis_from_url
-    from config.celery_config import QUEUES
+    from config.celery_settings import QUEUES
 
     name = f"amqp{uuid.uuid4().hex[:6]}"
     env = dict(os.environ, CELERY_BROKER_URL=rabbitmq.amqp_url, REDIS_URL=redis_url, DATA_DIR=str(data_dir))

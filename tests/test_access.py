@@ -263,12 +263,13 @@ def test_smtp_login_over_a_plain_connection_is_refused_unless_allowed():
 
 
 def test_bulk_retry_resends_failed_and_revoked_only_after_a_dry_run(celery_app, celery_worker, redis_client):
-    from app.store import history, writer
+    from app.store import history
+    from app import runtime
     from tests.conftest import wait_for
 
     ok = celery_app.send_task("app.tasks.maintenance_tasks.health_check", queue="default_queue")
     ok.get(timeout=60)
-    wait_for(lambda: writer.flush() or (history.get_task(redis_client, ok.id) or {}).get("state") == "SUCCESS",
+    wait_for(lambda: runtime.get().writer.flush() or (history.get_task(redis_client, ok.id) or {}).get("state") == "SUCCESS",
              timeout_s=30)
     flt = history.TaskFilter(name="app.tasks.maintenance_tasks.health_check")
     preview = actions.bulk_preview(redis_client, flt, "retry", limit=50)

@@ -16,9 +16,11 @@ from app.alerts.rules import Rule
 from app.errors import InvalidInput, PermissionDenied
 from app.access import Identity, Role, audit
 from app.monitor import queues
-from app.store import keys, writer
+from app.store import keys
+from app import runtime
 from app.tasks import alert_tasks
-from config.celery_config import QUEUES, celery_app
+from config.celery_config import celery_app
+from config.celery_settings import QUEUES
 from tests.conftest import ROOT, wait_for
 
 pytestmark = pytest.mark.usefixtures("celery_worker")
@@ -194,7 +196,7 @@ def test_runtime_p95_fires_on_slow_runs_and_recovers(celery_app, redis_client, c
     results = [celery_app.send_task("tests.alert_probe", kwargs={"sleep_s": 0.3}) for _ in range(3)]
     for r in results:
         r.get(timeout=30)
-    writer.flush()
+    runtime.get().writer.flush()
     wait_for(lambda: sum(float(v) for b, v in redis_client.hgetall(keys.runtime_histogram("tests.alert_probe")).items()
                          if b != "sum") >= 3)
     written = engine.evaluate(redis_client, ctx_for(redis_client), [rule])

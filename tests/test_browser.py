@@ -20,7 +20,7 @@ import pytest
 from app.launcher import redis_server
 from app.monitor import workers
 from app.store.clients import redis_from_url
-from config.celery_config import QUEUES
+from config.celery_settings import QUEUES
 from tests.conftest import ROOT, wait_for
 
 pytestmark = pytest.mark.browser
@@ -141,7 +141,7 @@ def test_upload_docx_then_see_it_in_task_monitor(stack, page, corpus):
 def _send_health_checks(stack, n):
     from celery import Celery
 
-    app = Celery(broker=stack["redis_url"], backend=stack["redis_url"])
+    app = Celery(broker=stack["redis_url"], backend=stack["redis_url"], set_as_current=False)
     app.conf.task_routes = {"app.tasks.maintenance_tasks.*": {"queue": "default_queue"}}
     for _ in range(n):
         app.send_task("app.tasks.maintenance_tasks.health_check", queue="default_queue", exchange="tasks",

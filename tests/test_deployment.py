@@ -10,7 +10,7 @@ import subprocess
 import yaml
 
 from app.launcher.processes import parse_procfile
-from config.celery_config import QUEUES
+from config.celery_settings import QUEUES
 from tests.conftest import ROOT
 
 GROUP_QUEUES = {"email": {"email_queue"}, "files": {"file_processing_queue"}, "ai": {"ai_queue"},

@@ -11,9 +11,11 @@ from streamlit.testing.v1 import AppTest
 
 from app.alerts import checks, engine, rules
 from app.alerts.rules import Rule
-from app.store import failure_groups, history, keys, writer
+from app.store import failure_groups, history, keys
+from app import runtime
 from app.store.states import FINISHED_STATES
-from config.celery_config import QUEUES, celery_app
+from config.celery_config import celery_app
+from config.celery_settings import QUEUES
 from tests.conftest import ROOT, wait_for
 
 
@@ -45,7 +47,7 @@ def _run(calls):
     for r in results:
         r.get(timeout=30, propagate=False)
     # a result is readable a moment before task_postrun records the run: wait for the history
-    client = writer.client()
+    client = runtime.get().writer.client()
     wait_for(lambda: all((history.get_task(client, r.id) or {}).get("state") in FINISHED_STATES
                          for r in results))
     return results

@@ -206,7 +206,7 @@ def test_beat_scheduler_retries_redis_errors_and_takes_its_lock_again(tmp_path):
     port = redis_server.free_port()
     url = f"redis://127.0.0.1:{port}/0"
     proc = redis_server.start(port, tmp_path / "r1", persist=False)
-    app = Celery("beat-test", broker=url, backend=url)
+    app = Celery("beat-test", broker=url, backend=url, set_as_current=False)
     app.conf.update(redbeat_redis_url=url, redbeat_key_prefix="t11:", beat_max_loop_interval=1,
                     redbeat_redis_options={"socket_connect_timeout": 0.5, "socket_timeout": 0.5,
                                            "retry_period": 0})

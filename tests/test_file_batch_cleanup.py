@@ -74,19 +74,19 @@ def test_cleanup_removes_old_files_but_spares_unfinished_tasks(corpus, stored, d
         _age(p, 3 * 86_400)
     # A task still queued that names busy_upload, and one running whose outputs are busy_out, in the
     # history index exactly as the recorder writes it.
-    from app.store import writer
-    writer.write("queued-task-1", "SENT", {"args": f'["{busy_upload}", ["get_info"]]'},
+    from app import runtime
+    runtime.get().writer.write("queued-task-1", "SENT", {"args": f'["{busy_upload}", ["get_info"]]'},
                     name="app.tasks.file_tasks.process_image", first_seen=True)
-    writer.write("aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee", "STARTED", {"args": "[]"},
+    runtime.get().writer.write("aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee", "STARTED", {"args": "[]"},
                     name="app.tasks.file_tasks.process_pdf", first_seen=True)
-    writer.flush()
+    runtime.get().writer.flush()
     try:
         res = cleanup_temp_files.apply_async(kwargs={"retention_s": 86_400})
         out = res.get(timeout=30)
     finally:
-        writer.write("queued-task-1", "SUCCESS", {})
-        writer.write("aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee", "SUCCESS", {})
-        writer.flush()
+        runtime.get().writer.write("queued-task-1", "SUCCESS", {})
+        runtime.get().writer.write("aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee", "SUCCESS", {})
+        runtime.get().writer.flush()
     assert out["status"] == "completed"
     assert not old_upload.exists() and not old_out.exists()
     assert busy_upload.exists() and busy_out.exists() and fresh_upload.exists()

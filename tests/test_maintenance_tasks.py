@@ -13,7 +13,8 @@ import pytest
 
 from app.store import history, keys, queue_history
 from app.tasks import maintenance_tasks as m
-from config.celery_config import QUEUES, celery_app
+from config.celery_config import celery_app
+from config.celery_settings import QUEUES
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.usefixtures("celery_worker")

@@ -16,8 +16,8 @@ from app.launcher import redis_server
 from app.access import audit, identity
 from app.monitor import actions, diagnose, queues
 from app.store import history, keys
-from app.store import writer
-from config.celery_config import QUEUES
+from app import runtime
+from config.celery_settings import QUEUES
 from tests.conftest import ROOT, wait_for
 
 pytestmark = pytest.mark.usefixtures("celery_worker")
@@ -59,7 +59,7 @@ def test_retry_reruns_with_same_args_and_links_ids(celery_app, redis_client, dat
     out = actions.retry(celery_app, redis_client, first.id, TESTER)
     second = celery_app.AsyncResult(out["new_id"])
     assert second.get(timeout=60)["outputs"]["stats"]["words"] == 305
-    writer.flush()  # history trails results by the writer's linger (50 ms)
+    runtime.get().writer.flush()  # history trails results by the writer's linger (50 ms)
     assert history.get_task(redis_client, second.id)["retry_of"] == first.id
     assert history.get_task(redis_client, first.id)["retried_as"] == second.id
     assert history.get_task(redis_client, second.id)["args_json"] == history.get_task(redis_client, first.id)["args_json"]
@@ -86,7 +86,7 @@ def test_purge_empties_only_that_queue(celery_app, redis_client):
 def test_waiting_with_no_consumer_is_diagnosed_with_position(celery_app, redis_client):
     q = f"nobody_{uuid.uuid4().hex[:6]}"
     ids = [celery_app.send_task(HEALTH, queue=q).id for _ in range(3)]
-    writer.flush()  # the publisher's history writes are queued to a background thread
+    runtime.get().writer.flush()  # the publisher's history writes are queued to a background thread
     report = diagnose.diagnose(celery_app, redis_client, redis_client, ids[1])
     assert {"waiting", "no_consumer"} <= holds(report)
     assert "position 2" in next(f.message for f in report["findings"] if f.code == "waiting")
@@ -117,9 +117,9 @@ def test_result_expired_and_unknown_and_worker_lost(celery_app, redis_client):
     ghost, tid = f"ghost@{uuid.uuid4().hex[:6]}", uuid.uuid4().hex
     redis_client.zadd(keys.WORKERS, {ghost: time.time() - 600})
     redis_client.hset(keys.worker(ghost), mapping={"hostname": ghost, "status": "online", "queues": "[]"})
-    writer.write(tid, "STARTED", {"started_at": time.time() - 300}, name=HEALTH, queue="default_queue",
+    runtime.get().writer.write(tid, "STARTED", {"started_at": time.time() - 300}, name=HEALTH, queue="default_queue",
                     worker=ghost, first_seen=True)
-    writer.flush()
+    runtime.get().writer.flush()
     report = diagnose.diagnose(celery_app, redis_client, redis_client, tid)
     assert "worker_lost" in holds(report) and ghost in report["verdict"]
 
@@ -172,12 +172,12 @@ def test_add_and_cancel_consumer_changes_what_the_worker_consumes(celery_app, re
     assert out["ok"], out
     r = celery_app.send_task(HEALTH, queue=q)
     assert r.get(timeout=30)["status"] in ("healthy", "degraded", "unhealthy")
-    writer.flush()
+    runtime.get().writer.flush()
     assert history.get_task(redis_client, r.id)["queue"] == q
     assert actions.consumer(celery_app, redis_client, host, q, False, TESTER)["ok"]  # replied: cancelled
     waiting = celery_app.send_task(HEALTH, queue=q)
     time.sleep(1.5)  # proves a non-event: nobody takes the message
-    writer.flush()
+    runtime.get().writer.flush()
     assert state_of(redis_client, waiting.id) == "SENT"  # nobody consumes q any more
     assert queues.depths(redis_client, [q]).ready == {q: 1}
     assert [e["action"] for e in audit.recent(redis_client, 2)] == ["cancel_consumer", "add_consumer"]
@@ -188,7 +188,7 @@ def test_bulk_revoke_applies_to_the_filtered_set_only(celery_app, redis_client):
     q, other = f"bulk_{uuid.uuid4().hex[:6]}", f"keep_{uuid.uuid4().hex[:6]}"
     ids = {celery_app.send_task(HEALTH, queue=q).id for _ in range(3)}
     kept = celery_app.send_task(HEALTH, queue=other).id
-    writer.flush()
+    runtime.get().writer.flush()
     out = actions.bulk(celery_app, redis_client, history.TaskFilter(queue=q), "revoke", TESTER)
     assert set(out["done"]) == ids
     assert all(history.get_task(redis_client, i).get("revoke_requested") == "revoke" for i in ids)

@@ -19,8 +19,9 @@ from app.errors import BrokerUnavailable, InvalidInput
 from app.launcher import redis_server
 from app.access import audit, identity
 from app.monitor import actions, brokers, diagnose
-from app.store import history, keys, writer
-from config.celery_config import QUEUES
+from app.store import history, keys
+from app import runtime
+from config.celery_settings import QUEUES
 from tests.conftest import ROOT, wait_for
 
 HEALTH = "app.tasks.maintenance_tasks.health_check"
@@ -124,7 +125,7 @@ def test_management_api_counts_are_live(rabbitmq):
 def test_end_to_end_routed_queue_worker_result_monitor(broker_env, redis_client):
     r = broker_env.app.send_task(HEALTH)  # routed to default_queue by task_routes
     assert r.get(timeout=60)["status"] in ("healthy", "degraded", "unhealthy")
-    writer.flush()
+    runtime.get().writer.flush()
     task = wait_for(lambda: state_of(redis_client, r.id) == "SUCCESS" and history.get_task(redis_client, r.id))
     assert task["queue"] == "default_queue" and task["worker"] == broker_env.worker_hostname
     depths = broker_env.broker.depths(QUEUES)
@@ -151,7 +152,7 @@ def test_depths_and_purge_of_one_queue(broker_env, redis_client):
 def test_waiting_with_no_consumer_is_diagnosed(broker_env, redis_client):
     q = f"nobody_{uuid.uuid4().hex[:6]}"
     ids = [broker_env.app.send_task(HEALTH, queue=q).id for _ in range(3)]
-    writer.flush()
+    runtime.get().writer.flush()
     report = diagnose.diagnose(broker_env.app, redis_client, broker_env.broker, ids[1])
     assert {"waiting", "no_consumer"} <= holds(report), report
     assert report["verdict"].startswith("No online worker consumes")
@@ -195,9 +196,9 @@ def test_worker_lost_explains_redelivery_for_the_broker(broker_env, redis_client
     ghost, tid = f"ghost@{uuid.uuid4().hex[:6]}", uuid.uuid4().hex
     redis_client.zadd(keys.WORKERS, {ghost: time.time() - 600})
     redis_client.hset(keys.worker(ghost), mapping={"hostname": ghost, "status": "online", "queues": "[]"})
-    writer.write(tid, "STARTED", {"started_at": time.time() - 300}, name=HEALTH, queue="default_queue",
+    runtime.get().writer.write(tid, "STARTED", {"started_at": time.time() - 300}, name=HEALTH, queue="default_queue",
                     worker=ghost, first_seen=True)
-    writer.flush()
+    runtime.get().writer.flush()
     report = diagnose.diagnose(broker_env.app, redis_client, broker_env.broker, tid)
     assert "worker_lost" in holds(report) and ghost in report["verdict"]
     expected = "visibility timeout" if broker_env.kind == "redis" else "connection closes"

@@ -24,7 +24,9 @@ from app.access import identity
 from app.errors import InvalidInput
 from app.launcher.redis_server import free_port
 from app.monitor import actions, event_changes, queues, workers
-from app.store import history, keys, writer
+from app.store import history, keys
+from app import runtime
+from app.store.writer import StateChange
 from tests.conftest import ROOT, wait_for
 
 FOREIGN = Path(__file__).parent / "foreign_app"
@@ -170,7 +172,7 @@ def test_worker_records_the_arguments_of_a_task_a_plain_client_sent(celery_worke
     assert out.returncode == 0 and task_id, out.stderr
 
     def finished():
-        writer.flush()
+        runtime.get().writer.flush()
         return _task(redis_client, task_id, "SUCCESS")
     task = wait_for(finished, timeout_s=TIMEOUT_S)
     assert task["kwargs"] == '{"older_than_s": 123456789.0}' and task.get("sent_at") is None
@@ -183,7 +185,7 @@ def test_two_steps_of_one_kind_from_events_both_count_even_when_adjacent(redis_c
     # A retried task's two RECEIVED events, arriving after its STARTED events were written.
     tid, t0 = str(uuid.uuid4()), time.time() - 10
     for state, dt in (("SUCCESS", 6), ("STARTED", 2), ("STARTED", 5), ("RECEIVED", 1), ("RECEIVED", 4)):
-        writer.record(writer.StateChange(tid, state, t0 + dt, name="ooo.adjacent", source="events"), sync=True)
+        runtime.get().writer.record(StateChange(tid, state, t0 + dt, name="ooo.adjacent", source="events"), sync=True)
     steps = [e["state"] for e in history.timeline(redis_client, tid)]
     assert steps == ["RECEIVED", "STARTED", "RECEIVED", "STARTED", "SUCCESS"]
     assert history.get_task(redis_client, tid)["state"] == "SUCCESS"
@@ -324,7 +326,7 @@ print(json.dumps(ids))
 
     # Retry with the same arguments: by name through send_task; the foreign worker runs it.
     new = actions.retry(celery_app, redis_client, ids["ok"], WHO)["new_id"]
-    writer.flush()  # this process published it: its SENT record trails by the writer's linger
+    runtime.get().writer.flush()  # this process published it: its SENT record trails by the writer's linger
     again = wait_for(lambda: _task(redis_client, new, "SUCCESS"), timeout_s=TIMEOUT_S)
     assert json.loads(again["args"]) == ["sku-1", 5] and again["retry_of"] == ids["ok"]
 
@@ -344,7 +346,7 @@ def test_own_task_seen_by_signals_and_events_is_one_record(stack, celery_worker,
     runs, done = _histogram_count(redis_client, name), int(redis_client.hget(keys.worker_counts(host), "SUCCESS") or 0)
     result = cleanup_failed_tasks.apply_async(kwargs={"older_than_s": 987654321.0})
     result.get(timeout=TIMEOUT_S)
-    writer.flush()
+    runtime.get().writer.flush()
     # both writers reported the finish (each keeps its own step marks in the one hash)
     task = wait_for(lambda: (t := _task(redis_client, result.id, "SUCCESS")) and "u" in t.get("seen_e", "")
                     and "u" in t.get("seen_s", "") and t, timeout_s=TIMEOUT_S)

@@ -12,7 +12,8 @@ import pytest
 
 from app.store import history, keys
 from app.store.history import TaskFilter
-from app.store import histogram, writer
+from app.store import histogram
+from app import runtime
 
 pytestmark = pytest.mark.usefixtures("celery_app")  # configures the recorder from settings
 
@@ -26,12 +27,12 @@ def _known_set(prefix: str, n: int = 60):
         queue = f"{prefix}_q{i % 2}"
         worker = f"w{i % 2}@{prefix}"
         state = ("SUCCESS", "FAILURE", "REVOKED")[i % 3 if i % 5 else 0]
-        writer.write(tid, "SENT", {"sent_at": time.time(), "args": f'["invoice-{i}.pdf"]'}, name=name,
+        runtime.get().writer.write(tid, "SENT", {"sent_at": time.time(), "args": f'["invoice-{i}.pdf"]'}, name=name,
                         queue=queue, first_seen=True, search_text=f'{tid} ["invoice-{i}.pdf", "{prefix}"]')
-        writer.write(tid, "STARTED", {"started_at": time.time()}, name=name, queue=queue, worker=worker)
-        writer.write(tid, state, {"finished_at": time.time(), "runtime_s": 0.02 * (i + 1)}, name=name, worker=worker)
+        runtime.get().writer.write(tid, "STARTED", {"started_at": time.time()}, name=name, queue=queue, worker=worker)
+        runtime.get().writer.write(tid, state, {"finished_at": time.time(), "runtime_s": 0.02 * (i + 1)}, name=name, worker=worker)
         rows.append({"id": tid, "name": name, "queue": queue, "worker": worker, "state": state})
-    assert writer.flush()
+    assert runtime.get().writer.flush()
     return rows
 
 

@@ -17,7 +17,8 @@ from app.alerts.rules import Rule
 from app.errors import InvalidInput
 from app.access import Identity, Role, audit
 from app.monitor import actions, queue_control, workers
-from app.store import history, keys, writer
+from app.store import history, keys
+from app import runtime
 from tests.conftest import ROOT, wait_for
 from tests.test_alerts import clean_alerts  # noqa: F401 - fixture
 
@@ -83,7 +84,7 @@ def test_pause_survives_worker_restart_and_resume_restores_consumption(celery_ap
         wait_for(lambda: (w := heartbeat(redis_client, node)) and w.online, timeout_s=40)
         assert [e["status"] for e in engine.evaluate(redis_client, ctx(), [offline])] == ["resolved"]
         time.sleep(1.0)
-        writer.flush()
+        runtime.get().writer.flush()
         assert heartbeat(redis_client, node).queues == []
         assert history.get_task(redis_client, r.id)["state"] == "SENT"
         assert [m["id"] for m in queue_control.peek(redis_client, q, 5)] == [r.id]

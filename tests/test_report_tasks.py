@@ -196,8 +196,8 @@ def test_task_performance_report_over_real_worker_tasks(redis_client, data_dir, 
     for _ in range(3):
         assert run(health_check).state == "SUCCESS"
     assert run(export_data, data={"file_path": small_csv}, format="yaml").state == "FAILURE"
-    from app.store import writer
-    assert writer.flush()  # the history trails results by the writer's 50 ms linger
+    from app import runtime
+    assert runtime.get().writer.flush()  # the history trails results by the writer's 50 ms linger
     res = run(generate_task_performance_report, period="1h", format="json,xlsx,pdf")
     assert res.state == "SUCCESS", res.traceback
     doc = json.loads(Path(res.result["outputs"]["json_file"]).read_text(encoding="utf-8"))

@@ -16,7 +16,8 @@ import pytest
 from app.store import keys
 from app.store.clients import redis_from_url
 from app import schedules
-from config.celery_config import DEFAULT_SCHEDULE, celery_app
+from config.celery_config import celery_app
+from config.celery_settings import DEFAULT_SCHEDULE
 from tests.conftest import ROOT, wait_for
 
 pytestmark = pytest.mark.usefixtures("celery_worker")

@@ -11,7 +11,8 @@ import uuid
 
 import pytest
 
-from app.store import history, writer
+from app.store import history
+from app import runtime
 from app.store.history import TaskFilter
 from app.store.writer import StateChange
 
@@ -21,13 +22,13 @@ pytestmark = pytest.mark.usefixtures("celery_app")  # configures the writer from
 def test_record_keeps_the_newest_state_whatever_the_arrival_order(redis_client):
     tid, name = uuid.uuid4().hex, f"ingest.{uuid.uuid4().hex[:8]}"
     t0 = time.time() - 10
-    writer.record(StateChange(tid, "STARTED", t0 + 1, name=name, queue="default_queue", worker="w1@h"))
-    writer.record(StateChange(tid, "SUCCESS", t0 + 2, name=name, worker="w1@h", runtime_s=1.0,
+    runtime.get().writer.record(StateChange(tid, "STARTED", t0 + 1, name=name, queue="default_queue", worker="w1@h"))
+    runtime.get().writer.record(StateChange(tid, "SUCCESS", t0 + 2, name=name, worker="w1@h", runtime_s=1.0,
                               result='"ok"'))
-    writer.record(StateChange(tid, "RECEIVED", t0 + 0.5, name=name, worker="w1@h"))  # late
-    writer.record(StateChange(tid, "SENT", t0, name=name, queue="default_queue", args='["a.pdf"]',
+    runtime.get().writer.record(StateChange(tid, "RECEIVED", t0 + 0.5, name=name, worker="w1@h"))  # late
+    runtime.get().writer.record(StateChange(tid, "SENT", t0, name=name, queue="default_queue", args='["a.pdf"]',
                               kwargs="{}", retries=0))  # latest of all to arrive
-    assert writer.flush()
+    assert runtime.get().writer.flush()
 
     task = history.get_task(redis_client, tid)
     assert task["state"] == "SUCCESS"
@@ -43,8 +44,8 @@ def test_record_keeps_the_newest_state_whatever_the_arrival_order(redis_client):
 
 def test_sync_record_and_equal_times_apply_in_arrival_order(redis_client):
     tid, now = uuid.uuid4().hex, time.time()
-    writer.record(StateChange(tid, "STARTED", now, name="ingest.same"), sync=True)
-    writer.record(StateChange(tid, "FAILURE", now, name="ingest.same", exception="ValueError: x",
+    runtime.get().writer.record(StateChange(tid, "STARTED", now, name="ingest.same"), sync=True)
+    runtime.get().writer.record(StateChange(tid, "FAILURE", now, name="ingest.same", exception="ValueError: x",
                               info="ValueError: x"), sync=True)
     task = history.get_task(redis_client, tid)
     assert task["state"] == "FAILURE" and task["exception"] == "ValueError: x"
@@ -65,8 +66,8 @@ def test_a_full_word_index_keeps_its_newest_ids_and_older_tasks_are_still_found_
     ids = [uuid.uuid4().hex for _ in range(8)]
     for i, tid in enumerate(ids):
         text = f'["{common}", "only-{tid[:12]}"]'
-        writer.record(StateChange(tid, "SENT", t0 + i, name="words.cap", args=text, kwargs="{}"))
-    assert writer.flush()
+        runtime.get().writer.record(StateChange(tid, "SENT", t0 + i, name="words.cap", args=text, kwargs="{}"))
+    assert runtime.get().writer.flush()
     assert redis_client.zrevrange(keys.word_index(common), 0, -1) == ids[:2:-1]  # the newest 5, newest first
     assert 0 < redis_client.ttl(keys.word_index(common)) <= 7 * 86_400
     # the common word alone lists its newest 5; with a rarer word the oldest task is found by its text

@@ -5,7 +5,8 @@ import pytest
 from celery import chord
 
 from app.monitor import workflow
-from app.store import history, writer
+from app.store import history
+from app import runtime
 from app.ui import workflow_graph
 from config.celery_config import celery_app
 from tests.conftest import wait_for
@@ -29,7 +30,7 @@ def wf_batch(self, n: int) -> str:
 
 
 def settled(client, ids) -> bool:
-    writer.flush()
+    runtime.get().writer.flush()
     return all((history.get_task(client, i) or {}).get("state") == "SUCCESS" for i in ids)
 
 

@@ -151,7 +151,7 @@ class ProcessWriter:
 
     Args:
         redis_url: the history's Redis URL (`app.store.clients.redis_from_url`).
-        retention_s, max_tasks: the store's settings (`app.store.writer.configure`).
+        retention_s, max_tasks: the store's settings (`app.store.writer.write_batch`).
         on_exit: called (from a helper thread) when the child exits while not closing.
     """
 
@@ -256,7 +256,6 @@ def _child_main(inbox, acks, redis_url: str, retention_s: int, max_tasks: int, m
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    writer.configure(lambda: redis_from_url(redis_url), retention_s=retention_s, max_tasks=max_tasks)
     client = redis_from_url(redis_url)
     cpu0 = time.process_time()
     pending: list = []
@@ -275,7 +274,7 @@ def _child_main(inbox, acks, redis_url: str, retention_s: int, max_tasks: int, m
                 open_ = False
         batch, pending = pending[:max_batch], pending[max_batch:]
         try:
-            writer.write_batch(client, batch)
+            writer.write_batch(client, batch, retention_s=retention_s, max_tasks=max_tasks)
         except Exception as exc:  # noqa: BLE001 - history must never stop the ingester
             log.warning("task history write of %d event(s) failed: %s", len(batch), exc)
         try:

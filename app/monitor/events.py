@@ -41,7 +41,7 @@ from celery.utils.time import utcoffset
 
 from app.monitor import event_changes, event_workers
 from app.monitor.event_writer import BatchWriter, ProcessWriter
-from app.store import keys, writer
+from app.store import keys
 from app.store.states import STATE_TIME_FIELD
 from app.store.clients import redis_from_url
 
@@ -358,13 +358,12 @@ def write_change(change: dict[str, Any]) -> None:
 
 
 def configure_store(settings, writer_process: bool = True) -> None:
-    """Point this process's history writers at the console's Redis (`settings.result_backend`):
-    the store's settings (retention, cap) and the ingester's writer, a `ProcessWriter` (a child
+    """Point this process's history writer at the console's Redis (`settings.result_backend`):
+    the ingester's writer, a `ProcessWriter` (a child
     process does the encoding and script calls) or with `writer_process=False` a `BatchWriter`
     (a thread of this process)."""
     url = settings.result_backend
     factory = lambda: redis_from_url(url)  # noqa: E731
-    writer.configure(factory, retention_s=settings.HISTORY_RETENTION_S, max_tasks=settings.HISTORY_MAX_TASKS)
     old = _batch.pop("writer", None)
     if old is not None:
         old.close()
@@ -373,9 +372,9 @@ def configure_store(settings, writer_process: bool = True) -> None:
 
 
 def flush(timeout_s: float = 5.0) -> bool:
-    """Send what the writers hold; True when nothing is left."""
+    """Send what the writer holds; True when nothing is left."""
     batch = _batch.get("writer")
-    return (batch is None or batch.flush(timeout_s)) and writer.flush(timeout_s)
+    return batch is None or batch.flush(timeout_s)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -436,7 +435,6 @@ def main(argv: list[str] | None = None) -> int:
         ingester.run(ready=lambda: log.info("ready"))
     finally:
         _batch["writer"].close(timeout_s=30.0)
-        writer.flush()
     return 1 if writer_lost else 0
 
 

@@ -92,7 +92,7 @@ def main() -> None:
     from prometheus_client import REGISTRY, start_http_server
 
     from app.store.clients import redis_from_url
-    from config.celery_config import QUEUES
+    from config.celery_settings import QUEUES
     from config.settings import get_settings
 
     s = get_settings()

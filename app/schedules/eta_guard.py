@@ -1,9 +1,9 @@
-"""The one publish-side guard for countdowns and ETAs (issue 11).
+"""The one publish-side guard for countdowns and ETAs.
 
 Redis gives an unacked message to another worker once it has been unacked for the visibility
 timeout (VISIBILITY_TIMEOUT_S). A worker holds a message with an ETA unacked until the ETA, so a
 countdown/ETA at or beyond the visibility timeout runs twice (Celery docs, "Redis caveats:
-visibility timeout"). Every publish goes through `config.celery_config.ConsoleCelery.send_task`,
+visibility timeout"). Every publish goes through `app.runtime.celery_app.ConsoleCelery.send_task`,
 which calls `check`:
 
 - a new task with such a countdown/ETA is **refused** with `EtaTooFar` (nothing is queued); use a

@@ -4,13 +4,14 @@ It imports nothing else from `app` (tests/test_layers.py checks it); everything 
 Celery-signal adapter (`app.telemetry`), the monitor (`app.monitor`), services and pages — goes
 through these modules instead of naming keys:
 
-- `keys`          every Redis key name (the layout; DESIGN.md "The monitor's data")
+- `keys`          every Redis key name (the layout)
 - `clients`       `redis_from_url`: a decode_responses client with short timeouts
 - `headers`       message headers the console stamps (``cc_sent_at``, ``cc_retry_of``)
 - `states`        state groups (STATES, FINISHED_STATES, ACTIVE_STATES, ...)
 - `tokens`        the args-search tokeniser shared by writer and reader
 - `histogram`     runtime buckets and quantiles from them
-- `writer`        WRITE: ``record(StateChange(...))`` / ``write(...)``, ``flush()``, ``configure()``
+- `writer`        WRITE: ``HistoryWriter`` (``record(StateChange(...))`` / ``write(...)``, ``flush()``,
+                  ``close()``; one per process, built by `app.runtime`), ``write_batch``
 - `history`       READ: ``list_tasks`` (pages), ``count_by_state``, ``get_task``, ``timeline``,
                   ``children``, ``runtime_percentiles``, ``per_minute``, windows for reports and
                   clean-ups, ``trim``
@@ -19,10 +20,10 @@ through these modules instead of naming keys:
 
 A second writer (e.g. a Celery-events ingester) needs only::
 
-    from app.store import writer
-    from app.store.writer import StateChange
-    writer.configure(lambda: redis_from_url(url), retention_s=..., max_tasks=...)
+    from app.store.writer import HistoryWriter, StateChange
+    writer = HistoryWriter(lambda: redis_from_url(url), retention_s=..., max_tasks=...)
     writer.record(StateChange(task_id, "SUCCESS", timestamp=ev_ts, name=..., worker=..., runtime_s=...))
+    writer.close()
 
 Changes are ordered by their timestamp: an older change never moves a task's state backwards.
 """

@@ -1,23 +1,28 @@
 """The history write path: record a task's state change into the Redis layout of `app.store.keys`.
 
-The interface for any writer (the Celery-signal adapter `app.telemetry.recorder`, a Celery-events
-ingester, a test) is::
+A `HistoryWriter` is the write path of one process (the composition root, `app.runtime`, builds
+one per process from the settings; a test or a benchmark builds its own)::
 
-    from app.store import writer
-    writer.configure(client_factory, retention_s=..., max_tasks=...)   # once per process
+    writer = HistoryWriter(client_factory, retention_s=..., max_tasks=...)
     writer.record(StateChange(task_id, "STARTED", timestamp=1733090000.0, name=..., worker=...))
     writer.flush()                                                      # before reading it back
+    writer.close()                                                      # its owner, at the end
 
-Changes are queued to a background thread per process (`_Writer`) that sends them in batches after a
-50 ms linger, folding a fast task's changes into one, and writes each batch with ONE server-side
-script call (EVALSHA of `_RECORD_LUA`, the batch passed as one JSON argument): per change it updates
-the task hash (its timeline entries are fields of the same hash), moves the id between state
-indexes, adds it to the name and word indexes the first time the task has that name or
-arguments, and refreshes the TTL when the task is new or finishes (the index changes are
-gathered per key and sent as one ZADD / ZREM per key and batch: a batch holds each task once,
-`_merge`); per batch it adds the
-per-minute counters, failure-rate counters (``cc:rate:<minute>``), runtime histograms and per-worker
-counts once per key, and updates the failure group of each failure (`app.store.failure_groups`).
+Changes are queued to a background thread of the process (`_Sender`, owned by the writer and
+started on the first change) that sends them in batches after a 50 ms linger, folding a fast
+task's changes into one, and writes each batch with ONE server-side script call (EVALSHA of
+``record_changes.lua`` beside this module, the batch passed as one JSON argument): per change it
+updates the task hash (its timeline entries are fields of the same hash), moves the id between
+state indexes, adds it to the name and word indexes the first time the task has that name or
+arguments, and refreshes the TTL when the task is new or finishes (the index changes are gathered
+per key and sent as one ZADD / ZREM per key and batch: a batch holds each task once, `_merge`);
+per batch it adds the per-minute counters, failure-rate counters (``cc:rate:<minute>``), runtime
+histograms and per-worker counts once per key, and updates the failure group of each failure
+(`app.store.failure_groups`). A writer that does its own batching (the Celery-event ingester)
+calls `write_batch`.
+
+Processes: a writer built before a fork (a prefork worker's parent) starts afresh in the child on
+its first change: its own Redis client and its own sender thread, nothing shared with the parent.
 
 Ordering rule (so two writers, or a late publisher, never move a task backwards): a change whose
 timestamp is older than the hash's ``updated_at`` (the time the stored state was entered), or a SENT
@@ -38,23 +43,26 @@ process loses what its writer still holds (normally the last 50 ms).
 Hash fields of ``cc:task:<id>``: name, state, queue, worker, args, kwargs (redacted JSON text
 for display), args_json / kwargs_json (exact JSON for "retry with the same arguments", only when
 under ARGS_JSON_MAX_BYTES; "=" when equal to the shown text), ``t1``, ``t2``, … and ``tn`` (the
-timeline, `timeline_entry`), ``seen_s`` / ``seen_e`` (steps per writer), eta, expires, retries, parent_id, root_id, retry_of, sent_at,
-received_at, started_at, finished_at, updated_at (epoch seconds), runtime_s, result, exception,
-traceback, progress (JSON), reason, pid.
+timeline, `timeline_entry`), ``seen_s`` / ``seen_e`` (steps per writer), eta, expires, retries,
+parent_id, root_id, retry_of, sent_at, received_at, started_at, finished_at, updated_at (epoch
+seconds), runtime_s, result, exception, traceback, progress (JSON), reason, pid.
 """
 from __future__ import annotations
 
-import atexit
+import functools
 import json
 import logging
 import os
 import queue
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import lru_cache
-from typing import Any
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Callable
 
 from app.store import failure_groups, keys, tokens
 from app.store.histogram import bucket_for
@@ -65,8 +73,12 @@ log = logging.getLogger(__name__)
 
 #: Exact args/kwargs JSON above this size is not kept (the task then cannot be re-sent as is).
 ARGS_JSON_MAX_BYTES = 64 * 1024
-_config: dict[str, Any] = {"client": None, "retention_s": 7 * 86_400, "max_tasks": 1_000_000}
 
+#: The batch script, read once. ARGV holds the header (`_header`: TTLs, caps, shared key names) and
+#: then the batch as one JSON array, one `_encode` list per change (its key names included).
+#: Counters (per-minute counts, failure rates, runtime histograms, per-worker counts) are summed
+#: per batch and written once per key at the end. Every key name comes from app.store.keys.
+RECORD_LUA = Path(__file__).with_name("record_changes.lua").read_text(encoding="utf-8")
 
 @dataclass
 class StateChange:
@@ -135,39 +147,6 @@ class StateChange:
         return out
 
 
-def record(change: StateChange, *, sync: bool = False) -> None:
-    """Record one state change (queued to this process's writer; with `sync`, written now).
-
-    Never raises for Redis errors (logged). Does nothing before `configure` or without a task id.
-    """
-    search = " ".join(t for t in (change.args, change.kwargs) if t) or None
-    write(change.task_id, change.state, change.hash_fields(), now=change.timestamp, sync=sync,
-          name=change.name, queue=change.queue, worker=change.worker, search_text=search,
-          parent_id=change.parent_id, info=change.info, source=change.source)
-
-
-def configure(client_factory, retention_s: int, max_tasks: int) -> None:
-    """Set where history goes: `client_factory()` returns a redis.Redis (decode_responses=True),
-    called lazily once per process; entries live `retention_s` seconds, at most `max_tasks`."""
-    _config.update(client_factory=client_factory, client=None, pid=None,
-                   retention_s=retention_s, max_tasks=max_tasks)
-
-
-def _client():
-    if _config.get("client") is None or _config.get("pid") != os.getpid():
-        factory = _config.get("client_factory")
-        if factory is None:
-            return None
-        _config["client"] = factory()
-        _config["pid"] = os.getpid()
-    return _config["client"]
-
-
-def client():
-    """This process's history client (None before `configure`); for the recorder's small side notes."""
-    return _client()
-
-
 def kept_json(text: str | None) -> str | None:
     """The exact JSON kept for "retry with the same arguments", when ≤ ARGS_JSON_MAX_BYTES."""
     return text if text is not None and len(text.encode()) <= ARGS_JSON_MAX_BYTES else None
@@ -176,203 +155,10 @@ def kept_json(text: str | None) -> str | None:
 #: One mark per state for the occurrence bookkeeping of two writers (hash fields ``seen_s`` for the
 #: signal adapter, ``seen_e`` for the event ingester): a string of marks, one per step recorded.
 #: PROGRESS (and any other state) is marked "p": never taken for a duplicate.
-WRITER_MARKS = {"SENT": "s", "RECEIVED": "r", "STARTED": "t", "RETRY": "y", "SUCCESS": "u",
-                "FAILURE": "f", "REVOKED": "v"}
-SOURCES = {"signals": "s", "events": "e"}
+WRITER_MARKS = MappingProxyType({"SENT": "s", "RECEIVED": "r", "STARTED": "t", "RETRY": "y", "SUCCESS": "u",
+                                 "FAILURE": "f", "REVOKED": "v"})
+SOURCES = MappingProxyType({"signals": "s", "events": "e"})
 
-#: A batch of state changes, server side: one EVALSHA per batch (`_Writer` sends up to MAX_BATCH
-#: changes at once). ARGV holds the header (`_header`: TTLs, caps, shared key names) and then the
-#: batch as one JSON array, one `_encode` list per change (its key names included). Counters
-#: (per-minute counts, failure rates, runtime histograms, per-worker counts) are summed per batch
-#: and written once per key at the end. Every key name comes from app.store.keys.
-_RECORD_LUA = """
-local ttl, max_tasks, cttl, state_prefix = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
-local tl_max = tonumber(ARGV[5])
-local K_all, K_names, word_max, K_fgs = ARGV[6], ARGV[7], tonumber(ARGV[8]), ARGV[9]
-local unindexed, batch = ARGV[10], cjson.decode(ARGV[11])
-local incr, hincr, hfloat, ttl_keys = {}, {}, {}, {}
--- index changes gathered per key and sent once per batch (a batch holds each task once, `_merge`)
-local zrem, zadd, zaddnx, names, wordkeys = {}, {}, {}, {}, {}
-local function bump(key, field, by)
-  local t = hincr[key]
-  if not t then t = {} hincr[key] = t end
-  t[field] = (t[field] or 0) + by
-end
-local function push(tbl, key, a, b)
-  local t = tbl[key]
-  if not t then t = {} tbl[key] = t end
-  t[#t + 1] = a
-  if b then t[#t + 1] = b end
-end
-local any_new = false
-for c = 1, #batch do
-  local ch = batch[c]
-  local id, state, now, src, name, queue, worker = ch[1], ch[2], ch[3], ch[4], ch[5], ch[6], ch[7]
-  local bucket, runtime, fp, exc_type, fmsg = ch[8], ch[9], ch[10], ch[11], ch[12]
-  local fields, fill, marks, words_if_new, tl, toks = ch[13], ch[14], ch[15], ch[16] == 1, ch[17], ch[18]
-  local K = ch[19]
-  local K_task, K_state, K_name = K[1], K[2], K[3]
-  local K_count, K_hist, K_wc, K_children, K_rate, K_fg, K_fgids = K[4], K[5], K[6], K[7], K[8], K[9], K[10]
-  local nfields, nfill, n_tl, n_words = #fields / 2, #fill / 2, #tl, #toks
-  local mine_f, theirs_f = 'seen_' .. src, 'seen_' .. (src == 's' and 'e' or 's')
-  local cur = redis.call('HMGET', K_task, 'state', 'updated_at', mine_f, theirs_f, 'args', 'name', 'queue', 'worker', 'tn', 't1')
-  local prev, prev_at = cur[1], tonumber(cur[2])
-  local mine, theirs, had_args = cur[3] or '', cur[4] or '', cur[5]
-  local tn = tonumber(cur[9]) or 0
-  -- occurrences (one mark per state a writer saw, WRITER_MARKS): a step the other writer already
-  -- recorded as often is a duplicate; a state the same writer repeats at once updates that step
-  local keep, counted, seen0 = {}, false, mine
-  for i = 1, n_tl do
-    local m = string.sub(marks, i, i)
-    if m == 'p' then
-      if tn + #keep < tl_max then keep[#keep + 1] = tl[i] end
-      counted = true
-    elseif src == 's' and string.sub(mine, -1) == m then
-      -- the signal adapter recording a step again (task_failure, then postrun): counted once, where
-      -- it was new (each Celery event is a step of its own, even when two arrive out of order)
-      if i == 1 then counted = false end
-    else
-      mine = mine .. m
-      local _, n_mine = string.gsub(mine, m, '')
-      local _, n_theirs = string.gsub(theirs, m, '')
-      counted = n_mine > n_theirs
-      if counted then keep[#keep + 1] = tl[i] end
-    end
-  end
-  local stale = prev and (#keep == 0 or (state == 'SENT' and prev ~= 'SENT') or (prev_at and prev_at > tonumber(now)))
-  local extra = {}
-  if mine ~= seen0 then extra[#extra + 1] = mine_f extra[#extra + 1] = mine end
-  -- timeline entries after the first keep their time relative to it ("+0.5"): 10+ bytes less each
-  local base = cur[10] and tonumber(string.match(cur[10], '^[^|]*|([^|]*)|'))
-  for i = 1, #keep do
-    tn = tn + 1
-    local e = keep[i]
-    if base then
-      local st, at, info = string.match(e, '^([^|]*)|([^|]*)|(.*)$')
-      local off = string.format('%.6f', tonumber(at) - base):gsub('0+$', ''):gsub('%.$', '')
-      if string.sub(off, 1, 1) ~= '-' then off = '+' .. off end
-      e = st .. '|' .. off .. '|' .. info
-    else
-      base = tonumber(string.match(e, '^[^|]*|([^|]*)|'))
-    end
-    extra[#extra + 1] = 't' .. tn
-    extra[#extra + 1] = e
-  end
-  if #keep > 0 then extra[#extra + 1] = 'tn' extra[#extra + 1] = tn end
-  if stale then
-    -- an older change (late publisher, second writer) or one already recorded: fill gaps, keep the
-    -- newer state and values
-    -- (one HMGET of the change's fields, then one HSET of the missing ones and the extras: the
-    -- same as HSETNX per field, in two calls; a late SENT is the common case of this path)
-    local at, asked, set = {}, {}, {}
-    for i = 1, 2 * nfields, 2 do
-      if fields[i] ~= 'state' and fields[i] ~= 'updated_at' then at[#at + 1] = i asked[#asked + 1] = fields[i] end
-    end
-    if #asked > 0 then
-      local have = redis.call('HMGET', K_task, unpack(asked))
-      for j = 1, #at do
-        if not have[j] then set[#set + 1] = fields[at[j]] set[#set + 1] = fields[at[j] + 1] end
-      end
-    end
-    for i = 1, #extra do set[#set + 1] = extra[i] end
-    if #set > 0 then redis.call('HSET', K_task, unpack(set)) end
-  else
-    if prev and prev ~= state and prev ~= unindexed then push(zrem, state_prefix .. prev, id) end
-    for i = 1, #extra do fields[#fields + 1] = extra[i] end
-    redis.call('HSET', K_task, unpack(fields))
-    if state ~= unindexed then push(zadd, K_state, now, id) end
-  end
-  for i = 1, 2 * nfill, 2 do redis.call('HSETNX', K_task, fill[i], fill[i + 1]) end
-  if not prev then
-    redis.call('EXPIRE', K_task, ttl)
-    push(zaddnx, K_all, now, id)
-  elseif state == 'SUCCESS' or state == 'FAILURE' or state == 'REVOKED' then
-    redis.call('EXPIRE', K_task, ttl)
-  end
-  if K_name ~= '' and cur[6] ~= name then
-    push(zaddnx, K_name, now, id)
-    names[name] = true
-  end
-  if n_words > 0 and not (words_if_new and had_args) then
-    for j = 1, n_words do
-      push(zaddnx, K[10 + j], now, id)
-      wordkeys[K[10 + j]] = true
-    end
-  end
-  if K_children ~= '' then
-    redis.call('SADD', K_children, id)
-    redis.call('EXPIRE', K_children, ttl)
-  end
-  if counted then
-    incr[K_count] = (incr[K_count] or 0) + 1
-    if K_hist ~= '' then
-      bump(K_hist, bucket, 1)
-      hfloat[K_hist] = (hfloat[K_hist] or 0) + tonumber(runtime)
-    end
-    if K_wc ~= '' then bump(K_wc, state, 1) end
-    if state == 'SUCCESS' or state == 'FAILURE' then
-      -- failure rates per task name and queue (alert rules): T = finished, F = failed
-      local nm = name ~= '' and name or cur[6]
-      local q = queue ~= '' and queue or cur[7]
-      ttl_keys[K_rate] = true
-      if nm then bump(K_rate, 'T|n|' .. nm, 1) end
-      if q then bump(K_rate, 'T|q|' .. q, 1) end
-      if state == 'FAILURE' then
-        if nm then bump(K_rate, 'F|n|' .. nm, 1) end
-        if q then bump(K_rate, 'F|q|' .. q, 1) end
-        if K_fg ~= '' then
-          -- the failure's group (app.store.failure_groups)
-          redis.call('HINCRBY', K_fg, 'count', 1)
-          redis.call('HSETNX', K_fg, 'first_at', now)
-          redis.call('HSET', K_fg, 'last_at', now, 'last_id', id, 'name', nm or '', 'exc_type', exc_type, 'message', fmsg)
-          if q then redis.call('HINCRBY', K_fg, 'q|' .. q, 1) end
-          local w = worker ~= '' and worker or cur[8]
-          if w then redis.call('HINCRBY', K_fg, 'w|' .. w, 1) end
-          redis.call('EXPIRE', K_fg, ttl)
-          redis.call('ZADD', K_fgids, now, id)
-          redis.call('ZREMRANGEBYRANK', K_fgids, 0, -10001)
-          redis.call('EXPIRE', K_fgids, ttl)
-          redis.call('ZADD', K_fgs, now, fp)
-        end
-      end
-    end
-  end
-end
--- members in chunks of 1,000 per command (Lua's unpack has a stack limit)
-local function each_chunk(cmd, key, t, opt)
-  local n = 0
-  for i = 1, #t, 1000 do
-    local last = math.min(#t, i + 999)
-    if opt then n = n + redis.call(cmd, key, opt, unpack(t, i, last))
-    else n = n + redis.call(cmd, key, unpack(t, i, last)) end
-  end
-  return n
-end
-for key, t in pairs(zrem) do each_chunk('ZREM', key, t) end
-for key, t in pairs(zadd) do each_chunk('ZADD', key, t) end
-for key, t in pairs(zaddnx) do
-  local added = each_chunk('ZADD', key, t, 'NX')
-  if key == K_all and added > 0 then any_new = true end
-end
-for name in pairs(names) do redis.call('SADD', K_names, name) end
--- each word's index keeps its newest WORD_INDEX_MAX ids and expires with the history
-for wk in pairs(wordkeys) do
-  if redis.call('ZCARD', wk) > word_max then redis.call('ZREMRANGEBYRANK', wk, 0, -(word_max + 1)) end
-  redis.call('EXPIRE', wk, ttl)
-end
-for key, by in pairs(incr) do
-  redis.call('INCRBY', key, by)
-  redis.call('EXPIRE', key, cttl)
-end
-for key, t in pairs(hincr) do
-  for f, by in pairs(t) do redis.call('HINCRBY', key, f, by) end
-  if ttl_keys[key] then redis.call('EXPIRE', key, cttl) end
-end
-for key, by in pairs(hfloat) do redis.call('HINCRBYFLOAT', key, 'sum', by) end
-if any_new then redis.call('ZREMRANGEBYRANK', K_all, 0, -(max_tasks + 1)) end
-return #batch
-"""
-_scripts: dict[int, Any] = {}
 #: Timeline entries kept per task: PROGRESS updates past this many entries are not added (state
 #: changes always are), so a task reporting progress often keeps a small hash.
 TIMELINE_MAX = 100
@@ -383,24 +169,11 @@ SAME_AS_SHOWN = "="
 EXACT_FIELD = "exact"
 
 
-def _record_script(client):
-    script = _scripts.get(id(client))
-    if script is None:
-        script = _scripts[id(client)] = client.register_script(_RECORD_LUA)
-    return script
-
-
 def timeline_entry(state: str, at: float, info: str | None = None) -> str:
     """One timeline entry as sent: ``<state>|<epoch s>|<info>``. The script stores a task's first
     entry so and later ones with the time relative to it (``SUCCESS|+0.5|``, to the microsecond);
     `app.store.history.timeline` parses both."""
     return f"{state}|{float(at)!r}|{info or ''}"
-
-
-def _header() -> list:
-    return [_config["retention_s"], _config["max_tasks"], keys.COUNTER_TTL_S, keys.state_index(""),
-            TIMELINE_MAX, keys.TASKS_ALL, keys.TASK_NAMES, tokens.WORD_INDEX_MAX, keys.FAILURE_GROUPS,
-            UNINDEXED_STATE]
 
 
 def _text(value: Any) -> str:
@@ -413,7 +186,8 @@ def _encode(task_id: str, state: str, fields: dict[str, Any], *, now: float,
             first_seen: bool = False, search_text: str | None = None, parent_id: str | None = None,
             info: str | None = None, timeline: list[dict] | None = None, source: str = "signals",
             fill: dict[str, Any] | None = None, search_if_new: bool = False) -> list:
-    """One change as the list `_RECORD_LUA` reads (arguments as `add_commands`); all values text."""
+    """One change as the list `RECORD_LUA` reads (keyword arguments as `HistoryWriter.write`;
+    `first_seen` is accepted and unused: the script finds out itself); all values text."""
     mapping = {k: v for k, v in fields.items() if v is not None}
     for shown, exact in (("args", "args_json"), ("kwargs", "kwargs_json")):
         if exact in mapping and mapping[exact] == mapping.get(shown):
@@ -454,54 +228,6 @@ def _encode(task_id: str, state: str, fields: dict[str, Any], *, now: float,
             fp, exc_type, message, flat, filled, "".join(WRITER_MARKS.get(e["state"], "p") for e in entries),
             int(search_if_new), [timeline_entry(e["state"], e["at"], e.get("info")) for e in entries],
             tokens, script_keys]
-
-
-def _send(client, changes: list[tuple], via=None) -> None:
-    """Write `changes` (``(task_id, state, fields, now, kwargs)``) with one script call on `client`
-    (or queued on pipeline `via`): the batch travels as one JSON argument (redis-py packs a
-    handful of arguments instead of ~70 per change; Redis decodes it with its built-in cjson).
-    Key names are computed here from `app.store.keys` and passed inside it, so the store needs a
-    standalone Redis (or one Cluster slot), as Celery's Redis transport does."""
-    batch = json.dumps([_encode(task_id, state, fields, now=now, **kwargs)
-                        for task_id, state, fields, now, kwargs in changes], ensure_ascii=False,
-                       separators=(",", ":"))
-    _record_script(client)(keys=[], args=[*_header(), batch], client=via if via is not None else client)
-
-
-def write_batch(client, changes: list[tuple]) -> None:
-    """Write `changes` now with one script call: ``(task_id, state, fields, now, kwargs)`` tuples,
-    kwargs as `add_commands` takes them; a task's changes are folded into one (`_merge`). For a
-    writer that does its own batching (the Celery-event ingester, a bulk load).
-
-    Raises:
-        redis.RedisError: Redis cannot be reached (nothing of the batch is written then: a script
-        runs whole or not at all).
-    """
-    if changes:
-        _send(client, _merge(changes))
-
-
-def add_commands(pipe, task_id: str, state: str, fields: dict[str, Any], *, now: float,
-                 name: str | None = None, queue: str | None = None, worker: str | None = None,
-                 first_seen: bool = False, search_text: str | None = None,
-                 parent_id: str | None = None, info: str | None = None, client=None,
-                 timeline: list[dict] | None = None, source: str = "signals",
-                 fill: dict[str, Any] | None = None, search_if_new: bool = False) -> None:
-    """Queue on `pipe` one state change (see module docstring) as a single script call.
-
-    `source` names the writer ("signals" or "events", `SOURCES`). `fill` holds fields set only
-    where the hash has none yet (e.g. the arguments a worker saw, when no publish record exists);
-    with `search_if_new` the words of `search_text` are indexed only if the task had no args yet.
-
-    `now` is the change's timestamp (epoch s). The id leaves the index of the state its hash held
-    before. `timeline` (entries ``{state, at, info}``) replaces the single entry made from `state`,
-    `now` and `info` when several changes of one task are written together. `client` is the
-    redis.Redis the pipeline came from (defaults to the configured one). `first_seen` is accepted
-    for callers of the older signature; the script finds out itself.
-    """
-    kwargs = dict(name=name, queue=queue, worker=worker, search_text=search_text, parent_id=parent_id,
-                  info=info, timeline=timeline, source=source, fill=fill, search_if_new=search_if_new)
-    _send(client if client is not None else _client(), [(task_id, state, fields, now, kwargs)], via=pipe)
 
 
 @lru_cache(maxsize=4)
@@ -548,20 +274,60 @@ def _merge(batch: list[tuple]) -> list[tuple]:
     return out
 
 
-class _Writer:
-    """A per-process background thread that sends queued state changes in pipelined batches, so a
-    task never waits for its history round trip. Order is kept (one queue per process); `flush`
-    runs at worker-process shutdown and at exit. A SIGKILLed process loses what is still queued
-    (normally the last few milliseconds)."""
+def _header(retention_s: int, max_tasks: int) -> list:
+    """The script's leading arguments: TTLs, caps and the key names every change shares."""
+    return [retention_s, max_tasks, keys.COUNTER_TTL_S, keys.state_index(""), TIMELINE_MAX, keys.TASKS_ALL,
+            keys.TASK_NAMES, tokens.WORD_INDEX_MAX, keys.FAILURE_GROUPS, UNINDEXED_STATE]
+
+
+def _send(script, changes: list[tuple], retention_s: int, max_tasks: int, client) -> None:
+    """Write `changes` (``(task_id, state, fields, now, kwargs)``) with one call of `script` (the
+    registered `RECORD_LUA`) on `client`: the batch travels as one JSON argument (redis-py packs a
+    handful of arguments instead of ~70 per change; Redis decodes it with its built-in cjson).
+    Key names are computed here from `app.store.keys` and passed inside it, so the store needs a
+    standalone Redis (or one Cluster slot), as Celery's Redis transport does."""
+    batch = json.dumps([_encode(task_id, state, fields, now=now, **kwargs)
+                        for task_id, state, fields, now, kwargs in changes], ensure_ascii=False,
+                       separators=(",", ":"))
+    script(keys=[], args=[*_header(retention_s, max_tasks), batch], client=client)
+
+
+def write_batch(client, changes: list[tuple], *, retention_s: int | None = None,
+                max_tasks: int | None = None) -> None:
+    """Write `changes` now with one script call on `client`: ``(task_id, state, fields, now, kwargs)``
+    tuples, kwargs as `HistoryWriter.write` takes them; a task's changes are folded into one
+    (`_merge`). For a writer that does its own batching (the Celery-event ingester, a bulk load).
+    `retention_s` / `max_tasks` default to HISTORY_RETENTION_S / HISTORY_MAX_TASKS.
+
+    Raises:
+        redis.RedisError: Redis cannot be reached (nothing of the batch is written then: a script
+        runs whole or not at all).
+    """
+    if not changes:
+        return
+    if retention_s is None or max_tasks is None:
+        from config.settings import get_settings
+
+        s = get_settings()
+        retention_s = s.HISTORY_RETENTION_S if retention_s is None else retention_s
+        max_tasks = s.HISTORY_MAX_TASKS if max_tasks is None else max_tasks
+    _send(client.register_script(RECORD_LUA), _merge(changes), retention_s, max_tasks, client)
+
+
+class _Sender:
+    """A background thread that sends queued state changes in batches, so a task never waits for
+    its history round trip. Order is kept (one queue per process). `stop` ends it after sending
+    what was queued before. A SIGKILLed process loses what is still queued (normally the last few
+    milliseconds)."""
 
     #: Changes per script call (a call of 200 changes keeps Redis busy a few milliseconds).
     MAX_BATCH = 200
-    #: How long the writer lets changes gather before sending, so a fast task's STARTED and
+    #: How long the sender lets changes gather before sending, so a fast task's STARTED and
     #: SUCCESS go out as one write.
     LINGER_S = 0.05
 
-    def __init__(self, client):
-        self.client = client
+    def __init__(self, send: Callable[[list[tuple]], None]):
+        self._send = send
         self.queue: queue.SimpleQueue = queue.SimpleQueue()
         self.pending = 0
         self.done = threading.Condition()
@@ -574,17 +340,25 @@ class _Writer:
         self.queue.put(item)
 
     def _run(self) -> None:
-        while True:
-            batch = [self.queue.get()]
+        stopping = False
+        while not stopping:
+            first = self.queue.get()
+            if first is None:
+                return
+            batch = [first]
             if self.queue.qsize() < self.MAX_BATCH:  # no backlog: let a task's next change arrive
                 time.sleep(self.LINGER_S)
             while len(batch) < self.MAX_BATCH:
                 try:
-                    batch.append(self.queue.get_nowait())
+                    item = self.queue.get_nowait()
                 except queue.Empty:
                     break
+                if item is None:
+                    stopping = True
+                    break
+                batch.append(item)
             try:
-                _send(self.client, _merge(batch))
+                self._send(_merge(batch))
             except Exception as exc:  # noqa: BLE001 - history must never fail a task
                 log.warning("task history write of %d change(s) failed: %s", len(batch), exc)
             with self.done:
@@ -596,53 +370,165 @@ class _Writer:
         with self.done:
             return self.done.wait_for(lambda: self.pending <= 0, timeout_s)
 
-
-def _writer():
-    client = _client()
-    if client is None:
-        return None
-    writer = _config.get("writer")
-    if writer is None or _config.get("writer_pid") != os.getpid():
-        writer = _config["writer"] = _Writer(client)
-        _config["writer_pid"] = os.getpid()
-    return writer
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Send what is queued, then end the thread (waits at most `timeout_s`)."""
+        self.queue.put(None)
+        self.thread.join(timeout_s)
 
 
-def flush(timeout_s: float = 5.0) -> bool:
-    """Send what this process has queued (see `_Writer`); True when nothing is left."""
-    writer = _config.get("writer")
-    return True if writer is None or _config.get("writer_pid") != os.getpid() else writer.flush(timeout_s)
+class _ProcessSide:
+    """What a `HistoryWriter` holds in one process: the pid, the Redis client (None when the
+    factory gave none), the registered script and the sender thread (started on first use)."""
+
+    __slots__ = ("pid", "client", "script", "sender")
+
+    def __init__(self, client):
+        self.pid = os.getpid()
+        self.client = client
+        self.script = client.register_script(RECORD_LUA) if client is not None else None
+        self.sender: _Sender | None = None
 
 
-def write(task_id: str, state: str, fields: dict[str, Any], *, now: float | None = None,
-          sync: bool = False, **kwargs: Any) -> None:
-    """Record one state change given as raw hash `fields` (keyword arguments as `add_commands`;
-    `now` defaults to the current time). `record` is the same with a `StateChange`.
+def _after_fork_in_child(ref: weakref.ref) -> None:
+    writer = ref()
+    if writer is not None:
+        writer._forget_process()
 
-    With `sync` the script runs now (one round trip); otherwise the change is queued for this
-    process's background writer, keeping the order of changes made in the process. Never raises
-    for Redis errors (logged).
+
+class HistoryWriter:
+    """The history write path of one process: `record` / `write` queue a change for the sender
+    thread (or write it at once with `sync`), `write_batch` writes a batch now, `flush` waits for
+    what is queued, `close` flushes and ends the thread.
+
+    Args:
+        client_factory: returns a redis.Redis (decode_responses=True) or None (then nothing is
+            written); called lazily, once per process (again in a forked child).
+        retention_s: seconds a task's entries live after its last change.
+        max_tasks: tasks kept in the all-tasks index at most (the oldest leave first).
+
+    Thread-safe. Fork-safe: a child process builds its own client and sender on first use (an
+    at-fork hook drops the parent's, and the pid is checked on each change as well).
     """
-    if not task_id:
-        return
-    now = time.time() if now is None else now
-    try:
-        if sync:
-            client = _client()
-            if client is not None:
-                _send(client, [(task_id, state, fields, now, kwargs)])
+
+    def __init__(self, client_factory: Callable[[], Any], *, retention_s: int, max_tasks: int):
+        self._client_factory = client_factory
+        self.retention_s = retention_s
+        self.max_tasks = max_tasks
+        self._lock = threading.Lock()
+        self._side: _ProcessSide | None = None
+        os.register_at_fork(after_in_child=functools.partial(_after_fork_in_child, weakref.ref(self)))
+
+    def _forget_process(self) -> None:
+        """In a forked child: the parent's client, thread and lock are not this process's."""
+        self._lock = threading.Lock()
+        self._side = None
+
+    def _process_side(self) -> _ProcessSide:
+        side = self._side
+        if side is not None and side.pid == os.getpid():
+            return side
+        with self._lock:
+            side = self._side
+            if side is None or side.pid != os.getpid():
+                side = self._side = _ProcessSide(self._client_factory())
+            return side
+
+    def _sender(self, side: _ProcessSide) -> _Sender:
+        with self._lock:
+            if side.sender is None:
+                script, client, retention_s, max_tasks = side.script, side.client, self.retention_s, self.max_tasks
+                side.sender = _Sender(lambda changes: _send(script, changes, retention_s, max_tasks, client))
+            return side.sender
+
+    def client(self):
+        """This process's history client (None when the factory gives none); for small side
+        notes next to the history (`app.store.schedule_runs`)."""
+        return self._process_side().client
+
+    def record(self, change: StateChange, *, sync: bool = False) -> None:
+        """Record one state change (queued for this process's sender; with `sync`, written now).
+
+        Never raises for Redis errors (logged). Does nothing without a task id.
+        """
+        search = " ".join(t for t in (change.args, change.kwargs) if t) or None
+        self.write(change.task_id, change.state, change.hash_fields(), now=change.timestamp, sync=sync,
+                   name=change.name, queue=change.queue, worker=change.worker, search_text=search,
+                   parent_id=change.parent_id, info=change.info, source=change.source)
+
+    def write(self, task_id: str, state: str, fields: dict[str, Any], *, now: float | None = None,
+              sync: bool = False, **kwargs: Any) -> None:
+        """Record one state change given as raw hash `fields` (`now` defaults to the current time,
+        epoch s). `record` is the same with a `StateChange`.
+
+        Keyword arguments: `name`, `queue`, `worker`; `search_text` (the words indexed for the args
+        search); `parent_id`; `info` (the timeline entry's note); `source` ("signals" or
+        "events", `SOURCES`); `fill` (fields set only where the hash has none yet, e.g. the
+        arguments a worker saw when no publish record exists) with `search_if_new` (index the words
+        only if the task had no args yet); `timeline` (entries ``{state, at, info}`` replacing the
+        single entry made from `state`, `now` and `info`). The id leaves the index of the state
+        its hash held before.
+
+        With `sync` the script runs now (one round trip); otherwise the change is queued for this
+        process's sender thread, keeping the order of changes made in the process. Never raises
+        for Redis errors (logged).
+        """
+        if not task_id:
             return
-        writer = _writer()
-        if writer is not None:
-            writer.put((task_id, state, fields, now, kwargs))
-    except Exception as exc:  # noqa: BLE001 - history must never fail a task
-        log.warning("task history write failed for %s (%s): %s", task_id, state, exc)
+        now = time.time() if now is None else now
+        try:
+            side = self._side
+            if side is None or side.pid != os.getpid():
+                side = self._process_side()
+            if side.client is None:
+                return
+            if sync:
+                _send(side.script, [(task_id, state, fields, now, kwargs)], self.retention_s, self.max_tasks,
+                      side.client)
+                return
+            (side.sender or self._sender(side)).put((task_id, state, fields, now, kwargs))
+        except Exception as exc:  # noqa: BLE001 - history must never fail a task
+            log.warning("task history write failed for %s (%s): %s", task_id, state, exc)
 
+    def write_batch(self, changes: list[tuple], client=None) -> None:
+        """Write `changes` now with one script call (see the module function `write_batch`), on
+        `client` or this process's client.
 
-atexit.register(flush)
+        Raises:
+            redis.RedisError: Redis cannot be reached.
+        """
+        if changes:
+            side = self._process_side()
+            client = client if client is not None else side.client
+            script = side.script if client is side.client else client.register_script(RECORD_LUA)
+            _send(script, _merge(changes), self.retention_s, self.max_tasks, client)
+
+    def flush(self, timeout_s: float = 5.0) -> bool:
+        """Wait until what this process queued has been sent; True when nothing is left, False on
+        timeout."""
+        side = self._side
+        if side is None or side.pid != os.getpid() or side.sender is None:
+            return True
+        return side.sender.flush(timeout_s)
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        """Send what this process queued (waits at most `timeout_s`), end the sender thread and
+        close the client. The writer may be used again afterwards (it starts afresh)."""
+        with self._lock:
+            side, self._side = self._side, None
+        if side is None or side.pid != os.getpid():
+            return
+        if side.sender is not None:
+            side.sender.stop(timeout_s)
+        if side.client is not None:
+            try:
+                side.client.close()
+            except Exception:  # noqa: BLE001 - closing is best effort
+                pass
+
 
 
 def annotate(client, task_id: str, **fields: str) -> None:
     """Set extra fields on a task's hash at once (e.g. ``revoke_requested``, ``retried_as``), without
     a state change. Raises redis.RedisError when Redis cannot be reached."""
     client.hset(keys.task(task_id), mapping=fields)
+

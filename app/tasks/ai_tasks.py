@@ -1,4 +1,4 @@
-"""AI tasks (seed 003) on ai_queue: max 3 retries, 10 s countdown, rate limit 10/m, time limit 10 min.
+"""AI tasks on ai_queue: max 3 retries, 10 s countdown, rate limit 10/m, time limit 10 min.
 
 Each task decodes its arguments, calls one `app.llm` function and turns a transient
 provider failure (ProviderBusy: 429, 5xx, timeout, connection) into a Celery retry. The countdown
@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 from functools import lru_cache
 
+from celery import shared_task
 from celery.exceptions import Retry
 
 from app.errors import ProviderBusy
@@ -27,7 +28,6 @@ from app.files import filestore, storage
 from app import llm
 from app.llm import batch
 from app.tasks.base import ConsoleTask
-from config.celery_config import celery_app
 from config.settings import get_settings
 
 MAX_RETRIES = 3
@@ -71,7 +71,7 @@ def _stored_answers():
 def _run(task, fn, *args, **kwargs):
     """Call a service function; ProviderBusy becomes a retry until the retries run out.
 
-    An answer is paid for once per task id (issue 11): it is stored in Redis (`app.store.answers`,
+    An answer is paid for once per task id: it is stored in Redis (`app.store.answers`,
     2 days) as soon as the provider returned it, and a redelivery of the same task (its worker was
     lost before the result was saved, or a retry after a later step failed) returns the stored answer
     with ``reused: True`` instead of calling the provider again.
@@ -109,7 +109,7 @@ def _complete(task, provider, prompt, model, system, max_tokens, temperature):
                 temperature=temperature, on_text=r.on_text, settings=get_settings())
 
 
-@celery_app.task(**AI_TASK_OPTIONS)
+@shared_task(**AI_TASK_OPTIONS)
 def claude_completion(self, prompt: str, model: str | None = None, system: str | None = None,
                       max_tokens: int = 1024, temperature: float | None = None) -> dict:
     """Complete `prompt` with Claude. Returns ``{'content', 'model', 'provider', 'usage':
@@ -119,7 +119,7 @@ def claude_completion(self, prompt: str, model: str | None = None, system: str |
     return _complete(self, "anthropic", prompt, model, system, max_tokens, temperature)
 
 
-@celery_app.task(**AI_TASK_OPTIONS)
+@shared_task(**AI_TASK_OPTIONS)
 def openai_completion(self, prompt: str, model: str | None = None, system: str | None = None,
                       max_tokens: int = 1024, temperature: float | None = None) -> dict:
     """Complete `prompt` with OpenAI or the compatible server at OPENAI_BASE_URL (same result as
@@ -127,11 +127,11 @@ def openai_completion(self, prompt: str, model: str | None = None, system: str |
     return _complete(self, "openai", prompt, model, system, max_tokens, temperature)
 
 
-@celery_app.task(**AI_TASK_OPTIONS)
+@shared_task(**AI_TASK_OPTIONS)
 def analyze_document(self, document_text: str | None = None, analysis_type: str = "summary",
                      provider: str = "anthropic", model: str | None = None, text_file: str | None = None,
                      max_tokens: int = 1024) -> dict:
-    """Analyse a document: summary, key_points, sentiment or entities (seed 003).
+    """Analyse a document: summary, key_points, sentiment or entities.
 
     Give `document_text`, or `text_file`: the stored path of a processed upload's text file
     (under DATA_DIR, or its storage URL with FILE_STORE=s3). Long documents go in parts, with progress per part. Returns
@@ -149,35 +149,35 @@ def analyze_document(self, document_text: str | None = None, analysis_type: str 
     return {**result, "text_file": text_file}
 
 
-@celery_app.task(**AI_TASK_OPTIONS)
+@shared_task(**AI_TASK_OPTIONS)
 def generate_content(self, content_type: str, topic: str, tone: str = "professional", length: str = "medium",
                      provider: str = "anthropic", model: str | None = None) -> dict:
-    """Write an email, blog_post, report or social_post about `topic` (seed 003)."""
+    """Write an email, blog_post, report or social_post about `topic`."""
     r = Reporter(self)
     return _run(self, llm.generate_content, content_type, topic, tone, length, provider=provider, model=model,
                 on_text=r.on_text, settings=get_settings())
 
 
-@celery_app.task(**AI_TASK_OPTIONS)
+@shared_task(**AI_TASK_OPTIONS)
 def translate_text(self, text: str, target_language: str, source_language: str | None = None,
                    provider: str = "anthropic", model: str | None = None) -> dict:
-    """Translate `text` into `target_language` (seed 003); long text goes in parts."""
+    """Translate `text` into `target_language`; long text goes in parts."""
     r = Reporter(self)
     return _run(self, llm.translate_text, text, target_language, source_language, provider=provider,
                 model=model, on_text=r.on_text, on_part=r.on_part, settings=get_settings())
 
 
-@celery_app.task(**AI_TASK_OPTIONS)
+@shared_task(**AI_TASK_OPTIONS)
 def chat_completion(self, messages: list[dict], provider: str = "anthropic", model: str | None = None,
                     system: str | None = None, max_tokens: int = 1024, temperature: float | None = None) -> dict:
     """The next assistant message of a conversation ``[{'role': 'user'|'assistant', 'content'}]``
-    (seed 003); same result as `claude_completion`."""
+    same result as `claude_completion`."""
     r = Reporter(self)
     return _run(self, llm.converse, provider, messages, system=system, model=model, max_tokens=max_tokens,
                 temperature=temperature, on_text=r.on_text, settings=get_settings())
 
 
-@celery_app.task(**AI_TASK_OPTIONS)
+@shared_task(**AI_TASK_OPTIONS)
 def batch_ai_requests(self, requests: list[dict]) -> dict:
     """Run several requests (see `app.llm.batch`) as a Celery group, then summarise.
 
@@ -195,7 +195,7 @@ def batch_ai_requests(self, requests: list[dict]) -> dict:
     return self.replace(chord(items, batch_summary.s()))
 
 
-@celery_app.task(**AI_TASK_OPTIONS)
+@shared_task(**AI_TASK_OPTIONS)
 def batch_item(self, index: int, request: dict) -> dict:
     """One request of a batch: ``{'index', 'task_id', 'status': 'succeeded', 'result'}`` or
     ``{'index', 'task_id', 'status': 'failed', 'error': 'Type: message'}`` (failures are results,
@@ -210,7 +210,7 @@ def batch_item(self, index: int, request: dict) -> dict:
     return {"index": index, "task_id": self.request.id, "status": "succeeded", "result": result}
 
 
-@celery_app.task(base=ConsoleTask, bind=True)
+@shared_task(base=ConsoleTask, bind=True)
 def batch_summary(self, items: list[dict]) -> dict:
     """The chord callback of `batch_ai_requests`: per-request results in order and their summary."""
     items = sorted(items, key=lambda i: i["index"])

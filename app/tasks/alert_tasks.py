@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import logging
 
+from celery import shared_task
+
 from app.alerts import checks, engine, events, notify, rules, webhook
 from app.errors import ServiceUnavailable, WebhookRejected
 from app.monitor import brokers
 from app.store.clients import redis_from_url
 from app.store import locks
 from app.tasks.base import ConsoleTask
-from config.celery_config import QUEUES, celery_app
+from config.celery_settings import QUEUES
 from config.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -39,7 +41,7 @@ def run_evaluation(app, client, broker, s) -> list[dict]:
     return written
 
 
-@celery_app.task(base=ConsoleTask, bind=True, soft_time_limit=50, time_limit=60, ignore_result=True)
+@shared_task(base=ConsoleTask, bind=True, soft_time_limit=50, time_limit=60, ignore_result=True)
 def evaluate_alerts(self) -> dict:
     """Evaluate every alert rule once (see `app.alerts.engine`).
 
@@ -52,13 +54,13 @@ def evaluate_alerts(self) -> dict:
             return {"status": "skipped", "reason": "another evaluation is running"}
         broker = brokers.for_settings(s)
         try:
-            written = run_evaluation(celery_app, client, broker, s)
+            written = run_evaluation(self.app, client, broker, s)
         finally:
             broker.close()
         return {"status": "completed", "events": [{"rule_id": e["rule_id"], "status": e["status"]} for e in written]}
 
 
-@celery_app.task(base=ConsoleTask, bind=True, max_retries=None, soft_time_limit=60, time_limit=90)
+@shared_task(base=ConsoleTask, bind=True, max_retries=None, soft_time_limit=60, time_limit=90)
 def deliver_alert_webhook(self, event_id: str) -> dict:
     """POST alert event `event_id` to ALERT_WEBHOOK_URL (ALERT_WEBHOOK_FORMAT json or slack).
 

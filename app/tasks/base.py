@@ -1,7 +1,7 @@
 """The base class every console task uses: progress reporting, input errors that never retry,
 argument checks and capped redelivery.
 
-A task is a few lines (STYLE.md): decode arguments, call one service function, turn transient
+A task is a few lines: decode arguments, call one service function, turn transient
 errors into a retry. `ConsoleTask.report_progress` is the one way tasks report progress: it sets
 Celery's PROGRESS state (readable with AsyncResult.info) and records it in the task history.
 
@@ -27,9 +27,9 @@ from typing import Any
 
 from celery import Task
 
+from app import runtime
 from app.errors import InvalidInput
-from app.telemetry import deliveries
-from app.telemetry import recorder, result_backend
+from app.telemetry import deliveries, result_backend
 
 PROGRESS = "PROGRESS"
 #: `ConsoleTask.progress_every` default: reports closer than this are skipped (the Task Monitor and
@@ -100,13 +100,6 @@ def check_arguments(name: str, fn, args: tuple, kwargs: dict) -> None:
             raise InvalidInput(f"{short}: {param} must be {_expected(annotation)}, got {type(value).__name__}.")
 
 
-@lru_cache(maxsize=4)
-def _redis_for(url: str):
-    from app.store.clients import redis_from_url
-
-    return redis_from_url(url)
-
-
 class ConsoleTask(Task):
     """Celery Task with `report_progress`; `InvalidInput` is never retried (see `retry_on`)."""
 
@@ -123,22 +116,20 @@ class ConsoleTask(Task):
 
     def _count_delivery(self, req) -> None:
         """Count this delivery; write lost ones on the timeline; fail past MAX_DELIVERIES."""
-        from config.settings import get_settings
-
-        settings = get_settings()
+        rt = runtime.get()
         delivery = getattr(req, result_backend.DELIVERY_ATTR, None)  # counted with the STARTED store
         if delivery == result_backend.COUNT_FAILED:
             return  # logged there; without Redis the cap cannot be kept: run the task
         if delivery is None:
             try:
-                delivery = deliveries.count(_redis_for(settings.result_backend), req.id, int(req.retries or 0))
+                delivery = deliveries.count(rt.redis, req.id, int(req.retries or 0))
             except Exception as exc:  # noqa: BLE001 - without Redis the cap cannot be kept; run the task
                 log.warning("delivery count for %s failed: %s", req.id, exc)
                 return
         req.delivery = delivery
         if delivery > 1:
-            recorder.record_lost_delivery(req.id, delivery - 1, deliveries.lost_message(delivery - 1))
-        deliveries.check(delivery, settings.MAX_DELIVERIES)
+            rt.recorder.record_lost_delivery(req.id, delivery - 1, deliveries.lost_message(delivery - 1))
+        deliveries.check(delivery, rt.settings.MAX_DELIVERIES)
 
     def report_progress(self, current: int, total: int, message: str = "", **extra: Any) -> None:
         """Publish progress `current`/`total` (items, pages, recipients...) with a short message.
@@ -149,7 +140,7 @@ class ConsoleTask(Task):
         meta = {"current": current, "total": total, "percent": percent, "message": message, **extra}
         if self.request.id and not self.request.called_directly:
             self.update_state(state=PROGRESS, meta=meta)
-            recorder.record_progress(self.request.id, meta)
+            runtime.get().recorder.record_progress(self.request.id, meta)
 
     def progress_every(self, min_interval_s: float = PROGRESS_MIN_INTERVAL_S):
         """A `report_progress` that reports at most once per `min_interval_s` seconds, counted from

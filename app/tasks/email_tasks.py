@@ -1,10 +1,10 @@
-"""Email tasks (seed 003) on email_queue: max 3 retries, 60 s countdown with exponential backoff and
+"""Email tasks on email_queue: max 3 retries, 60 s countdown with exponential backoff and
 jitter (`app.mail.backoff`; base EMAIL_RETRY_COUNTDOWN_S).
 
 Connection errors, timeouts and 4xx replies retry; 5xx replies, bad addresses and other bad input
 fail at once with a readable reason. Every task records who it delivered to (`SentLog`, keyed by
 task id), so a retry or a redelivery never mails a recipient twice; the SMTP transaction runs
-inside a sending claim and every attempt of one task uses the same Message-ID (issue 11: see
+inside a sending claim and every attempt of one task uses the same Message-ID (see
 `app.mail.sentlog` for the rule when an earlier attempt died mid-send). The SMTP password is read from
 the settings in the worker: it is never a task argument or part of a result.
 
@@ -16,6 +16,7 @@ from __future__ import annotations
 from datetime import datetime
 from functools import lru_cache
 
+from celery import shared_task
 from celery.exceptions import Ignore
 
 from app.errors import ServiceUnavailable
@@ -25,7 +26,6 @@ from app.mail import backoff, delivery, scheduling, templates
 from app.mail.sentlog import MemorySentLog, SentLog
 from app.mail.smtp import SmtpConfig
 from app.tasks.base import ConsoleTask
-from config.celery_config import celery_app
 from config.settings import get_settings
 
 EMAIL_TASK_OPTIONS = dict(base=ConsoleTask, bind=True, max_retries=3, default_retry_delay=60,
@@ -76,7 +76,7 @@ def _send_single(task, **request) -> dict:
             raise _retry(task, exc) from None
 
 
-@celery_app.task(**EMAIL_TASK_OPTIONS)
+@shared_task(**EMAIL_TASK_OPTIONS)
 def send_email(self, to_email, subject: str, body: str, html_body: str | None = None,
                attachments: list | None = None, cc=None, bcc=None, reply_to: str | None = None) -> dict:
     """Send one message (text, optional HTML alternative, attachments by stored path).
@@ -90,7 +90,7 @@ def send_email(self, to_email, subject: str, body: str, html_body: str | None = 
                         attachments=attachments, cc=cc, bcc=bcc, reply_to=reply_to)
 
 
-@celery_app.task(**{**EMAIL_TASK_OPTIONS, "soft_time_limit": 3600, "time_limit": 3660})
+@shared_task(**{**EMAIL_TASK_OPTIONS, "soft_time_limit": 3600, "time_limit": 3660})
 def send_bulk_emails(self, recipients: list, subject: str, body: str, html_body: str | None = None,
                      attachments: list | None = None, batch_size: int | None = None) -> dict:
     """One message per recipient, rendered from Jinja2 templates with each row's context.
@@ -115,7 +115,7 @@ def send_bulk_emails(self, recipients: list, subject: str, body: str, html_body:
     return result
 
 
-@celery_app.task(**EMAIL_TASK_OPTIONS)
+@shared_task(**EMAIL_TASK_OPTIONS)
 def send_notification(self, user_email: str, notification_type: str, context: dict | None = None) -> dict:
     """Send a templated notification (`templates.NOTIFICATION_TYPES`: task_complete, task_failed,
     welcome, report_ready). Returns `send_email`'s shape plus ``notification_type``.
@@ -127,7 +127,7 @@ def send_notification(self, user_email: str, notification_type: str, context: di
     return {**result, "notification_type": notification_type}
 
 
-@celery_app.task(**EMAIL_TASK_OPTIONS)
+@shared_task(**EMAIL_TASK_OPTIONS)
 def send_scheduled_email(self, to_email, subject: str, body: str, send_at: str, html_body: str | None = None,
                          attachments: list | None = None, cc=None, bcc=None, reply_to: str | None = None) -> dict:
     """`send_email` at `send_at` (ISO 8601; queue it with ``eta=send_at``, see `schedule_email`).
@@ -179,4 +179,4 @@ def schedule_email(send_at: str | datetime, **kwargs):
 def cancel_scheduled(task_id: str) -> None:
     """Cancel a scheduled send before it runs: set the cancel marker, then revoke the task."""
     scheduling.cancel(_redis(), task_id)
-    celery_app.control.revoke(task_id)
+    send_scheduled_email.app.control.revoke(task_id)

@@ -1,4 +1,4 @@
-"""File-processing tasks (seed 003) on file_processing_queue: max 2 retries, 30 s countdown.
+"""File-processing tasks on file_processing_queue: max 2 retries, 30 s countdown.
 
 Each task takes the ref of a stored file (never file bytes): a path under DATA_DIR, or a storage
 URL / key when files live in S3 (`app.files.filestore`: downloaded to a temporary folder, outputs
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import redis
-from celery import chord
+from celery import chord, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from celery.utils import uuid
 
@@ -24,7 +24,6 @@ from app.maintenance import cleanup
 from app.files import filestore, storage
 from app.documents import registry
 from app.tasks.base import ConsoleTask
-from config.celery_config import celery_app
 from config.settings import get_settings
 
 FILE_TASK_OPTIONS = dict(base=ConsoleTask, bind=True, max_retries=2, default_retry_delay=30,
@@ -53,19 +52,19 @@ def _process(task, family: str, file_path: str, operations: list[str] | None, **
                 "operations": operations, "outputs": files.publish(outputs)}
 
 
-@celery_app.task(**FILE_TASK_OPTIONS)
+@shared_task(**FILE_TASK_OPTIONS)
 def process_word_document(self, file_path: str, operations: list[str] | None = None) -> dict:
     """Process a stored .docx: ``operations`` ⊆ extract_text, count_stats, extract_images.
 
     Returns ``{'status': 'completed', 'file_path', 'operations', 'outputs': {'text_file',
     'text_preview', 'stats': {words, characters, paragraphs, tables, images, headings, sections},
-    'images': [paths]}}`` (seed 003). Raises UnsupportedFile / CorruptFile / InvalidInput
+    'images': [paths]}}``. Raises UnsupportedFile / CorruptFile / InvalidInput
     (never retried).
     """
     return _process(self, "word", file_path, operations)
 
 
-@celery_app.task(**FILE_TASK_OPTIONS)
+@shared_task(**FILE_TASK_OPTIONS)
 def process_excel_file(self, file_path: str, operations: list[str] | None = None) -> dict:
     """Process a stored .xlsx: ``operations`` ⊆ analyze, convert_to_csv, calculate_totals.
 
@@ -75,7 +74,7 @@ def process_excel_file(self, file_path: str, operations: list[str] | None = None
     return _process(self, "excel", file_path, operations)
 
 
-@celery_app.task(**FILE_TASK_OPTIONS)
+@shared_task(**FILE_TASK_OPTIONS)
 def process_powerpoint(self, file_path: str, operations: list[str] | None = None) -> dict:
     """Process a stored .pptx: ``operations`` ⊆ extract_text, analyze_structure.
 
@@ -85,7 +84,7 @@ def process_powerpoint(self, file_path: str, operations: list[str] | None = None
     return _process(self, "powerpoint", file_path, operations)
 
 
-@celery_app.task(**FILE_TASK_OPTIONS)
+@shared_task(**FILE_TASK_OPTIONS)
 def process_pdf(self, file_path: str, operations: list[str] | None = None) -> dict:
     """Process a stored PDF: ``operations`` ⊆ extract_text, get_metadata.
 
@@ -96,7 +95,7 @@ def process_pdf(self, file_path: str, operations: list[str] | None = None) -> di
     return _process(self, "pdf", file_path, operations)
 
 
-@celery_app.task(**FILE_TASK_OPTIONS)
+@shared_task(**FILE_TASK_OPTIONS)
 def process_image(self, file_path: str, operations: list[str] | None = None,
                   size: list[int] | None = None) -> dict:
     """Process a stored image: ``operations`` ⊆ get_info, create_thumbnail, resize (`size` =
@@ -106,7 +105,7 @@ def process_image(self, file_path: str, operations: list[str] | None = None,
     return _process(self, "image", file_path, operations, size=size)
 
 
-@celery_app.task(base=ConsoleTask, bind=True, max_retries=2, default_retry_delay=30,
+@shared_task(base=ConsoleTask, bind=True, max_retries=2, default_retry_delay=30,
                  soft_time_limit=300, time_limit=360)
 def process_batch_item(self, file_path: str, operations: dict[str, list[str]] | None = None,
                        name: str | None = None, size: list[int] | None = None) -> dict:
@@ -136,7 +135,7 @@ def process_batch_item(self, file_path: str, operations: dict[str, list[str]] | 
     return entry
 
 
-@celery_app.task(base=ConsoleTask, bind=True)
+@shared_task(base=ConsoleTask, bind=True)
 def summarize_batch(self, results: list[dict], batch_id: str | None = None) -> dict:
     """Chord callback: ``{'status': 'completed', 'batch_id', 'summary': {total, completed, failed,
     by_family}, 'results': [one entry per file, in submission order]}``."""
@@ -149,7 +148,7 @@ def summarize_batch(self, results: list[dict], batch_id: str | None = None) -> d
                         "by_family": by_family}}
 
 
-@celery_app.task(**FILE_TASK_OPTIONS)
+@shared_task(**FILE_TASK_OPTIONS)
 def batch_process_files(self, file_paths: list[str], operations: dict[str, list[str]] | None = None,
                         names: list[str] | None = None, size: list[int] | None = None) -> dict:
     """Process many stored files in parallel: a chord of `process_batch_item` (one per file) with
@@ -176,7 +175,7 @@ def batch_process_files(self, file_paths: list[str], operations: dict[str, list[
     return {"status": "dispatched", "batch_id": self.request.id, "summary_task_id": summary.id, "items": items}
 
 
-@celery_app.task(base=ConsoleTask, bind=True, max_retries=2, default_retry_delay=30,
+@shared_task(base=ConsoleTask, bind=True, max_retries=2, default_retry_delay=30,
                  autoretry_for=(OSError, redis.RedisError))
 def cleanup_temp_files(self, retention_s: float | None = None) -> dict:
     """Remove uploads and outputs older than `retention_s` (default FILE_RETENTION_S), sparing files

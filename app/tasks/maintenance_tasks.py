@@ -1,16 +1,18 @@
-"""Maintenance tasks (seed 003) on default_queue, run by beat (see config DEFAULT_SCHEDULE).
+"""Maintenance tasks on default_queue, run by beat (`config.celery_settings.DEFAULT_SCHEDULE`).
 
 Each one is idempotent and takes a Redis lock with an expiry (its hard time limit) before working
-(seed 002 "Prevent duplicate runs"): a run that finds the lock held returns
+(so two runs never overlap): a run that finds the lock held returns
 ``{'status': 'skipped', 'reason': ...}`` and logs why. Redis connection errors are retried twice.
 """
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from celery import shared_task
 from redbeat.schedulers import ensure_conf
 
 from app.errors import BrokerUnavailable
@@ -22,7 +24,7 @@ from app.maintenance import cleanup
 from app import maintenance
 from app.store import locks
 from app.tasks.base import ConsoleTask
-from config.celery_config import QUEUES, celery_app
+from config.celery_settings import QUEUES
 from config.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -44,12 +46,12 @@ def _exclusive(task, work: Callable[[object], dict]) -> dict:
             return {"status": "completed", **work(client)}
 
 
-def _result_key(task_id: str) -> str:
-    key = celery_app.backend.get_key_for_task(task_id)
+def _result_key(app, task_id: str) -> str:
+    key = app.backend.get_key_for_task(task_id)
     return key.decode() if isinstance(key, bytes) else key
 
 
-@celery_app.task(**MAINTENANCE_OPTIONS, soft_time_limit=30, time_limit=60)
+@shared_task(**MAINTENANCE_OPTIONS, soft_time_limit=30, time_limit=60)
 def health_check(self) -> dict:
     """Redis ping, workers and consumers per queue, beat alive, free disk, SMTP/AI configured.
 
@@ -62,7 +64,7 @@ def health_check(self) -> dict:
         report = health.check(client, QUEUES, s.DATA_DIR, s.WORKER_OFFLINE_AFTER_S)
         notes: list[str] = []
         if report["checks"]["redis"]["ok"]:
-            beat = maintenance.beat_status(client, ensure_conf(celery_app).lock_key)
+            beat = maintenance.beat_status(client, ensure_conf(self.app).lock_key)
             report["checks"]["beat"] = beat
             if not beat["ok"]:
                 report["problems"].append("beat is not running: scheduled tasks are not being sent")
@@ -78,7 +80,7 @@ def health_check(self) -> dict:
     return report
 
 
-@celery_app.task(**MAINTENANCE_OPTIONS, soft_time_limit=600, time_limit=660)
+@shared_task(**MAINTENANCE_OPTIONS, soft_time_limit=600, time_limit=660)
 def cleanup_old_results(self, older_than_s: float | None = None) -> dict:
     """Remove tasks (history entry and Celery result) first seen more than `older_than_s` seconds
     ago (default HISTORY_RETENTION_S), and beyond the newest HISTORY_MAX_TASKS.
@@ -88,10 +90,10 @@ def cleanup_old_results(self, older_than_s: float | None = None) -> dict:
     s = get_settings()
     retention_s = s.HISTORY_RETENTION_S if older_than_s is None else float(older_than_s)
     return _exclusive(self, lambda c: maintenance.cleanup_old_results(
-        c, retention_s, s.HISTORY_MAX_TASKS, _result_key))
+        c, retention_s, s.HISTORY_MAX_TASKS, functools.partial(_result_key, self.app)))
 
 
-@celery_app.task(**MAINTENANCE_OPTIONS, soft_time_limit=600, time_limit=660)
+@shared_task(**MAINTENANCE_OPTIONS, soft_time_limit=600, time_limit=660)
 def cleanup_failed_tasks(self, older_than_s: float | None = None) -> dict:
     """Remove partial outputs and Celery results of tasks that failed more than `older_than_s`
     seconds ago (default FAILED_TASK_RETENTION_S); the history entry stays for the monitor.
@@ -100,10 +102,11 @@ def cleanup_failed_tasks(self, older_than_s: float | None = None) -> dict:
     """
     s = get_settings()
     age_s = s.FAILED_TASK_RETENTION_S if older_than_s is None else float(older_than_s)
-    return _exclusive(self, lambda c: maintenance.cleanup_failed_tasks(c, s.DATA_DIR, age_s, _result_key))
+    return _exclusive(self, lambda c: maintenance.cleanup_failed_tasks(c, s.DATA_DIR, age_s,
+                                                                               functools.partial(_result_key, self.app)))
 
 
-@celery_app.task(**MAINTENANCE_OPTIONS, soft_time_limit=1500, time_limit=1560)
+@shared_task(**MAINTENANCE_OPTIONS, soft_time_limit=1500, time_limit=1560)
 def archive_old_files(self, older_than_s: float | None = None) -> dict:
     """Move output folders untouched for `older_than_s` seconds (default OUTPUT_RETENTION_S) into
     ``DATA_DIR/archive/outputs/<job>.tar.gz``, sparing outputs of unfinished tasks.
@@ -119,7 +122,7 @@ def archive_old_files(self, older_than_s: float | None = None) -> dict:
         s.DATA_DIR, age_s, protected=cleanup.active_references(c)))
 
 
-@celery_app.task(**MAINTENANCE_OPTIONS, soft_time_limit=30, time_limit=60)
+@shared_task(**MAINTENANCE_OPTIONS, soft_time_limit=30, time_limit=60)
 def monitor_queue_sizes(self) -> dict:
     """Record each queue's ready count for the monitor's charts (kept QUEUE_DEPTH_RETENTION_S) and
     flag queues with messages but no online consumer (logged as a warning).

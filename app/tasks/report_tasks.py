@@ -1,11 +1,11 @@
-"""Report tasks (seed 003 "Report Tasks") on reports_queue: max 2 retries, 30 s countdown.
+"""Report tasks on reports_queue: max 2 retries, 30 s countdown.
 
 Data is referenced by stored file (``data={'file_path': '<path under DATA_DIR, or a storage URL /
 key with FILE_STORE=s3>'}``: downloaded into the task's workspace, outputs uploaded and returned as
 storage URLs; `app.files.filestore`); small inline
 ``data={'records': [...]}`` is accepted too (at most REPORT_MAX_INLINE_RECORDS). Every report task
 returns ``{'status': 'completed', 'outputs': {'<format>_file': path, ...}, 'summary': {...}}``
-(seed 003: ``result['outputs']['html_file']``). Bad input raises InvalidInput (never retried);
+(e.g. ``result['outputs']['html_file']``). Bad input raises InvalidInput (never retried);
 OSError, Redis connection errors and an unreachable AI provider are retried after 30 s.
 """
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 import redis
+from celery import shared_task
 
 from app.errors import InvalidInput, ServiceUnavailable
 from app.store.clients import redis_from_url
@@ -20,7 +21,6 @@ from app.files import filestore, storage
 from app.reports import analysis, content, executive, export, performance, rendering
 from app.reports import loading, recurring
 from app.tasks.base import ConsoleTask
-from config.celery_config import celery_app
 from config.settings import get_settings
 
 REPORT_TASK_OPTIONS = dict(base=ConsoleTask, bind=True, max_retries=2, default_retry_delay=30,
@@ -48,7 +48,7 @@ def _out_dir(files) -> Any:
     return files.output_dir()
 
 
-@celery_app.task(**REPORT_TASK_OPTIONS)
+@shared_task(**REPORT_TASK_OPTIONS)
 def generate_analytics_report(self, data: dict | None = None, report_type: str = "summary",
                               format: str | list[str] = "html", group_by: str | None = None,
                               date_column: str | None = None, value_columns: list[str] | None = None,
@@ -70,7 +70,7 @@ def generate_analytics_report(self, data: dict | None = None, report_type: str =
                 "summary": a.summary}
 
 
-@celery_app.task(**REPORT_TASK_OPTIONS)
+@shared_task(**REPORT_TASK_OPTIONS)
 def generate_summary_report(self, data: dict | None = None, report_type: str = "summary",
                             format: str | list[str] = "html", group_by: str | None = None,
                             date_column: str | None = None, value_columns: list[str] | None = None,
@@ -96,7 +96,7 @@ def generate_summary_report(self, data: dict | None = None, report_type: str = "
                 "summary": summary}
 
 
-@celery_app.task(**REPORT_TASK_OPTIONS)
+@shared_task(**REPORT_TASK_OPTIONS)
 def export_data(self, data: dict | None = None, format: str = "csv", name: str | None = None) -> dict:
     """Export `data` to csv, xlsx, json or xml, in chunks of EXPORT_CHUNK_ROWS rows with progress.
 
@@ -114,7 +114,7 @@ def export_data(self, data: dict | None = None, format: str = "csv", name: str |
         return {"status": "completed", "outputs": files.publish({f"{fmt[0]}_file": str(path)}), "summary": summary}
 
 
-@celery_app.task(**REPORT_TASK_OPTIONS)
+@shared_task(**REPORT_TASK_OPTIONS)
 def generate_task_performance_report(self, period: str | int = "24h", format: str | list[str] = "html") -> dict:
     """Per task name and per queue performance over the last `period` ('1h', '24h', '7d', seconds),
     from the task history in Redis. Returns ``{'status', 'outputs', 'summary': {tasks, finished,
@@ -133,7 +133,7 @@ def generate_task_performance_report(self, period: str | int = "24h", format: st
         return {"status": "completed", "outputs": files.publish(outputs), "summary": doc.summary}
 
 
-@celery_app.task(**REPORT_TASK_OPTIONS)
+@shared_task(**REPORT_TASK_OPTIONS)
 def schedule_recurring_report(self, name: str, report_task: str, schedule: dict,
                               report_kwargs: dict | None = None, enabled: bool = True) -> dict:
     """Create (or replace) a persistent beat entry `name` that runs `report_task` (one of

@@ -8,7 +8,7 @@ undo a result), then MULTI / SET (SETEX when ``result_expires`` is set) / PUBLIS
 `AsyncResult.get` callers) / EXEC. Every task stores STARTED (``task_track_started``) and its
 outcome from the pool process, on the task's critical path (file tasks also report PROGRESS per
 step), and the console's task base added a third round trip of its own to count the delivery
-(issue 11, `app.telemetry.deliveries`). Here `_STORE_LUA` does the same server side in one call:
+(`app.telemetry.deliveries`). Here ``store_result.lua`` (beside this module) does the same server side in one call:
 the same GET check, SET/SETEX and PUBLISH with the key, value and expiry Celery uses, and at
 STARTED the delivery count's HINCRBY + EXPIRE. The round trips saved pay for the ones the console
 adds (the delivery count, the history writer's batches; bench/bench_throughput.py). Celery's
@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import logging
 from functools import cached_property
+from pathlib import Path
 
 from celery import states
 from celery.backends.redis import RedisBackend
@@ -45,34 +46,13 @@ DELIVERY_ATTR = "cc_delivery"
 #: `DELIVERY_ATTR` value when the count was tried and Redis failed.
 COUNT_FAILED = -1
 
-#: KEYS[1] the result key. ARGV: the encoded meta, its expiry in seconds (0: none), then the
-#: delivery hash, field and TTL (field "": no count). Returns {delivery number or 0, 1 when the meta
-#: was stored / 0 when a stored SUCCESS was kept}. The stored status is read from the JSON text:
-#: Celery's meta starts with it (`_get_result_meta` puts it first); any other text that mentions
-#: SUCCESS is decoded in full, so a result that merely contains the word never passes for one.
-_STORE_LUA = """
-local rkey, meta, rexp = KEYS[1], ARGV[1], tonumber(ARGV[2])
-local dkey, dfield, dttl = ARGV[3], ARGV[4], tonumber(ARGV[5])
-local stored, delivery = 1, 0
-local current = redis.call('GET', rkey)
-if current and string.find(current, 'SUCCESS', 1, true) then
-  if string.sub(current, 1, 22) == '{"status": "SUCCESS", ' then
-    stored = 0
-  else
-    local ok, m = pcall(cjson.decode, current)
-    if ok and type(m) == 'table' and m['status'] == 'SUCCESS' then stored = 0 end
-  end
-end
-if stored == 1 then
-  if rexp > 0 then redis.call('SETEX', rkey, rexp, meta) else redis.call('SET', rkey, meta) end
-  redis.call('PUBLISH', rkey, meta)
-end
-if dfield ~= '' then
-  delivery = redis.call('HINCRBY', dkey, dfield, 1)
-  redis.call('EXPIRE', dkey, dttl)
-end
-return {delivery, stored}
-"""
+#: The store script, read once: KEYS[1] the result key; ARGV the encoded meta, its expiry in seconds
+#: (0: none), then the delivery hash, field and TTL (field "": no count). Returns {delivery number or
+#: 0, 1 when the meta was stored / 0 when a stored SUCCESS was kept}. The stored status is read from
+#: the JSON text: Celery's meta starts with it (`_get_result_meta` puts it first); any other text
+#: that mentions SUCCESS is decoded in full, so a result that merely contains the word never passes
+#: for one.
+STORE_LUA = Path(__file__).with_name("store_result.lua").read_text(encoding="utf-8")
 
 
 class ConsoleRedisBackend(RedisBackend):
@@ -81,7 +61,7 @@ class ConsoleRedisBackend(RedisBackend):
 
     @cached_property
     def _store_script(self):
-        return self.client.register_script(_STORE_LUA)
+        return self.client.register_script(STORE_LUA)
 
     def _store_result(self, task_id, result, state, traceback=None, request=None, **kwargs):
         if (state == states.FAILURE or request is None  # FAILURE: Celery's failure_expires

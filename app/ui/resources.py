@@ -38,11 +38,13 @@ def broker_client():
 
 
 def celery():
-    """The Celery app (imports the task modules so `.delay` works from pages)."""
-    from config.celery_config import celery_app
+    """The console's Celery app, this process's `app.runtime` one (the task modules imported, so
+    its registry holds every task)."""
+    from app import runtime
 
-    celery_app.loader.import_default_modules()
-    return celery_app
+    app = runtime.get().celery
+    app.loader.import_default_modules()
+    return app
 
 
 #: While Redis is away, the banner page checks it this often and comes back by itself.
@@ -53,7 +55,7 @@ def redis_ok_or_banner() -> bool:
     """Ping Redis; on failure show a clear banner (never a traceback) and return False.
 
     The banner page keeps checking every REDIS_RETRY_S and reruns itself once Redis answers, so the
-    page recovers without a reload (issue 11).
+    page recovers without a reload.
     """
     try:
         redis_client().ping()

@@ -62,9 +62,10 @@ class Stack:
         self.runs = 0
 
     def _celery(self):
-        from config.celery_config import ConsoleCelery, celery_app
+        from app.runtime.celery_app import ConsoleCelery
+        from config.celery_config import celery_app
 
-        app = ConsoleCelery("faults", broker=self.redis_url, backend=self.redis_url)
+        app = ConsoleCelery("faults", broker=self.redis_url, backend=self.redis_url, set_as_current=False)
         app.conf.update({k: v for k, v in celery_app.conf.changes.items()
                          if k not in ("broker_url", "result_backend", "redbeat_redis_url")})
         transport = {"visibility_timeout": int(FAULT_ENV["VISIBILITY_TIMEOUT_S"])}

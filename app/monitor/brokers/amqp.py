@@ -15,7 +15,7 @@ Sources, per RabbitMQ's docs:
   - detail (`details`: the queue table): ``GET /api/queues/<vhost>?columns=...`` (stats path)
     gives ``messages_ready``, ``messages_unacknowledged``, ``consumers`` and
     ``head_message_timestamp`` — the ``timestamp`` property of the oldest ready message, which the
-    console sets on every task it publishes (`config.celery_config.stamp_timestamp`). The
+    console sets on every task it publishes (`app.runtime.signals.stamp_timestamp`). The
     management API refreshes these every ``collect_statistics_interval`` (5 s by default), so they
     trail by up to that long.
 - Without it: a passive ``queue.declare`` per queue (one round trip each, live) gives the ready

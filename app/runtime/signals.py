@@ -1,0 +1,45 @@
+"""The console's own Celery signal handlers besides the history recorder: the AMQP timestamp on
+each published message and the default schedule's seeding when beat starts. `app.runtime`
+connects them (`connect`) once per process and disconnects them on close.
+"""
+from __future__ import annotations
+
+import time
+
+from celery.signals import beat_init, before_task_publish
+
+from app import schedules
+from config.celery_settings import ALERT_EVAL_ENTRY, default_schedule
+from config.settings import Settings
+
+
+def stamp_timestamp(properties: dict | None = None, **_) -> None:
+    """`before_task_publish` receiver: set the AMQP ``timestamp`` property (epoch seconds) on each
+    task message, so the RabbitMQ management API can report the oldest message's age
+    (``head_message_timestamp``; app.monitor.brokers.amqp). Kept when the publisher set one."""
+    if properties is not None:
+        properties.setdefault("timestamp", int(time.time()))
+
+
+class BeatSeeding:
+    """`beat_init` receiver: install the default schedule's entries not installed before (once per
+    name, `app.schedules.seed_defaults`) and keep the alert evaluation's interval equal to
+    ALERT_EVAL_INTERVAL_S."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+
+    def __call__(self, sender=None, **_) -> None:
+        schedules.seed_defaults(sender.app, default_schedule(self.settings))
+        schedules.keep_interval(sender.app, ALERT_EVAL_ENTRY, self.settings.ALERT_EVAL_INTERVAL_S)
+
+
+def connect(seeding: BeatSeeding) -> None:
+    """Connect `stamp_timestamp` and `seeding` (connecting twice connects once)."""
+    before_task_publish.connect(stamp_timestamp, weak=False)
+    beat_init.connect(seeding, weak=False)
+
+
+def disconnect(seeding: BeatSeeding) -> None:
+    before_task_publish.disconnect(stamp_timestamp)
+    beat_init.disconnect(seeding)
