@@ -105,3 +105,102 @@ def test_domains_reach_redis_through_store_functions_not_key_names():
             if isinstance(node, ast.ImportFrom) and node.module == "app.monitor":
                 offenders.append(str(path.relative_to(ROOT)))
     assert offenders == []
+
+
+# --- the composition root -------------------------------------------------------------------------
+
+def _module_imports(paths) -> dict[str, set[str]]:
+    return {str(p.relative_to(ROOT)): _imports(p) for p in paths}
+
+
+def test_settings_and_celery_configuration_are_data_that_import_nothing_from_app():
+    for name in ("config/settings.py", "config/celery_settings.py"):
+        imported = _imports(ROOT / name)
+        assert not {m for m in imported if m == "app" or m.startswith("app.")}, (name, imported)
+        assert "config.celery_config" not in imported, name
+
+
+def test_nothing_in_app_or_pages_imports_the_workers_entry_point():
+    paths = [*(ROOT / "app").rglob("*.py"), *(ROOT / "pages").rglob("*.py"), ROOT / "streamlit_app.py"]
+    offenders = [name for name, mods in _module_imports(paths).items()
+                 if any(m == "config.celery_config" or m.startswith("config.celery_config.") for m in mods)]
+    assert offenders == []
+
+
+#: Calls whose result is a mutable container (or per-thread state) when bound at module level.
+_MUTABLE_CALLS = {"dict", "list", "set", "bytearray", "defaultdict", "OrderedDict", "deque", "Counter",
+                  "local", "WeakValueDictionary", "WeakKeyDictionary", "WeakSet", "ChainMap"}
+#: The one place allowed to hold process-wide state: the runtime (it owns everything else).
+_STATE_HOLDERS = ("app/runtime/",)
+#: Module state not yet moved into an object, with the reason. Keep this short.
+_STATE_ALLOWED = {
+    # the event ingester's writer handle (one per ingester process); app/monitor's own refactor
+    # moves it into the Ingester
+    ("app/monitor/events.py", "_batch"),
+    # the FileStore per settings object, for `filestore.current()` (pages and app/ui call it); a
+    # cache like st.cache_resource. It moves to the runtime once its callers take it from there
+    # (app.files may not import app.runtime: the runtime imports the domains)
+    ("app/files/filestore/__init__.py", "_stores"),
+}
+#: Packages whose ALL_CAPS tables are still dict/list/set displays: their owners convert them to
+#: MappingProxyType / tuple / frozenset in the refactor running beside this one. Remove an entry
+#: once its package passes.
+_TABLES_PENDING = ("app/access/", "app/alerts/", "app/launcher/", "app/monitor/", "app/ui/")
+
+
+def _is_mutable(value: ast.expr) -> bool:
+    if isinstance(value, (ast.List, ast.Dict, ast.Set, ast.ListComp, ast.DictComp, ast.SetComp)):
+        return True
+    if isinstance(value, ast.Call):
+        func = value.func
+        name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None
+        return name in _MUTABLE_CALLS
+    return False
+
+
+def module_state(paths) -> list[tuple[str, str, int]]:
+    """(file, name, line) of every module-level binding of a mutable container: a list/dict/set
+    display or comprehension, or a call of `_MUTABLE_CALLS` (dict(), defaultdict(...),
+    threading.local(), ...). Dunder names (``__all__``) are declarations, left out."""
+    found = []
+    for path in paths:
+        rel = path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else path.name
+        for node in ast.parse(path.read_text(), filename=str(path)).body:
+            if isinstance(node, ast.Assign):
+                targets, value = node.targets, node.value
+            elif isinstance(node, ast.AnnAssign) and node.value is not None:
+                targets, value = [node.target], node.value
+            else:
+                continue
+            for target in targets:
+                if isinstance(target, ast.Name) and not target.id.startswith("__") and _is_mutable(value):
+                    found.append((rel, target.id, node.lineno))
+    return found
+
+
+def _is_constant_name(name: str) -> bool:
+    return name.lstrip("_").isupper()
+
+
+def test_the_state_checker_finds_mutable_globals(tmp_path):
+    sample = tmp_path / "sample.py"
+    sample.write_text("import threading\nfrom collections import defaultdict\n__all__ = ['x']\n"
+                      "_cache = {}\nseen: set[str] = set()\nLOCAL = threading.local()\n"
+                      "BY_NAME = defaultdict(list)\nNAMES = ('a', 'b')\nLIMIT = 3\n")
+    assert [(n, line) for _, n, line in module_state([sample])] == [
+        ("_cache", 4), ("seen", 5), ("LOCAL", 6), ("BY_NAME", 7)]
+
+
+def test_no_module_level_mutable_state_outside_the_runtime():
+    paths = [p for p in sorted((ROOT / "app").rglob("*.py"))
+             if not p.relative_to(ROOT).as_posix().startswith(_STATE_HOLDERS)]
+    state, tables = [], []
+    for rel, name, line in module_state(paths):
+        if (rel, name) in _STATE_ALLOWED:
+            continue
+        if not _is_constant_name(name):
+            state.append(f"{rel}:{line} {name}")
+        elif not rel.startswith(_TABLES_PENDING):
+            tables.append(f"{rel}:{line} {name} (make it a tuple, frozenset or MappingProxyType)")
+    assert state == [], "module-level mutable state: move it into the runtime or an object"
+    assert tables == []

@@ -12,19 +12,19 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from types import MappingProxyType
 
 from app.errors import CorruptFile, InvalidInput, UnsupportedFile
 from app.documents import archive_guard
 from app.files import filetypes
 from app.documents.archive_guard import ZipLimits
 
-LABELS = {"docx": "Word document (.docx)", "xlsx": "Excel workbook (.xlsx)",
-          "pptx": "PowerPoint presentation (.pptx)", "pdf": "PDF", "png": "PNG image",
-          "jpeg": "JPEG image", "gif": "GIF image", "webp": "WebP image", "bmp": "BMP image",
-          "tiff": "TIFF image", "zip": "ZIP archive", "ole2": "legacy binary Office file (.doc/.xls/.ppt)",
-          "encrypted_office": "password-encrypted Office file", "text": "plain text"}
+LABELS = MappingProxyType({"docx": "Word document (.docx)", "xlsx": "Excel workbook (.xlsx)",
+                           "pptx": "PowerPoint presentation (.pptx)", "pdf": "PDF", "png": "PNG image",
+                           "jpeg": "JPEG image", "gif": "GIF image", "webp": "WebP image", "bmp": "BMP image",
+                           "tiff": "TIFF image", "zip": "ZIP archive", "ole2": "legacy binary Office file (.doc/.xls/.ppt)",
+                           "encrypted_office": "password-encrypted Office file", "text": "plain text"})
 _hardened = threading.Lock()
-_done: list[bool] = []
 
 
 def label(kind: str | None) -> str:
@@ -33,13 +33,16 @@ def label(kind: str | None) -> str:
 
 
 def harden_xml() -> None:
-    """Defuse the standard library's XML parsers in this process (idempotent, thread-safe)."""
-    with _hardened:
-        if not _done:
-            import defusedxml
+    """Defuse the standard library's XML parsers in this process (idempotent, thread-safe: whether
+    it is done is read from the standard library itself)."""
+    import xml.etree.ElementTree as stdlib_etree
 
+    import defusedxml
+    import defusedxml.ElementTree
+
+    with _hardened:
+        if stdlib_etree.parse is not defusedxml.ElementTree.parse:
             defusedxml.defuse_stdlib()
-            _done.append(True)
 
 
 def require_kind(path: Path, expected: set[str] | frozenset[str], limits: ZipLimits) -> str:

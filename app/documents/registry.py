@@ -6,9 +6,10 @@ limits) and calls the family's ``process``.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from app.errors import UnsupportedFile
@@ -17,21 +18,21 @@ from app.files import filetypes
 from app.documents.archive_guard import ZipLimits
 from app.documents import excel, images, intake, pdf, powerpoint, word
 
-FAMILY_KINDS: dict[str, frozenset[str]] = {
+FAMILY_KINDS: Mapping[str, frozenset[str]] = MappingProxyType({
     "word": frozenset({"docx"}), "excel": frozenset({"xlsx"}), "powerpoint": frozenset({"pptx"}),
     "pdf": frozenset({"pdf"}), "image": filetypes.IMAGE_KINDS,
-}
-OPERATIONS: dict[str, tuple[str, ...]] = {
+})
+OPERATIONS: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "word": word.OPERATIONS, "excel": excel.OPERATIONS, "powerpoint": powerpoint.OPERATIONS,
     "pdf": pdf.OPERATIONS, "image": images.OPERATIONS,
-}
+})
 #: Operations run when none are given (resize needs a size, so images default to info + thumbnail).
-DEFAULT_OPERATIONS: dict[str, tuple[str, ...]] = {**OPERATIONS, "image": ("get_info", "create_thumbnail")}
-TASK_NAMES = {
+DEFAULT_OPERATIONS: Mapping[str, tuple[str, ...]] = MappingProxyType({**OPERATIONS, "image": ("get_info", "create_thumbnail")})
+TASK_NAMES = MappingProxyType({
     "word": "app.tasks.file_tasks.process_word_document", "excel": "app.tasks.file_tasks.process_excel_file",
     "powerpoint": "app.tasks.file_tasks.process_powerpoint", "pdf": "app.tasks.file_tasks.process_pdf",
     "image": "app.tasks.file_tasks.process_image",
-}
+})
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ Operations (seed 003, `process_word_document`): ``extract_text``, ``count_stats`
 """
 from __future__ import annotations
 
+from types import MappingProxyType
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -19,9 +20,9 @@ from app.errors import CorruptFile, InvalidInput, UnsupportedFile
 
 OPERATIONS = ("extract_text", "count_stats", "extract_images")
 PREVIEW_CHARS = 2_000
-_IMAGE_EXT = {"image/png": ".png", "image/jpeg": ".jpg", "image/gif": ".gif", "image/bmp": ".bmp",
-              "image/tiff": ".tif", "image/x-emf": ".emf", "image/x-wmf": ".wmf",
-              "image/webp": ".webp", "image/svg+xml": ".svg", "image/x-pict": ".pict"}
+_IMAGE_EXT = MappingProxyType({"image/png": ".png", "image/jpeg": ".jpg", "image/gif": ".gif", "image/bmp": ".bmp",
+                               "image/tiff": ".tif", "image/x-emf": ".emf", "image/x-wmf": ".wmf",
+                               "image/webp": ".webp", "image/svg+xml": ".svg", "image/x-pict": ".pict"})
 
 
 def open_document(path: Path) -> docx.document.Document:

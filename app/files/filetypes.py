@@ -10,6 +10,7 @@ mismatch can be reported.
 from __future__ import annotations
 
 import io
+from types import MappingProxyType
 import zipfile
 from pathlib import Path
 
@@ -18,14 +19,14 @@ import puremagic
 HEAD_BYTES = 8192
 OOXML_KINDS = frozenset({"docx", "xlsx", "pptx"})
 IMAGE_KINDS = frozenset({"png", "jpeg", "gif", "webp", "bmp", "tiff"})
-_OOXML_MAIN = {"word/document.xml": "docx", "xl/workbook.xml": "xlsx", "ppt/presentation.xml": "pptx"}
+_OOXML_MAIN = MappingProxyType({"word/document.xml": "docx", "xl/workbook.xml": "xlsx", "ppt/presentation.xml": "pptx"})
 _OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _ENCRYPTED_STREAM = "EncryptedPackage".encode("utf-16-le")
-_MAGIC = [(b"%PDF-", "pdf"), (b"\x89PNG\r\n\x1a\n", "png"), (b"\xff\xd8\xff", "jpeg"), (b"GIF8", "gif"),
-          (b"BM", "bmp"), (b"II*\x00", "tiff"), (b"MM\x00*", "tiff"), (_OLE2, "ole2")]
-_EXTENSIONS = {".docx": "docx", ".xlsx": "xlsx", ".xlsm": "xlsx", ".pptx": "pptx", ".pdf": "pdf",
-               ".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".gif": "gif", ".webp": "webp",
-               ".bmp": "bmp", ".tif": "tiff", ".tiff": "tiff"}
+_MAGIC = ((b"%PDF-", "pdf"), (b"\x89PNG\r\n\x1a\n", "png"), (b"\xff\xd8\xff", "jpeg"), (b"GIF8", "gif"),
+          (b"BM", "bmp"), (b"II*\x00", "tiff"), (b"MM\x00*", "tiff"), (_OLE2, "ole2"))
+_EXTENSIONS = MappingProxyType({".docx": "docx", ".xlsx": "xlsx", ".xlsm": "xlsx", ".pptx": "pptx", ".pdf": "pdf",
+                                ".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".gif": "gif", ".webp": "webp",
+                                ".bmp": "bmp", ".tif": "tiff", ".tiff": "tiff"})
 #: Extensions offered in the upload widget (the content still decides the kind).
 UPLOAD_EXTENSIONS = sorted(e.lstrip(".") for e in _EXTENSIONS)
 

@@ -8,7 +8,8 @@ e.g. ``{'type': 'completion', 'provider': 'openai', 'prompt': 'Hi', 'max_tokens'
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 
 from app.errors import InvalidInput
 from app.llm import providers
@@ -16,17 +17,17 @@ from app.llm.analysis import analyze_document
 from app.llm.completion import complete, converse
 from app.llm.generation import generate_content, translate_text
 
-KINDS: dict[str, Callable] = {
+KINDS: Mapping[str, Callable] = MappingProxyType({
     "completion": complete,
     "chat": converse,
     "analysis": analyze_document,
     "generation": generate_content,
     "translation": translate_text,
-}
+})
 #: The argument that must hold non-blank text for each kind.
-MAIN_FIELD = {"completion": "prompt", "chat": "messages", "analysis": "document_text",
-              "generation": "topic", "translation": "text"}
-_CALLBACKS = {"on_text", "on_part", "settings"}
+MAIN_FIELD = MappingProxyType({"completion": "prompt", "chat": "messages", "analysis": "document_text",
+                               "generation": "topic", "translation": "text"})
+_CALLBACKS = frozenset({"on_text", "on_part", "settings"})
 
 
 def check_requests(requests, settings, max_requests: int) -> list[dict]:

@@ -13,12 +13,14 @@ its tokens are still counted. Update the table and the date above together.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 import re
+from types import MappingProxyType
 
 PRICES_READ_ON = "2026-11-21"
 
 #: model id -> (USD per 1M input tokens, USD per 1M output tokens).
-PRICES_USD_PER_MTOK: dict[str, tuple[float, float]] = {
+PRICES_USD_PER_MTOK: Mapping[str, tuple[float, float]] = MappingProxyType({
     # Anthropic
     "claude-fable-5-2": (8.00, 40.00),
     "claude-fable-5-1": (10.00, 50.00),
@@ -36,10 +38,10 @@ PRICES_USD_PER_MTOK: dict[str, tuple[float, float]] = {
     "gpt-5.2": (1.75, 14.00),
     "gpt-5-mini": (0.25, 2.00),
     "gpt-4.1": (2.00, 8.00),
-}
+})
 
 #: Context windows in tokens (same sources); models not listed get DEFAULT_CONTEXT_TOKENS.
-CONTEXT_TOKENS: dict[str, int] = {"claude-haiku-4-5": 200_000, "claude-sonnet-4-5": 200_000}
+CONTEXT_TOKENS: Mapping[str, int] = MappingProxyType({"claude-haiku-4-5": 200_000, "claude-sonnet-4-5": 200_000})
 DEFAULT_CONTEXT_TOKENS = 128_000
 _SNAPSHOT_RE = re.compile(r"-(\d{8}|\d{4}-\d{2}-\d{2})$")
 

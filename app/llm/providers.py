@@ -16,15 +16,16 @@ import email.utils
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 import httpx2
 
 from app.errors import ConsoleError, InvalidInput, NotConfigured, ProviderBusy, ProviderRejected
 
 PROVIDERS = ("anthropic", "openai")
-LABELS = {"anthropic": "Anthropic", "openai": "OpenAI"}
-KEY_SETTING = {"anthropic": "ANTHROPIC_API_KEY", "openai": "OPENAI_API_KEY"}
-BASE_URL_SETTING = {"anthropic": "ANTHROPIC_BASE_URL", "openai": "OPENAI_BASE_URL"}
+LABELS = MappingProxyType({"anthropic": "Anthropic", "openai": "OpenAI"})
+KEY_SETTING = MappingProxyType({"anthropic": "ANTHROPIC_API_KEY", "openai": "OPENAI_API_KEY"})
+BASE_URL_SETTING = MappingProxyType({"anthropic": "ANTHROPIC_BASE_URL", "openai": "OPENAI_BASE_URL"})
 
 
 def sdks():

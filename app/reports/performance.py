@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 import time
 from datetime import datetime, timezone
+from types import MappingProxyType
 from typing import Any
 
 import pandas as pd
@@ -32,8 +33,8 @@ FIELDS = ("name", "state", "queue", "runtime_s", "sent_at", "received_at", "star
 PAGE_SIZE = 1_000
 MAX_TASKS = 50_000
 _PERIOD_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$", re.IGNORECASE)
-_UNIT_S = {"s": 1, "m": 60, "h": 3_600, "d": 86_400, "w": 7 * 86_400}
-NAMED_PERIODS = {"hour": 3_600, "day": 86_400, "week": 7 * 86_400}
+_UNIT_S = MappingProxyType({"s": 1, "m": 60, "h": 3_600, "d": 86_400, "w": 7 * 86_400})
+NAMED_PERIODS = MappingProxyType({"hour": 3_600, "day": 86_400, "week": 7 * 86_400})
 
 
 def parse_period(period: str | int | float) -> float:

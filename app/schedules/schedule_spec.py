@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime, timedelta, timezone
+from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -26,8 +27,8 @@ from app.errors import InvalidInput
 
 #: Crontab fields in Unix order (minute hour day-of-month month day-of-week).
 CRON_FIELDS = ("minute", "hour", "day_of_month", "month_of_year", "day_of_week")
-CRON_LABELS = {"minute": "minute", "hour": "hour", "day_of_month": "day of month",
-               "month_of_year": "month", "day_of_week": "day of week"}
+CRON_LABELS = MappingProxyType({"minute": "minute", "hour": "hour", "day_of_month": "day of month",
+                                "month_of_year": "month", "day_of_week": "day of week"})
 _CRON_CHARS = re.compile(r"^[0-9A-Za-z*,/\-]{1,64}$")
 #: Entry names become Redis keys (``redbeat:<name>``): letters, digits, space, ``_ . -``.
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.\-]{0,79}$")

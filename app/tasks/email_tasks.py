@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from functools import lru_cache
+from types import MappingProxyType
 
 from celery import shared_task
 from celery.exceptions import Ignore
@@ -28,8 +29,8 @@ from app.mail.smtp import SmtpConfig
 from app.tasks.base import ConsoleTask
 from config.settings import get_settings
 
-EMAIL_TASK_OPTIONS = dict(base=ConsoleTask, bind=True, max_retries=3, default_retry_delay=60,
-                          soft_time_limit=600, time_limit=660)
+EMAIL_TASK_OPTIONS = MappingProxyType(dict(base=ConsoleTask, bind=True, max_retries=3, default_retry_delay=60,
+                          soft_time_limit=600, time_limit=660))
 
 
 def _limits() -> dict:

@@ -11,6 +11,7 @@ ServiceUnavailable are retried (a full disk, a network filesystem hiccup, S3 unr
 from __future__ import annotations
 
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import redis
@@ -26,9 +27,9 @@ from app.documents import registry
 from app.tasks.base import ConsoleTask
 from config.settings import get_settings
 
-FILE_TASK_OPTIONS = dict(base=ConsoleTask, bind=True, max_retries=2, default_retry_delay=30,
+FILE_TASK_OPTIONS = MappingProxyType(dict(base=ConsoleTask, bind=True, max_retries=2, default_retry_delay=30,
                          autoretry_for=(OSError, ServiceUnavailable), retry_backoff=30, retry_jitter=True,
-                         soft_time_limit=300, time_limit=360)
+                         soft_time_limit=300, time_limit=360))
 BATCH_MAX_FILES = 500
 
 

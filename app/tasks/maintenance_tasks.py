@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
+from types import MappingProxyType
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -29,8 +30,8 @@ from config.settings import get_settings
 
 log = logging.getLogger(__name__)
 
-MAINTENANCE_OPTIONS = dict(base=ConsoleTask, bind=True, autoretry_for=(RedisConnectionError, RedisTimeoutError, BrokerUnavailable),
-                           max_retries=2, default_retry_delay=30)
+MAINTENANCE_OPTIONS = MappingProxyType(dict(base=ConsoleTask, bind=True, autoretry_for=(RedisConnectionError, RedisTimeoutError, BrokerUnavailable),
+                           max_retries=2, default_retry_delay=30))
 
 
 def _exclusive(task, work: Callable[[object], dict]) -> dict:

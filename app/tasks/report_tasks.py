@@ -10,6 +10,7 @@ OSError, Redis connection errors and an unreachable AI provider are retried afte
 """
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any
 
 import redis
@@ -23,9 +24,9 @@ from app.reports import loading, recurring
 from app.tasks.base import ConsoleTask
 from config.settings import get_settings
 
-REPORT_TASK_OPTIONS = dict(base=ConsoleTask, bind=True, max_retries=2, default_retry_delay=30,
+REPORT_TASK_OPTIONS = MappingProxyType(dict(base=ConsoleTask, bind=True, max_retries=2, default_retry_delay=30,
                            autoretry_for=(OSError, redis.ConnectionError, ServiceUnavailable),
-                           retry_backoff=False, soft_time_limit=600, time_limit=660)
+                           retry_backoff=False, soft_time_limit=600, time_limit=660))
 
 
 def _resolve(path: str):

@@ -19,7 +19,7 @@ from botocore.config import Config
 from app.errors import InvalidInput, ServiceUnavailable
 from app.files.storage import StoredFile, display_name, upload_name
 
-_MISSING = {"404", "NoSuchKey", "NotFound"}
+_MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
 
 
 class S3Store:
