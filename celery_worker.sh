@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Start a Celery worker for one queue group (seed 003 "Multiple Workers").
+# Start a Celery worker for one queue group.
 #
 #   ./celery_worker.sh email|files|ai|reports|default   one group (what `make run` starts, one each)
 #   ./celery_worker.sh all                                one worker on all five queues (a scale-out host)

@@ -1,4 +1,4 @@
-"""Benchmark (issue 16): alert-rule evaluation over a large history, and the cost of failure grouping.
+"""Benchmark: alert-rule evaluation over a large history, and the cost of failure grouping.
 
 Run: ``.venv/bin/python bench/bench_alerts.py [--sizes 10000,100000,1000000] [--evals 30]
 [--parts rules,grouping]``
@@ -24,7 +24,7 @@ also the broker and RedBeat's store of this run (REDIS_URL points at it before t
    rules the histogram snapshots they hold in steady state; then `app.alerts.engine.evaluate(client,
    checks.Context(...), rules)` is timed `--evals` times (new Context each time, as the periodic task
    does): wall ms, client CPU ms (`time.process_time`) and Redis CPU ms (INFO cpu, main thread), p50
-   and p95. Target (issue 16): <= 50 ms per evaluation, flat from 10k to 1M tasks (t(1M)/t(10k)).
+   and p95. Target: <= 50 ms per evaluation, flat from 10k to 1M tasks (t(1M)/t(10k)).
    Baseline in the same run, interleaved with the timed evaluations: the failure_rate rules' counts
    computed the naive way, from the task indexes (for each task name a rule names, walk
    ``cc:idx:name:<x>`` over the window, for the queues ``cc:idx:all`` once per window, and HMGET
@@ -43,7 +43,7 @@ also the broker and RedBeat's store of this run (REDIS_URL points at it before t
    database is flushed before each round (one uncounted warm-up round first); medians of the
    rounds. An A/A control (both sides with grouping, other task ids) shows the method's own bias.
    Then the same for FAILURE changes alone (SENT and STARTED written first, untimed; every task
-   fails). Target (issue 16): <= 5 % added per state change.
+   fails). Target: <= 5 % added per state change.
 """
 from __future__ import annotations
 

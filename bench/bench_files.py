@@ -1,7 +1,7 @@
 """Benchmark (not a test): file tasks through a real worker process.
 
 1. Peak worker RSS and wall time for `process_excel_file` (analyze + convert_to_csv +
-   calculate_totals) on a generated ~20 MB .xlsx. Target (issue 4): peak RSS ≤ 250 MB.
+   calculate_totals) on a generated ~20 MB .xlsx. Target: peak RSS ≤ 250 MB.
 2. .docx text-extraction throughput through `process_word_document` (queue round trip included)
    against calling python-docx directly in this process on the same file. Target ≥ 0.8×.
 

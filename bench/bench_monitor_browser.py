@@ -8,7 +8,7 @@ serves the console (warm: one visit first). Each sample is a fresh navigation to
 browser page, timed until the five queue names are all in the page text. Baseline in the same run:
 a minimal Streamlit script (bench/minimal_page.py) that only writes the five names, served the same
 way — Streamlit's own floor for "navigate, run a script, show text"; the two sides alternate sample
-by sample. Prints p50 per size, the ratio to the baseline, the target (issue 13: <= 1.5 s), the
+by sample. Prints p50 per size, the ratio to the baseline, the target (<= 1.5 s), the
 renderer's main-thread CPU per navigation (CDP Performance.TaskDuration; less sensitive than wall
 time to other processes on a shared machine) and the load average.
 """

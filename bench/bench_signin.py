@@ -14,7 +14,7 @@ It prints p50 and minimum milliseconds per render for both, their ratios, and th
 sends in both modes (INFO commandstats before/after), which shows whether the check costs a Redis
 round trip. The account re-check (one HGET) happens at most every `ACCOUNT_RECHECK_S` (30 s) per
 browser session; the bench keeps it out of the timed renders and reports it separately.
-Target (issue 12): no measurable difference (ratio within run-to-run noise) and 0 extra Redis
+Target: no measurable difference (ratio within run-to-run noise) and 0 extra Redis
 commands per render.
 """
 from __future__ import annotations

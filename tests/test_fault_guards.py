@@ -1,4 +1,4 @@
-"""Issue 11 guards, each against real parts (session Redis, aiosmtpd, the fake AI server, a real
+"""The fault guards, each against real parts (session Redis, aiosmtpd, the fake AI server, a real
 valkey-server for beat): ETA guard, argument checks, size limits, the e-mail sending claim and its
 dead-attempt rule, capped-redelivery messages, beat riding out a Redis outage, AI answer reuse."""
 from __future__ import annotations

@@ -27,7 +27,7 @@ def test_existing_file_accepts_a_stored_file_and_refuses_the_rest(tmp_path):
         storage.existing_file(data_dir, data_dir / "uploads" / "link.txt")
     with pytest.raises(InvalidInput, match="The text file is missing: t.txt"):
         storage.existing_file(data_dir, data_dir / "outputs" / "t.txt", "The text file is missing: {name}.")
-    for other in ("t.txt", "redis/appendonly.aof", "secrets/redis_password", "outbox/1.eml"):  # issue 12
+    for other in ("t.txt", "redis/appendonly.aof", "secrets/redis_password", "outbox/1.eml"):  # areas the console keeps to itself
         (data_dir / other).parent.mkdir(parents=True, exist_ok=True)
         (data_dir / other).write_text("x")
         with pytest.raises(InvalidInput, match="not in the uploads or outputs folder"):

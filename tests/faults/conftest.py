@@ -50,7 +50,7 @@ class Stack:
     def __init__(self, data: Path, smtp_port: int):
         self.data = data
         self.redis_port, self.console_port = redis_server.free_port(), redis_server.free_port()
-        # the embedded Redis has a generated password (DATA_DIR/secrets/redis_password, issue 12)
+        # the embedded Redis has a generated password (DATA_DIR/secrets/redis_password)
         self.redis_url = redis_server.embedded_url(self.redis_port, redis_server.embedded_password(data))
         self.env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATA_DIR")}
         self.env.update(FAULT_ENV, DATA_DIR=str(data), REDIS_EMBEDDED_PORT=str(self.redis_port),

@@ -1,4 +1,4 @@
-"""A second, independent Celery app for the event-ingester tests (issue 14).
+"""A second, independent Celery app for the event-ingester tests.
 
 It stands for "an existing Celery app the console did not start": its own module name, its own
 tasks and queue, plain Celery settings, and nothing imported from the console. Its broker is
