@@ -1,6 +1,6 @@
 """Word (.docx) processing with python-docx: text in reading order, statistics, embedded images.
 
-Operations (seed 003, `process_word_document`): ``extract_text``, ``count_stats``,
+Operations (the task `process_word_document`): ``extract_text``, ``count_stats``,
 ``extract_images``. Every function takes the path of a stored .docx and an output folder.
 """
 from __future__ import annotations

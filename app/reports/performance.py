@@ -1,4 +1,4 @@
-"""Task-performance report (seed 003 `generate_task_performance_report`) from the Redis task history.
+"""Task-performance report (the task `generate_task_performance_report`) from the Redis task history.
 
 Reads the tasks first seen within the period from the global index (``cc:idx:all``, a sorted set
 scored by first-seen time) through `app.store.history.tasks_in_window`: pages of `PAGE_SIZE` ids

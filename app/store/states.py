@@ -21,6 +21,6 @@ TIMED_STATES = frozenset({"SUCCESS", "FAILURE"})
 STATE_TIME_FIELD = MappingProxyType({"SENT": "sent_at", "RECEIVED": "received_at", "STARTED": "started_at",
                                      "SUCCESS": "finished_at", "FAILURE": "finished_at", "REVOKED": "finished_at"})
 #: The one state without a state index (``cc:idx:state:SUCCESS``): most tasks end in it, so its
-#: index would cost an entry per task (issue 13: <= 1 KB per task). Its count is the rest of the
+#: index would cost an entry per task (the history aims at <= 1 KB per task). Its count is the rest of the
 #: global index, and a SUCCESS filter checks the task's own state (`app.store.history`).
 UNINDEXED_STATE = "SUCCESS"

@@ -17,12 +17,12 @@ Results never hold API keys; output is plain text for the page to show as text.
 from __future__ import annotations
 
 import logging
-from functools import lru_cache
 from types import MappingProxyType
 
 from celery import shared_task
 from celery.exceptions import Retry
 
+from app import runtime
 from app.errors import ProviderBusy
 from app.store import answers
 from app.files import filestore, storage
@@ -58,15 +58,8 @@ class Reporter:
         self.task.report_progress(self.part, self.parts, "writing", partial_text=text[-PARTIAL_TEXT_CHARS:])
 
 
-@lru_cache(maxsize=4)
-def _redis_for(url: str):
-    from app.store.clients import redis_from_url
-
-    return redis_from_url(url)
-
-
 def _stored_answers():
-    return _redis_for(get_settings().result_backend)
+    return runtime.get().redis
 
 
 def _run(task, fn, *args, **kwargs):

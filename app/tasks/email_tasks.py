@@ -14,14 +14,13 @@ then queue it (returning the AsyncResult), so callers such as the Email page get
 from __future__ import annotations
 
 from datetime import datetime
-from functools import lru_cache
 from types import MappingProxyType
 
 from celery import shared_task
 from celery.exceptions import Ignore
 
+from app import runtime
 from app.errors import ServiceUnavailable
-from app.store.clients import redis_from_url
 from app.files import filestore
 from app.mail import backoff, delivery, scheduling, templates
 from app.mail.sentlog import MemorySentLog, SentLog
@@ -40,13 +39,8 @@ def _limits() -> dict:
                 max_subject_chars=s.EMAIL_MAX_SUBJECT_CHARS, max_body_bytes=s.EMAIL_MAX_BODY_BYTES)
 
 
-@lru_cache(maxsize=4)
-def _redis_for(url: str):
-    return redis_from_url(url)
-
-
 def _redis():
-    return _redis_for(get_settings().result_backend)
+    return runtime.get().redis
 
 
 def _sent_log(task):

@@ -1,10 +1,10 @@
-"""Cached clients for the Streamlit pages (one per server process, `st.cache_resource`)."""
+"""The clients the Streamlit pages use: the Celery app and Redis client of the process runtime
+(`app.runtime`), the monitored broker (`st.cache_resource`), and the Redis-down banner."""
 from __future__ import annotations
 
-import redis
 import streamlit as st
 
-from app.store.clients import redis_from_url
+from app.store.clients import STORE_DOWN, Client
 from config.settings import Settings, get_settings
 
 
@@ -12,14 +12,11 @@ def settings() -> Settings:
     return get_settings()
 
 
-@st.cache_resource(show_spinner=False)
-def _redis(url: str) -> redis.Redis:
-    return redis_from_url(url)
+def redis_client() -> Client:
+    """The console's Redis client (result backend / history database): the process runtime's."""
+    from app import runtime
 
-
-def redis_client() -> redis.Redis:
-    """The console's Redis client (result backend / history database)."""
-    return _redis(get_settings().result_backend)
+    return runtime.get().redis
 
 
 @st.cache_resource(show_spinner=False)
@@ -60,7 +57,7 @@ def redis_ok_or_banner() -> bool:
     try:
         redis_client().ping()
         return True
-    except (redis.RedisError, OSError) as exc:
+    except STORE_DOWN as exc:
         st.error(f"Redis is unreachable at {_safe_url(get_settings().result_backend)} — "
                  f"start it or set REDIS_URL. ({type(exc).__name__}: {exc}) This page checks again every "
                  f"{REDIS_RETRY_S} s and comes back by itself.", icon=":material/error:")
@@ -77,7 +74,7 @@ def redis_down_banner(exc: BaseException) -> None:
 def _reload_when_redis_answers() -> None:
     try:
         redis_client().ping()
-    except (redis.RedisError, OSError):
+    except STORE_DOWN:
         return
     st.rerun(scope="app")
 
