@@ -1,10 +1,10 @@
-"""The clients the Streamlit pages use: the Celery app and Redis client of the process runtime
-(`app.runtime`), the monitored broker (`st.cache_resource`), and the Redis-down banner."""
+"""The clients the Streamlit pages use: the Celery app of the process runtime (`app.runtime`), the
+Redis client and the monitored broker (`st.cache_resource`), and the Redis-down banner."""
 from __future__ import annotations
 
 import streamlit as st
 
-from app.store.clients import STORE_DOWN, Client
+from app.store.clients import STORE_DOWN, Client, redis_from_url
 from config.settings import Settings, get_settings
 
 
@@ -12,11 +12,15 @@ def settings() -> Settings:
     return get_settings()
 
 
-def redis_client() -> Client:
-    """The console's Redis client (result backend / history database): the process runtime's."""
-    from app import runtime
+@st.cache_resource(show_spinner=False)
+def _redis(url: str) -> Client:
+    return redis_from_url(url)
 
-    return runtime.get().redis
+
+def redis_client() -> Client:
+    """The console's Redis client (result backend / history database) for the settings as they
+    are now (one per URL and server process)."""
+    return _redis(get_settings().result_backend)
 
 
 @st.cache_resource(show_spinner=False)
