@@ -80,7 +80,10 @@ RedBeat's own keys (prefix ``redbeat:``): ``redbeat:<entry name>`` (hash: defini
 ``redbeat::schedule`` (sorted set by due time), ``redbeat::lock`` (the single-beat lock),
 ``redbeat::statics``.
 
-Celery/kombu's own keys read by `app.monitor.queues`: the queue lists (``<queue>`` and its
+Celery's result records (written by Celery, read by `app.store.results`): ``celery-task-meta-<id>``
+(string, JSON meta; expires after the app's ``result_expires``).
+
+Celery/kombu's own keys read by `app.monitor.brokers.redis_lists`: the queue lists (``<queue>`` and its
 priority lists ``<queue>\\x06\\x16<n>``), ``unacked`` and ``unacked_index``.
 """
 from __future__ import annotations
@@ -262,6 +265,15 @@ def failure_group_ids(fingerprint: str) -> str:
 #: queue names seen in events or active_queues replies.
 EVENT_WORKERS = f"{PREFIX}evworkers"
 QUEUES_SEEN = f"{PREFIX}queues:seen"
+
+
+#: Celery's result key prefix in a Redis result backend (celery.backends.base.KeyValueStoreBackend).
+RESULT_META_PREFIX = "celery-task-meta-"
+
+
+def result_meta(task_id: str) -> str:
+    """String: Celery's stored result (JSON meta) of `task_id`."""
+    return f"{RESULT_META_PREFIX}{task_id}"
 
 
 def event_worker(hostname: str) -> str:

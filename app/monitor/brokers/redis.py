@@ -1,6 +1,7 @@
 """The Redis broker: kombu's lists per queue and priority step, and its ``unacked`` hash.
 
-Thin wrapper over `app.monitor.queues` (pipelined reads; see that module for the key layout).
+Thin wrapper over `app.monitor.brokers.redis_lists` (one script call or pipeline per read; see that
+module for the key layout).
 Everything is known on Redis: a message can be read in place, so "why stuck" can give a waiting
 task's position and find the worker's reservation.
 """
@@ -9,7 +10,7 @@ from __future__ import annotations
 import redis
 
 from app.errors import BrokerUnavailable
-from app.monitor import queues
+from app.monitor.brokers import redis_lists as queues
 from app.monitor.queues import QueueDepths, QueueDetail
 
 
@@ -49,6 +50,11 @@ class RedisBroker:
 
     def find_reserved(self, task_id: str):
         return self._call(queues.find_reserved, self.client, task_id)
+
+    def head(self, queue: str, n: int) -> list[str]:
+        """The raw messages a worker would take next from `queue`, at most `n`, next first (read in
+        place; Redis only: `locates_messages`)."""
+        return self._call(queues.head, self.client, queue, n)
 
     def ping(self) -> None:
         self._call(self.client.ping)
