@@ -15,8 +15,8 @@ In one run, on a private valkey-server (no persistence):
 3. Flower's own task-list query (flower.events.EventsState fed with task-received/succeeded
    events, then `search_engine.search(... sort_by='received', descending=True, limit=50)` as
    flower.views.tasks.TasksDataTable does) on the same number of tasks; ratio printed.
-Targets (issue 8): page <= 20 ms p50 at 1M and t(1M)/t(10k) <= 2; snapshot <= 10 ms;
-console RSS <= 300 MB at 1M; Redis memory <= 1 KB per task at 1M (issue 13).
+Targets: page <= 20 ms p50 at 1M and t(1M)/t(10k) <= 2; snapshot <= 10 ms;
+console RSS <= 300 MB at 1M; Redis memory <= 1 KB per task at 1M.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The Celery-event ingester (issue 14) against a second, independent Celery app.
+"""The Celery-event ingester against a second, independent Celery app.
 
 `tests/foreign_app/inventory_app.py` imports nothing of the console; its worker runs as a subprocess
 with ``-E`` on the session's Redis, its tasks are published by a separate process (a plain script,
