@@ -23,7 +23,7 @@ broker adapters, `app.monitor.brokers`, read a broker's own keys themselves):
 - `rate_limits`   task rate limits set from the console
 - `rates`         finished/failed tasks per minute by task name and queue (failure-rate alerts)
 - `alerts`        alert rules, their evaluation state and the alert history
-- `results`       Celery's result records in a Redis result backend (read only)
+- `results`       Celery's result records in a Redis result backend (read, deleted by clean-ups)
 - `server`        the server itself: PING, INFO memory, reachability and data dir by URL
 
 A second writer (e.g. a Celery-events ingester) needs only::
