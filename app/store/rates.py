@@ -2,8 +2,8 @@
 
 ``cc:rate:<YYYYmmddHHMM>`` is a hash per minute with fields ``T|n|<name>`` / ``F|n|<name>`` (all /
 failed runs by task name) and ``T|q|<queue>`` / ``F|q|<queue>`` (by queue), counts as integers;
-written by `app.store.writer` with each finished task, expiring COUNTER_TTL_S (2 days) after it
-was created.
+written by `app.store.writer` with each finished task; its expiry is set to COUNTER_TTL_S (2 days)
+on every write.
 """
 from __future__ import annotations
 
