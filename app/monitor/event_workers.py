@@ -21,9 +21,8 @@ from typing import Any
 from app.store import queues_seen as seen_store
 from app.store import workers as store
 
-#: A queue seen again within this long is not written again to the queues seen (`app.store.queues_seen`).
+#: A queue seen again within this long is not written again (`app.store.queues_seen`).
 QUEUE_SEEN_REFRESH_S = 60.0
-WORKER_TTL_S = store.EVENT_WORKER_TTL_S
 
 
 class WorkerRecorder:
