@@ -37,7 +37,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from app.launcher import redis_server  # noqa: E402
-from app.monitor import queues, snapshot, workers  # noqa: E402
+from app.monitor import snapshot, workers  # noqa: E402
+from app.monitor.brokers import redis_lists  # noqa: E402
 from app.store import history  # noqa: E402
 from app.store.clients import redis_from_url  # noqa: E402
 from app.store.history import TaskFilter  # noqa: E402
@@ -175,7 +176,7 @@ def main() -> None:
 
             def snap():
                 s = snapshot.take(client, client, QUEUES)
-                queues.details(client, QUEUES, workers.consumers_by_queue(s.workers))
+                redis_lists.details(client, QUEUES, workers.consumers_by_queue(s.workers))
             snp = timed(snap, args.repeat)
             row = {"tasks": n, "fill_s": round(fill_s, 1), "page_p50_ms": page[0], "page_p95_ms": page[1],
                    "filter_p50_ms": filt[0], "queue_success_p50_ms": qfilt[0], "worker_p50_ms": wfilt[0], "search_p50_ms": srch[0], "snapshot_p50_ms": snp[0],

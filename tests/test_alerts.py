@@ -15,7 +15,7 @@ from app.alerts import admin, checks, engine, events, rules, webhook
 from app.alerts.rules import Rule
 from app.errors import InvalidInput, PermissionDenied
 from app.access import Identity, Role, audit
-from app.monitor import queues
+from app.monitor.brokers import redis_lists
 from app.store import keys
 from app import runtime
 from app.tasks import alert_tasks
@@ -182,7 +182,7 @@ def test_queue_rules_fire_on_a_queue_without_consumer_and_recover(celery_app, re
     assert sorted(e["rule_name"] for e in written if e["status"] == "fired") == ["age", "depth", "nc"]
     assert all(q in e["subjects"] for e in written)
     assert {f["name"] for f in engine.firing(redis_client)} == {"age", "depth", "nc"}
-    queues.purge(redis_client, q)
+    redis_lists.purge(redis_client, q)
     written = engine.evaluate(redis_client, ctx_for(redis_client, [*QUEUES, q]), made)
     assert sorted(e["rule_name"] for e in written if e["status"] == "resolved") == ["age", "depth", "nc"]
     assert engine.firing(redis_client) == []
@@ -255,7 +255,7 @@ def test_fired_alert_is_mailed_and_webhook_retried_until_delivered(redis_client,
     assert "Nobody consumes" in body["text"] and body["alert"]["status"] == "fired" and q in body["alert"]["subjects"]
     stored = json.dumps(events.get(redis_client, fired["id"]))
     assert SECRET_PATH not in stored and "attempt 3" in stored
-    queues.purge(redis_client, q)
+    redis_lists.purge(redis_client, q)
 
 
 def test_webhook_down_is_retried_a_bounded_number_of_times(redis_client, clean_alerts, mail_settings, receiver):

@@ -107,6 +107,81 @@ def test_domains_reach_redis_through_store_functions_not_key_names():
     assert offenders == []
 
 
+# ---- Redis stays in the store -----------------------------------------------------------------
+#: Only these speak Redis: the store (the console's own keys) and the broker adapters (a broker's
+#: own keys: Celery's lists, kombu's unacked hash).
+REDIS_SPEAKERS = ("app/store/", "app/monitor/brokers/")
+#: Modules that still import redis, left to the refactors of their own packages (the names to
+#: use instead are in app.store.clients). Delete an entry once its modules no longer import redis:
+#: the tests below fail on an entry nothing needs any more, so the list only shrinks.
+REDIS_IMPORT_ALLOWED = {
+    "app/tasks/": "autoretry_for / except on redis error classes (file, report, maintenance tasks)",
+    "app/beat_scheduler.py": "RedBeat scheduler: redis error classes, LockError",
+    "app/ui/": "resources.py builds the cached clients; flash.py, report_schedules.py catch RedisError",
+    "pages/": "pages catch RedisError at the page edge",
+}
+#: Modules that still name keys (`app.store.keys`), left to the refactors of their own packages.
+KEYS_IMPORT_ALLOWED = {
+    "app/access/": "sessions, accounts, sign-in failure counters, the audit stream",
+    "app/telemetry/": "heartbeat (cc:workers), queue-pause bootstep (cc:paused), result backend",
+}
+
+
+def _source_files() -> list[Path]:
+    tops = [p for top in ("app", "pages", "config") for p in sorted((ROOT / top).rglob("*.py"))]
+    return tops + [ROOT / "streamlit_app.py"]
+
+
+def _imports_redis(names: set[str]) -> bool:
+    """`names` (as `_imports` returns them) include redis or one of its modules."""
+    return any(name == "redis" or name.startswith("redis.") for name in names)
+
+
+def _imports_keys(names: set[str]) -> bool:
+    return "app.store.keys" in names
+
+
+def _offenders(check, allowed: dict[str, str]) -> tuple[list[str], set[str]]:
+    """(modules outside REDIS_SPEAKERS failing `check` and not allowed, allow-list entries used)."""
+    offenders, used = [], set()
+    for path in _source_files():
+        rel = path.relative_to(ROOT).as_posix()
+        if rel.startswith(REDIS_SPEAKERS) or not check(_imports(path)):
+            continue
+        entry = next((a for a in allowed if rel.startswith(a)), None)
+        if entry is None:
+            offenders.append(rel)
+        else:
+            used.add(entry)
+    return offenders, used
+
+
+def test_the_redis_import_checks_see_every_form(tmp_path):
+    def names(src: str) -> set[str]:
+        (tmp_path / "m.py").write_text(src)
+        return _imports(tmp_path / "m.py")
+
+    for src in ("import redis", "import redis.exceptions", "from redis import Redis",
+                "from redis.exceptions import LockError", "def f():\n    import redis\n"):
+        assert _imports_redis(names(src)), src
+    assert not _imports_redis(names("from app.store.clients import STORE_DOWN\nimport redbeat"))
+    for src in ("from app.store import keys", "from app.store.keys import task", "import app.store.keys"):
+        assert _imports_keys(names(src)), src
+    assert not _imports_keys(names("from app.store import history, workers"))
+
+
+def test_only_the_store_and_broker_adapters_import_redis():
+    offenders, used = _offenders(_imports_redis, REDIS_IMPORT_ALLOWED)
+    assert offenders == [], "use app.store functions and app.store.clients names (StoreError, STORE_DOWN, Client)"
+    assert used == set(REDIS_IMPORT_ALLOWED), f"stale allow-list entries: {set(REDIS_IMPORT_ALLOWED) - used}"
+
+
+def test_key_names_stay_in_the_store():
+    offenders, used = _offenders(_imports_keys, KEYS_IMPORT_ALLOWED)
+    assert offenders == [], "call a named app.store module instead of naming keys"
+    assert used == set(KEYS_IMPORT_ALLOWED), f"stale allow-list entries: {set(KEYS_IMPORT_ALLOWED) - used}"
+
+
 # --- the composition root -------------------------------------------------------------------------
 
 def _module_imports(paths) -> dict[str, set[str]]:

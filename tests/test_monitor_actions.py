@@ -14,7 +14,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from app.errors import InvalidInput
 from app.launcher import redis_server
 from app.access import audit, identity
-from app.monitor import actions, diagnose, queues
+from app.monitor import actions, diagnose
+from app.monitor.brokers import redis_lists
 from app.store import history, keys
 from app import runtime
 from config.celery_settings import QUEUES
@@ -72,15 +73,15 @@ def test_purge_empties_only_that_queue(celery_app, redis_client):
     for q in (qa, qb):
         for _ in range(3):
             celery_app.send_task(HEALTH, queue=q)
-    before = queues.depths(redis_client, [qa, qb]).ready
+    before = redis_lists.depths(redis_client, [qa, qb]).ready
     assert before == {qa: 3, qb: 3}
     out = actions.purge_queue(redis_client, redis_client, qa, TESTER, [qa, qb])
     assert out["removed"] == 3
-    assert queues.depths(redis_client, [qa, qb]).ready == {qa: 0, qb: 3}
+    assert redis_lists.depths(redis_client, [qa, qb]).ready == {qa: 0, qb: 3}
     assert audit.recent(redis_client, 1)[0]["action"] == "purge"
     with pytest.raises(InvalidInput):
         actions.purge_queue(redis_client, redis_client, "default_queue_typo", TESTER, QUEUES)
-    queues.purge(redis_client, qb)
+    redis_lists.purge(redis_client, qb)
 
 
 def test_waiting_with_no_consumer_is_diagnosed_with_position(celery_app, redis_client):
@@ -91,9 +92,9 @@ def test_waiting_with_no_consumer_is_diagnosed_with_position(celery_app, redis_c
     assert {"waiting", "no_consumer"} <= holds(report)
     assert "position 2" in next(f.message for f in report["findings"] if f.code == "waiting")
     assert report["verdict"].startswith("No online worker consumes")
-    detail = {d.name: d for d in queues.details(redis_client, [q], {})}[q]
+    detail = {d.name: d for d in redis_lists.details(redis_client, [q], {})}[q]
     assert detail.ready == 3 and detail.stuck and detail.latency_s is not None and detail.latency_s >= 0
-    queues.purge(redis_client, q)
+    redis_lists.purge(redis_client, q)
 
 
 def test_eta_in_future_is_reserved_not_started(celery_app, redis_client):
@@ -101,7 +102,7 @@ def test_eta_in_future_is_reserved_not_started(celery_app, redis_client):
     wait_for(lambda: state_of(redis_client, r.id) == "RECEIVED")
     report = diagnose.diagnose(celery_app, redis_client, redis_client, r.id)
     assert {"eta_future", "reserved"} <= holds(report), report
-    detail = {d.name: d for d in queues.details(redis_client, QUEUES, {})}["default_queue"]
+    detail = {d.name: d for d in redis_lists.details(redis_client, QUEUES, {})}["default_queue"]
     assert detail.eta_held >= 1
     actions.revoke(celery_app, redis_client, r.id, TESTER)
 
@@ -179,9 +180,9 @@ def test_add_and_cancel_consumer_changes_what_the_worker_consumes(celery_app, re
     time.sleep(1.5)  # proves a non-event: nobody takes the message
     runtime.get().writer.flush()
     assert state_of(redis_client, waiting.id) == "SENT"  # nobody consumes q any more
-    assert queues.depths(redis_client, [q]).ready == {q: 1}
+    assert redis_lists.depths(redis_client, [q]).ready == {q: 1}
     assert [e["action"] for e in audit.recent(redis_client, 2)] == ["cancel_consumer", "add_consumer"]
-    queues.purge(redis_client, q)
+    redis_lists.purge(redis_client, q)
 
 
 def test_bulk_revoke_applies_to_the_filtered_set_only(celery_app, redis_client):
@@ -195,7 +196,7 @@ def test_bulk_revoke_applies_to_the_filtered_set_only(celery_app, redis_client):
     assert history.get_task(redis_client, kept).get("revoke_requested") is None
     assert audit.recent(redis_client, 1)[0]["action"] == "bulk_revoke"
     for name in (q, other):
-        queues.purge(redis_client, name)
+        redis_lists.purge(redis_client, name)
 
 
 def test_history_survives_worker_and_console_restart(celery_app, redis_client, redis_url, data_dir):

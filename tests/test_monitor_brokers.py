@@ -61,7 +61,7 @@ def test_redis_counts_are_one_script_and_match_the_pipelined_reads(redis_client,
     same figures from one pipeline."""
     import json
 
-    from app.monitor import queues
+    from app.monitor.brokers import redis_lists
 
     qa, qb, empty = (f"script_{n}_{uuid.uuid4().hex[:6]}" for n in ("a", "b", "empty"))
     lists = keys.priority_lists(qa)
@@ -71,14 +71,14 @@ def test_redis_counts_are_one_script_and_match_the_pipelined_reads(redis_client,
     redis_client.rpush(keys.priority_lists(qb)[2], "not json")
     names = [qa, qb, empty]
     try:
-        depths = queues.depths(redis_client, names)
+        depths = redis_lists.depths(redis_client, names)
         assert depths.ready == {qa: 10, qb: 1, empty: 0}
-        detail = {d.name: d for d in queues.details(redis_client, names, {}, now=2000.0)}
+        detail = {d.name: d for d in redis_lists.details(redis_client, names, {}, now=2000.0)}
         assert (detail[qa].ready, detail[qa].latency_s) == (10, 1000.0)  # oldest across the lists
         assert (detail[qb].ready, detail[qb].latency_s) == (1, None)
         assert (detail[empty].ready, detail[empty].latency_s) == (0, None)
         for with_oldest in (False, True):
-            assert queues._read(redis_client, names, with_oldest) == queues._read_pipelined(redis_client, names, with_oldest)
+            assert redis_lists._read(redis_client, names, with_oldest) == redis_lists._read_pipelined(redis_client, names, with_oldest)
         user = f"noscript{uuid.uuid4().hex[:6]}"
         redis_client.acl_setuser(user, enabled=True, passwords=["+pw"], keys=["*"], channels=["*"],
                                  commands=["+@all", "-@scripting"])
@@ -87,8 +87,8 @@ def test_redis_counts_are_one_script_and_match_the_pipelined_reads(redis_client,
         try:
             with pytest.raises(Exception, match="(?i)perm"):
                 limited.eval("return 1", 0)
-            assert queues.depths(limited, names) == depths
-            assert [(d.name, d.ready, d.latency_s) for d in queues.details(limited, names, {}, now=2000.0)] == \
+            assert redis_lists.depths(limited, names) == depths
+            assert [(d.name, d.ready, d.latency_s) for d in redis_lists.details(limited, names, {}, now=2000.0)] == \
                 [(d.name, d.ready, d.latency_s) for d in detail.values()]
         finally:
             limited.close()

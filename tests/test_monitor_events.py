@@ -24,9 +24,9 @@ from app.access import identity
 from app.errors import InvalidInput
 from app.launcher.redis_server import free_port
 from app.monitor import actions, event_changes, queues, workers
+from app.monitor.brokers import redis_lists
 from app.store import history, keys
 from app import runtime
-from app.store.writer import StateChange
 from tests.conftest import ROOT, wait_for
 
 FOREIGN = Path(__file__).parent / "foreign_app"
@@ -322,7 +322,7 @@ print(json.dumps(ids))
     backlog = f"inventory_backlog_{stack.tag}"
     names = wait_for(lambda: (n := queues.monitored(redis_client, ("inventory",))) and backlog in n and n,
                      timeout_s=TIMEOUT_S)
-    assert queues.depths(redis_client, names).ready[backlog] == 3
+    assert redis_lists.depths(redis_client, names).ready[backlog] == 3
 
     # Retry with the same arguments: by name through send_task; the foreign worker runs it.
     new = actions.retry(celery_app, redis_client, ids["ok"], WHO)["new_id"]

@@ -12,7 +12,8 @@ from streamlit.testing.v1 import AppTest
 
 from app.alerts import engine, rules
 from app.alerts.rules import Rule
-from app.monitor import queues, schedule_health
+from app.monitor import schedule_health
+from app.monitor.brokers import redis_lists
 from app.store import keys
 from app import schedules
 from config.celery_config import celery_app
@@ -83,7 +84,7 @@ def test_never_running_schedule_is_missed_alerted_by_beat_and_recovers(tmp_path,
             beats.stop(p)
         clear_entries()
         redis_client.delete(lock_key())
-        queues.purge(redis_client, nobody)
+        redis_lists.purge(redis_client, nobody)
         time.sleep(0.2)
 
 

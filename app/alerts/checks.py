@@ -12,13 +12,13 @@ which `app.alerts.engine` applies).
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
 from fnmatch import fnmatchcase
 from typing import Any
 
 from app.monitor import brokers, workers
 from app.monitor.queues import QueueDetail
-from app.store import keys
+from app.store import history, pauses, rates, server
+from app.store import workers as worker_store
 from app.store.histogram import RUNTIME_BUCKETS_S
 
 RUNTIME_QUANTILE = 0.95
@@ -77,27 +77,17 @@ class Context:
         return sums[minutes]
 
     def _load_minutes(self, n: int) -> list[dict[str, str]]:
-        end = int(self.now // 60)
-        labels = [datetime.fromtimestamp((end - i) * 60, timezone.utc).strftime("%Y%m%d%H%M")
-                  for i in range(n - 1, -1, -1)]
-        pipe = self.client.pipeline(transaction=False)
-        for label in labels:
-            pipe.hgetall(keys.rate_counts(label))
-        return pipe.execute()
+        return rates.last_minutes(self.client, n, self.now)
 
     def histograms(self, names: list[str]) -> dict[str, dict[str, float]]:
         cached = self._cache.setdefault("hist", {})
         missing = [n for n in names if n not in cached]
-        if missing:
-            pipe = self.client.pipeline(transaction=False)
-            for n in missing:
-                pipe.hgetall(keys.runtime_histogram(n))
-            for n, raw in zip(missing, pipe.execute()):
-                cached[n] = {b: float(c) for b, c in raw.items()}
+        for n, raw in history.runtime_histograms(self.client, missing).items():
+            cached[n] = {b: float(c) for b, c in raw.items()}
         return {n: cached[n] for n in names}
 
     def task_names(self) -> list[str]:
-        return self._once("names", lambda: sorted(self.client.smembers(keys.TASK_NAMES)))
+        return self._once("names", lambda: history.task_names(self.client))
 
     def schedule_health(self, grace_s: float):
         from app.monitor import schedule_health
@@ -114,10 +104,10 @@ class Context:
         return schedules.list_entries(self.app)
 
     def paused(self) -> set[str]:
-        return self._once("paused", lambda: set(self.client.hkeys(keys.PAUSED_QUEUES)))
+        return self._once("paused", lambda: pauses.names(self.client))
 
     def memory(self) -> dict[str, Any]:
-        return self._once("memory", lambda: self.client.info("memory"))
+        return self._once("memory", lambda: server.memory(self.client))
 
 
 def _match(pattern: str, names) -> list[str]:
@@ -188,7 +178,7 @@ def worker_offline(ctx: Context, p: dict) -> dict[str, str]:
 def _signed_off(ctx: Context, w) -> bool:
     status = ctx._cache.setdefault("wstatus", {})
     if w.hostname not in status:
-        status[w.hostname] = ctx.client.hget(keys.worker(w.hostname), "status") == "offline"
+        status[w.hostname] = worker_store.heartbeat_status(ctx.client, w.hostname) == "offline"
     return status[w.hostname]
 
 

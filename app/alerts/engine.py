@@ -1,7 +1,7 @@
 """Rule evaluation: run every enabled rule's check, apply ``for_s`` and the cool-down, move rules
 between OK and FIRING, and write the alert events that should be delivered.
 
-State per rule (``cc:alert:state``, JSON): ``{firing, since, subjects: {subject: detail},
+State per rule (JSON, kept by `app.store.alerts`): ``{firing, since, subjects: {subject: detail},
 pending: {subject: first breaching at}, notified_at, delivered, error, checked_at, snaps}``.
 
 - A subject counts once it has breached for the rule's ``for_s`` (0: at once).
@@ -25,7 +25,7 @@ from typing import Any
 
 from app.alerts import checks, events
 from app.alerts.rules import Rule
-from app.store import keys
+from app.store import alerts as store
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ def step(rule: Rule, st: dict[str, Any], breaching: dict[str, str], now: float) 
 
 def load_states(client) -> dict[str, dict[str, Any]]:
     out = {}
-    for rule_id, raw in client.hgetall(keys.ALERT_STATE).items():
+    for rule_id, raw in store.states(client).items():
         try:
             out[rule_id] = json.loads(raw)
         except ValueError:
@@ -89,7 +89,7 @@ def evaluate(client, ctx: checks.Context, rules: list[Rule],
     """Evaluate `rules` once; returns the events written (newest state saved in Redis).
 
     Raises:
-        redis.RedisError: Redis cannot be reached for the rules' state (a check's own error is
+        StoreError: Redis cannot be reached for the rules' state (a check's own error is
             recorded on its rule instead).
     """
     states = load_states(client)
@@ -117,8 +117,7 @@ def evaluate(client, ctx: checks.Context, rules: list[Rule],
         for ev in step(rule, st, breaching, ctx.now):
             written.append(events.write(client, ev, max_events))
         new_states[rule.id] = json.dumps(st, default=str)
-    if new_states:
-        client.hset(keys.ALERT_STATE, mapping=new_states)
+    store.save_states(client, new_states)
     return written
 
 

@@ -1,6 +1,6 @@
 """Alert history: every alert fired, resolved or sent as a test, with how its delivery went.
 
-Each event is a hash ``cc:alert:event:<id>`` indexed by time in ``cc:alert:events``; the newest
+Events are stored by `app.store.alerts` (one hash per event, indexed by time); the newest
 `max_events` are kept (older ones are removed when a new one is written). Delivery outcomes are
 fields ``email`` / ``webhook`` updated by the delivery tasks (queued, sent, retrying …, failed …).
 """
@@ -11,7 +11,7 @@ import time
 import uuid
 from typing import Any
 
-from app.store import keys
+from app.store import alerts as store
 
 DEFAULT_MAX_EVENTS = 1_000
 
@@ -26,29 +26,20 @@ def write(client, event: dict[str, Any], max_events: int = DEFAULT_MAX_EVENTS) -
     message, subjects: {subject: detail}}``); returns it with its id and time.
 
     Raises:
-        redis.RedisError: Redis cannot be reached.
+        StoreError: Redis cannot be reached (`app.store.clients`).
     """
     event = dict(event)
     event.setdefault("id", new_id())
     event.setdefault("at", time.time())
     flat = {k: (json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else str(v))
             for k, v in event.items() if v is not None}
-    pipe = client.pipeline(transaction=False)
-    pipe.hset(keys.alert_event(event["id"]), mapping=flat)
-    pipe.zadd(keys.ALERT_EVENTS, {event["id"]: event["at"]})
-    pipe.zrange(keys.ALERT_EVENTS, 0, -(max_events + 1))
-    old = pipe.execute()[-1]
-    if old:
-        pipe = client.pipeline(transaction=False)
-        pipe.zrem(keys.ALERT_EVENTS, *old)
-        pipe.delete(*(keys.alert_event(i) for i in old))
-        pipe.execute()
+    store.add_event(client, event["id"], event["at"], flat, max_events)
     return event
 
 
 def set_delivery(client, event_id: str, channel: str, outcome: str) -> None:
     """Record how delivery of `event_id` over `channel` (email / webhook) went."""
-    client.hset(keys.alert_event(event_id), channel, outcome[:500])
+    store.set_event_field(client, event_id, channel, outcome[:500])
 
 
 def _decode(raw: dict[str, str]) -> dict[str, Any]:
@@ -64,19 +55,13 @@ def _decode(raw: dict[str, str]) -> dict[str, Any]:
 
 
 def get(client, event_id: str) -> dict[str, Any] | None:
-    raw = client.hgetall(keys.alert_event(event_id))
+    raw = store.event(client, event_id)
     return _decode(raw) if raw else None
 
 
 def recent(client, limit: int = 100, rule_id: str | None = None) -> list[dict[str, Any]]:
     """Newest-first events (at most `limit`; with `rule_id`, that rule's among the newest 1000)."""
-    ids = client.zrevrange(keys.ALERT_EVENTS, 0, (limit if rule_id is None else 1_000) - 1)
-    if not ids:
-        return []
-    pipe = client.pipeline(transaction=False)
-    for i in ids:
-        pipe.hgetall(keys.alert_event(i))
-    out = [_decode(raw) for raw in pipe.execute() if raw]
+    out = [_decode(raw) for raw in store.newest_events(client, limit if rule_id is None else 1_000)]
     if rule_id is not None:
         out = [e for e in out if e.get("rule_id") == rule_id]
     return out[:limit]

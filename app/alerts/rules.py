@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from app.errors import InvalidInput
-from app.store import keys
+from app.store import alerts as store
 
 SEVERITIES = ("info", "warning", "critical")
 CHANNELS = ("email", "webhook")
@@ -181,31 +181,28 @@ def save(client, rule: Rule) -> Rule:
 
     Raises:
         InvalidInput: see `validate`.
-        redis.RedisError: Redis cannot be reached.
+        StoreError: Redis cannot be reached (`app.store.clients`).
     """
     rule = validate(rule)
-    client.hset(keys.ALERT_RULES, rule.id, rule.to_json())
+    store.save_rule(client, rule.id, rule.to_json())
     return rule
 
 
 def delete(client, rule_id: str) -> None:
     """Remove a rule and its evaluation state. Raises InvalidInput when there is no such rule."""
-    pipe = client.pipeline(transaction=True)
-    pipe.hdel(keys.ALERT_RULES, rule_id)
-    pipe.hdel(keys.ALERT_STATE, rule_id)
-    if not pipe.execute()[0]:
+    if not store.delete_rule(client, rule_id):
         raise InvalidInput(f"There is no alert rule {rule_id!r}.")
 
 
 def get(client, rule_id: str) -> Rule | None:
-    raw = client.hget(keys.ALERT_RULES, rule_id)
+    raw = store.rule(client, rule_id)
     return Rule.from_json(raw) if raw else None
 
 
 def load_all(client) -> list[Rule]:
     """Every stored rule (one HGETALL), sorted by name; undecodable entries are skipped."""
     out = []
-    for raw in client.hgetall(keys.ALERT_RULES).values():
+    for raw in store.rules(client).values():
         try:
             out.append(Rule.from_json(raw))
         except (ValueError, TypeError):
@@ -213,7 +210,7 @@ def load_all(client) -> list[Rule]:
     return sorted(out, key=lambda r: r.name.lower())
 
 
-#: The rules installed once a destination is configured (issue 16 "Default rules").
+#: The rules installed once a destination is configured (then the operator's to edit or delete).
 DEFAULT_RULES = (
     Rule(id="default-no-consumer", name="Queue has messages and no consumer", kind="no_consumer",
          params={"queue": "*", "for_s": 120}, severity="critical", builtin=True,
@@ -236,10 +233,10 @@ def seed_defaults(client, destination_configured: bool) -> list[str]:
     Installed at most once (``SET cc:alert:seeded NX``): afterwards they are the operator's to edit,
     disable or delete.
     """
-    if not destination_configured or not client.set(keys.ALERT_SEEDED, "1", nx=True):
+    if not destination_configured or not store.claim_seeding(client):
         return []
     installed = []
     for rule in DEFAULT_RULES:
-        if client.hsetnx(keys.ALERT_RULES, rule.id, validate(rule).to_json()):
+        if store.add_rule_if_missing(client, rule.id, validate(rule).to_json()):
             installed.append(rule.id)
     return installed

@@ -14,19 +14,12 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
-import redis
+from app.store import server
 
 
 def answers(url: str, timeout_s: float = 1.0) -> bool:
     """True when a Redis server at `url` replies to PING within `timeout_s`."""
-    try:
-        client = redis.Redis.from_url(url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s)
-        try:
-            return bool(client.ping())
-        finally:
-            client.close()
-    except (redis.RedisError, OSError, ValueError):
-        return False
+    return server.answers(url, timeout_s)
 
 
 def server_binary() -> str:
@@ -91,15 +84,8 @@ def embedded_url(port: int, password: str | None) -> str:
 def is_own_server(url: str, data_dir: Path) -> bool:
     """True when the server at `url` accepts our password and keeps its files in `data_dir` (so a
     server answering on the embedded port is reused only when it is the one `make run` started)."""
-    try:
-        client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1, decode_responses=True)
-        try:
-            got = client.config_get("dir").get("dir", "")
-        finally:
-            client.close()
-    except (redis.RedisError, OSError, ValueError):
-        return False
-    return Path(got).resolve() == Path(data_dir).resolve()
+    got = server.data_dir(url, timeout_s=1.0)
+    return got is not None and Path(got).resolve() == Path(data_dir).resolve()
 
 
 #: hash-max-listpack-value for the embedded server (README "Settings": use the same on your own Redis).

@@ -1,4 +1,4 @@
-"""The work behind the maintenance tasks (seed 003): results past retention, failed-task leftovers,
+"""The work behind the maintenance tasks: results past retention, failed-task leftovers,
 archiving old outputs, and the extra health facts (beat alive, SMTP/AI configured).
 
 Every function is idempotent: a second run finds nothing left to do and changes nothing. Running
@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from app.store import history
+from app.store import history, results
 
 log = logging.getLogger(__name__)
 
@@ -31,16 +31,13 @@ def cleanup_old_results(client, retention_s: float, max_tasks: int,
 
     Returns ``{'removed': tasks dropped from the history, 'results_removed': result keys deleted}``.
     Raises:
-        redis.RedisError: Redis cannot be reached.
+        StoreError: Redis cannot be reached (`app.store.clients`).
     """
     now = time.time() if now is None else now
     cutoff = now - retention_s
     results_removed = 0
     for ids in history.ids_first_seen_before(client, cutoff, CHUNK):
-        pipe = client.pipeline(transaction=False)
-        for tid in ids:
-            pipe.delete(result_key(tid))
-        results_removed += sum(int(x) for x in pipe.execute())
+        results_removed += results.delete(client, [result_key(tid) for tid in ids])
     removed = history.trim(client, retention_s, max_tasks, now=now)
     return {"removed": removed, "results_removed": results_removed}
 
@@ -57,7 +54,7 @@ def cleanup_failed_tasks(client, data_dir: Path, older_than_s: float,
 
     Returns ``{'examined', 'outputs_removed', 'bytes_freed', 'results_removed'}``.
     Raises:
-        redis.RedisError: Redis cannot be reached.
+        StoreError: Redis cannot be reached (`app.store.clients`).
     """
     now = time.time() if now is None else now
     cutoff = now - older_than_s
@@ -66,15 +63,13 @@ def cleanup_failed_tasks(client, data_dir: Path, older_than_s: float,
     examined = outputs_removed = bytes_freed = results_removed = 0
     for ids in history.ids_entered(client, "FAILURE", since, cutoff, CHUNK):
         examined += len(ids)
-        pipe = client.pipeline(transaction=False)
         for tid in ids:
-            pipe.delete(result_key(tid))
             folder = outputs_root / "".join(c for c in tid if c.isalnum() or c == "-")
             if folder.is_dir() and not folder.is_symlink() and folder.parent == outputs_root:
                 bytes_freed += _size_bytes(folder)
                 shutil.rmtree(folder)
                 outputs_removed += 1
-        results_removed += sum(int(x) for x in pipe.execute())
+        results_removed += results.delete(client, [result_key(tid) for tid in ids])
     history.set_failed_cleaned_until(client, cutoff if since is None else max(cutoff, since))
     return {"examined": examined, "outputs_removed": outputs_removed, "bytes_freed": bytes_freed,
             "results_removed": results_removed}

@@ -14,7 +14,7 @@ from typing import Any
 from app.access import Identity, act
 from app.errors import InvalidInput
 from app.monitor import brokers
-from app.store import history, keys, writer
+from app.store import history, rate_limits, writer
 from app.store.headers import RETRY_OF_HEADER
 
 REPLY_TIMEOUT_S = 1.0
@@ -72,7 +72,7 @@ def _resend(app, client, task_id: str) -> tuple[str, str]:
     return result.id, task["name"]
 
 
-#: States a bulk retry re-sends (issue 12: a bulk retry of SUCCESS tasks would repeat their effects).
+#: States a bulk retry re-sends (a bulk retry of SUCCESS tasks would repeat their effects).
 BULK_RETRY_STATES = frozenset({"FAILURE", "REVOKED"})
 
 
@@ -144,7 +144,7 @@ def set_rate_limit(app, client, task_name: str, rate: str, who: Identity) -> dic
             except (ValueError, TypeError, KeyError) as exc:
                 raise InvalidInput(f"Rate limit {rate!r} is not like 10/m, 2/s or 100/h.") from exc
         replies = _replies(app.control.rate_limit(task_name, rate or None, reply=True, timeout=REPLY_TIMEOUT_S))
-        client.hset(keys.RATE_LIMITS, task_name, rate)
+        rate_limits.set_rate(client, task_name, rate)
         a.outcome = "ok" if replies else "no worker replied"
         a.detail["workers"] = list(replies)
     return {"ok": bool(replies), "action": "rate_limit", "replies": replies}
@@ -173,7 +173,7 @@ def consumer(app, client, hostname: str, queue: str, add: bool, who: Identity) -
     return {"ok": bool(merged), "replies": merged}
 
 
-# ---- issue 16: queue pause/resume, failure groups ---------------------------------------------------
+# ---- queue pause/resume, failure groups -------------------------------------------------------------
 
 def pause_queue(app, client, queue: str, who: Identity, known_queues) -> dict[str, Any]:
     """Pause `queue` on every worker, remembered for workers that start later (`queue_control`).

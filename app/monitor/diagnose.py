@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from app.monitor import brokers, workers
-from app.store import history, keys
+from app.store import history, rate_limits
 from app.store.headers import SENT_AT_HEADER
 from app.store.states import FINISHED_STATES
 
@@ -125,7 +125,7 @@ def diagnose(app, client, broker, task_id: str, offline_after_s: float = 10.0,
         "A worker has reserved it (prefetched, unacked) but not started it: its slots are busy "
         "or it waits for an ETA or rate limit.")
     name = task.get("name")
-    limit = client.hget(keys.RATE_LIMITS, name) if name else None
+    limit = rate_limits.get(client, name) if name else None
     if not limit and name and name in app.tasks:
         limit = app.tasks[name].rate_limit
     add("rate_limited", bool(limit and not finished and not started),

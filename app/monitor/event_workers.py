@@ -1,10 +1,10 @@
 """Workers as their Celery events describe them (worker-online / worker-heartbeat / worker-offline).
 
-Written by the event ingester (`app.monitor.events`) into ``cc:evworker:<host>`` (hash) and
-``cc:evworkers`` (host scored by its last event time; 0 after worker-offline), read by
+Written by the event ingester (`app.monitor.events`) through `app.store.workers` (a hash per
+worker, and the workers scored by their last event time; 0 after worker-offline), read by
 `app.monitor.workers.list_workers`, which joins them with the Redis-heartbeat workers.
 
-Hash fields: hostname, status (online/offline), freq (heartbeat period, s), sw_ident, sw_ver,
+Fields: hostname, status (online/offline), freq (heartbeat period, s), sw_ident, sw_ver,
 sw_sys, active (tasks running), processed (tasks run since start), loadavg (JSON list),
 last_event (epoch s), and from remote-control replies when the ingester could inspect the worker:
 queues (JSON list), pool, concurrency.
@@ -18,11 +18,11 @@ import json
 import time
 from typing import Any
 
-from app.store import keys
+from app.store import queues_seen as seen_store
+from app.store import workers as store
 
-#: A queue seen again within this long is not re-written to ``cc:queues:seen``.
+#: A queue seen again within this long is not written again (`app.store.queues_seen`).
 QUEUE_SEEN_REFRESH_S = 60.0
-WORKER_TTL_S = 7 * 86_400
 
 
 class WorkerRecorder:
@@ -45,11 +45,7 @@ class WorkerRecorder:
                 data[field] = event[field]
         if event.get("loadavg") is not None:
             data["loadavg"] = json.dumps([round(float(x), 2) for x in event["loadavg"]])
-        pipe = self.history.pipeline(transaction=False)
-        pipe.hset(keys.event_worker(host), mapping=data)
-        pipe.expire(keys.event_worker(host), WORKER_TTL_S)
-        pipe.zadd(keys.EVENT_WORKERS, {host: at if online else 0})
-        pipe.execute()
+        store.record_event(self.history, host, data, at, online)
         return host
 
     def saw_queue(self, queue: str, now: float | None = None) -> None:
@@ -58,38 +54,32 @@ class WorkerRecorder:
         if now - self._queues_written.get(queue, 0.0) < QUEUE_SEEN_REFRESH_S:
             return
         self._queues_written[queue] = now
-        self.history.zadd(keys.QUEUES_SEEN, {queue: now})
+        seen_store.add(self.history, [queue], now)
 
     def on_inspect(self, queues: dict[str, list], stats: dict[str, dict]) -> None:
         """Record `active_queues` and `stats` replies (``{hostname: reply}``, as Celery's inspect)."""
-        pipe = self.history.pipeline(transaction=False)
         now = time.time()
+        by_host: dict[str, dict[str, Any]] = {}
+        seen: dict[str, None] = {}
         for host in set(queues) | set(stats):
             data: dict[str, Any] = {}
             names = sorted(q.get("name") for q in queues.get(host) or [] if q.get("name"))
             if host in queues:
                 data["queues"] = json.dumps(names)
-                for name in names:
-                    pipe.zadd(keys.QUEUES_SEEN, {name: now})
+                seen.update(dict.fromkeys(names))
             pool = (stats.get(host) or {}).get("pool") or {}
             if pool:
                 # "celery.concurrency.prefork:TaskPool" -> "prefork" (the heartbeat's naming)
                 data["pool"] = str(pool.get("implementation", "")).split(":", 1)[0].rsplit(".", 1)[-1]
                 data["concurrency"] = int(pool.get("max-concurrency") or 0)
             if data:
-                pipe.hset(keys.event_worker(host), mapping=data)
-        pipe.execute()
+                by_host[host] = data
+        store.record_details(self.history, by_host, list(seen), now)
 
 
 def read(client, limit: int = 200) -> dict[str, tuple[float, dict[str, str]]]:
     """Event-known workers: hostname -> (score, raw hash), newest first (two round trips)."""
-    hosts = client.zrevrange(keys.EVENT_WORKERS, 0, limit - 1, withscores=True)
-    if not hosts:
-        return {}
-    pipe = client.pipeline(transaction=False)
-    for host, _ in hosts:
-        pipe.hgetall(keys.event_worker(host))
-    return {h: (s, raw) for (h, s), raw in zip(hosts, pipe.execute()) if raw}
+    return store.event_workers(client, limit)
 
 
 def is_online(raw: dict[str, str], now: float, offline_after_s: float) -> bool:
@@ -105,4 +95,4 @@ def is_online(raw: dict[str, str], now: float, offline_after_s: float) -> bool:
 
 def queues_seen(client, limit: int = 100) -> list[str]:
     """Queue names seen in events or active_queues replies, most recently seen first."""
-    return list(client.zrevrange(keys.QUEUES_SEEN, 0, limit - 1))
+    return seen_store.newest(client, limit)

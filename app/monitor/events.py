@@ -41,7 +41,8 @@ from celery.utils.time import utcoffset
 
 from app.monitor import event_changes, event_workers
 from app.monitor.event_writer import BatchWriter, ProcessWriter
-from app.store import keys
+from app.store import history as history_store
+from app.store import results
 from app.store.states import STATE_TIME_FIELD
 from app.store.clients import redis_from_url
 
@@ -249,8 +250,6 @@ class Ingester:
             recv.queue(conn.default_channel).delete()
 
 
-#: Celery's result key prefix in a Redis result backend (celery.backends.base.KeyValueStoreBackend).
-RESULT_KEY_PREFIX = "celery-task-meta-"
 RECONCILE_MAX_TASKS = 10_000
 _RESULT_STATES = {"SUCCESS", "FAILURE", "REVOKED"}
 
@@ -273,8 +272,8 @@ def reconcile(history, backend, write: Callable[[dict[str, Any]], None],
     """Give tasks the history shows as waiting or running the final state their result holds.
 
     Looks at the newest `max_tasks` ids of each active state index (SENT, RECEIVED, STARTED,
-    PROGRESS, RETRY) in `history` and MGETs their ``celery-task-meta-<id>`` from `backend` (a
-    redis.Redis on the monitored app's result backend); each finished one is written as a change at
+    PROGRESS, RETRY) in `history` and reads their Celery result records from `backend` (a client on
+    the monitored app's Redis result backend; `app.store.results`); each finished one is written as a change at
     its ``date_done`` (the store's ordering keeps any newer state). Returns how many were written.
     Tasks published and finished entirely while the ingester was down are not found (that would
     need a scan of every result key).
@@ -283,11 +282,11 @@ def reconcile(history, backend, write: Callable[[dict[str, Any]], None],
 
     ids: list[str] = []
     for state in ("SENT", "RECEIVED", "STARTED", "PROGRESS", "RETRY"):
-        ids.extend(history.zrevrange(keys.state_index(state), 0, max_tasks - 1))
+        ids.extend(history_store.newest_in_state(history, state, max_tasks))
     written = 0
     for start in range(0, len(ids), 500):
         chunk = ids[start:start + 500]
-        for task_id, raw in zip(chunk, backend.mget([RESULT_KEY_PREFIX + t for t in chunk])):
+        for task_id, raw in zip(chunk, results.metas(backend, chunk)):
             if not raw:
                 continue
             try:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from app.monitor import workers as workers_mod
+from app.store import server
 
 #: Below this much free space under DATA_DIR, health is degraded.
 MIN_FREE_DISK_BYTES = 1024 ** 3
@@ -20,9 +21,7 @@ def check(client, queues: tuple[str, ...], data_dir: Path, offline_after_s: floa
     checks: dict[str, Any] = {}
     problems: list[str] = []
     try:
-        t0 = time.perf_counter()
-        client.ping()
-        checks["redis"] = {"ok": True, "ping_ms": round((time.perf_counter() - t0) * 1000, 2)}
+        checks["redis"] = {"ok": True, "ping_ms": round(server.ping_ms(client), 2)}
         ws = workers_mod.list_workers(client, offline_after_s)
         online = [w.hostname for w in ws if w.online]
         consumers = workers_mod.consumers_by_queue(ws)

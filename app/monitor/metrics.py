@@ -22,7 +22,7 @@ import time
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 
 from app.monitor import brokers, workers
-from app.store import history, keys
+from app.store import history
 from app.store.histogram import RUNTIME_BUCKETS_S
 
 
@@ -52,11 +52,8 @@ class ConsoleCollector:
             states.add_metric([state], n)
         yield states
         names = history.task_names(self.client)
-        pipe = self.client.pipeline(transaction=False)
-        for n in names:
-            pipe.hgetall(keys.runtime_histogram(n))
         hist = HistogramMetricFamily("celery_console_task_runtime_seconds", "Task runtime", labels=["task"])
-        for n, raw in zip(names, pipe.execute()):
+        for n, raw in history.runtime_histograms(self.client, names).items():
             if not raw:
                 continue
             total_sum = float(raw.pop("sum", 0) or 0)

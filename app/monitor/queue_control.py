@@ -1,6 +1,6 @@
 """Queue pause/resume (remembered in Redis, so workers that start later honour it) and peek.
 
-Pause: the queue is written to ``cc:paused`` first, then every worker is told to cancel its
+Pause: the queue is flagged paused first (`app.store.pauses`), then every worker is told to cancel its
 consumer (`app.telemetry.queue_pause.cc_pause_queue`); a worker starting while it is paused does not
 consume it (`PausedQueues` bootstep). Messages stay in the queue; messages a worker had already
 reserved still run. Resume removes the flag, then tells every worker started with that queue to
@@ -18,7 +18,7 @@ from typing import Any
 
 from app.errors import InvalidInput
 from app.monitor import brokers, queues
-from app.store import keys
+from app.store import pauses
 from app.telemetry.redaction import to_text
 
 REPLY_TIMEOUT_S = 1.0
@@ -27,13 +27,7 @@ PEEK_MAX = 100
 
 def paused(client) -> dict[str, dict[str, Any]]:
     """Queue -> ``{at (epoch s), who}`` for every paused queue."""
-    out = {}
-    for queue, raw in client.hgetall(keys.PAUSED_QUEUES).items():
-        try:
-            out[queue] = json.loads(raw)
-        except ValueError:
-            out[queue] = {}
-    return out
+    return pauses.paused(client)
 
 
 def _replies(replies) -> dict[str, Any]:
@@ -48,7 +42,7 @@ def pause(app, client, queue: str, who: str) -> dict[str, Any]:
 
     Returns ``{'ok', 'queue', 'replies': {worker: {'ok': 'paused q' | 'not consuming q'}}}``.
     """
-    client.hset(keys.PAUSED_QUEUES, queue, json.dumps({"at": time.time(), "who": who}))
+    pauses.pause(client, queue, who, time.time())
     replies = _replies(app.control.broadcast("cc_pause_queue", arguments={"queue": queue}, reply=True,
                                              timeout=REPLY_TIMEOUT_S))
     return {"ok": True, "queue": queue, "replies": replies}
@@ -59,7 +53,7 @@ def resume(app, client, queue: str) -> dict[str, Any]:
 
     Returns ``{'ok', 'queue', 'was_paused', 'replies'}``.
     """
-    was = bool(client.hdel(keys.PAUSED_QUEUES, queue))
+    was = pauses.resume(client, queue)
     replies = _replies(app.control.broadcast("cc_resume_queue", arguments={"queue": queue}, reply=True,
                                              timeout=REPLY_TIMEOUT_S))
     return {"ok": True, "queue": queue, "was_paused": was, "replies": replies}
@@ -105,7 +99,7 @@ def peek(broker, queue: str, n: int = 20, now: float | None = None) -> list[dict
     Raises:
         ValueError: `n` outside 1..PEEK_MAX.
         InvalidInput: the broker cannot read messages in place (RabbitMQ).
-        redis.RedisError: the broker cannot be reached.
+        BrokerUnavailable: the broker cannot be reached.
     """
     if not 1 <= n <= PEEK_MAX:
         raise ValueError(f"n must be between 1 and {PEEK_MAX}, got {n}")
@@ -114,13 +108,4 @@ def peek(broker, queue: str, n: int = 20, now: float | None = None) -> list[dict
         raise InvalidInput(f"Peek needs a broker that can read a message without taking it; the "
                            f"{broker.kind} broker cannot (RabbitMQ hands a message out to read it).")
     now = time.time() if now is None else now
-    pipe = broker.client.pipeline(transaction=False)
-    for name in keys.priority_lists(queue):
-        pipe.lrange(name, -n, -1)
-    out: list[dict[str, Any]] = []
-    for raws in pipe.execute():
-        for raw in reversed(raws):
-            if len(out) >= n:
-                return out
-            out.append(summary(queues.parse_message(raw), now))
-    return out
+    return [summary(queues.parse_message(raw), now) for raw in broker.head(queue, n)]

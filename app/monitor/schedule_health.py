@@ -15,15 +15,17 @@ of it starts). From these and the history of the last task:
   runs as often as it is checked does not flip to "waiting" whenever a check meets a fresh send;
 - ``running``, ``ok``, ``waiting`` (never sent yet, not overdue), ``disabled``.
 
-Cost: one ZRANGE of RedBeat's schedule, three HGETALLs (``cc:sched:last`` / ``prev`` /
-``pending``), one read per entry, one pipelined HMGET of the last two tasks of each entry — it grows with the number of entries, never with the history.
+Cost: one ZRANGE of RedBeat's schedule (`app.schedules.due_times`), one pipeline of three HGETALLs
+(`app.store.schedule_runs.read`), one read per entry, one pipelined HMGET of the last two tasks of
+each entry (`app.store.history.task_fields`): it grows with the number of entries, never with the
+history.
 """
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
 
-from app.store import keys, schedule_runs
+from app.store import history, schedule_runs
 from app.store.states import FINISHED_STATES
 
 STATUSES = ("missed", "late", "failing", "running", "ok", "waiting", "disabled")
@@ -105,27 +107,21 @@ def check(app, client, grace_s: float, now: float | None = None, entries=None) -
         grace_s: how long after it is due a run may take to start.
         entries: `app.schedules.list_entries(app)` when the caller has it already.
     Raises:
-        redis.RedisError: Redis cannot be reached.
+        StoreError: Redis cannot be reached (`app.store.clients`).
     """
-    from redbeat.schedulers import ensure_conf, get_redis
-
     from app import schedules
 
     now = time.time() if now is None else now
     entries = schedules.list_entries(app) if entries is None else entries
-    due = dict(get_redis(app).zrange(ensure_conf(app).schedule_key, 0, -1, withscores=True))
+    due = schedules.due_times(app)
     last, pending, prev = schedule_runs.read(client)
     ids = {e.name: last.get(e.name) for e in entries}
-    pipe = client.pipeline(transaction=False)
     wanted = [(n, tid) for n, tid in ids.items() if tid] + [(("prev", n), prev[n]) for n in ids if prev.get(n)]
-    for _, tid in wanted:
-        pipe.hmget(keys.task(tid), *_TASK_FIELDS)
     tasks = {n: dict(zip(_TASK_FIELDS, vals)) if any(vals) else None
-             for (n, _), vals in zip(wanted, pipe.execute() if wanted else [])}
+             for (n, _), vals in zip(wanted, history.task_fields(client, [t for _, t in wanted], _TASK_FIELDS))}
     out = {}
-    prefix = ensure_conf(app).key_prefix
     for e in entries:
-        score = due.get(f"{prefix}{e.name}")
+        score = due.get(e.name)
         due_at = float(score) if score is not None and float(score) >= 0 else None  # -1: no more runs
         out[e.name] = classify(e.name, e.enabled, due_at,
                                ids.get(e.name), tasks.get(e.name), grace_s, now, e.queue,

@@ -22,12 +22,12 @@ class Snapshot:
 
 def take(client, broker, queue_names, offline_after_s: float = 10.0) -> Snapshot:
     """Queue depths (broker: a `brokers.Broker` or a Redis client), workers and per-state counts
-    (history): one script call to the Redis broker (`queues.depths`) or, on RabbitMQ, one live
+    (history): one script call to the Redis broker (`brokers.redis_lists.depths`) or, on RabbitMQ, one live
     management API request (else one passive queue.declare per queue), plus four round trips to the
     store. No read grows with the number of messages waiting (bench/bench_scale.py).
 
     Raises:
-        redis.RedisError: Redis cannot be reached.
+        StoreError: Redis cannot be reached (`app.store.clients`).
         BrokerUnavailable: the broker cannot be reached.
     """
     return Snapshot(depths=brokers.coerce(broker).depths(queue_names),

@@ -16,6 +16,7 @@ from config.settings import get_settings
 def checks(settings) -> list[tuple[str, bool, str]]:
     """[(name, ok, detail)] for broker, redis, file store; the optional services as notes."""
     from app.files import filestore
+    from app.store import server
     from app.store.clients import redis_from_url
 
     out: list[tuple[str, bool, str]] = []
@@ -31,7 +32,7 @@ def checks(settings) -> list[tuple[str, bool, str]]:
     try:
         client = redis_from_url(settings.result_backend)
         try:
-            client.ping()
+            server.ping_ms(client)
         finally:
             client.close()
         out.append(("redis", True, f"results and store at {brokers.safe_url(settings.result_backend)}"))

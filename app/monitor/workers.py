@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 
 from app.monitor import event_workers
-from app.store import keys
+from app.store import workers as store
 
 
 @dataclass
@@ -90,26 +90,21 @@ def _join_events(info: WorkerInfo | None, host: str, raw: dict, now: float, offl
 def list_workers(client, offline_after_s: float = 10.0, limit: int = 200,
                  now: float | None = None) -> list[WorkerInfo]:
     """Known workers (Redis heartbeat and Celery events joined) with their failed/retried counts,
-    most recent sign of life first (three round trips).
+    most recent sign of life first (four round trips at most: the heartbeat and event indexes, the
+    event hashes, then one pipeline of heartbeat hashes and counts).
 
     Raises:
-        redis.RedisError: Redis cannot be reached.
+        StoreError: Redis cannot be reached (`app.store.clients`).
     """
     now = time.time() if now is None else now
-    hosts = client.zrevrange(keys.WORKERS, 0, limit - 1, withscores=True)
+    hosts = store.heartbeats(client, limit)
     from_events = event_workers.read(client, limit)
     if not hosts and not from_events:
         return []
     names = [h for h, _ in hosts] + [h for h in from_events if h not in dict(hosts)]
-    pipe = client.pipeline(transaction=False)
-    for host, _ in hosts:
-        pipe.hgetall(keys.worker(host))
-    for host in names:
-        pipe.hgetall(keys.worker_counts(host))
-    replies = pipe.execute()
-    counts_of = dict(zip(names, replies[len(hosts):]))
+    reports, counts_of = store.reports_and_counts(client, [h for h, _ in hosts], names)
     out = {h: _parse(h, raw, s, now, offline_after_s, counts_of.get(h))
-           for (h, s), raw in zip(hosts, replies[:len(hosts)]) if raw}
+           for (h, s), raw in zip(hosts, reports) if raw}
     for host, (_, raw) in from_events.items():
         out[host] = _join_events(out.get(host), host, raw, now, offline_after_s, counts_of.get(host))
     return sorted(out.values(), key=lambda w: w.last_heartbeat, reverse=True)
@@ -119,10 +114,9 @@ def hostnames(client, limit: int = 100) -> list[str]:
     """Known worker node names (Redis heartbeat first, then those known from events only; two ZREVRANGEs).
 
     Raises:
-        redis.RedisError: Redis cannot be reached.
+        StoreError: Redis cannot be reached (`app.store.clients`).
     """
-    heartbeat = client.zrevrange(keys.WORKERS, 0, limit - 1)
-    return list(dict.fromkeys([*heartbeat, *client.zrevrange(keys.EVENT_WORKERS, 0, limit - 1)]))[:limit]
+    return store.hostnames(client, limit)
 
 
 def consumers_by_queue(workers: list[WorkerInfo]) -> dict[str, list[str]]:

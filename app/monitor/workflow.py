@@ -1,7 +1,7 @@
 """A task's whole workflow (chain, group, chord, subtasks) as a graph, from the task history.
 
 Links come from what the recorder keeps: ``parent_id`` (the task that sent it), ``root_id`` (the
-first task of the workflow), the children set of each task (``cc:children:<id>``; members of a
+first task of the workflow), the children of each task (`app.store.history`; members of a
 group sent from outside any task are the group id's children), the group id (a chord's callback
 carries its header's group id and is sent by the header task that finished last) and, when Celery
 puts it in the message, a chord header's callback id (``chord_id``). The walk goes breadth-first from the root, one pipelined round trip per
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from app.store import keys
+from app.store import history
 
 NODE_FIELDS = ("name", "state", "runtime_s", "parent_id", "root_id", "group_id", "chord_id", "queue",
                "worker", "sent_at", "started_at", "finished_at")
@@ -53,9 +53,9 @@ def build(client, task_id: str, max_nodes: int = 300) -> Workflow | None:
     """The workflow `task_id` belongs to, or None when the task is not in the history.
 
     Raises:
-        redis.RedisError: Redis cannot be reached.
+        StoreError: Redis cannot be reached (`app.store.clients`).
     """
-    start = client.hmget(keys.task(task_id), *NODE_FIELDS)
+    start = history.task_fields(client, [task_id], NODE_FIELDS)[0]
     if not any(start):
         return None
     first = dict(zip(NODE_FIELDS, start))
@@ -68,14 +68,9 @@ def build(client, task_id: str, max_nodes: int = 300) -> Workflow | None:
             wf.truncated = True
         if not frontier:
             break
-        pipe = client.pipeline(transaction=False)
-        for tid in frontier:
-            pipe.hmget(keys.task(tid), *NODE_FIELDS)
-            pipe.smembers(keys.children(tid))
-        replies = pipe.execute()
         nxt: list[str] = []
         groups: list[str] = []
-        for tid, values, kids in zip(frontier, replies[0::2], replies[1::2]):
+        for tid, (values, kids) in zip(frontier, history.fields_and_children(client, frontier, NODE_FIELDS)):
             node = {k: v for k, v in zip(NODE_FIELDS, values) if v is not None}
             wf.nodes[tid] = node
             for kid in kids:
@@ -90,12 +85,8 @@ def build(client, task_id: str, max_nodes: int = 300) -> Workflow | None:
             if node.get("group_id") and node["group_id"] not in seen_groups:
                 seen_groups.add(node["group_id"])
                 groups.append(node["group_id"])
-        if groups:
-            pipe = client.pipeline(transaction=False)
-            for g in groups:
-                pipe.smembers(keys.children(g))
-            for members in pipe.execute():
-                nxt.extend(members)
+        for members in history.children_of_each(client, groups):
+            nxt.extend(members)
         frontier = [t for t in dict.fromkeys(nxt) if t not in wf.nodes]
     _chord_edges(wf)
     return wf

@@ -129,6 +129,16 @@ def list_entries(app: Celery) -> list[EntryInfo]:
     return sorted(out, key=lambda e: e.name.lower())
 
 
+def due_times(app: Celery) -> dict[str, float]:
+    """Entry name -> the score RedBeat's schedule gives it (epoch s of its next run; -1 when it has
+    no more runs), for every entry in the schedule: one ZRANGE of ``redbeat::schedule``."""
+    conf = ensure_conf(app)
+    prefix = conf.key_prefix
+    return {key[len(prefix):]: float(score)
+            for key, score in get_redis(app).zrange(conf.schedule_key, 0, -1, withscores=True)
+            if key.startswith(prefix)}
+
+
 def delete_entry(app: Celery, name: str) -> None:
     """Remove the entry `name` (beat stops sending it on its next tick).
 

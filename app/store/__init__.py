@@ -1,8 +1,9 @@
 """The console's Redis store: the key layout and every read and write of the task history.
 
 It imports nothing else from `app` (tests/test_layers.py checks it); everything above it — the
-Celery-signal adapter (`app.telemetry`), the monitor (`app.monitor`), services and pages — goes
-through these modules instead of naming keys:
+Celery-signal adapter (`app.telemetry`), the monitor (`app.monitor`), the alerts, services and
+pages — goes through these modules instead of naming keys or sending Redis commands (only the
+broker adapters, `app.monitor.brokers`, read a broker's own keys themselves):
 
 - `keys`          every Redis key name (the layout)
 - `clients`       `redis_from_url`: a decode_responses client with short timeouts
@@ -17,6 +18,14 @@ through these modules instead of naming keys:
                   clean-ups, ``trim``
 - `queue_history` queue depth/latency series and "no consumer" flags
 - `locks`, `mail`, `beat`  run-once locks, email idempotency records, default-schedule marks
+- `workers`       worker records: Redis heartbeats, Celery-event workers, per-worker counts
+- `queues_seen`   queue names seen in events and active_queues replies
+- `pauses`        queues an operator paused
+- `rate_limits`   task rate limits set from the console
+- `rates`         finished/failed tasks per minute by task name and queue (failure-rate alerts)
+- `alerts`        alert rules, their evaluation state and the alert history
+- `results`       Celery's result records in a Redis result backend (read, deleted by clean-ups)
+- `server`        the server itself: PING, INFO memory, reachability and data dir by URL
 
 A second writer (e.g. a Celery-events ingester) needs only::
 

@@ -323,15 +323,65 @@ def runtime_percentiles(client, names: list[str], quantiles=(0.5, 0.95)) -> dict
     A quantile is reported as the upper bound of the bucket it falls in (as Prometheus'
     histogram_quantile does without interpolation); +Inf buckets report the largest finite bound.
     """
-    pipe = client.pipeline(transaction=False)
-    for n in names:
-        pipe.hgetall(keys.runtime_histogram(n))
     out: dict[str, dict[str, float]] = {}
-    for n, raw in zip(names, pipe.execute()):
+    for n, raw in runtime_histograms(client, names).items():
         row = quantiles_of(raw, quantiles)
         if row is not None:
             out[n] = row
     return out
+
+
+def runtime_histograms(client, names: list[str]) -> dict[str, dict[str, str]]:
+    """Per task name in `names`, its raw runtime histogram: ``{bucket upper bound (s, as text,
+    `app.store.histogram`): count, "sum": total runtime s}`` (``{}`` when it never finished), in the
+    order of `names`: one pipelined round trip (none for no names)."""
+    if not names:
+        return {}
+    pipe = client.pipeline(transaction=False)
+    for n in names:
+        pipe.hgetall(keys.runtime_histogram(n))
+    return dict(zip(names, pipe.execute()))
+
+
+def task_fields(client, task_ids: list[str], fields: tuple[str, ...]) -> list[list[str | None]]:
+    """For each id of `task_ids`, the values of `fields` in its hash (None for a missing field or
+    task): one pipelined HMGET per id, one round trip (none for no ids)."""
+    if not task_ids:
+        return []
+    pipe = client.pipeline(transaction=False)
+    for tid in task_ids:
+        pipe.hmget(keys.task(tid), *fields)
+    return pipe.execute()
+
+
+def fields_and_children(client, task_ids: list[str],
+                        fields: tuple[str, ...]) -> list[tuple[list[str | None], set[str]]]:
+    """For each id of `task_ids`: (values of `fields` as `task_fields`, ids of its children): one
+    pipelined round trip (none for no ids)."""
+    if not task_ids:
+        return []
+    pipe = client.pipeline(transaction=False)
+    for tid in task_ids:
+        pipe.hmget(keys.task(tid), *fields)
+        pipe.smembers(keys.children(tid))
+    replies = pipe.execute()
+    return list(zip(replies[0::2], replies[1::2]))
+
+
+def children_of_each(client, ids: list[str]) -> list[set[str]]:
+    """The children set of each of `ids` (task or group ids), in order: one pipelined round trip."""
+    if not ids:
+        return []
+    pipe = client.pipeline(transaction=False)
+    for i in ids:
+        pipe.smembers(keys.children(i))
+    return pipe.execute()
+
+
+def newest_in_state(client, state: str, limit: int) -> list[str]:
+    """Ids of the `limit` tasks that entered `state` last, newest first (one ZREVRANGE). Not for
+    `UNINDEXED_STATE`, which has no index (returns [])."""
+    return list(client.zrevrange(keys.state_index(state), 0, limit - 1))
 
 
 def tasks_in_window(client, since: float, until: float, fields: tuple[str, ...],

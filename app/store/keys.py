@@ -1,7 +1,8 @@
-"""Every Redis key the console writes or reads, in one place (DESIGN.md "The monitor's data").
+"""Every Redis key the console writes or reads, in one place.
 
-Only `app.store` modules and the monitor's readers use these names; services call `app.store`
-functions instead.
+Only `app.store` modules and the broker adapters (`app.monitor.brokers`, for Celery's and kombu's
+own keys) use these names; everything else calls a named `app.store` module instead
+(tests/test_layers.py checks it).
 
 Task history (written by `app.store.writer` as tasks change state, read by `app.store.history`):
 
@@ -23,7 +24,8 @@ Task history (written by `app.store.writer` as tasks change state, read by `app.
 - ``cc:hist:<task name>``     hash, runtime histogram: bucket upper bound in seconds -> count, and
                               ``sum`` -> total runtime in seconds.
 - ``cc:wcount:<host>``        hash, finished tasks per state (SUCCESS/FAILURE/RETRY/REVOKED) by worker.
-- ``cc:ratelimits``            hash, task name -> rate limit set by an operator from the console.
+- ``cc:ratelimits``            hash, task name -> rate limit set by an operator from the console
+                              (`app.store.rate_limits`).
 - ``cc:audit:log``            stream, the audit log (`app.access.audit`): one entry per state-changing
                               act, sign-in and refusal, fields ``at who role client auth action target
                               outcome detail``; append-only (XADD with MAXLEN ~ AUDIT_MAX_ENTRIES).
@@ -38,15 +40,15 @@ Access (written and read by `app.access`):
 - ``cc:session:<sha256 of token>`` string, JSON identity of a signed-in browser session (expires
                                   SESSION_MAX_AGE_S after sign-in; `app.access.sessions`).
 
-Workers (written by `app.telemetry.heartbeat`, read by `app.monitor.workers`):
+Workers (written by `app.telemetry.heartbeat` and the event ingester, read through `app.store.workers`):
 
 - ``cc:workers``              sorted set, hostname scored by its last heartbeat (epoch seconds).
 - ``cc:worker:<host>``        hash, the worker's latest self-report.
 - ``cc:evworkers``            sorted set, hostname scored by its last Celery event (epoch seconds;
-                              0 after worker-offline), written by `app.monitor.events`.
+                              0 after worker-offline), written by the event ingester.
 - ``cc:evworker:<host>``      hash, the worker as its events describe it (`app.monitor.event_workers`).
 - ``cc:queues:seen``          sorted set, queue names seen in task-sent events or active_queues
-                              replies, scored by when last seen.
+                              replies, scored by when last seen (`app.store.queues_seen`).
 
 Email (written and read through `app.store.mail`):
 
@@ -59,7 +61,7 @@ Email (written and read through `app.store.mail`):
 - ``cc:mail:started:<task id>``   hash, recipient -> epoch s a run began the SMTP transaction
                                   (TTL MAIL_SENT_TTL_S); with no sent record it means "may have been sent".
 
-Faults (issue 11, through `app.store.deliveries` and `app.store.answers`):
+Redelivery guards (through `app.store.deliveries` and `app.store.answers`):
 
 - ``cc:deliveries:<task id>``     hash, attempt (retries) -> deliveries of that attempt (TTL 2 days).
 - ``cc:ai:answer:<task id>``      string, JSON answer of an AI task's provider call (TTL 2 days).
@@ -80,7 +82,10 @@ RedBeat's own keys (prefix ``redbeat:``): ``redbeat:<entry name>`` (hash: defini
 ``redbeat::schedule`` (sorted set by due time), ``redbeat::lock`` (the single-beat lock),
 ``redbeat::statics``.
 
-Celery/kombu's own keys read by `app.monitor.queues`: the queue lists (``<queue>`` and its
+Celery's result records (written by Celery, read by `app.store.results`): ``celery-task-meta-<id>``
+(string, JSON meta; expires after the app's ``result_expires``).
+
+Celery/kombu's own keys read by `app.monitor.brokers.redis_lists`: the queue lists (``<queue>`` and its
 priority lists ``<queue>\\x06\\x16<n>``), ``unacked`` and ``unacked_index``.
 """
 from __future__ import annotations
@@ -173,22 +178,22 @@ def mail_sent(task_id: str) -> str:
 
 
 def mail_claim(task_id: str, recipient: str) -> str:
-    """String: the token of the run sending `task_id`'s message to `recipient` (lease, issue 11)."""
+    """String: the token of the run sending `task_id`'s message to `recipient` (a lease)."""
     return f"{PREFIX}mail:claim:{task_id}:{recipient}"
 
 
 def mail_started(task_id: str) -> str:
-    """Hash: recipient -> time a run began its SMTP transaction (issue 11: "claim from a dead attempt")."""
+    """Hash: recipient -> time a run began its SMTP transaction (tells a claim left by a dead attempt)."""
     return f"{PREFIX}mail:started:{task_id}"
 
 
 def deliveries(task_id: str) -> str:
-    """Hash: attempt number (retries) -> deliveries of that attempt to a worker (issue 11)."""
+    """Hash: attempt number (retries) -> deliveries of that attempt to a worker (capped redelivery)."""
     return f"{PREFIX}deliveries:{task_id}"
 
 
 def ai_answer(task_id: str) -> str:
-    """String: the JSON answer an AI task already paid for (reused by a redelivery, issue 11)."""
+    """String: the JSON answer an AI task already paid for (reused by a redelivery)."""
     return f"{PREFIX}ai:answer:{task_id}"
 
 
@@ -196,7 +201,7 @@ def mail_cancelled(task_id: str) -> str:
     return f"{PREFIX}mail:cancelled:{task_id}"
 
 
-#: Maintenance and beat (issue 7).
+#: Maintenance and beat.
 QUEUE_STUCK = f"{PREFIX}qstuck"
 BEAT_SEEDED = f"{PREFIX}beat:seeded"
 FAILED_CLEANED_UNTIL = f"{PREFIX}failed:cleaned_until"
@@ -210,8 +215,8 @@ def queue_depth(queue: str) -> str:
     return f"{PREFIX}qdepth:{queue}"
 
 
-# ---- Alerts, schedule health, failure groups, queue pause (issue 16) ----------------------------
-# - ``cc:alert:rules``            hash, rule id -> JSON rule (`app.alerts.rules`).
+# ---- Alerts, schedule health, failure groups, queue pause ---------------------------------------
+# - ``cc:alert:rules``            hash, rule id -> JSON rule (`app.store.alerts`).
 # - ``cc:alert:state``            hash, rule id -> JSON evaluation state (firing, subjects, since).
 # - ``cc:alert:events``           sorted set, alert event id scored by epoch seconds (newest kept,
 #                                 ALERT_HISTORY_MAX); ``cc:alert:event:<id>`` hash, one event.
@@ -258,10 +263,20 @@ def failure_group_ids(fingerprint: str) -> str:
     return f"{PREFIX}fgroup:ids:{fingerprint}"
 
 
-#: Celery-event ingester (issue 14, `app.monitor.events`): workers known from event heartbeats and
+#: Celery-event ingester (`app.monitor.events`, through `app.store.workers` and
+#: `app.store.queues_seen`): workers known from event heartbeats and
 #: queue names seen in events or active_queues replies.
 EVENT_WORKERS = f"{PREFIX}evworkers"
 QUEUES_SEEN = f"{PREFIX}queues:seen"
+
+
+#: Celery's result key prefix in a Redis result backend (celery.backends.base.KeyValueStoreBackend).
+RESULT_META_PREFIX = "celery-task-meta-"
+
+
+def result_meta(task_id: str) -> str:
+    """String: Celery's stored result (JSON meta) of `task_id`."""
+    return f"{RESULT_META_PREFIX}{task_id}"
 
 
 def event_worker(hostname: str) -> str:

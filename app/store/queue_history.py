@@ -3,7 +3,7 @@
 Written by the `monitor_queue_sizes` maintenance task (every minute by default), read by the Task
 Monitor. Keys (`app.store.keys`): ``cc:qdepth:<queue>`` is a sorted set of
 ``"<epoch s>:<ready>:<latency s or empty>"`` scored by epoch seconds (latency = age of the oldest
-waiting message, `app.monitor.queues.details`), trimmed to a retention on every write; ``cc:qstuck`` is a hash
+waiting message, `app.monitor.brokers.redis_lists.details`), trimmed to a retention on every write; ``cc:qstuck`` is a hash
 queue -> JSON ``{"since": epoch s, "ready": n}`` while the queue has ready messages and no online
 consumer.
 """
@@ -21,7 +21,7 @@ def record(client, ready: dict[str, int], consumers: dict[str, list[str]], reten
 
     Args:
         client: redis.Redis (decode_responses=True) on the console's database.
-        ready: queue -> ready messages (`app.monitor.queues.depths(...).ready`).
+        ready: queue -> ready messages (`app.monitor.brokers.Broker.depths(...).ready`).
         consumers: queue -> online consumer hostnames (`app.monitor.workers.consumers_by_queue`).
         retention_s: how long points are kept, seconds.
         latency_s: queue -> age of its oldest waiting message in seconds (None: empty/unknown).

@@ -15,6 +15,8 @@ changes queues goes through a `Broker`:
 - ``find_waiting(queue, task_id)`` / ``find_reserved(task_id)``: where a task's message is, used by
   "why stuck"; only when ``locates_messages`` (Redis). RabbitMQ cannot show a message without
   taking it off the queue, so there the diagnosis reads the task's recorded state instead.
+- ``head(queue, n) -> list[str]``: the raw messages a worker takes next (peek). Redis only: not
+  part of the `Broker` protocol, callers check ``locates_messages`` first.
 - ``ping()``, ``close()``, ``kind`` ("redis" | "amqp"), ``display_url`` (no password).
 
 Errors: every method raises `app.errors.BrokerUnavailable` (an OSError) when the broker cannot be

@@ -1,6 +1,7 @@
 """The Redis broker: kombu's lists per queue and priority step, and its ``unacked`` hash.
 
-Thin wrapper over `app.monitor.queues` (pipelined reads; see that module for the key layout).
+Thin wrapper over `app.monitor.brokers.redis_lists` (one script call or pipeline per read; see that
+module for the key layout).
 Everything is known on Redis: a message can be read in place, so "why stuck" can give a waiting
 task's position and find the worker's reservation.
 """
@@ -9,7 +10,7 @@ from __future__ import annotations
 import redis
 
 from app.errors import BrokerUnavailable
-from app.monitor import queues
+from app.monitor.brokers import redis_lists
 from app.monitor.queues import QueueDepths, QueueDetail
 
 
@@ -36,19 +37,24 @@ class RedisBroker:
 
     def depths(self, queue_names, live: bool = False) -> QueueDepths:
         """Ready per queue and the unacked total (always live on Redis)."""
-        return self._call(queues.depths, self.client, list(queue_names))
+        return self._call(redis_lists.depths, self.client, list(queue_names))
 
     def details(self, queue_names, consumers, now=None) -> list[QueueDetail]:
-        return self._call(queues.details, self.client, list(queue_names), consumers, now=now)
+        return self._call(redis_lists.details, self.client, list(queue_names), consumers, now=now)
 
     def purge(self, queue: str) -> int:
-        return self._call(queues.purge, self.client, queue)
+        return self._call(redis_lists.purge, self.client, queue)
 
     def find_waiting(self, queue: str, task_id: str):
-        return self._call(queues.find_waiting, self.client, queue, task_id)
+        return self._call(redis_lists.find_waiting, self.client, queue, task_id)
 
     def find_reserved(self, task_id: str):
-        return self._call(queues.find_reserved, self.client, task_id)
+        return self._call(redis_lists.find_reserved, self.client, task_id)
+
+    def head(self, queue: str, n: int) -> list[str]:
+        """The raw messages a worker would take next from `queue`, at most `n`, next first (read in
+        place; Redis only: `locates_messages`)."""
+        return self._call(redis_lists.head, self.client, queue, n)
 
     def ping(self) -> None:
         self._call(self.client.ping)

@@ -1,0 +1,91 @@
+"""Workers as they report themselves: by the console's Redis heartbeat and by their Celery events.
+
+Keys (`app.store.keys`):
+
+- ``cc:workers``          sorted set, hostname scored by its last heartbeat (epoch s; negative once
+                          it signed off), written by `app.telemetry.heartbeat`.
+- ``cc:worker:<host>``    hash, the worker's latest self-report (status, pool, concurrency, queues
+                          and active as JSON, ...), expires 7 days after its last heartbeat.
+- ``cc:wcount:<host>``    hash, finished tasks per state (SUCCESS/FAILURE/RETRY/REVOKED) of that
+                          worker, written by `app.store.writer`; no expiry.
+- ``cc:evworkers``        sorted set, hostname scored by its last Celery event (epoch s; 0 after
+                          worker-offline), written by the event ingester through `record_event`.
+- ``cc:evworker:<host>``  hash, the worker as its events (and remote-control replies) describe it
+                          (fields in `app.monitor.event_workers`), expires EVENT_WORKER_TTL_S after
+                          its last event.
+
+Hashes are returned raw (str -> str); `app.monitor.workers` decodes them. Every function raises
+`app.store.clients.StoreError` when Redis cannot be reached.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from app.store import keys, queues_seen
+
+#: How long an event-known worker's hash outlives its last event.
+EVENT_WORKER_TTL_S = 7 * 86_400
+
+
+def heartbeats(client, limit: int = 200) -> list[tuple[str, float]]:
+    """``[(hostname, last heartbeat score)]`` newest first, at most `limit` (one ZREVRANGE)."""
+    return client.zrevrange(keys.WORKERS, 0, limit - 1, withscores=True)
+
+
+def reports_and_counts(client, hosts: list[str],
+                       counted: list[str]) -> tuple[list[dict[str, str]], dict[str, dict[str, str]]]:
+    """(the heartbeat hash of each of `hosts`, in order; hostname -> finished-task counts by state
+    for each of `counted`): one pipelined round trip."""
+    pipe = client.pipeline(transaction=False)
+    for host in hosts:
+        pipe.hgetall(keys.worker(host))
+    for host in counted:
+        pipe.hgetall(keys.worker_counts(host))
+    replies = pipe.execute()
+    return replies[:len(hosts)], dict(zip(counted, replies[len(hosts):]))
+
+
+def heartbeat_status(client, host: str) -> str | None:
+    """The ``status`` field of `host`'s heartbeat hash ("online" / "offline"), None when unknown."""
+    return client.hget(keys.worker(host), "status")
+
+
+def event_workers(client, limit: int = 200) -> dict[str, tuple[float, dict[str, str]]]:
+    """Event-known workers: hostname -> (last event score, raw hash), newest first (one ZREVRANGE,
+    then one pipelined HGETALL when there are any); a worker whose hash expired is left out."""
+    hosts = client.zrevrange(keys.EVENT_WORKERS, 0, limit - 1, withscores=True)
+    if not hosts:
+        return {}
+    pipe = client.pipeline(transaction=False)
+    for host, _ in hosts:
+        pipe.hgetall(keys.event_worker(host))
+    return {h: (s, raw) for (h, s), raw in zip(hosts, pipe.execute()) if raw}
+
+
+def hostnames(client, limit: int = 100) -> list[str]:
+    """Worker node names: heartbeat workers first, then those known from events only, at most
+    `limit` (two ZREVRANGEs)."""
+    heartbeat = client.zrevrange(keys.WORKERS, 0, limit - 1)
+    return list(dict.fromkeys([*heartbeat, *client.zrevrange(keys.EVENT_WORKERS, 0, limit - 1)]))[:limit]
+
+
+def record_event(client, host: str, fields: dict[str, Any], at: float, online: bool) -> None:
+    """Write a worker event's `fields` into ``cc:evworker:<host>`` (renewing its expiry) and score
+    `host` `at` (0 when not `online`): one pipelined round trip."""
+    pipe = client.pipeline(transaction=False)
+    pipe.hset(keys.event_worker(host), mapping=fields)
+    pipe.expire(keys.event_worker(host), EVENT_WORKER_TTL_S)
+    pipe.zadd(keys.EVENT_WORKERS, {host: at if online else 0})
+    pipe.execute()
+
+
+def record_details(client, by_host: dict[str, dict[str, Any]], queues: list[str], now: float) -> None:
+    """Add remote-control details (`by_host`: hostname -> fields such as queues, pool,
+    concurrency) to the event workers' hashes and mark `queues` seen at `now`: one pipelined
+    round trip."""
+    pipe = client.pipeline(transaction=False)
+    queues_seen.add(pipe, queues, now)
+    for host, fields in by_host.items():
+        if fields:
+            pipe.hset(keys.event_worker(host), mapping=fields)
+    pipe.execute()
