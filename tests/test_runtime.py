@@ -64,12 +64,17 @@ def test_ready_connects_the_handlers_and_close_disconnects_them():
     rt.ready()  # once
     try:
         assert signals.task_postrun._live_receivers(None).count(rt.recorder.on_postrun) == 1
-        assert _connected(signals.beat_init, rt._seeding)
+        assert _connected(signals.beat_init, rt._signals.seed_schedule)
+        assert _connected(signals.before_task_publish, rt._signals.stamp)
     finally:
         rt.close()
     assert not _connected(signals.task_postrun, rt.recorder.on_postrun)
-    assert not _connected(signals.beat_init, rt._seeding)
-    assert _connected(signals.task_postrun, runtime.get().recorder.on_postrun)  # the process's stays
+    assert not _connected(signals.beat_init, rt._signals.seed_schedule)
+    assert not _connected(signals.before_task_publish, rt._signals.stamp)
+    process = runtime.get()  # the process's handlers stay connected
+    assert _connected(signals.task_postrun, process.recorder.on_postrun)
+    assert _connected(signals.before_task_publish, process._signals.stamp)
+    assert _connected(signals.beat_init, process._signals.seed_schedule)
 
 
 def _history_threads() -> set[threading.Thread]:

@@ -57,7 +57,7 @@ class Runtime:
         self._redis: Client | None = None
         self._writer: HistoryWriter | None = None
         self._recorder: SignalRecorder | None = None
-        self._seeding = None
+        self._signals = None
         self._connected = False
 
     @property
@@ -127,9 +127,9 @@ class Runtime:
                 from app.runtime import signals
 
                 self.celery  # noqa: B018 - the app exists before any handler can fire
-                self._seeding = signals.BeatSeeding(self.settings)
+                self._signals = signals.ConsoleSignals(self.settings)
                 self.recorder.connect()
-                signals.connect(self._seeding)
+                self._signals.connect()
                 self._connected = True
         return self
 
@@ -138,10 +138,8 @@ class Runtime:
         and close it, close the Redis client. Idempotent."""
         with self._lock:
             if self._connected:
-                from app.runtime import signals
-
                 self.recorder.disconnect()
-                signals.disconnect(self._seeding)
+                self._signals.disconnect()
                 self._connected = False
             writer, redis_client = self._writer, self._redis
             self._redis = None

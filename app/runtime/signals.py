@@ -1,6 +1,6 @@
 """The console's own Celery signal handlers besides the history recorder: the AMQP timestamp on
 each published message and the default schedule's seeding when beat starts. `app.runtime`
-connects them (`connect`) once per process and disconnects them on close.
+connects them (`ConsoleSignals.connect`) once per process and disconnects them on close.
 """
 from __future__ import annotations
 
@@ -21,25 +21,30 @@ def stamp_timestamp(properties: dict | None = None, **_) -> None:
         properties.setdefault("timestamp", int(time.time()))
 
 
-class BeatSeeding:
-    """`beat_init` receiver: install the default schedule's entries not installed before (once per
-    name, `app.schedules.seed_defaults`) and keep the alert evaluation's interval equal to
-    ALERT_EVAL_INTERVAL_S."""
+class ConsoleSignals:
+    """One runtime's connection of `stamp_timestamp` and of the default schedule's seeding at
+    ``beat_init`` (`seed_schedule`). Each instance connects handlers of its own, so closing one
+    runtime leaves another's connected."""
 
     def __init__(self, settings: Settings):
         self.settings = settings
 
-    def __call__(self, sender=None, **_) -> None:
+    def stamp(self, properties: dict | None = None, **_) -> None:
+        """`before_task_publish` receiver: `stamp_timestamp`."""
+        stamp_timestamp(properties)
+
+    def seed_schedule(self, sender=None, **_) -> None:
+        """`beat_init` receiver: install the default schedule's entries not installed before (once
+        per name, `app.schedules.seed_defaults`) and keep the alert evaluation's interval equal to
+        ALERT_EVAL_INTERVAL_S."""
         schedules.seed_defaults(sender.app, default_schedule(self.settings))
         schedules.keep_interval(sender.app, ALERT_EVAL_ENTRY, self.settings.ALERT_EVAL_INTERVAL_S)
 
+    def connect(self) -> None:
+        """Connect both handlers (connecting twice connects once)."""
+        before_task_publish.connect(self.stamp, weak=False)
+        beat_init.connect(self.seed_schedule, weak=False)
 
-def connect(seeding: BeatSeeding) -> None:
-    """Connect `stamp_timestamp` and `seeding` (connecting twice connects once)."""
-    before_task_publish.connect(stamp_timestamp, weak=False)
-    beat_init.connect(seeding, weak=False)
-
-
-def disconnect(seeding: BeatSeeding) -> None:
-    before_task_publish.disconnect(stamp_timestamp)
-    beat_init.disconnect(seeding)
+    def disconnect(self) -> None:
+        before_task_publish.disconnect(self.stamp)
+        beat_init.disconnect(self.seed_schedule)
