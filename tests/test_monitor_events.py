@@ -27,6 +27,7 @@ from app.monitor import actions, event_changes, queues, workers
 from app.monitor.brokers import redis_lists
 from app.store import history, keys
 from app import runtime
+from app.store.writer import StateChange
 from tests.conftest import ROOT, wait_for
 
 FOREIGN = Path(__file__).parent / "foreign_app"
