@@ -267,3 +267,12 @@ QUEUES_SEEN = f"{PREFIX}queues:seen"
 def event_worker(hostname: str) -> str:
     """Hash, a worker's latest event heartbeat (fields in `app.monitor.event_workers`)."""
     return f"{PREFIX}evworker:{hostname}"
+
+
+#: Saved workflows (`app.store.workflows`): definitions by name, and each one's recent runs.
+WORKFLOWS = f"{PREFIX}workflows"
+
+
+def workflow_runs(name: str) -> str:
+    """List, JSON runs of the saved workflow `name`, newest first."""
+    return f"{PREFIX}workflow:runs:{name}"
