@@ -5,7 +5,7 @@ A step's result feeds the next step's parameter when their *kinds* match:
 - ``text``       a string of text (an AI answer's ``content``, a text preview);
 - ``text_file``  the stored path of a UTF-8 text file (a processed document's ``outputs.text_file``);
 - ``file``       the stored path of any file (a processed document's ``file_path``);
-- ``object``     a JSON object (``outputs.stats``): shown, never fed.
+- ``object``     a JSON object (``outputs.stats``), and ``id`` an identifier (a Message-ID): never fed.
 
 Paths into a result are dotted keys (``outputs.text_file`` = ``result['outputs']['text_file']``),
 as the task docstrings in ``app/tasks`` describe their results.
@@ -17,8 +17,8 @@ from typing import Any
 
 from app.errors import InvalidInput
 
-TEXT, TEXT_FILE, FILE, OBJECT = "text", "text_file", "file", "object"
-KIND_WORDS = {TEXT: "text", TEXT_FILE: "a text file", FILE: "a file", OBJECT: "an object"}
+TEXT, TEXT_FILE, FILE, OBJECT, ID = "text", "text_file", "file", "object", "id"
+KIND_WORDS = {TEXT: "text", TEXT_FILE: "a text file", FILE: "a file", OBJECT: "an object", ID: "an id"}
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ TASKS: dict[str, TaskShape] = {s.name: s for s in (
     TaskShape(_A + "claude_completion", "AI: Claude completion", {"prompt": TEXT}, _AI_GIVES, (), {"prompt": ""}),
     TaskShape(_A + "openai_completion", "AI: OpenAI completion", {"prompt": TEXT}, _AI_GIVES, (), {"prompt": ""}),
     TaskShape(_E + "send_email", "E-mail a message", {"body": TEXT, "subject": TEXT},
-              {"message_id": TEXT}, (), {"to_email": "", "subject": "Workflow result"}),
+              {"message_id": ID}, (), {"to_email": "", "subject": "Workflow result"}),
 )}
 
 

@@ -64,16 +64,25 @@ def _check_step(app, where: str, step: Step, before: list[Step], data_dir: Path 
                                    f"({catalog.KIND_WORDS[wanted]}).")
         if len(before) > 1 and wanted != catalog.TEXT:
             raise InvalidInput(f"{label}: a chord callback can only be fed text (the header's texts joined).")
-    _check_arguments(label, app.tasks[step.task].run, step)
     params = inspect.signature(app.tasks[step.task].run).parameters
     for param in (p for p in shape.files if p not in step.feed):
         value = step.kwargs.get(param)
         if value in (None, ""):
             if param in params and params[param].default is inspect.Parameter.empty:
-                raise InvalidInput(f"{label}: choose a stored file for {param}.")
+                raise InvalidInput(f"{label}: choose a stored file for {param} (upload one, or give its stored path).")
+        elif not isinstance(value, str):
+            raise InvalidInput(f"{label}: {param} must be the stored path of a file.")
         elif data_dir is not None:
             storage.existing_file(data_dir, str(value),
                                   f"{label}: the stored file is missing: {{name}}. Upload it again.")
+    try:
+        _check_arguments(label, app.tasks[step.task].run, step)
+    except InvalidInput as exc:
+        if before and not step.feed and shape.takes:
+            gives = ", ".join(f"{p} ({catalog.KIND_WORDS[k]})" for p, k in catalog.shape(before[0].task).gives.items())
+            raise InvalidInput(f"{exc} Nothing in {catalog.shape(before[0].task).short}'s result fits "
+                               f"{' or '.join(shape.takes)} (it gives {gives}).") from None
+        raise
 
 
 def _check_arguments(label: str, fn, step: Step) -> None:
@@ -85,6 +94,3 @@ def _check_arguments(label: str, fn, step: Step) -> None:
         inspect.signature(fn).bind(*step.args, **step.kwargs, **{p: None for p in step.feed})
     except TypeError as exc:
         raise InvalidInput(f"{label}: {exc}.") from None
-    for param in catalog.shape(step.task).files:
-        if param in step.kwargs and not isinstance(step.kwargs[param], str):
-            raise InvalidInput(f"{label}: {param} must be the stored path of a file.")
