@@ -8,7 +8,8 @@ import time
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from app.store import history, workflows as saved_store
+from app.monitor import workflow as graph
+from app.store import history, writer, workflows as saved_store
 from app.tasks.base import ConsoleTask
 from config.celery_config import celery_app
 from tests.conftest import ROOT, wait_for
@@ -163,3 +164,27 @@ def test_viewer_sees_no_mutating_control_and_operator_sends_are_audited(monkeypa
     [entry] = audit.read(redis_client(), audit.AuditFilter(who="wf-operator"), 10)
     assert (entry["action"], entry["target"], entry["outcome"]) == ("submit", "workflow kept", "ok")
     saved_store.delete(redis_client(), "kept")
+
+
+def test_failed_step_retried_from_the_page_and_a_step_opened_in_the_task_monitor(fake_ai, mailbox, docx, redis_client):
+    fake_ai.push(dict(status=400, message="prompt refused"))
+    fake_ai.default = dict(text=SUMMARY)
+    at = compose(ok(AppTest.from_file(PAGE, default_timeout=30).run()), "chain", "retry-me", chain_steps(docx))
+    ok(at.button(key="wf_send").click().run())
+    [run] = at.session_state["wf_runs"]
+    wait_for(lambda: settled(redis_client, run["step_ids"][1:2], ("FAILURE",)), timeout_s=60)
+    ok(at.run())
+    assert list(at.dataframe[0].value["state"])[:2] == ["SUCCESS", "FAILURE"]
+    assert "prompt refused" in at.dataframe[0].value["message"][1]
+    ok(at.button(key=f"wf_retry:{run['step_ids'][1]}").click().run())
+    ok(at.button(key="confirm_yes").click().run())
+    assert "new_id=" in at.success[0].value
+    new_id = history.get_task(redis_client, run["step_ids"][1]).get("retried_as")
+    assert celery_app.AsyncResult(new_id).get(timeout=60)["content"] == SUMMARY
+    # the chain stopped at the failed step: the e-mail's adapter never ran, nothing was mailed
+    writer.flush()
+    names = sorted(n.get("name") for n in graph.build(redis_client, run["step_ids"][0]).nodes.values())
+    assert names == [A + "analyze_document", F + "process_word_document", "app.tasks.workflow_tasks.feed"]
+    assert mailbox.handler.messages == []
+    ok(at.button(key=f"wf_open:{run['step_ids'][0]}").click().run())
+    assert at.session_state["mon_selected_task"] == run["step_ids"][0]

@@ -35,10 +35,12 @@ def feed(self, previous: Any, task: str, args: list, kwargs: dict, feed: dict, s
     sig = canvas.fed_signature(self.app, previous, task, args, kwargs, feed, step_id)
     rest = self.request.chain
     if rest:
-        # The remaining steps follow the step, not this adapter: Celery sends request.chain's next
-        # element once a task returns, so it is emptied here (as Task.replace does by raising Ignore).
-        sig = chain(sig, *(signature(t, app=self.app) for t in reversed(rest)), app=self.app)
-        self.request.chain = None
+        # The remaining steps follow the step, not this adapter: Celery sends the next element of
+        # the request's chain once a task returns, so that list is emptied in place (the request
+        # seen here is a copy of the worker's, sharing the list; Task.replace raises Ignore instead).
+        tail = [signature(t, app=self.app) for t in reversed(rest)]
+        rest.clear()
+        sig = chain(sig, *tail, app=self.app)
     sig.apply_async()
     return {"task": task, "step_id": step_id}
 

@@ -4,6 +4,7 @@ and Retry on a failed step (the same arguments, `app.monitor.actions.retry`)."""
 from __future__ import annotations
 
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
 
 from app.monitor import actions
 from app.store import history
@@ -20,9 +21,13 @@ MONITOR_PAGE = "pages/task_monitor.py"
 
 
 def open_in_monitor(task_id: str) -> None:
-    """Go to the Task Monitor with `task_id`'s detail open."""
+    """Go to the Task Monitor with `task_id`'s detail open (when the page runs alone, outside the
+    console's navigation, the detail is opened there on the next visit)."""
     st.session_state[MONITOR_SELECTED] = task_id
-    st.switch_page(MONITOR_PAGE)
+    try:
+        st.switch_page(MONITOR_PAGE)
+    except StreamlitAPIException:
+        st.info(f"Task {task_id} is selected in the Task Monitor.")
 
 
 def step_rows(client, step_ids: list[str]) -> list[dict]:
