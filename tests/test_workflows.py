@@ -36,7 +36,8 @@ def docx(stored, corpus):
 def doc_summary_mail(file_path: str, name: str = "doc-summary") -> workflows.Workflow:
     return workflows.Workflow.from_dict({"name": name, "kind": "chain", "steps": [
         {"task": F + "process_word_document", "kwargs": {"file_path": file_path, "operations": ["extract_text"]}},
-        {"task": A + "analyze_document", "kwargs": {"analysis_type": "summary"}, "feed": {"text_file": "outputs.text_file"}},
+        {"task": A + "analyze_document", "kwargs": {"analysis_type": "summary"},
+         "feed": {"text_file": "outputs.text_file"}},
         {"task": E + "send_email", "kwargs": {"to_email": "ann@example.com", "subject": "Summary"},
          "feed": {"body": "content"}}]})
 

@@ -58,7 +58,6 @@ def test_chain_composed_on_the_page_arrives_with_the_summary_and_is_followed_liv
     data = (CORPUS_DOCX).read_bytes()
     at.file_uploader(key="wf_upload").upload("notes.docx", data, "application/octet-stream")
     at = compose(at, "chain", "page-summary", chain_steps(None))  # the upload fills the document step
-    assert not at.error, [e.value for e in at.error]
     preview = at.code[0].value
     assert "text_file ← outputs.text_file" in preview and "body ← content" in preview
     assert at.get("graphviz_chart")
@@ -80,9 +79,23 @@ def test_chain_composed_on_the_page_arrives_with_the_summary_and_is_followed_liv
     ok(at.button(key="wf_run_again").click().run())
     wait_for(lambda: len(mailbox.handler.messages) == 2, timeout_s=60)
     assert len(saved_store.runs(redis_client, "page-summary")) == 2
+    # put on beat's schedule (admin: the local identity), then deleted with its entry left to remove;
+    # first the page sees the second run finish (its last live refresh reruns the whole page)
+    wait_for(lambda: settled(redis_client, at.session_state["wf_runs"][0]["step_ids"]), timeout_s=20)
+    ok(at.run())
+    at.number_input(key="wf_every").set_value(15)
+    ok(at.button(key="wf_schedule").click().run())
+    assert "as 'workflow page-summary': Every 15 minutes" in at.success[0].value
+    from app import schedules
+
+    entry = schedules.get_entry(celery_app, "workflow page-summary")
+    assert entry.task == "app.tasks.workflow_tasks.run_saved" and entry.args == ["page-summary"]
+    schedules.delete_entry(celery_app, entry.name)
+    ok(at.button(key="wf_delete").click().run())
+    assert saved_store.get(redis_client, "page-summary") is None
 
 
-def test_the_page_refuses_bad_workflows_with_a_clear_error(docx, data_dir, redis_client):
+def test_the_page_refuses_bad_workflows_with_a_clear_error(data_dir):
     at = ok(AppTest.from_file(PAGE, default_timeout=30).run())
     at = compose(at, "chain", "bad", [(F + "process_word_document", {"file_path": str(data_dir / "uploads" / "x.docx")})])
     assert "the stored file is missing: x.docx" in at.error[0].value
@@ -188,3 +201,15 @@ def test_failed_step_retried_from_the_page_and_a_step_opened_in_the_task_monitor
     assert mailbox.handler.messages == []
     ok(at.button(key=f"wf_open:{run['step_ids'][0]}").click().run())
     assert at.session_state["mon_selected_task"] == run["step_ids"][0]
+
+
+def test_workflows_is_in_the_navigation(redis_client):
+    health = celery_app.send_task("app.tasks.maintenance_tasks.health_check")
+    health.get(timeout=30)
+    wait_for(lambda: settled(redis_client, [health.id]), timeout_s=20)
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=30)
+    at.session_state["wf_runs"] = [{"name": "one", "kind": "group", "step_ids": [health.id], "result_id": health.id}]
+    ok(at.switch_page("pages/workflows.py").run())
+    assert at.title[0].value == "Workflows"
+    assert list(at.dataframe[0].value["state"]) == ["SUCCESS"]
+    assert at.button(key=f"wf_open:{health.id}").label == "Open step 1: health_check"

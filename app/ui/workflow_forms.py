@@ -56,7 +56,14 @@ def _step(key: str, title: str) -> workflows.Step | None:
             return None
 
 
+def _feed(before: workflows.Step, step: workflows.Step) -> dict[str, str]:
+    """What `step` takes from `before`'s result: the first fit, unless its arguments give it."""
+    fit = catalog.suggest_feed(catalog.TASKS[before.task], catalog.TASKS[step.task])
+    return {param: path for param, path in fit.items() if param not in step.kwargs}
+
+
 def _fill_file(steps: list[workflows.Step], path: str | None) -> None:
+    """Give the uploaded file's stored `path` to each unfed step that takes a file_path and has none."""
     for step in steps:
         for param in catalog.TASKS[step.task].files:
             if path and param == "file_path" and not step.kwargs.get(param) and not step.feed:
@@ -77,12 +84,9 @@ def compose() -> workflows.Workflow | None:
         return None
     try:
         for before, step in zip(steps, steps[1:]) if kind == "chain" else ():
-            step.feed = {p: v for p, v in catalog.suggest_feed(catalog.TASKS[before.task],
-                                                               catalog.TASKS[step.task]).items() if p not in step.kwargs}
+            step.feed = _feed(before, step)
         if callback:
-            callback.feed = {p: v for p, v in catalog.suggest_feed(catalog.TASKS[steps[0].task],
-                                                                   catalog.TASKS[callback.task]).items()
-                             if p not in callback.kwargs}
+            callback.feed = _feed(steps[0], callback)
         _fill_file(steps + ([callback] if callback else []), _stored(upload))
         wf = workflows.Workflow(name.strip(), kind, steps, callback)
         workflows.Workflow.from_dict(wf.to_dict())

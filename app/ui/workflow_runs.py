@@ -39,7 +39,8 @@ def step_rows(client, step_ids: list[str]) -> list[dict]:
         running = task.get("state") == "PROGRESS"
         rows.append({"step": i + 1, "task": (task.get("name") or "…").rsplit(".", 1)[-1], "id": tid,
                      "state": task.get("state") or "PENDING",
-                     "percent": progress.get("percent") if running else (100 if task.get("state") == "SUCCESS" else None),
+                     "percent": progress.get("percent") if running else
+                     (100 if task.get("state") == "SUCCESS" else None),
                      "message": (progress.get("message") or "") if running else (task.get("exception") or "")[:120]})
     return rows
 
