@@ -176,6 +176,8 @@ def test_viewer_sees_no_mutating_control_and_operator_sends_are_audited(monkeypa
     ok(operator.button(key="wf_run_again").click().run())
     [entry] = audit.read(redis_client(), audit.AuditFilter(who="wf-operator"), 10)
     assert (entry["action"], entry["target"], entry["outcome"]) == ("submit", "workflow kept", "ok")
+    [run] = operator.session_state["wf_runs"]
+    assert celery_app.AsyncResult(run["result_id"]).get(timeout=30)["content"]  # done before the next test
     saved_store.delete(redis_client(), "kept")
 
 
