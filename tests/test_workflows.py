@@ -196,3 +196,15 @@ def test_bad_workflows_are_refused_with_a_clear_error_and_nothing_sent(raw, mess
     assert message in str(err.value)
     writer.flush()
     assert redis_client.zcard("cc:idx:all") == before
+
+
+def test_the_workflows_domain_imports_no_streamlit():
+    import ast
+
+    from tests.conftest import ROOT
+
+    for path in (ROOT / "app" / "workflows").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            assert not any(n.split(".")[0] == "streamlit" for n in names), path
