@@ -1,9 +1,10 @@
 """Workflow tasks on default_queue: the adapter between steps, and a saved workflow run by beat.
 
 `feed` sits before a step whose arguments come from the previous step's result: it picks the values
-(`app.workflows.canvas.fed_signature`) and replaces itself with that step's signature, so the step
-runs on its own queue under this task's id and the rest of the chain follows it. `run_saved` loads a
-saved workflow and sends it (what a workflow's schedule entry runs).
+(`app.workflows.canvas.fed_signature`), sends the step under the task id chosen when the workflow was
+built, and hands the step the rest of the chain. A redelivered adapter sends the same id again, so
+a step that keeps a per-task-id record (the e-mail tasks' sent log) does not repeat its effect.
+`run_saved` loads a saved workflow and sends it (what a workflow's schedule entry runs).
 """
 from __future__ import annotations
 
