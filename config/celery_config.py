@@ -37,6 +37,7 @@ TASK_MODULES = (
     "app.tasks.report_tasks",
     "app.tasks.maintenance_tasks",
     "app.tasks.alert_tasks",
+    "app.tasks.workflow_tasks",
 )
 
 ROUTES = {
@@ -46,6 +47,7 @@ ROUTES = {
     "app.tasks.report_tasks.*": {"queue": "reports_queue"},
     "app.tasks.maintenance_tasks.*": {"queue": "default_queue"},
     "app.tasks.alert_tasks.*": {"queue": "default_queue"},
+    "app.tasks.workflow_tasks.*": {"queue": "default_queue"},
 }
 
 settings = get_settings()
