@@ -17,6 +17,7 @@ PAGES = [
     ("ai.py", "AI", ":material/smart_toy:"),
     ("reports.py", "Reports", ":material/analytics:"),
     ("schedules.py", "Schedules", ":material/schedule:"),
+    ("workflows.py", "Workflows", ":material/account_tree:"),
     ("audit.py", "Audit", ":material/policy:"),
     ("alerts.py", "Alerts", ":material/notifications:"),
     ("issues.py", "Issues", ":material/bug_report:"),

@@ -28,6 +28,7 @@ TASK_MODULES = (
     "app.tasks.report_tasks",
     "app.tasks.maintenance_tasks",
     "app.tasks.alert_tasks",
+    "app.tasks.workflow_tasks",
 )
 
 ROUTES = MappingProxyType({
@@ -37,6 +38,7 @@ ROUTES = MappingProxyType({
     "app.tasks.report_tasks.*": MappingProxyType({"queue": "reports_queue"}),
     "app.tasks.maintenance_tasks.*": MappingProxyType({"queue": "default_queue"}),
     "app.tasks.alert_tasks.*": MappingProxyType({"queue": "default_queue"}),
+    "app.tasks.workflow_tasks.*": MappingProxyType({"queue": "default_queue"}),
 })
 
 #: RedBeat entry of the alert evaluation: its interval is ALERT_EVAL_INTERVAL_S (`default_schedule`),

@@ -12,7 +12,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 #: The domain packages: the work itself, no Streamlit, no Celery app.
 DOMAINS = ("app.mail", "app.documents", "app.llm", "app.reports", "app.files", "app.schedules",
-           "app.maintenance")
+           "app.maintenance", "app.workflows")
 
 
 def _node(module: str) -> str | None:

@@ -63,6 +63,8 @@ ACTIONS: dict[str, Role] = {
     "retry": Role.OPERATOR,
     "schedule_run_now": Role.OPERATOR,
     "email_cancel": Role.OPERATOR,
+    "workflow_save": Role.OPERATOR,
+    "workflow_delete": Role.OPERATOR,
     # admin: many tasks at once, workers and queues, schedule changes, users
     "bulk_revoke": Role.ADMIN,
     "bulk_terminate": Role.ADMIN,

@@ -22,7 +22,8 @@ from app.documents.archive_guard import ZipLimits
 LABELS = MappingProxyType({"docx": "Word document (.docx)", "xlsx": "Excel workbook (.xlsx)",
                            "pptx": "PowerPoint presentation (.pptx)", "pdf": "PDF", "png": "PNG image",
                            "jpeg": "JPEG image", "gif": "GIF image", "webp": "WebP image", "bmp": "BMP image",
-                           "tiff": "TIFF image", "zip": "ZIP archive", "ole2": "legacy binary Office file (.doc/.xls/.ppt)",
+                           "tiff": "TIFF image", "zip": "ZIP archive",
+                           "ole2": "legacy binary Office file (.doc/.xls/.ppt)",
                            "encrypted_office": "password-encrypted Office file", "text": "plain text"})
 _hardened = threading.Lock()
 

@@ -27,7 +27,8 @@ OPERATIONS: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "pdf": pdf.OPERATIONS, "image": images.OPERATIONS,
 })
 #: Operations run when none are given (resize needs a size, so images default to info + thumbnail).
-DEFAULT_OPERATIONS: Mapping[str, tuple[str, ...]] = MappingProxyType({**OPERATIONS, "image": ("get_info", "create_thumbnail")})
+DEFAULT_OPERATIONS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {**OPERATIONS, "image": ("get_info", "create_thumbnail")})
 TASK_NAMES = MappingProxyType({
     "word": "app.tasks.file_tasks.process_word_document", "excel": "app.tasks.file_tasks.process_excel_file",
     "powerpoint": "app.tasks.file_tasks.process_powerpoint", "pdf": "app.tasks.file_tasks.process_pdf",

@@ -27,7 +27,8 @@ _MASK_RE = re.compile(
     r"|(?P<path>(?:[A-Za-z]:\\|\.{0,2}/)[^\s'\",:;)]+)"
     r"|(?P<hex>\b(?=[0-9a-fA-F]*\d)[0-9a-fA-F]{8,}\b)"
     r"|(?P<n>\d+(?:\.\d+)?)")
-_MASK_OF = MappingProxyType({"id": "<id>", "url": "<url>", "email": "<email>", "path": "<path>", "hex": "<hex>", "n": "<n>"})
+_MASK_OF = MappingProxyType({"id": "<id>", "url": "<url>", "email": "<email>", "path": "<path>", "hex": "<hex>",
+                             "n": "<n>"})
 _NEEDS_MASK = re.compile(r"[\d/@\\]")
 MESSAGE_MAX = 300
 

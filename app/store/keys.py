@@ -282,3 +282,12 @@ def result_meta(task_id: str) -> str:
 def event_worker(hostname: str) -> str:
     """Hash, a worker's latest event heartbeat (fields in `app.monitor.event_workers`)."""
     return f"{PREFIX}evworker:{hostname}"
+
+
+#: Saved workflows (`app.store.workflows`): definitions by name, and each one's recent runs.
+WORKFLOWS = f"{PREFIX}workflows"
+
+
+def workflow_runs(name: str) -> str:
+    """List, JSON runs of the saved workflow `name`, newest first."""
+    return f"{PREFIX}workflow:runs:{name}"

@@ -37,8 +37,8 @@ PROGRESS = "PROGRESS"
 #: the task pages refresh every 1-2 s, so nothing visible is lost).
 PROGRESS_MIN_INTERVAL_S = 0.25
 log = logging.getLogger(__name__)
-_TYPE_NAMES = MappingProxyType({str: "text", int: "an integer", float: "a number", bool: "true or false", list: "a list",
-                                dict: "an object (dict)", type(None): "null"})
+_TYPE_NAMES = MappingProxyType({str: "text", int: "an integer", float: "a number", bool: "true or false",
+                                list: "a list", dict: "an object (dict)", type(None): "null"})
 
 
 def _accepts(annotation, value) -> bool:

@@ -103,8 +103,8 @@ def cleanup_failed_tasks(self, older_than_s: float | None = None) -> dict:
     """
     s = get_settings()
     age_s = s.FAILED_TASK_RETENTION_S if older_than_s is None else float(older_than_s)
-    return _exclusive(self, lambda c: maintenance.cleanup_failed_tasks(c, s.DATA_DIR, age_s,
-                                                                               functools.partial(_result_key, self.app)))
+    result_key = functools.partial(_result_key, self.app)
+    return _exclusive(self, lambda c: maintenance.cleanup_failed_tasks(c, s.DATA_DIR, age_s, result_key))
 
 
 @shared_task(**MAINTENANCE_OPTIONS, soft_time_limit=1500, time_limit=1560)

@@ -15,7 +15,7 @@ from app.store.history import TaskFilter
 from app.telemetry.redaction import redact_text
 from app.ui import confirm, workflow_graph
 from app.ui.access import can
-from app.ui.monitor_widgets import ago, tasks_table, when
+from app.ui.monitor_widgets import ago, progress_percent, tasks_table, when
 from app.ui.resources import celery, redis_client
 
 SELECTED = "mon_selected_task"
@@ -46,7 +46,9 @@ def table(flt: TaskFilter, limit: int = 50) -> None:
     took_ms = (time.perf_counter() - t0) * 1000
     df = tasks_table(tasks)
     event = st.dataframe(df, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
-                         key="mon_tasks_table", column_config={"id": st.column_config.TextColumn(width="small")})
+                         key="mon_tasks_table", column_config={"id": st.column_config.TextColumn(width="small"),
+                                                               "progress": st.column_config.ProgressColumn(
+                                                                   "progress", format="%d%%", min_value=0, max_value=100)})
     rows = event.selection.rows if event and event.selection else []
     if rows and rows[0] < len(df):
         st.session_state[SELECTED] = df.iloc[rows[0]]["id"]
@@ -69,6 +71,8 @@ def detail(task_id: str) -> None:
     cols[4].metric("Queue", task.get("queue") or "—")
     cols[5].metric("Worker", (task.get("worker") or "—").split("@")[0])
     st.markdown(f"**{plain(task.get('name', ''))}** · `{task_id}` · sent {when(task.get('sent_at'))} ({ago(task.get('sent_at'))})")
+    if (percent := progress_percent(task)) is not None:  # running: its last reported percent and step
+        st.progress(percent, text=f"{percent}% · {plain(task['progress'].get('message') or '')}")
     if task.get("lost_deliveries"):
         st.warning(f"Lost deliveries: {task['lost_deliveries']} — the worker running this task was lost "
                    "(killed, out of memory, or crashed) and the task was delivered again; see WORKER_LOST "

@@ -58,13 +58,24 @@ def workers_panel(snap: Snapshot) -> None:
                      hide_index=True, width="stretch")
 
 
+def progress_percent(task: dict) -> int | None:
+    """A running task's last reported percent (0-100; `ConsoleTask.report_progress` meta), else None."""
+    progress = task.get("progress")
+    if task.get("state") != "PROGRESS" or not isinstance(progress, dict):
+        return None
+    try:
+        return min(max(int(progress.get("percent") or 0), 0), 100)
+    except (TypeError, ValueError):
+        return None
+
+
 def tasks_table(tasks: list[dict]) -> pd.DataFrame:
     return pd.DataFrame([{
-        "id": t.get("id"), "state": t.get("state"), "name": t.get("name"), "queue": t.get("queue"),
-        "worker": t.get("worker"), "sent": when(t.get("sent_at") or t.get("received_at")),
+        "id": t.get("id"), "state": t.get("state"), "progress": progress_percent(t), "name": t.get("name"),
+        "queue": t.get("queue"), "worker": t.get("worker"), "sent": when(t.get("sent_at") or t.get("received_at")),
         "runtime (s)": round(t["runtime_s"], 3) if t.get("runtime_s") is not None else None,
         "result": (t.get("exception") or t.get("result") or "")[:200],
-    } for t in tasks], columns=["id", "state", "name", "queue", "worker", "sent", "runtime (s)", "result"])
+    } for t in tasks], columns=["id", "state", "progress", "name", "queue", "worker", "sent", "runtime (s)", "result"])
 
 
 def task_lookup(client, task_id: str) -> None:
