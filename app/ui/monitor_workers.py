@@ -4,6 +4,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from app.ui.text import plain
+
 from app.access import audit
 from app.monitor import actions, diagnose
 from app.monitor.queues import QueueDetail
@@ -36,7 +38,7 @@ def _known(value):
 
 
 def worker_detail(w) -> None:
-    with st.expander(f"{'online' if w.online else 'OFFLINE'} · {w.hostname} · {w.pool} × {w.concurrency} · "
+    with st.expander(f"{'online' if w.online else 'OFFLINE'} · {plain(w.hostname)} · {w.pool} × {w.concurrency} · "
                      f"{w.active_count} active · heartbeat {ago(w.last_heartbeat)} · from {w.source}"):
         st.write({"source": w.source, "queues": w.queues, "pid": w.pid, "processed": w.processed,
                   "loadavg": w.loadavg, "last heartbeat": when(w.last_heartbeat), "reserved": w.reserved,
