@@ -110,6 +110,6 @@ def test_sign_in_form_refuses_a_wrong_password_and_creates_a_session(accounts_mo
     assert sessions.validate(redis_client, sid, "", 3600, False).name == name
     assert [s["sha"] for s in sessions.list_for(redis_client, name)] == [sid]
     assert not any(len(str(v)) == 43 for v in at.session_state.to_dict().values())  # no token in the state
-    assert any(b.label == "Sign out" for b in at.button)  # clicking it: tests/test_access_sessions.py
+    assert any(b.label == "Sign out" for b in at.button)  # clicking it: tests/test_browser_sessions.py
     assert [e["action"] for e in audit.read(redis_client, audit.AuditFilter(who=name), 5)] == \
         ["sign_in", "sign_in_failed"]

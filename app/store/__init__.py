@@ -16,6 +16,8 @@ through these modules instead of naming keys:
                   clean-ups, ``trim``
 - `queue_history` queue depth/latency series and "no consumer" flags
 - `locks`, `mail`, `beat`  run-once locks, email idempotency records, default-schedule marks
+- `accounts`, `audit`, `sessions`, `signin_throttle`  the access data: accounts, the audit stream,
+                  browser sessions with their per-person index, sign-in try counters
 
 A second writer (e.g. a Celery-events ingester) needs only::
 

@@ -247,15 +247,16 @@ def _in_fragment_run() -> bool:
 def fragment(run_every: float | None = None):
     """``st.fragment(run_every=...)`` that checks the session on each of its own runs.
 
-    On a fragment-only run the session is validated first (one round trip); when the person is
-    gone, or their role or name changed, the whole page reruns (sign-in form, or the controls their
-    role now allows). On a full page run `require_login` has checked already.
+    On a fragment-only run the session is validated first (one round trip; nothing without
+    sign-in); when the person is gone, or their role or name changed, the whole page reruns (sign-in
+    form, or the controls their role now allows). On a full page run `require_login` has checked
+    already.
     """
     def deco(fn):
         @st.fragment(run_every=run_every)
         @functools.wraps(fn)
         def body(*args, **kwargs):
-            if _in_fragment_run():
+            if get_settings().auth_mode != "none" and _in_fragment_run():
                 before = st.session_state.get(SESSION_KEY)
                 try:
                     now = check()
