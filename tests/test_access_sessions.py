@@ -265,3 +265,25 @@ def test_oidc_email_pattern_needs_a_verified_email(monkeypatch):
         monkeypatch.setattr(auth, "client_address", lambda: "")
         got = auth._oidc_identity()
         assert (got.role if got else None) == want, claims
+
+
+def test_cookie_route_sets_an_httponly_cookie_once_and_refuses_other_origins(redis_client):
+    from starlette.applications import Starlette
+    from starlette.testclient import TestClient
+
+    from app.ui import session_routes
+
+    name = _person(redis_client, "viewer")
+    token = sessions.create(redis_client, Identity(name, Role.VIEWER, "", "accounts", time.time()), 3600)
+    http = TestClient(Starlette(routes=session_routes.routes()), base_url="http://console.test")
+    code = sessions.hand_off(redis_client, token)
+    assert http.post("/_console/session", data={"code": code},
+                     headers={"Origin": "http://evil.test"}).status_code == 403
+    r = http.post("/_console/session", data={"code": code}, headers={"Origin": "http://console.test"})
+    assert r.status_code == 204
+    cookie = r.headers["set-cookie"]
+    assert cookie.startswith(f"cc_session={token};") and "HttpOnly" in cookie and "SameSite=strict" in cookie
+    assert "Secure" not in cookie and 3500 <= int(cookie.split("Max-Age=")[1].split(";")[0]) <= 3600
+    assert http.post("/_console/session", data={"code": code}).status_code == 400  # a code works once
+    gone = http.post("/_console/signout", headers={"Origin": "http://console.test"}).headers["set-cookie"]
+    assert 'cc_session=""' in gone and "Max-Age=0" in gone

@@ -74,6 +74,11 @@ def get(client, sha: str) -> dict | None:
     return store.get(client, sha)
 
 
+def remaining_s(client, sha: str) -> int:
+    """Seconds until session `sha` expires (0: it has ended)."""
+    return store.remaining_s(client, sha)
+
+
 def end(client, sha: str | None) -> bool:
     """Delete one session (sign-out); True when it was live. A no-op for an unknown digest."""
     return bool(sha) and store.end(client, sha)

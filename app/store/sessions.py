@@ -105,6 +105,11 @@ def get(client, sha: str) -> dict[str, str] | None:
     return client.hgetall(keys.session(sha)) or None
 
 
+def remaining_s(client, sha: str) -> int:
+    """Seconds until session ``sha`` expires; 0 when it has ended."""
+    return max(0, int(client.ttl(keys.session(sha))))
+
+
 def end(client, sha: str) -> bool:
     """End one session (and drop it from its person's index); True when it existed."""
     return bool(client.eval(_END, 1, keys.session(sha), f"{keys.PREFIX}sessions:", sha))

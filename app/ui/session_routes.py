@@ -23,6 +23,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from app.access import sessions
+from config.settings import get_settings
 
 SESSION_PATH = "/_console/session"
 SIGN_OUT_PATH = "/_console/signout"
@@ -30,8 +31,8 @@ SIGN_OUT_PATH = "/_console/signout"
 
 @functools.lru_cache(maxsize=1)
 def _client():
+    """The console's Redis, built on the first request (one client per server process)."""
     from app.store.clients import redis_from_url
-    from config.settings import get_settings
 
     return redis_from_url(get_settings().result_backend)
 
@@ -57,17 +58,11 @@ async def set_session_cookie(request: Request) -> Response:
     token = await run_in_threadpool(sessions.take_hand_off, client, code)
     if not token:
         return Response("unknown or used code", status_code=400)
-    from config.settings import get_settings
-
-    sha = sessions.digest(token)
-    session = await run_in_threadpool(sessions.get, client, sha)
-    if session is None:
+    max_age_s = await run_in_threadpool(sessions.remaining_s, client, sessions.digest(token))
+    if max_age_s <= 0:
         return Response("the session has ended", status_code=400)
-    import time
-
-    max_age = int(float(session.get("signed_in_at") or 0) + get_settings().SESSION_MAX_AGE_S - time.time())
     response = Response(status_code=204)
-    response.set_cookie(sessions.COOKIE, token, max_age=max(1, max_age), path="/", httponly=True,
+    response.set_cookie(sessions.COOKIE, token, max_age=max_age_s, path="/", httponly=True,
                         samesite="strict", secure=_secure(request))
     return response
 
