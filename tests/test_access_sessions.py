@@ -287,3 +287,13 @@ def test_cookie_route_sets_an_httponly_cookie_once_and_refuses_other_origins(red
     assert http.post("/_console/session", data={"code": code}).status_code == 400  # a code works once
     gone = http.post("/_console/signout", headers={"Origin": "http://console.test"}).headers["set-cookie"]
     assert 'cc_session=""' in gone and "Max-Age=0" in gone
+
+
+def test_the_access_package_speaks_to_redis_only_through_the_store():
+    import ast
+
+    for path in (ROOT / "app" / "access").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            assert not any(n == "redis" or n.startswith("redis.") for n in names), path.name

@@ -195,7 +195,10 @@ def _oidc_identity() -> Identity | None:
     """
     s = get_settings()
     user = st.user
+    had: Identity | None = st.session_state.get(SESSION_KEY)
     if not user.is_logged_in:
+        if had is not None:
+            _session_over(had, "signed out")
         return None
     verified = user.get("email_verified") is True
     email = str(user.get("email") or "")
@@ -203,7 +206,6 @@ def _oidc_identity() -> Identity | None:
     if isinstance(groups, str):
         groups = [groups]
     role = signin.role_for(s.ACCESS_ROLES, email if verified else "", list(groups))
-    had: Identity | None = st.session_state.get(SESSION_KEY)
     if role is None:
         if had is not None:
             _session_over(had, "no longer in ACCESS_ROLES")
