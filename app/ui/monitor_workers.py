@@ -29,7 +29,7 @@ def queue_table(details: list[QueueDetail], paused=()) -> None:
         st.caption("Unknown on this broker — " + "; ".join(sorted(reasons)))
     for d in details:
         if d.stuck and d.name not in paused:
-            st.error(f"{d.name} has {d.ready} waiting message(s) and no consumer: start a worker for it "
+            st.error(f"{plain(d.name)} has {d.ready} waiting message(s) and no consumer: start a worker for it "
                      f"(`./celery_worker.sh`) or add a consumer below.", icon=":material/error:")
 
 
