@@ -113,6 +113,11 @@ def hand_off(client, token: str) -> str:
     return store.put_handoff(client, token)
 
 
+def hand_off_pending(client, code: str) -> bool:
+    """True while the cookie route has not yet taken `code` (and it has not expired)."""
+    return store.handoff_pending(client, code)
+
+
 def take_hand_off(client, code: str) -> str | None:
     """The token parked under `code` (once), or None."""
     return store.take_handoff(client, code)

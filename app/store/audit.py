@@ -13,7 +13,6 @@ raises what redis-py raises when Redis fails (`app.store.clients.STORE_DOWN`).
 """
 from __future__ import annotations
 
-
 from app.store import keys
 
 

@@ -152,6 +152,11 @@ def put_handoff(client, token: str) -> str:
     return code
 
 
+def handoff_pending(client, code: str) -> bool:
+    """True while `code` is parked and not yet taken (nor expired)."""
+    return bool(code) and bool(client.exists(keys.session_handoff(digest(code))))
+
+
 def take_handoff(client, code: str) -> str | None:
     """The token parked under `code`, removed at once (a code works once); None when unknown/expired."""
     if not code or len(code) > 100:

@@ -295,6 +295,19 @@ def _route_script(path: str, body: dict[str, str]) -> None:
             f"body: {json.dumps(urlencode(body))}}});</script>", unsafe_allow_javascript=True)
 
 
+def _hand_cookie_over(code: str) -> None:
+    """Have the browser fetch its cookie with `code`; drawn on every run until the route took the
+    code (a run the browser never rendered, e.g. one replaced by a rerun, would otherwise lose it)."""
+    try:
+        pending = sessions.hand_off_pending(_redis(), code)
+    except STORE_DOWN:
+        pending = True
+    if pending:
+        _route_script(SESSION_ROUTE, {"code": code})
+    else:
+        st.session_state.pop("access_cookie_code", None)
+
+
 def _end_here(ident: Identity, everywhere: bool) -> None:
     sid = st.session_state.get(SID_KEY)
     try:
@@ -425,7 +438,7 @@ def require_login() -> Identity:
             _route_script(SIGN_OUT_ROUTE, {})
         _form()
         st.stop()
-    if code := st.session_state.pop("access_cookie_code", None):
-        _route_script(SESSION_ROUTE, {"code": code})
+    if code := st.session_state.get("access_cookie_code"):
+        _hand_cookie_over(code)
     _sidebar(ident)
     return ident
