@@ -290,7 +290,7 @@ def _route_script(path: str, body: dict[str, str]) -> None:
     from app.ui import first_paint
 
     first_paint.skip_for_session()  # this element shows once: the page must not rerun over it
-    st.html(f"<script>fetch({json.dumps(_base_path() + path)}, {{method: 'POST', credentials: 'same-origin', "
+    st.html(f"<script>/* {time.time():.6f}: a new element each run, so the browser runs it again */ fetch({json.dumps(_base_path() + path)}, {{method: 'POST', credentials: 'same-origin', "
             f"headers: {{'Content-Type': 'application/x-www-form-urlencoded'}}, "
             f"body: {json.dumps(urlencode(body))}}});</script>", unsafe_allow_javascript=True)
 
@@ -434,7 +434,7 @@ def require_login() -> Identity:
     elif ident is None and s.auth_mode == "proxy":
         ident = _proxy()
     if ident is None:
-        if st.session_state.pop("access_clear_cookie", False):
+        if st.session_state.get("access_clear_cookie"):  # on every run of the form, until a sign-in
             _route_script(SIGN_OUT_ROUTE, {})
         _form()
         st.stop()
