@@ -12,6 +12,8 @@ from typing import Any
 
 import streamlit as st
 
+from app.ui.text import plain
+
 from app.access import act, allowed
 from app.errors import PermissionDenied
 from app.ui.auth import identity
@@ -26,7 +28,7 @@ def can(action: str) -> bool:
 def read_only_note() -> None:
     """The line a viewer sees where a form would be."""
     ident = identity()
-    st.info(f"Signed in as {ident.name if ident else 'nobody'} ({ident.role.label if ident else 'none'}): "
+    st.info(f"Signed in as {plain(ident.name) if ident else 'nobody'} ({ident.role.label if ident else 'none'}): "
             f"read-only. Ask an admin for the operator role to submit tasks.", icon=":material/visibility:")
 
 
