@@ -122,7 +122,6 @@ REDIS_IMPORT_ALLOWED = {
 }
 #: Modules that still name keys (`app.store.keys`), left to the refactors of their own packages.
 KEYS_IMPORT_ALLOWED = {
-    "app/access/": "sessions, accounts, sign-in failure counters, the audit stream",
     "app/telemetry/": "heartbeat (cc:workers), queue-pause bootstep (cc:paused), result backend",
 }
 
