@@ -47,7 +47,7 @@ with data_tab:
                 group_by = c1.selectbox("Group by", ["(none)", *columns], key="rep_group")
                 date_col = c2.selectbox("Date column", ["(auto)", *columns], key="rep_date")
                 values = st.multiselect("Value columns (empty: every numeric column)", columns, key="rep_values")
-                choice = timing.inputs("rep", app, settings=settings())
+                choice = timing.inputs("rep_when", app, settings=settings())
                 go = st.form_submit_button("Create", type="primary")
             task_name = KINDS[kind]
             if task_name == "export_data":
@@ -75,7 +75,7 @@ with perf_tab:
             period = st.selectbox("Period", ["1h", "24h", "7d"], index=1, key="rep_period")
             perf_formats = st.multiselect("Formats", ["html", "xlsx", "docx", "pdf", "json"], default=["html"],
                                           key="rep_perf_formats")
-            perf_choice = timing.inputs("rep_perf", app, settings=settings())
+            perf_choice = timing.inputs("rep_perf_when", app, settings=settings())
             if st.form_submit_button("Create performance report"):
                 submit(app, "generate_task_performance_report", {"period": period, "format": perf_formats or ["html"]},
                        f"Task performance ({period})", perf_choice)
