@@ -1,10 +1,10 @@
-"""Email tasks (seed 003) on email_queue: max 3 retries, 60 s countdown with exponential backoff and
+"""Email tasks on email_queue: max 3 retries, 60 s countdown with exponential backoff and
 jitter (`app.mail.backoff`; base EMAIL_RETRY_COUNTDOWN_S).
 
 Connection errors, timeouts and 4xx replies retry; 5xx replies, bad addresses and other bad input
 fail at once with a readable reason. Every task records who it delivered to (`SentLog`, keyed by
 task id), so a retry or a redelivery never mails a recipient twice; the SMTP transaction runs
-inside a sending claim and every attempt of one task uses the same Message-ID (issue 11: see
+inside a sending claim and every attempt of one task uses the same Message-ID (see
 `app.mail.sentlog` for the rule when an earlier attempt died mid-send). The SMTP password is read from
 the settings in the worker: it is never a task argument or part of a result.
 

@@ -37,7 +37,7 @@ def record_progress(task_id: str, meta: dict[str, Any]) -> None:
 
 
 def record_lost_delivery(task_id: str, lost: int, message: str) -> None:
-    """Issue 11 hook: the worker holding an earlier delivery of `task_id` was lost (`lost` so far).
+    """Redelivery hook: the worker holding an earlier delivery of `task_id` was lost (`lost` so far).
     Adds a WORKER_LOST timeline entry and sets the hash's ``lost_deliveries`` (written at once)."""
     record(task_id, "STARTED", {"lost_deliveries": lost}, sync=True,
            timeline=[{"state": "WORKER_LOST", "at": time.time(), "info": message}])

@@ -57,7 +57,7 @@ def redis_ok_or_banner() -> bool:
     """Ping Redis; on failure show a clear banner (never a traceback) and return False.
 
     The banner page keeps checking every REDIS_RETRY_S and reruns itself once Redis answers, so the
-    page recovers without a reload (issue 11).
+    page recovers without a reload.
     """
     try:
         redis_client().ping()
