@@ -138,8 +138,14 @@ def test_countdown_and_eta_from_every_page_are_held_then_run(dev_sink, fake_ai, 
         assert task["started_at"] >= earliest, (what, task["started_at"] - earliest)
     single = next(t for tid, t in done.items() if sent[tid][0] == "email countdown")
     assert int(single["priority"]) == 0 and "Priority high (0)" in timing.task_line(single, celery_app)
-    scheduled = next(t for tid, t in done.items() if sent[tid][0] == "email eta")
-    assert "runs at" in timing.task_line(scheduled, celery_app) and int(scheduled["priority"]) == 5
+    scheduled_id = next(tid for tid in done if sent[tid][0] == "email eta")
+    assert int(done[scheduled_id]["priority"]) == 5
+    monitor = AppTest.from_file(str(ROOT / "pages" / "task_monitor.py"), default_timeout=30)
+    monitor.session_state["mon_selected_task"] = scheduled_id
+    monitor.run()
+    assert not monitor.exception, monitor.exception
+    line = f"runs at {eta:%Y-%m-%d %H:%M:%S} UTC"
+    assert any("Priority normal (5) · broker value 5" in c.value and line in c.value for c in monitor.caption)
 
 
 def test_page_refuses_a_countdown_beyond_the_visibility_timeout(celery_app):
