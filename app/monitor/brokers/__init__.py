@@ -107,10 +107,16 @@ def for_app(app, management_url: str | None = None) -> Broker:
     return from_url(str(app.conf.broker_url), management_url, steps)
 
 
-def for_settings(settings) -> Broker:
-    """The broker of CELERY_BROKER_URL (else REDIS_URL), with RABBITMQ_MANAGEMENT_URL when set."""
+def for_settings(settings, priority_steps=None) -> Broker:
+    """The broker of CELERY_BROKER_URL (else REDIS_URL), with RABBITMQ_MANAGEMENT_URL when set, its
+    Redis lists counted with `priority_steps` or, when not given, the steps the console's Celery app
+    (``config.celery_config:celery_app``) publishes with."""
+    if priority_steps is None:
+        from config.celery_config import celery_app
+
+        priority_steps = (celery_app.conf.broker_transport_options or {}).get("priority_steps")
     mgmt = settings.RABBITMQ_MANAGEMENT_URL
-    return from_url(settings.broker_url, mgmt.get_secret_value() if mgmt else None)
+    return from_url(settings.broker_url, mgmt.get_secret_value() if mgmt else None, priority_steps)
 
 
 def coerce(broker) -> Broker:
