@@ -37,7 +37,7 @@ def record_progress(task_id: str, meta: dict[str, Any]) -> None:
 
 
 def record_lost_delivery(task_id: str, lost: int, message: str) -> None:
-    """Issue 11 hook: the worker holding an earlier delivery of `task_id` was lost (`lost` so far).
+    """Redelivery hook: the worker holding an earlier delivery of `task_id` was lost (`lost` so far).
     Adds a WORKER_LOST timeline entry and sets the hash's ``lost_deliveries`` (written at once)."""
     record(task_id, "STARTED", {"lost_deliveries": lost}, sync=True,
            timeline=[{"state": "WORKER_LOST", "at": time.time(), "info": message}])
@@ -58,7 +58,7 @@ def _worker_of(request) -> str | None:
 
 
 @signals.before_task_publish.connect
-def _on_publish(sender=None, body=None, exchange=None, routing_key=None, headers=None, **_):
+def _on_publish(sender=None, body=None, exchange=None, routing_key=None, headers=None, properties=None, **_):
     headers = headers if headers is not None else {}
     now = time.time()
     headers.setdefault(SENT_AT_HEADER, now)
@@ -78,6 +78,7 @@ def _on_publish(sender=None, body=None, exchange=None, routing_key=None, headers
         "retry_of": headers.get(RETRY_OF_HEADER), "retries": retries,
         "schedule": headers.get(SCHEDULE_HEADER), "group_id": headers.get("group"),
         "chord_id": _chord_callback_id(headers.get("chord")),
+        "priority": (properties or {}).get("priority"),  # the broker's value, as sent
     }, name=headers.get("task") or sender, queue=routing_key or None, first_seen=True,
         search_text=f"{shown_args} {shown_kwargs}",  # ids are found by exact lookup, not indexed
         # a group sent from outside any task has no parent: its members are kept as the group's
