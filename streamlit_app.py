@@ -1,12 +1,13 @@
 """Console entry point: the sign-in gate (app.ui.auth), then navigation over the pages in pages/.
 
-Run with ``streamlit run streamlit_app.py`` (``make run`` does this for you).
+Run with ``streamlit run streamlit_app.py`` (``make run`` does this for you). Streamlit runs this
+file twice over: imported as a module, it only defines ``app``, the ``st.App`` that serves this same
+script plus the console's cookie routes (`app.ui.session_routes`; `streamlit run` finds ``app`` and
+serves it); run as the page script (``__main__``), it draws the console.
 """
 from pathlib import Path
 
 import streamlit as st
-
-from app.ui.auth import require_login
 
 PAGES_DIR = Path(__file__).parent / "pages"
 #: (file in pages/, title, icon); a page appears once its file exists.
@@ -18,13 +19,23 @@ PAGES = [
     ("reports.py", "Reports", ":material/analytics:"),
     ("schedules.py", "Schedules", ":material/schedule:"),
     ("workflows.py", "Workflows", ":material/account_tree:"),
-    ("audit.py", "Audit", ":material/policy:"),
+    ("audit.py", "Users & audit", ":material/policy:"),
     ("alerts.py", "Alerts", ":material/notifications:"),
     ("issues.py", "Issues", ":material/bug_report:"),
 ]
 
-st.set_page_config(page_title="Celery Console", page_icon=":material/hub:", layout="wide")
-require_login()
-nav = st.navigation([st.Page(str(PAGES_DIR / f), title=t, icon=i, url_path=Path(f).stem)
-                     for f, t, i in PAGES if (PAGES_DIR / f).exists()])
-nav.run()
+if __name__ == "__main__":
+    from app.ui.auth import require_login
+
+    st.set_page_config(page_title="Celery Console", page_icon=":material/hub:", layout="wide")
+    require_login()
+    nav = st.navigation([st.Page(str(PAGES_DIR / f), title=t, icon=i, url_path=Path(f).stem)
+                         for f, t, i in PAGES if (PAGES_DIR / f).exists()])
+    nav.run()
+else:
+    from streamlit import config as _config
+
+    from app.ui import session_routes
+
+    _base = (_config.get_option("server.baseUrlPath") or "").strip("/")
+    app = st.App(__file__, routes=session_routes.routes(f"/{_base}" if _base else ""))

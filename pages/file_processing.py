@@ -4,7 +4,7 @@ import streamlit as st
 from app.errors import InvalidInput
 from app.files import filetypes
 from app.documents import registry
-from app.ui import access
+from app.ui import access, timing
 from app.ui.access import can, read_only_note
 from app.ui.file_results import render_batch, render_outputs
 from app.ui.resources import celery, redis_ok_or_banner, settings
@@ -35,8 +35,16 @@ else:
         w, h = st.columns(2)
         size = [w.number_input("Resize width (px)", 1, 10_000, 800), h.number_input("Resize height (px)", 1, 10_000, 600)]
         as_batch = st.checkbox("Send several files as one batch (a chord with a summary)", value=True)
+        when = timing.inputs("file", celery(), settings=settings())
         submitted = st.form_submit_button("Process", type="primary")
 
+options = None
+if submitted:
+    try:
+        options = when.options(celery())
+    except InvalidInput as exc:
+        st.error(str(exc))
+        submitted = False
 if submitted:
     accepted = []
     for f in files or []:
@@ -56,14 +64,14 @@ if submitted:
         task = celery().tasks["app.tasks.file_tasks.batch_process_files"]
         res = access.submit(task, args=[[str(s.path) for s, _ in accepted]],
                             kwargs={"operations": chosen, "names": [s.original_name for s, _ in accepted],
-                                    "size": [int(v) for v in size]})
+                                    "size": [int(v) for v in size]}, **options)
         if res:
             st.session_state.file_jobs.insert(0, {"id": res.id, "name": f"Batch of {len(accepted)} files", "batch": True})
     else:
         for stored, family in accepted:
             kwargs = {"size": [int(v) for v in size]} if family == "image" else {}
             res = access.submit(celery().tasks[registry.TASK_NAMES[family]],
-                                args=[str(stored.path), chosen[family]], kwargs=kwargs)
+                                args=[str(stored.path), chosen[family]], kwargs=kwargs, **options)
             if res:
                 st.session_state.file_jobs.insert(0, {"id": res.id, "name": stored.original_name})
 

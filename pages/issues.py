@@ -10,6 +10,7 @@ from app.ui.monitor_widgets import ago, when
 from app.ui.access import can
 from app.ui.navigation import via_entry_script
 from app.ui.resources import celery, redis_client, redis_ok_or_banner
+from app.ui.text import plain  # task names, exceptions and worker names come from events: text, not Markdown
 
 via_entry_script()
 
@@ -36,18 +37,18 @@ event = st.dataframe(rows, hide_index=True, width="stretch", on_select="rerun", 
                      key="iss_table", column_config={"last 24 h": st.column_config.LineChartColumn(y_min=0)})
 picked = event.selection.rows[0] if event and event.selection and event.selection.rows else 0
 group = groups[min(picked, len(groups) - 1)]
-st.subheader(f"{group['exc_type']} in {group['name']}")
+st.subheader(plain(f"{group['exc_type']} in {group['name']}"))
 c = st.columns(4)
 c[0].metric("Failures", group["count"])
 c[1].metric("First seen", ago(group["first_at"]))
 c[2].metric("Last seen", ago(group["last_at"]))
 c[3].metric("Still failed", len(failure_groups.retryable_ids(client, group["fingerprint"])))
 st.code(group["message"] or "(no message)", language=None)
-st.caption("Queues: " + (", ".join(f"{q} ({n})" for q, n in group["queues"].items()) or "—") +
-           " · Workers: " + (", ".join(f"{w} ({n})" for w, n in group["workers"].items()) or "—"))
+st.caption(plain("Queues: " + (", ".join(f"{q} ({n})" for q, n in group["queues"].items()) or "—") +
+                 " · Workers: " + (", ".join(f"{w} ({n})" for w, n in group["workers"].items()) or "—")))
 example = failure_groups.example(client, group)
 if example:
-    st.caption(f"Newest example: `{example['id']}` · {example.get('exception') or ''}")
+    st.caption(f"Newest example: `{plain(example['id'])}` · {plain(example.get('exception') or '')}")
     st.code(f"args   = {example.get('args') or ''}\nkwargs = {example.get('kwargs') or ''}", language="json")
     if example.get("traceback"):
         with st.expander("Traceback", expanded=True):

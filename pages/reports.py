@@ -3,7 +3,7 @@ live task state, downloads, and recurring report schedules."""
 import streamlit as st
 
 from app.errors import InvalidInput
-from app.ui import flash, report_schedules
+from app.ui import flash, report_schedules, timing
 from app.ui.access import can, read_only_note
 from app.ui.report_results import JOBS, render_report, submit
 from app.ui.report_sources import choose_source, columns_of
@@ -47,6 +47,7 @@ with data_tab:
                 group_by = c1.selectbox("Group by", ["(none)", *columns], key="rep_group")
                 date_col = c2.selectbox("Date column", ["(auto)", *columns], key="rep_date")
                 values = st.multiselect("Value columns (empty: every numeric column)", columns, key="rep_values")
+                choice = timing.inputs("rep_when", app, settings=settings())
                 go = st.form_submit_button("Create", type="primary")
             task_name = KINDS[kind]
             if task_name == "export_data":
@@ -62,9 +63,9 @@ with data_tab:
             elif go and task_name == "export_data":
                 for fmt in formats:
                     submit(app, task_name, {"data": {"file_path": path}, "format": fmt, "name": f"{name} export"},
-                           f"Export of {name} ({fmt})")
+                           f"Export of {name} ({fmt})", choice)
             elif go:
-                submit(app, task_name, configured[1], f"{kind} of {name}")
+                submit(app, task_name, configured[1], f"{kind} of {name}", choice)
 
 with perf_tab:
     if not can("submit"):
@@ -74,9 +75,10 @@ with perf_tab:
             period = st.selectbox("Period", ["1h", "24h", "7d"], index=1, key="rep_period")
             perf_formats = st.multiselect("Formats", ["html", "xlsx", "docx", "pdf", "json"], default=["html"],
                                           key="rep_perf_formats")
+            perf_choice = timing.inputs("rep_perf_when", app, settings=settings())
             if st.form_submit_button("Create performance report"):
                 submit(app, "generate_task_performance_report", {"period": period, "format": perf_formats or ["html"]},
-                       f"Task performance ({period})")
+                       f"Task performance ({period})", perf_choice)
 
 with sched_tab:
     report_schedules.entries_panel(app)

@@ -8,6 +8,7 @@ from app.documents.samples import make_sample_docx
 from app.ui import (access, alert_forms, confirm, first_paint, monitor_charts, monitor_tasks, monitor_workers,
                     queue_controls)
 from app.ui.access import can
+from app.ui.auth import fragment  # st.fragment that checks the session on each of its runs
 from app.ui import monitor_widgets as w
 from app.ui.resources import broker_client, celery, redis_client, redis_ok_or_banner, settings
 from app.ui.navigation import via_entry_script
@@ -39,7 +40,7 @@ overview, tasks_tab, workers_tab, stuck_tab, audit_tab = st.tabs(
     ["Overview", "Tasks", "Workers & queues", "Why stuck?", "Audit log"])
 
 
-@st.fragment(run_every=REFRESH_S)
+@fragment(run_every=REFRESH_S)
 def live_overview():
     try:
         snap = snapshot.take(redis_client(), broker_client(), QUEUES, settings().WORKER_OFFLINE_AFTER_S)
@@ -70,7 +71,7 @@ first_paint.rest(PAGE)  # first run of the session ends here and reruns at once 
 with tasks_tab:
     flt = monitor_tasks.filters(QUEUES)
 
-    @st.fragment(run_every=REFRESH_S)
+    @fragment(run_every=REFRESH_S)
     def live_tasks():
         try:
             monitor_tasks.table(flt)

@@ -71,31 +71,27 @@ def at_client():
     return redis_client()
 
 
-def _entry(role: Role | None = None, signed_in_at: float | None = None) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60)
-    if role is not None:
-        at.session_state[SESSION_KEY] = Identity(f"ui-{role.label}", role, "10.0.0.9", "accounts", signed_in_at)
-    return at
+def _entry() -> AppTest:
+    return AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60)
 
 
-def test_expired_session_shows_the_sign_in_form_and_is_audited(accounts_mode):
-    import time
-
-    name = "ui-viewer"
-    before = len(audit.read(at_client(), audit.AuditFilter(who=name, action="session_expired"), 1000))
-    at = _entry(Role.VIEWER, time.time() - get_settings().SESSION_MAX_AGE_S - 1).run()
+def test_a_page_state_identity_without_a_live_session_is_refused(accounts_mode):
+    """An identity in the page state is not enough: every run checks the session in Redis."""
+    at = _entry()
+    at.session_state[SESSION_KEY] = Identity("ui-admin", Role.ADMIN, "10.0.0.9", "accounts", 9e18)
+    at.session_state["pending_action"] = {"label": "Purge q", "action": print, "owner": "ui-admin", "role": 3}
+    at.run()
     assert not at.exception, at.exception
-    assert any(b.label == "Sign in" for b in at.button)
-    assert any("session expired" in i.value for i in at.info)
-    assert SESSION_KEY not in at.session_state
-    after = audit.read(at_client(), audit.AuditFilter(who=name, action="session_expired"), 1000)
-    assert len(after) == before + 1
+    assert [b.label for b in at.button] == ["Sign in"]
+    assert SESSION_KEY not in at.session_state and "pending_action" not in at.session_state
+    assert any("session ended" in i.value for i in at.info)
 
 
 def test_sign_in_form_refuses_a_wrong_password_and_creates_a_session(accounts_mode, redis_client):
     import uuid
 
     from app.access import accounts, identity, sessions
+    from app.ui.auth import SID_KEY
 
     name = f"form-{uuid.uuid4().hex[:6]}"
     accounts.add(redis_client, identity.system("test"), name, "operator", "form password")
@@ -110,8 +106,10 @@ def test_sign_in_form_refuses_a_wrong_password_and_creates_a_session(accounts_mo
     assert not at.exception, at.exception
     ident = at.session_state[SESSION_KEY]
     assert (ident.name, ident.role, ident.auth_method) == (name, Role.OPERATOR, "accounts")
-    token = at.session_state["access_token"]
-    assert sessions.lookup(redis_client, token, "", 3600).name == name
-    assert any(b.label == "Sign out" for b in at.button)  # clicking it: tests/test_browser.py
+    sid = at.session_state[SID_KEY]
+    assert sessions.validate(redis_client, sid, "", 3600, False).name == name
+    assert [s["sha"] for s in sessions.list_for(redis_client, name)] == [sid]
+    assert not any(len(str(v)) == 43 for v in at.session_state.to_dict().values())  # no token in the state
+    assert any(b.label == "Sign out" for b in at.button)  # clicking it: tests/test_browser_sessions.py
     assert [e["action"] for e in audit.read(redis_client, audit.AuditFilter(who=name), 5)] == \
         ["sign_in", "sign_in_failed"]

@@ -216,7 +216,7 @@ def test_each_role_sees_exactly_its_controls(stack, browser, page):
     viewer.get_by_text("Beat reloads entries").wait_for()
     for label in ("Run now", "Delete", "Save", "Edit"):
         assert viewer.get_by_role("button", name=label).count() == 0, label
-    viewer.get_by_role("button", name="Sign out").click()
+    viewer.get_by_role("button", name="Sign out", exact=True).click()
     viewer.get_by_role("button", name="Sign in").wait_for()
     viewer.goto(stack["url"] + "/")  # signed out for good: the session is gone from Redis
     viewer.get_by_role("button", name="Sign in").wait_for()

@@ -122,7 +122,6 @@ REDIS_IMPORT_ALLOWED = {
 }
 #: Modules that still name keys (`app.store.keys`), left to the refactors of their own packages.
 KEYS_IMPORT_ALLOWED = {
-    "app/access/": "sessions, accounts, sign-in failure counters, the audit stream",
     "app/telemetry/": "heartbeat (cc:workers), queue-pause bootstep (cc:paused), result backend",
 }
 
@@ -180,6 +179,22 @@ def test_key_names_stay_in_the_store():
     offenders, used = _offenders(_imports_keys, KEYS_IMPORT_ALLOWED)
     assert offenders == [], "call a named app.store module instead of naming keys"
     assert used == set(KEYS_IMPORT_ALLOWED), f"stale allow-list entries: {set(KEYS_IMPORT_ALLOWED) - used}"
+
+
+def test_refreshing_fragments_check_the_session():
+    """A fragment that refreshes by itself runs without the entry script's sign-in check, so every
+    one goes through `app.ui.auth.fragment` (which checks the session on each of its runs). Only
+    the Redis-down banner's own retry fragment, which shows nothing but reruns the app, and the
+    decorator itself use ``st.fragment`` directly."""
+    allowed = {"app/ui/auth.py", "app/ui/resources.py"}
+    offenders = []
+    for path in _source_files():
+        rel = path.relative_to(ROOT).as_posix()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and node.attr == "fragment" and \
+                    isinstance(node.value, ast.Name) and node.value.id == "st" and rel not in allowed:
+                offenders.append(f"{rel}:{node.lineno}")
+    assert offenders == []
 
 
 # --- the composition root -------------------------------------------------------------------------

@@ -7,6 +7,11 @@
 - `audit`     — the append-only audit log (Redis stream), filter and CSV/JSON export.
 - `accounts`  — built-in accounts (argon2id hashes in Redis); `signin` — password sign-in with
                 throttling; `startup` — the start-up refusals (bind address, empty password).
+- `sessions`  — browser sessions: created at sign-in, validated on every page run, ended one at a
+                time or all of a person's at once.
+
+Every Redis read and write goes through `app.store` (`accounts`, `audit`, `sessions`,
+`signin_throttle`); nothing here imports redis.
 
 Streamlit pages get the signed-in identity from `app.ui.auth.identity()` and submit tasks with
 `app.ui.access.submit`.

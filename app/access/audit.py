@@ -1,4 +1,4 @@
-"""The audit log: one Redis stream entry per state-changing act, sign-in and refusal.
+"""The audit log: one Redis stream entry per state-changing act, sign-in and refusal (`app.store.audit`).
 
 Append-only from the console's point of view: entries are only ever added (``XADD``); nothing in
 the console deletes or edits one. Retention is by count: each ``XADD`` carries ``MAXLEN ~
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.access.identity import Identity
-from app.store import keys
+from app.store import audit as store
 
 FIELDS = ("id", "at", "who", "role", "client", "auth", "action", "target", "outcome", "detail")
 #: Entries read per XREVRANGE call while filtering; at most SCAN_MAX_ENTRIES are looked at per query.
@@ -48,7 +48,7 @@ def record(client, identity: Identity, action: str, target: str = "", outcome: s
     entry = {"at": f"{time.time():.3f}", **identity.as_audit(), "action": action,
              "target": str(target or ""), "outcome": outcome,
              "detail": json.dumps(detail or {}, default=str, ensure_ascii=False)}
-    entry_id = client.xadd(keys.AUDIT_LOG, entry, maxlen=_max_entries(), approximate=True)
+    entry_id = store.append(client, entry, _max_entries())
     return _decode(entry_id, entry)
 
 
@@ -103,7 +103,7 @@ def _walk(client, flt: AuditFilter) -> Iterator[dict[str, Any]]:
     lo = f"{int(flt.since * 1000)}-0" if flt.since is not None else "-"
     seen = 0
     while seen < SCAN_MAX_ENTRIES:
-        batch = client.xrevrange(keys.AUDIT_LOG, max=hi, min=lo, count=PAGE)
+        batch = store.newest_first(client, hi, lo, PAGE)
         if not batch:
             return
         for entry_id, fields in batch:
@@ -141,7 +141,7 @@ def recent(client, limit: int = 100) -> list[dict[str, Any]]:
 
 def length(client) -> int:
     """Entries in the log now."""
-    return int(client.xlen(keys.AUDIT_LOG))
+    return store.length(client)
 
 
 def _cell(value: Any) -> str:

@@ -4,6 +4,8 @@
     python -m app users passwd NAME [--role ROLE]
     python -m app users remove NAME
     python -m app users list
+    python -m app users sessions NAME      the person's live sessions (sign-in time, address, expiry)
+    python -m app users logout NAME        end every session of NAME at once (audited)
 
 The password is read from a prompt (asked twice) on a terminal, or as the first line of standard
 input otherwise, so scripts can do ``printf '%s\\n' "$PW" | python -m app users add ann --role viewer``.
@@ -20,7 +22,7 @@ import getpass
 import sys
 from datetime import datetime, timezone
 
-from app.access import accounts
+from app.access import accounts, sessions
 from app.access import identity as identities
 from app.access.roles import names
 from app.errors import ConsoleError
@@ -75,6 +77,10 @@ def _parser() -> argparse.ArgumentParser:
     remove = sub.add_parser("remove", help="delete an account")
     remove.add_argument("name")
     sub.add_parser("list", help="list accounts with their roles")
+    sess = sub.add_parser("sessions", help="list the live sessions of a person")
+    sess.add_argument("name")
+    logout = sub.add_parser("logout", help="end every session of a person")
+    logout.add_argument("name")
     return p
 
 
@@ -97,6 +103,17 @@ def main(argv: list[str], stdin=None, out=None) -> int:
             for a in rows:
                 changed = datetime.fromtimestamp(a.updated_at, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
                 print(f"{a.name}\t{a.role.label}\tchanged {changed}", file=out)
+        elif args.command == "sessions":
+            rows = sessions.list_for(client, args.name)
+            if not rows:
+                print(f"No live sessions of {args.name}.", file=out)
+            for r in rows:
+                since = datetime.fromtimestamp(r["signed_in_at"], timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+                print(f"{r['sha'][:12]}\t{r['auth']}\tsigned in {since}\tfrom {r['client'] or '?'}\t"
+                      f"ends in {r['expires_in_s'] // 60} min", file=out)
+        elif args.command == "logout":
+            n = sessions.end_sessions_of(client, who, args.name)
+            print(f"Ended {n} session(s) of {args.name}.", file=out)
         elif args.command == "remove":
             accounts.remove(client, who, args.name)
             print(f"Removed {args.name}.", file=out)

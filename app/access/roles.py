@@ -3,7 +3,7 @@
 Three roles, each including the one below it: viewer (read-only) < operator (submit tasks on every
 page, revoke/retry/terminate one task, run a schedule now, cancel a scheduled e-mail) < admin (purge,
 bulk actions, pool/consumer/rate-limit changes, schedule create/edit/enable/disable/delete, user
-management). Source: issue 12 "Roles".
+management).
 
 Adding a state-changing action anywhere in the console: add its name here, then run it through
 `app.access.act` (or `app.ui.access.submit` for a task submit). An action missing from `ACTIONS` is
@@ -80,7 +80,7 @@ ACTIONS: dict[str, Role] = {
     "schedule_enable": Role.ADMIN,
     "schedule_disable": Role.ADMIN,
     "schedule_delete": Role.ADMIN,
-    # issue 16: queue pause/resume, retry a failure group, alert rules and test alerts
+    # queue pause/resume, retry a failure group, alert rules and test alerts
     "queue_pause": Role.ADMIN,
     "queue_resume": Role.ADMIN,
     "retry_group": Role.ADMIN,
@@ -91,10 +91,12 @@ ACTIONS: dict[str, Role] = {
     "user_remove": Role.ADMIN,
     "user_passwd": Role.ADMIN,
     "user_role": Role.ADMIN,
+    "user_sessions_end": Role.ADMIN,
 }
 
 #: Events that are audited but need no role (they happen before or around a session).
-EVENTS = frozenset({"sign_in", "sign_in_failed", "sign_out", "session_expired"})
+EVENTS = frozenset({"sign_in", "sign_in_failed", "sign_out", "sign_out_everywhere", "session_expired",
+                    "session_ended"})
 
 
 def min_role(action: str) -> Role:

@@ -1,13 +1,17 @@
 """Signing in: password check with throttling, and the e-mail / group allow-list for OIDC and proxy.
 
-Throttling (issue 12: "5 failures -> growing delay"): failed password sign-ins are counted per
-account name and per client address in Redis (`keys.signin_failures`), each counter forgotten
-SIGNIN_FAILURE_WINDOW_S after its last failure. Once an account has SIGNIN_MAX_FAILURES failures
-(an address SIGNIN_MAX_FAILURES_PER_ADDRESS), the next try must wait
-``min(SIGNIN_DELAY_BASE_S * 2 ** (failures - limit), SIGNIN_DELAY_MAX_S)`` seconds after the last
-failure (defaults: 5th failure -> 2 s, 6th -> 4 s, ... capped at 15 min); an early try is refused
-without checking the password. A success clears the account's counter, not the address's. Every
-failure and every throttled try is audited as "sign_in_failed".
+Throttling: tries are counted per account name and per client address in Redis
+(`app.store.signin_throttle`), each counter forgotten SIGNIN_FAILURE_WINDOW_S after its last try.
+The check and the count are one atomic step taken BEFORE the password hash is computed: once an
+account has SIGNIN_MAX_FAILURES counted tries (an address SIGNIN_MAX_FAILURES_PER_ADDRESS), the next
+try must wait ``min(SIGNIN_DELAY_BASE_S * 2 ** (tries - limit), SIGNIN_DELAY_MAX_S)`` seconds after
+the last one (defaults: 5 tries, then 2 s, 4 s, ... capped at 15 min), and an early try is refused
+without computing a hash. So 50 parallel tries against one account compute at most
+SIGNIN_MAX_FAILURES hashes. A success clears the account's count and takes its try back from the
+address. Each try that reaches the hash and fails is audited "sign_in_failed"/"refused"; refused
+early tries are counted, not each audited: the first of a burst is audited "throttled", and the
+burst's count, when over one, is audited once ("throttled", ``detail.count``) when the next try gets
+through.
 """
 from __future__ import annotations
 
@@ -19,37 +23,17 @@ from app.access import accounts, audit
 from app.access.identity import Identity
 from app.access.roles import Role
 from app.errors import SignInRefused
-from app.store import keys
+from app.store import signin_throttle
 from config.settings import Settings
 
 #: The account name of the shared CONSOLE_PASSWORD (kept for existing installs); role admin.
 SHARED_ACCOUNT = "admin"
 
 
-def _wait_s(client, settings: Settings, kind: str, value: str, limit: int, now: float) -> float:
-    raw = client.hgetall(keys.signin_failures(kind, value))
-    count = int(raw.get("count", 0) or 0)
-    if count < limit:
-        return 0.0
-    delay = min(settings.SIGNIN_DELAY_BASE_S * 2 ** (count - limit), settings.SIGNIN_DELAY_MAX_S)
-    return max(0.0, float(raw.get("last_at", 0) or 0) + delay - now)
-
-
-def throttle_wait_s(client, settings: Settings, name: str, address: str, now: float | None = None) -> float:
-    """Seconds until `name` from `address` may try again (0 when it may now)."""
-    now = time.time() if now is None else now
-    return max(_wait_s(client, settings, "user", name, settings.SIGNIN_MAX_FAILURES, now),
-               _wait_s(client, settings, "addr", address or "unknown", settings.SIGNIN_MAX_FAILURES_PER_ADDRESS, now))
-
-
-def _count_failure(client, settings: Settings, name: str, address: str, now: float) -> int:
-    pipe = client.pipeline(transaction=True)
-    for kind, value in (("user", name), ("addr", address or "unknown")):
-        key = keys.signin_failures(kind, value)
-        pipe.hincrby(key, "count", 1)
-        pipe.hset(key, "last_at", f"{now:.3f}")
-        pipe.expire(key, settings.SIGNIN_FAILURE_WINDOW_S)
-    return int(pipe.execute()[0])
+def _try(client, settings: Settings, name: str, address: str, now: float) -> signin_throttle.Try:
+    return signin_throttle.try_once(client, name, address, now, settings.SIGNIN_MAX_FAILURES,
+                                    settings.SIGNIN_MAX_FAILURES_PER_ADDRESS, settings.SIGNIN_DELAY_BASE_S,
+                                    settings.SIGNIN_DELAY_MAX_S, settings.SIGNIN_FAILURE_WINDOW_S)
 
 
 def sign_in_password(client, settings: Settings, name: str, password: str, address: str,
@@ -59,16 +43,21 @@ def sign_in_password(client, settings: Settings, name: str, password: str, addre
     Returns:
         The signed-in `Identity` (audited "sign_in").
     Raises:
-        SignInRefused: wrong name or password (audited, counted), or throttled (audited, with
-            `retry_after_s`).
+        SignInRefused: wrong name or password (audited, counted), throttled (counted; audited once
+            per burst; `retry_after_s` set), or no hash slot free (`accounts.HASH_WAIT_S`).
     """
     now = time.time() if now is None else now
     name = (name or "").strip()[:64]
     attempt = Identity(name or "(empty)", Role.VIEWER, address, "password")
-    wait = throttle_wait_s(client, settings, name, address, now)
-    if wait > 0:
-        audit.record(client, attempt, "sign_in_failed", name, "throttled", {"retry_after_s": round(wait, 1)})
-        raise SignInRefused(f"Too many failed sign-ins: try again in {wait:.0f} s.", retry_after_s=wait)
+    t = _try(client, settings, name, address, now)
+    if not t.allowed:
+        if t.throttled_in_burst == 1:
+            audit.record(client, attempt, "sign_in_failed", name, "throttled",
+                         {"retry_after_s": round(t.wait_s, 1), "note": "further tries of this burst are counted"})
+        raise SignInRefused(f"Too many failed sign-ins: try again in {t.wait_s:.0f} s.", retry_after_s=t.wait_s)
+    if t.throttled_in_burst > 1:  # the first of the burst is audited already
+        audit.record(client, attempt, "sign_in_failed", name, "throttled", {"count": t.throttled_in_burst,
+                                                                            "burst": "ended"})
     ident = None
     shared = settings.CONSOLE_PASSWORD.get_secret_value() if settings.CONSOLE_PASSWORD else ""
     if shared and name == SHARED_ACCOUNT and hmac.compare_digest(password.encode(), shared.encode()):
@@ -78,11 +67,10 @@ def sign_in_password(client, settings: Settings, name: str, password: str, addre
         if account is not None:
             ident = Identity(account.name, account.role, address, "accounts", now)
     if ident is None:
-        failures = _count_failure(client, settings, name, address, now)
         audit.record(client, attempt, "sign_in_failed", name, "refused",
-                     {"reason": "wrong name or password", "failures": failures})
+                     {"reason": "wrong name or password", "failures": t.tries})
         raise SignInRefused("Wrong account name or password.")
-    client.delete(keys.signin_failures("user", name))
+    signin_throttle.succeeded(client, name, address)
     audit.record(client, ident, "sign_in", name, "ok")
     return ident
 

@@ -1,7 +1,7 @@
 """Start-up refusals: settings that would expose the console, or cannot work, stop `python -m app`
 (and the console page) with a message naming the setting to change.
 
-Rules (issue 12 "Safe default"): with no sign-in configured, the console (CONSOLE_ADDRESS) and the
+Rules: with no sign-in configured, the console (CONSOLE_ADDRESS) and the
 metrics endpoint (METRICS_LOCAL_ONLY) stay on the loopback interface; an empty CONSOLE_PASSWORD is
 refused, not taken as "no password"; each sign-in mode has the settings it needs.
 """

@@ -5,7 +5,8 @@
 
 Used in front of the workers, beat and metrics in the Procfile so they start after the embedded
 server. The exec form leaves no shell between the supervisor and the program, so the supervisor's
-stop signal reaches the program itself (a Celery worker's warm shutdown needs that).
+stop signal reaches the program itself (a Celery worker's warm shutdown needs that). Its messages
+show the URL with the password masked (``redis://:***@host:port/0``).
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import os
 import sys
 import time
 
+from app.launcher.processes import safe_url
 from app.launcher.redis_server import answers
 
 
@@ -30,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
     if not wait(url, float(os.environ.get("AWAIT_REDIS_S", "30"))):
-        print(f"Redis at {url} did not answer; giving up (the supervisor starts this again).", file=sys.stderr)
+        print(f"Redis at {safe_url(url)} did not answer; giving up (the supervisor starts this again).", file=sys.stderr)
         return 1
     if argv:
         sys.stdout.flush()

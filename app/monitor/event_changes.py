@@ -32,7 +32,7 @@ import json
 import re
 from typing import Any
 
-from app.telemetry.redaction import SECRET_WORDS, to_text
+from app.telemetry.redaction import redact_text, to_text
 from app.telemetry.redaction import may_hold_secret as _may_hold_secret
 
 #: Event type -> history state (celery.events.state.TASK_EVENT_TO_STATE, less task-rejected).
@@ -44,16 +44,15 @@ ARGS_MAX_CHARS = 2_000
 RESULT_MAX_CHARS = 8_000
 TRACEBACK_MAX_CHARS = 8_000
 ARGS_JSON_MAX_BYTES = 64 * 1024
-_SECRET_VALUE_RE = re.compile(
-    r"""((?:['"])?[\w-]*(?:%s)[\w-]*(?:['"])?\s*[:=]\s*)('(?:[^'\\]|\\.)*'?|"(?:[^"\\]|\\.)*"?|[^,)}\]\s]+)"""
-    % "|".join(re.escape(w) for w in SECRET_WORDS), re.IGNORECASE)
 
 
 def mask_repr(text: str) -> str:
-    """`text` (a Python repr) with the values of secret-named keys replaced by ``'***'``."""
-    if not _may_hold_secret(text):  # most results: no secret word, nothing to mask
+    """`text` (a Python repr, an exception message, a traceback) masked by the recorder's own
+    redactor (`app.telemetry.redaction.redact_text`): secret-named keys' values, ``sk-…`` keys,
+    ``Bearer …`` / ``Basic …`` credentials and PEM blocks become ``***``."""
+    if not isinstance(text, str) or not _may_hold_secret(text):  # most texts: nothing to mask
         return text
-    return _SECRET_VALUE_RE.sub(lambda m: f"{m.group(1)}'***'", text)
+    return redact_text(text)
 
 
 _EMPTY = {"()": (), "[]": [], "{}": {}}
@@ -277,8 +276,8 @@ def entry_for(event: dict[str, Any], with_arguments: bool = True) -> tuple | Non
         fields["reason"] = kwargs["info"] = why
         return task_id, state, fields, now, kwargs
     # task-failed / task-retried
-    exception = _cut(get("exception"), 2_000)
-    traceback = _cut(get("traceback"), TRACEBACK_MAX_CHARS)
+    exception = _cut(mask_repr(get("exception")), 2_000)
+    traceback = _cut(mask_repr(get("traceback")), TRACEBACK_MAX_CHARS)
     if traceback is not None:
         fields["traceback"] = traceback
     if exception:

@@ -307,9 +307,10 @@ def reconcile(history, backend, write: Callable[[dict[str, Any]], None],
             elif status == "FAILURE":
                 exc = meta.get("result") or {}
                 if isinstance(exc, dict) and exc.get("exc_type"):
-                    change["exception"] = f"{exc.get('exc_type')}: {' '.join(map(str, exc.get('exc_message') or []))}"[:2_000]
+                    change["exception"] = event_changes.mask_repr(
+                        f"{exc.get('exc_type')}: {' '.join(map(str, exc.get('exc_message') or []))}")[:2_000]
                 if meta.get("traceback"):
-                    change["traceback"] = str(meta["traceback"])[-event_changes.TRACEBACK_MAX_CHARS:]
+                    change["traceback"] = event_changes.mask_repr(str(meta["traceback"]))[-event_changes.TRACEBACK_MAX_CHARS:]
             write(change)
             written += 1
     return written

@@ -26,6 +26,8 @@ broker adapters, `app.monitor.brokers`, read a broker's own keys themselves):
 - `alerts`        alert rules, their evaluation state and the alert history
 - `results`       Celery's result records in a Redis result backend (read, deleted by clean-ups)
 - `server`        the server itself: PING, INFO memory, reachability and data dir by URL
+- `accounts`, `audit`, `sessions`, `signin_throttle`  the access data: accounts, the audit stream,
+                  browser sessions with their per-person index, sign-in try counters
 
 A second writer (e.g. a Celery-events ingester) needs only::
 

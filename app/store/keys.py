@@ -37,8 +37,11 @@ Access (written and read by `app.access`):
 - ``cc:signin:fail:user:<name>``  hash ``{count, last_at}`` of failed sign-ins of one account
                                   (expires SIGNIN_FAILURE_WINDOW_S after the last failure).
 - ``cc:signin:fail:addr:<ip>``    the same per client address.
-- ``cc:session:<sha256 of token>`` string, JSON identity of a signed-in browser session (expires
-                                  SESSION_MAX_AGE_S after sign-in; `app.access.sessions`).
+- ``cc:signin:fail:*`` also hold ``throttled`` (refused tries of the current burst, audited once).
+- ``cc:session:<sha256 of token>`` hash, one signed-in browser session (`app.store.sessions`).
+- ``cc:sessions:<name>``          set, the session digests of one person (the per-person index).
+- ``cc:session:handoff:<sha256>`` string, a session token waiting to be set as an HttpOnly cookie
+                                  by the console's own route (60 s, taken once).
 
 Workers (written by `app.telemetry.heartbeat` and the event ingester, read through `app.store.workers`):
 
@@ -114,6 +117,16 @@ RATE_LIMITS = f"{PREFIX}ratelimits"
 def session(token_sha256: str) -> str:
     """A browser session, by the SHA-256 (hex) of its cookie token."""
     return f"{PREFIX}session:{token_sha256}"
+
+
+def person_sessions(name: str) -> str:
+    """The set of session digests (SHA-256 hex of the tokens) of one person."""
+    return f"{PREFIX}sessions:{name}"
+
+
+def session_handoff(code_sha256: str) -> str:
+    """A one-time code (by its SHA-256) that the cookie route exchanges for a session token."""
+    return f"{PREFIX}session:handoff:{code_sha256}"
 
 
 def signin_failures(kind: str, value: str) -> str:

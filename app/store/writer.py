@@ -45,7 +45,8 @@ for display), args_json / kwargs_json (exact JSON for "retry with the same argum
 under ARGS_JSON_MAX_BYTES; "=" when equal to the shown text), ``t1``, ``t2``, … and ``tn`` (the
 timeline, `timeline_entry`), ``seen_s`` / ``seen_e`` (steps per writer), eta, expires, retries,
 parent_id, root_id, retry_of, sent_at, received_at, started_at, finished_at, updated_at (epoch
-seconds), runtime_s, result, exception, traceback, progress (JSON), reason, pid.
+seconds), runtime_s, result, exception, traceback, progress (JSON), reason, pid, priority (the
+broker's ``priority`` value as published).
 """
 from __future__ import annotations
 

@@ -36,7 +36,7 @@ PARTIAL_TEXT_CHARS = 20_000
 MAX_COUNTDOWN_S = 3_600
 log = logging.getLogger(__name__)
 AI_TASK_OPTIONS = MappingProxyType(dict(base=ConsoleTask, bind=True, max_retries=MAX_RETRIES, default_retry_delay=10,
-                       rate_limit=get_settings().AI_RATE_LIMIT or None, soft_time_limit=570, time_limit=600))
+                                        rate_limit=get_settings().AI_RATE_LIMIT or None, soft_time_limit=570, time_limit=600))
 
 
 def retry_countdown_s(retries: int, retry_after_s: float | None, base_s: float) -> float:

@@ -29,7 +29,7 @@ from app.tasks.base import ConsoleTask
 from config.settings import get_settings
 
 EMAIL_TASK_OPTIONS = MappingProxyType(dict(base=ConsoleTask, bind=True, max_retries=3, default_retry_delay=60,
-                          soft_time_limit=600, time_limit=660))
+                                           soft_time_limit=600, time_limit=660))
 
 
 def _limits() -> dict:
@@ -143,32 +143,38 @@ def send_scheduled_email(self, to_email, subject: str, body: str, send_at: str, 
     return {**result, "send_at": when.isoformat()}
 
 
-def queue_email(**kwargs):
-    """Check `send_email`'s keyword arguments, then queue it. Raises InvalidInput / FileTooLarge."""
+def queue_email(send_options: dict | None = None, **kwargs):
+    """Check `send_email`'s keyword arguments, then queue it with the ``apply_async`` options
+    `send_options` (priority, countdown, eta). Raises InvalidInput / FileTooLarge."""
     delivery.check_single(**kwargs, **_limits())
-    return send_email.apply_async(kwargs=kwargs)
+    return send_email.apply_async(kwargs=kwargs, **(send_options or {}))
 
 
-def queue_bulk(**kwargs):
-    """Check `send_bulk_emails`'s keyword arguments (every row rendered once), then queue it."""
+def queue_bulk(send_options: dict | None = None, **kwargs):
+    """Check `send_bulk_emails`'s keyword arguments (every row rendered once), then queue it with
+    the ``apply_async`` options `send_options`."""
     delivery.check_bulk(**{k: v for k, v in kwargs.items() if k != "batch_size"}, **_limits())
-    return send_bulk_emails.apply_async(kwargs=kwargs)
+    return send_bulk_emails.apply_async(kwargs=kwargs, **(send_options or {}))
 
 
-def queue_notification(user_email: str, notification_type: str, context: dict | None = None):
-    """Check the address and render the notification once, then queue `send_notification`."""
+def queue_notification(user_email: str, notification_type: str, context: dict | None = None,
+                       send_options: dict | None = None):
+    """Check the address and render the notification once, then queue `send_notification` with the
+    ``apply_async`` options `send_options`."""
     rendered = templates.render_notification(notification_type, context)
     delivery.check_single(to_email=user_email, subject=rendered.subject, body=rendered.text, **_limits())
     return send_notification.apply_async(kwargs=dict(user_email=user_email, notification_type=notification_type,
-                                                     context=context or {}))
+                                                     context=context or {}), **(send_options or {}))
 
 
-def schedule_email(send_at: str | datetime, **kwargs):
+def schedule_email(send_at: str | datetime, send_options: dict | None = None, **kwargs):
     """Check the message and the send time (below VISIBILITY_TIMEOUT_S ahead), then queue
-    `send_scheduled_email` with that ETA. Raises InvalidInput with the reason."""
+    `send_scheduled_email` with that ETA (and the other ``apply_async`` options of `send_options`,
+    e.g. priority; its countdown/eta are replaced by `send_at`). Raises InvalidInput with the reason."""
     when = scheduling.check_send_at(send_at, get_settings().VISIBILITY_TIMEOUT_S)
     delivery.check_single(**kwargs, **_limits())
-    return send_scheduled_email.apply_async(kwargs={**kwargs, "send_at": when.isoformat()}, eta=when)
+    options = {k: v for k, v in (send_options or {}).items() if k not in ("countdown", "eta")}
+    return send_scheduled_email.apply_async(kwargs={**kwargs, "send_at": when.isoformat()}, eta=when, **options)
 
 
 def cancel_scheduled(task_id: str) -> None:

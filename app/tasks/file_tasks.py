@@ -28,8 +28,8 @@ from app.tasks.base import ConsoleTask
 from config.settings import get_settings
 
 FILE_TASK_OPTIONS = MappingProxyType(dict(base=ConsoleTask, bind=True, max_retries=2, default_retry_delay=30,
-                         autoretry_for=(OSError, ServiceUnavailable), retry_backoff=30, retry_jitter=True,
-                         soft_time_limit=300, time_limit=360))
+                                          autoretry_for=(OSError, ServiceUnavailable), retry_backoff=30, retry_jitter=True,
+                                          soft_time_limit=300, time_limit=360))
 BATCH_MAX_FILES = 500
 
 

@@ -31,7 +31,7 @@ from config.settings import get_settings
 log = logging.getLogger(__name__)
 
 MAINTENANCE_OPTIONS = MappingProxyType(dict(base=ConsoleTask, bind=True, autoretry_for=(RedisConnectionError, RedisTimeoutError, BrokerUnavailable),
-                           max_retries=2, default_retry_delay=30))
+                                            max_retries=2, default_retry_delay=30))
 
 
 def _exclusive(task, work: Callable[[object], dict]) -> dict:

@@ -25,8 +25,8 @@ from app.tasks.base import ConsoleTask
 from config.settings import get_settings
 
 REPORT_TASK_OPTIONS = MappingProxyType(dict(base=ConsoleTask, bind=True, max_retries=2, default_retry_delay=30,
-                           autoretry_for=(OSError, redis.ConnectionError, ServiceUnavailable),
-                           retry_backoff=False, soft_time_limit=600, time_limit=660))
+                                            autoretry_for=(OSError, redis.ConnectionError, ServiceUnavailable),
+                                            retry_backoff=False, soft_time_limit=600, time_limit=660))
 
 
 def _resolve(path: str):

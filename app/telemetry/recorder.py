@@ -121,7 +121,8 @@ class SignalRecorder:
         if client is not None:
             schedule_runs.note_started(client, entry)
 
-    def on_publish(self, sender=None, body=None, exchange=None, routing_key=None, headers=None, **_):
+    def on_publish(self, sender=None, body=None, exchange=None, routing_key=None, headers=None, properties=None,
+                   **_):
         headers = headers if headers is not None else {}
         now = time.time()
         headers.setdefault(SENT_AT_HEADER, now)
@@ -141,6 +142,7 @@ class SignalRecorder:
             "retry_of": headers.get(RETRY_OF_HEADER), "retries": retries,
             "schedule": headers.get(SCHEDULE_HEADER), "group_id": headers.get("group"),
             "chord_id": _chord_callback_id(headers.get("chord")),
+            "priority": (properties or {}).get("priority"),  # the broker's value, as sent
         }, name=headers.get("task") or sender, queue=routing_key or None, first_seen=True,
             search_text=f"{shown_args} {shown_kwargs}",  # ids are found by exact lookup, not indexed
             # a group sent from outside any task has no parent: its members are kept as the group's

@@ -12,9 +12,11 @@ from typing import Any
 
 import streamlit as st
 
+from app import priority
 from app.access import act, allowed
 from app.errors import PermissionDenied
 from app.ui.auth import identity
+from app.ui.text import plain
 from app.ui.resources import redis_client
 
 
@@ -26,17 +28,19 @@ def can(action: str) -> bool:
 def read_only_note() -> None:
     """The line a viewer sees where a form would be."""
     ident = identity()
-    st.info(f"Signed in as {ident.name if ident else 'nobody'} ({ident.role.label if ident else 'none'}): "
+    st.info(f"Signed in as {plain(ident.name) if ident else 'nobody'} ({ident.role.label if ident else 'none'}): "
             f"read-only. Ask an admin for the operator role to submit tasks.", icon=":material/visibility:")
 
 
 def submit(task, *, args: list | tuple | None = None, kwargs: dict | None = None, **options: Any):
     """Send `task` (a registered Celery task) with ``apply_async``; returns the AsyncResult, or None
-    when the role may not submit (shown on the page and audited "denied").
+    when the role may not submit (shown on the page and audited "denied"). Without a ``priority``
+    option it goes at the console's *normal* level, translated for the broker (`app.priority`).
 
     Raises:
         What ``apply_async`` raises (audited "failed"), e.g. kombu's OperationalError.
     """
+    options.setdefault("priority", priority.for_app(task.app, priority.DEFAULT_LEVEL))
     try:
         with act(redis_client(), identity(), "submit", task.name) as a:
             result = task.apply_async(args=args, kwargs=kwargs, **options)

@@ -16,6 +16,7 @@ import streamlit as st
 from app.errors import ConsoleError
 from app.files import filestore
 from app.llm import prompts, providers
+from app.ui import timing
 from app.ui.ai_results import ai_task_panel
 from app.ui.resources import celery, settings
 
@@ -23,16 +24,24 @@ TASKS = "app.tasks.ai_tasks."
 MAX_JOBS = 5
 
 
-def submit(tab: str, task: str, kwargs: dict, title: str, provider: str) -> str | None:
-    """Queue `task` with `kwargs` unless the provider is not configured; returns the task id."""
+def when(tab: str) -> timing.Choice:
+    """The tab's priority / Run after / Run at widgets (inside its form)."""
+    return timing.inputs(f"ai_{tab}", celery(), settings=settings())
+
+
+def submit(tab: str, task: str, kwargs: dict, title: str, provider: str,
+           choice: timing.Choice | None = None) -> str | None:
+    """Queue `task` with `kwargs` (and the priority and delay of `choice`) unless the provider is not
+    configured or the delay is refused; returns the task id."""
     try:
         providers.api_key(settings(), provider)
+        options = choice.options(celery()) if choice is not None else {}
     except ConsoleError as exc:
         st.error(str(exc))
         return None
     from app.ui import access
 
-    result = access.submit(celery().tasks[TASKS + task], kwargs=kwargs)
+    result = access.submit(celery().tasks[TASKS + task], kwargs=kwargs, **options)
     if result is None:
         return None
     st.session_state.ai_jobs.setdefault(tab, []).insert(0, {"id": result.id, "title": title})
@@ -52,6 +61,7 @@ def completion(provider: str, model: str | None) -> None:
         c1, c2 = st.columns(2)
         max_tokens = c1.number_input("Max output tokens", 1, 128_000, 1024)
         temperature = c2.number_input("Temperature (empty = model default)", 0.0, 1.0, value=None, step=0.1)
+        choice = when("completion")
         go = st.form_submit_button("Complete", type="primary")
     if go:
         if not prompt.strip():
@@ -60,7 +70,7 @@ def completion(provider: str, model: str | None) -> None:
             task = "claude_completion" if provider == "anthropic" else "openai_completion"
             submit("completion", task, {"prompt": prompt, "model": model, "system": system.strip() or None,
                                         "max_tokens": int(max_tokens), "temperature": temperature},
-                   f"Completion · {prompt[:40]}", provider)
+                   f"Completion · {prompt[:40]}", provider, choice)
     jobs("completion")
 
 
@@ -111,6 +121,7 @@ def analysis(provider: str, model: str | None) -> None:
             picked = st.selectbox("Text file of a processed upload", files, format_func=_file_label,
                                   placeholder="No processed uploads yet: use File Processing first")
         kind = st.selectbox("Analysis", prompts.ANALYSIS_TYPES, format_func=lambda k: k.replace("_", " "))
+        choice = when("analysis")
         go = st.form_submit_button("Analyse", type="primary")
     if go:
         if source == "Paste text" and not text.strip():
@@ -121,7 +132,8 @@ def analysis(provider: str, model: str | None) -> None:
             args = {"document_text": text} if picked is None else {"text_file": str(picked)}
             submit("analysis", "analyze_document", {**args, "analysis_type": kind, "provider": provider,
                                                     "model": model},
-                   f"{kind.replace('_', ' ').title()} · {_job_of(picked) if picked else text[:40]}", provider)
+                   f"{kind.replace('_', ' ').title()} · {_job_of(picked) if picked else text[:40]}", provider,
+                   choice)
     jobs("analysis")
 
 
@@ -132,6 +144,7 @@ def generation(provider: str, model: str | None) -> None:
         tone = c2.text_input("Tone", "professional", max_chars=60)
         length = c3.selectbox("Length", list(prompts.LENGTHS), index=1)
         topic = st.text_area("Topic or brief", height=120)
+        choice = when("generation")
         go = st.form_submit_button("Generate", type="primary")
     if go:
         if not topic.strip():
@@ -139,7 +152,7 @@ def generation(provider: str, model: str | None) -> None:
         else:
             submit("generation", "generate_content", {"content_type": content_type, "topic": topic, "tone": tone,
                                                       "length": length, "provider": provider, "model": model},
-                   f"{content_type.replace('_', ' ').title()} · {topic[:40]}", provider)
+                   f"{content_type.replace('_', ' ').title()} · {topic[:40]}", provider, choice)
     jobs("generation")
 
 
@@ -149,6 +162,7 @@ def translation(provider: str, model: str | None) -> None:
         c1, c2 = st.columns(2)
         target = c1.text_input("Into", "French", max_chars=60)
         source = c2.text_input("From (optional)", "", max_chars=60)
+        choice = when("translation")
         go = st.form_submit_button("Translate", type="primary")
     if go:
         if not text.strip() or not target.strip():
@@ -157,7 +171,7 @@ def translation(provider: str, model: str | None) -> None:
             submit("translation", "translate_text", {"text": text, "target_language": target,
                                                      "source_language": source.strip() or None,
                                                      "provider": provider, "model": model},
-                   f"Translation into {target} · {text[:30]}", provider)
+                   f"Translation into {target} · {text[:30]}", provider, choice)
     jobs("translation")
 
 
@@ -193,6 +207,7 @@ def batch(provider: str, model: str | None) -> None:
     with st.form("ai_batch"):
         raw = st.text_area("One prompt per line, or a JSON list of requests", height=160,
                            help='JSON example: [{"type": "translation", "text": "Hi", "target_language": "German"}]')
+        choice = when("batch")
         go = st.form_submit_button("Run batch", type="primary")
     if go:
         requests = _batch_requests(raw, provider, model)
@@ -201,7 +216,8 @@ def batch(provider: str, model: str | None) -> None:
         if unconfigured:
             st.error(f"{', '.join(unconfigured)} is not configured: set {providers.KEY_SETTING[unconfigured[0]]}.")
         elif requests is not None:
-            submit("batch", "batch_ai_requests", {"requests": requests}, f"Batch of {len(requests)}", provider)
+            submit("batch", "batch_ai_requests", {"requests": requests}, f"Batch of {len(requests)}", provider,
+                   choice)
     jobs("batch")
 
 

@@ -5,13 +5,13 @@ same functions the worker uses (`app.tasks.email_tasks.queue_*`) and records the
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
 
 import streamlit as st
 
 from app.errors import ConsoleError, InvalidInput
 from app.mail import addresses, templates
 from app.mail.smtp import SmtpConfig
+from app.ui import timing
 from app.ui.resources import celery, settings
 from app.ui.uploads import store_upload
 
@@ -55,6 +55,15 @@ def _submit(kind: str, title: str, queue, **extra) -> None:
     _add_job(result, title, kind, **extra)
 
 
+def _options(choice: timing.Choice) -> dict | None:
+    """The ``apply_async`` options of the form's priority and timing, or None after showing why not."""
+    try:
+        return choice.options(celery())
+    except InvalidInput as exc:
+        st.error(str(exc))
+        return None
+
+
 def _attachments(files) -> list[dict]:
     return [{"path": str(s.path), "filename": s.original_name} for s in (store_upload(f) for f in files or [])]
 
@@ -69,8 +78,11 @@ def single_form() -> None:
         body = st.text_area("Text body", key="single_body")
         html_body = st.text_area("HTML body (optional)", key="single_html")
         files = st.file_uploader("Attachments", accept_multiple_files=True, key="email_single_files")
+        when = timing.inputs("single", celery(), settings=settings())
         submitted = st.form_submit_button("Send", type="primary")
     if submitted:
+        if (options := _options(when)) is None:
+            return
         tasks = _tasks()
         try:
             atts = _attachments(files)
@@ -79,7 +91,7 @@ def single_form() -> None:
             return
         _submit("email", f"Email to {to}", lambda: tasks.queue_email(
             to_email=to, subject=subject, body=body, html_body=html_body or None, attachments=atts or None,
-            cc=cc or None, bcc=bcc or None, reply_to=reply_to or None))
+            cc=cc or None, bcc=bcc or None, reply_to=reply_to or None, send_options=options))
 
 
 def bulk_form() -> None:
@@ -94,11 +106,17 @@ def bulk_form() -> None:
         subject = st.text_input("Subject template", value="Hello {{ name }}", key="bulk_subject")
         body = st.text_area("Text body template", value="Dear {{ name }},\n\n", key="bulk_body")
         html_body = st.text_area("HTML body template (optional, autoescaped)", key="bulk_html")
+        files = st.file_uploader("Attachments (sent to every recipient)", accept_multiple_files=True,
+                                 key="email_bulk_files")
+        when = timing.inputs("bulk", celery(), settings=settings())
         submitted = st.form_submit_button("Send bulk", type="primary")
     if submitted:
+        if (options := _options(when)) is None:
+            return
         try:
             text = csv_file.getvalue().decode("utf-8-sig") if csv_file is not None else pasted
             rows = addresses.parse_recipient_rows(text)
+            atts = _attachments(files)
         except UnicodeDecodeError:
             st.error("The CSV is not UTF-8 text: save it as CSV UTF-8 and upload it again.")
             return
@@ -107,7 +125,8 @@ def bulk_form() -> None:
             return
         tasks = _tasks()
         _submit("bulk", f"Bulk to {len(rows)} recipient(s)", lambda: tasks.queue_bulk(
-            recipients=rows, subject=subject, body=body, html_body=html_body or None))
+            recipients=rows, subject=subject, body=body, html_body=html_body or None, attachments=atts or None,
+            send_options=options))
 
 
 def notification_form() -> None:
@@ -118,8 +137,11 @@ def notification_form() -> None:
         to = st.text_input("User email", key="notify_to")
         kind = st.selectbox("Notification type", templates.NOTIFICATION_TYPES, key="notify_type")
         context_text = st.text_area("Context (JSON object)", value='{"name": "Ann"}', key="notify_context")
+        when = timing.inputs("notify", celery(), settings=settings())
         submitted = st.form_submit_button("Send notification", type="primary")
     if submitted:
+        if (options := _options(when)) is None:
+            return
         try:
             context = json.loads(context_text or "{}")
             if not isinstance(context, dict):
@@ -128,25 +150,34 @@ def notification_form() -> None:
             st.error(f"The context must be a JSON object such as {{\"name\": \"Ann\"}} ({exc}).")
             return
         tasks = _tasks()
-        _submit("notification", f"{kind} to {to}", lambda: tasks.queue_notification(to, kind, context))
+        _submit("notification", f"{kind} to {to}", lambda: tasks.queue_notification(to, kind, context,
+                                                                                   send_options=options))
 
 
 def scheduled_form() -> None:
-    limit_s = settings().VISIBILITY_TIMEOUT_S
-    st.caption(f"Times are UTC. The send time must be less than {limit_s / 3600:g} h ahead "
-               f"(VISIBILITY_TIMEOUT_S): later ETAs could be delivered twice on the Redis broker.")
-    default = st.session_state.setdefault("email_sched_default", datetime.now(timezone.utc) + timedelta(minutes=10))
+    """A send at a chosen time (Run after / Run at), cancellable until it goes (Outbox tab)."""
+    st.caption("A scheduled send can be cancelled until it goes; the other tabs can delay a message too.")
     with st.form("email_scheduled"):
         to = st.text_input("To", key="email_sched_to")
         subject = st.text_input("Subject", key="email_sched_subject")
         body = st.text_area("Text body", key="email_sched_body")
-        c1, c2 = st.columns(2)
-        day = c1.date_input("Date (UTC)", value=default.date(), key="email_sched_date")
-        at = c2.time_input("Time (UTC)", value=default.time().replace(second=0, microsecond=0), step=60,
-                           key="email_sched_time")
+        html_body = st.text_area("HTML body (optional)", key="email_sched_html")
+        files = st.file_uploader("Attachments", accept_multiple_files=True, key="email_sched_files")
+        when = timing.inputs("email_sched", celery(), settings=settings(), default_mode=timing.AT)
         submitted = st.form_submit_button("Schedule", type="primary")
     if submitted:
-        send_at = datetime.combine(day, at, tzinfo=timezone.utc)
+        if (options := _options(when)) is None:
+            return
+        send_at = when.run_at()
+        if send_at is None:
+            st.error("A scheduled send needs Run after or Run at (use the Single tab to send now).")
+            return
+        try:
+            atts = _attachments(files)
+        except InvalidInput as exc:
+            st.error(str(exc))
+            return
         tasks = _tasks()
         _submit("scheduled", f"Scheduled email to {to}", lambda: tasks.schedule_email(
-            send_at, to_email=to, subject=subject, body=body), send_at=send_at.timestamp())
+            send_at, to_email=to, subject=subject, body=body, html_body=html_body or None,
+            attachments=atts or None, send_options=options), send_at=send_at.timestamp())

@@ -13,7 +13,7 @@ from app.store import history
 from app.store.states import FINISHED_STATES, STATES
 from app.store.history import TaskFilter
 from app.telemetry.redaction import redact_text
-from app.ui import confirm, workflow_graph
+from app.ui import confirm, timing, workflow_graph
 from app.ui.access import can
 from app.ui.monitor_widgets import ago, progress_percent, tasks_table, when
 from app.ui.resources import celery, redis_client
@@ -71,6 +71,8 @@ def detail(task_id: str) -> None:
     cols[4].metric("Queue", task.get("queue") or "—")
     cols[5].metric("Worker", (task.get("worker") or "—").split("@")[0])
     st.markdown(f"**{plain(task.get('name', ''))}** · `{task_id}` · sent {when(task.get('sent_at'))} ({ago(task.get('sent_at'))})")
+    if line := timing.task_line(task, celery()):
+        st.caption(line)
     if (percent := progress_percent(task)) is not None:  # running: its last reported percent and step
         st.progress(percent, text=f"{percent}% · {plain(task['progress'].get('message') or '')}")
     if task.get("lost_deliveries"):

@@ -4,6 +4,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from app.ui.text import plain
+
 from app.access import audit
 from app.monitor import actions, diagnose
 from app.monitor.queues import QueueDetail
@@ -27,7 +29,7 @@ def queue_table(details: list[QueueDetail], paused=()) -> None:
         st.caption("Unknown on this broker — " + "; ".join(sorted(reasons)))
     for d in details:
         if d.stuck and d.name not in paused:
-            st.error(f"{d.name} has {d.ready} waiting message(s) and no consumer: start a worker for it "
+            st.error(f"{plain(d.name)} has {d.ready} waiting message(s) and no consumer: start a worker for it "
                      f"(`./celery_worker.sh`) or add a consumer below.", icon=":material/error:")
 
 
@@ -36,7 +38,7 @@ def _known(value):
 
 
 def worker_detail(w) -> None:
-    with st.expander(f"{'online' if w.online else 'OFFLINE'} · {w.hostname} · {w.pool} × {w.concurrency} · "
+    with st.expander(f"{'online' if w.online else 'OFFLINE'} · {plain(w.hostname)} · {w.pool} × {w.concurrency} · "
                      f"{w.active_count} active · heartbeat {ago(w.last_heartbeat)} · from {w.source}"):
         st.write({"source": w.source, "queues": w.queues, "pid": w.pid, "processed": w.processed,
                   "loadavg": w.loadavg, "last heartbeat": when(w.last_heartbeat), "reserved": w.reserved,

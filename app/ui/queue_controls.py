@@ -4,6 +4,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from app.ui.text import plain
+
 from app.monitor import actions, queue_control
 from app.ui import confirm
 from app.ui.access import can
@@ -34,7 +36,7 @@ def panel(queue_names) -> None:
     peeked = st.session_state.get("qc_peeked")
     if peeked:
         name, rows = peeked
-        st.caption(f"Next {len(rows)} message(s) of {name}, in the order a worker takes them (not consumed; "
+        st.caption(f"Next {len(rows)} message(s) of {plain(name)}, in the order a worker takes them (not consumed; "
                    f"secrets in arguments redacted)")
         st.dataframe(pd.DataFrame(rows, columns=["id", "task", "age_s", "priority", "eta", "args", "kwargs"]),
                      hide_index=True, width="stretch")

@@ -73,13 +73,20 @@ def render_report(result: dict, job_name: str = "") -> None:
 JOBS = "report_jobs"
 
 
-def submit(app, task_name: str, kwargs: dict, title: str) -> str | None:
+def submit(app, task_name: str, kwargs: dict, title: str, choice=None) -> str | None:
     """Send ``app.tasks.report_tasks.<task_name>(**kwargs)`` as the signed-in identity (checked and
-    audited, `app.ui.access.submit`) and list it first among the page's jobs (session state `JOBS`:
-    ``[{'id', 'name'}]``); returns the task id, or None when the role may not submit."""
+    audited, `app.ui.access.submit`), with the priority and delay of `choice` (`app.ui.timing.Choice`,
+    a refused delay is shown and nothing is sent), and list it first among the page's jobs (session
+    state `JOBS`: ``[{'id', 'name'}]``); returns the task id, or None when nothing was sent."""
+    from app.errors import InvalidInput
     from app.ui import access
 
-    result = access.submit(app.tasks[f"app.tasks.report_tasks.{task_name}"], kwargs=kwargs)
+    try:
+        options = choice.options(app) if choice is not None else {}
+    except InvalidInput as exc:
+        st.error(str(exc))
+        return None
+    result = access.submit(app.tasks[f"app.tasks.report_tasks.{task_name}"], kwargs=kwargs, **options)
     if result is None:
         return None
     st.session_state.setdefault(JOBS, []).insert(0, {"id": result.id, "name": title})

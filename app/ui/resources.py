@@ -24,18 +24,22 @@ def redis_client() -> Client:
 
 
 @st.cache_resource(show_spinner=False)
-def _broker(url: str, management_url: str | None):
+def _broker(url: str, management_url: str | None, priority_steps: tuple[int, ...] | None = None):
     from app.monitor import brokers
 
-    return brokers.from_url(url, management_url)
+    return brokers.from_url(url, management_url, priority_steps)
 
 
 def broker_client():
     """The monitored broker (`app.monitor.brokers.Broker`: Redis lists or RabbitMQ queues):
-    MONITOR_BROKER_URL, which defaults to the console's own broker."""
+    MONITOR_BROKER_URL, which defaults to the console's own broker (then counted with the priority
+    steps the console's Celery app publishes with)."""
+    from app import priority
+
     s = get_settings()
     mgmt = s.RABBITMQ_MANAGEMENT_URL
-    return _broker(s.monitor_broker_url, mgmt.get_secret_value() if mgmt else None)
+    steps = priority.redis_steps(celery()) if s.monitor_broker_url == s.broker_url else None
+    return _broker(s.monitor_broker_url, mgmt.get_secret_value() if mgmt else None, steps)
 
 
 def celery():

@@ -13,6 +13,7 @@ import streamlit as st
 from app.ui.text import plain
 from celery.result import AsyncResult
 
+from app.ui.auth import fragment  # st.fragment that checks the session on each of its runs
 from app.ui.resources import celery
 
 READY = {"SUCCESS", "FAILURE", "REVOKED"}
@@ -56,7 +57,7 @@ def task_panel(task_id: str, title: str, render_result: Callable[[Any], None] | 
         _draw(task_id, title, render_result)
         return
 
-    @st.fragment(run_every=POLL_S)
+    @fragment(run_every=POLL_S)
     def _live():
         state = _draw(task_id, title, None)
         if state in READY:

@@ -12,6 +12,7 @@ from app.store.clients import STORE_DOWN
 from app.store.states import FINISHED_STATES
 from app.ui import confirm, workflow_graph
 from app.ui.access import can
+from app.ui.auth import fragment  # st.fragment that checks the session on each of its runs
 from app.ui.monitor_tasks import SELECTED as MONITOR_SELECTED
 from app.ui.resources import celery, redis_client, redis_down_banner
 
@@ -70,7 +71,7 @@ def _run(run: dict) -> bool:
 
 def runs_view(runs: list[dict], shown: int = 3) -> None:
     """The newest `shown` runs; refreshes every REFRESH_S while a step is unfinished."""
-    @st.fragment(run_every=REFRESH_S)
+    @fragment(run_every=REFRESH_S)
     def _live():
         try:
             done = [_run(run) for run in runs[:shown]]

@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 
 from app.monitor.queues import QueueDepths, QueueDetail
 
-__all__ = ["Broker", "QueueDepths", "QueueDetail", "coerce", "from_url", "for_settings", "kind_of", "safe_url"]
+__all__ = ["Broker", "QueueDepths", "QueueDetail", "coerce", "for_app", "from_url", "for_settings", "kind_of", "safe_url"]
 
 AMQP_SCHEMES = ("amqp", "amqps", "pyamqp", "librabbitmq")
 REDIS_SCHEMES = ("redis", "rediss", "unix", "redis+socket")
@@ -79,8 +79,9 @@ def safe_url(url: str) -> str:
     return url
 
 
-def from_url(url: str, management_url: str | None = None) -> Broker:
-    """The `Broker` for `url`; `management_url` (RabbitMQ management API) only matters for AMQP.
+def from_url(url: str, management_url: str | None = None, priority_steps=None) -> Broker:
+    """The `Broker` for `url`; `management_url` (RabbitMQ management API) only matters for AMQP,
+    `priority_steps` (the publishers' kombu transport option; None = kombu's 0, 3, 6, 9) for Redis.
 
     Raises:
         ValueError: unsupported scheme.
@@ -92,13 +93,30 @@ def from_url(url: str, management_url: str | None = None) -> Broker:
     from app.monitor.brokers.redis import RedisBroker
     from app.store.clients import redis_from_url
 
-    return RedisBroker(redis_from_url(url), url)
+    return RedisBroker(redis_from_url(url), url, priority_steps)
 
 
-def for_settings(settings) -> Broker:
-    """The broker of CELERY_BROKER_URL (else REDIS_URL), with RABBITMQ_MANAGEMENT_URL when set."""
+def for_app(app, management_url: str | None = None) -> Broker:
+    """The `Broker` of a Celery app's ``broker_url``, reading the priority steps it publishes with
+    (``broker_transport_options['priority_steps']``) on Redis.
+
+    Raises:
+        ValueError: unsupported scheme.
+    """
+    steps = (app.conf.broker_transport_options or {}).get("priority_steps")
+    return from_url(str(app.conf.broker_url), management_url, steps)
+
+
+def for_settings(settings, priority_steps=None) -> Broker:
+    """The broker of CELERY_BROKER_URL (else REDIS_URL), with RABBITMQ_MANAGEMENT_URL when set, its
+    Redis lists counted with `priority_steps` or, when not given, the steps the console's Celery app
+    (the process runtime's, `app.runtime`) publishes with."""
+    if priority_steps is None:
+        from app import runtime
+
+        priority_steps = (runtime.get().celery.conf.broker_transport_options or {}).get("priority_steps")
     mgmt = settings.RABBITMQ_MANAGEMENT_URL
-    return from_url(settings.broker_url, mgmt.get_secret_value() if mgmt else None)
+    return from_url(settings.broker_url, mgmt.get_secret_value() if mgmt else None, priority_steps)
 
 
 def coerce(broker) -> Broker:

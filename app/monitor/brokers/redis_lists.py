@@ -1,8 +1,9 @@
 """The Redis broker's queues read in place: kombu's lists per queue and priority step, and its
 ``unacked`` hash (Celery's own keys, named in `app.store.keys`).
 
-Ready messages of a queue = sum of LLEN over its priority lists (`keys.priority_lists`), as
-Flower's utils/broker.py does. Messages a worker has prefetched (including ETA/countdown tasks it
+Ready messages of a queue = sum of LLEN over its priority lists (`keys.priority_lists`, one per
+priority step the publishers use: the transport option ``priority_steps``, kombu's 0, 3, 6, 9 unless
+configured; every function takes `steps`), as Flower's utils/broker.py does. Messages a worker has prefetched (including ETA/countdown tasks it
 holds) are in kombu's ``unacked`` hash, not in the lists, so they are reported apart.
 
 `depths` and `details` run as one Lua script (EVALSHA) over every list: LLEN and LINDEX -1 are O(1),
@@ -50,26 +51,26 @@ return out
 """
 
 
-def _read(broker, queues, with_oldest: bool) -> list:
+def _read(broker, queues, with_oldest: bool, steps: tuple[int, ...] = keys.PRIORITY_STEPS) -> list:
     """Per queue: ready count (then, `with_oldest`, the oldest message of each priority list or
     None), and last the unacked count: one EVALSHA, or one pipeline where scripts are refused."""
-    lists = [name for q in queues for name in keys.priority_lists(q)]
-    per = len(keys.PRIORITY_STEPS)
+    lists = [name for q in queues for name in keys.priority_lists(q, steps)]
+    per = len(steps)
     try:  # EVALSHA; redis-py loads the script on NOSCRIPT
         return broker.register_script(_READ_LUA)(keys=[*lists, keys.UNACKED], args=[per, int(with_oldest)])
     except redis.ResponseError:  # scripts refused (NOPERM, unknown command); a WRONGTYPE re-raises below
-        return _read_pipelined(broker, queues, with_oldest)
+        return _read_pipelined(broker, queues, with_oldest, steps)
 
 
-def _read_pipelined(broker, queues, with_oldest: bool) -> list:
+def _read_pipelined(broker, queues, with_oldest: bool, steps: tuple[int, ...] = keys.PRIORITY_STEPS) -> list:
     """`_read` as one pipeline of LLEN (and LINDEX) per list (for servers without scripting)."""
-    per = len(keys.PRIORITY_STEPS)
+    per = len(steps)
     pipe = broker.pipeline(transaction=False)
     for q in queues:
-        for name in keys.priority_lists(q):
+        for name in keys.priority_lists(q, steps):
             pipe.llen(name)
         if with_oldest:
-            for name in keys.priority_lists(q):
+            for name in keys.priority_lists(q, steps):
                 pipe.lindex(name, -1)
     pipe.hlen(keys.UNACKED)
     replies = pipe.execute()
@@ -82,17 +83,20 @@ def _read_pipelined(broker, queues, with_oldest: bool) -> list:
     return out
 
 
-def depths(broker, queues: tuple[str, ...] | list[str]) -> QueueDepths:
+def depths(broker, queues: tuple[str, ...] | list[str],
+           steps: tuple[int, ...] = keys.PRIORITY_STEPS) -> QueueDepths:
     """Ready counts for `queues` and the broker-wide unacked count, in one round trip (see the
     module docstring), independent of how many messages wait.
 
     Args:
         broker: redis.Redis connected to the broker database.
+        steps: the publishers' priority steps (transport option ``priority_steps``; kombu's default
+            0, 3, 6, 9): one list per step is counted.
     Raises:
         redis.RedisError: the broker cannot be reached.
     """
     queues = list(queues)
-    replies = _read(broker, queues, with_oldest=False)
+    replies = _read(broker, queues, with_oldest=False, steps=steps)
     return QueueDepths(ready={q: int(n) for q, n in zip(queues, replies)}, unacked=int(replies[-1]))
 
 
@@ -106,7 +110,7 @@ def _eta_epoch(eta) -> float | None:
 
 
 def details(broker, queue_names, consumers: dict[str, list[str]], now: float | None = None,
-            max_unacked_scan: int = 10_000) -> list[QueueDetail]:
+            max_unacked_scan: int = 10_000, steps: tuple[int, ...] = keys.PRIORITY_STEPS) -> list[QueueDetail]:
     """Per-queue detail in one round trip (lengths + oldest message per list, one script), plus one
     HVALS of the unacked hash when it holds entries.
 
@@ -116,8 +120,8 @@ def details(broker, queue_names, consumers: dict[str, list[str]], now: float | N
     """
     now = time.time() if now is None else now
     queue_names = list(queue_names)
-    replies = _read(broker, queue_names, with_oldest=True)
-    per = 1 + len(keys.PRIORITY_STEPS)
+    replies = _read(broker, queue_names, with_oldest=True, steps=steps)
+    per = 1 + len(steps)
     out = []
     for i, q in enumerate(queue_names):
         ready, *tails = replies[i * per:(i + 1) * per]
@@ -143,13 +147,14 @@ def details(broker, queue_names, consumers: dict[str, list[str]], now: float | N
     return out
 
 
-def find_waiting(broker, queue: str, task_id: str, max_scan: int = 50_000, chunk: int = 1_000):
+def find_waiting(broker, queue: str, task_id: str, max_scan: int = 50_000, chunk: int = 1_000,
+                 steps: tuple[int, ...] = keys.PRIORITY_STEPS):
     """Where `task_id` waits in `queue`: ``(position from the head (0 = next), message)`` or None.
 
-    Scans at most `max_scan` messages per priority list, oldest first.
+    Scans at most `max_scan` messages per priority list (one per step of `steps`), oldest first.
     """
     position = 0
-    for name in keys.priority_lists(queue):
+    for name in keys.priority_lists(queue, steps):
         length = int(broker.llen(name))
         scanned = 0
         while scanned < min(length, max_scan):
@@ -180,12 +185,12 @@ def find_reserved(broker, task_id: str, max_scan: int = 10_000):
     return None
 
 
-def purge(broker, queue: str) -> int:
+def purge(broker, queue: str, steps: tuple[int, ...] = keys.PRIORITY_STEPS) -> int:
     """Delete every ready message of `queue` (all priority lists); returns how many were removed.
 
     Reserved (unacked) messages are left to the workers holding them.
     """
-    lists = keys.priority_lists(queue)
+    lists = keys.priority_lists(queue, steps)
     pipe = broker.pipeline(transaction=True)
     for name in lists:
         pipe.llen(name)
@@ -195,13 +200,13 @@ def purge(broker, queue: str) -> int:
     return sum(int(x) for x in replies[:len(lists)])
 
 
-def head(broker, queue: str, n: int) -> list[str]:
+def head(broker, queue: str, n: int, steps: tuple[int, ...] = keys.PRIORITY_STEPS) -> list[str]:
     """The raw messages (kombu's JSON envelopes) a worker would take next from `queue`, at most `n`,
     next first, without taking them: one pipelined LRANGE per priority list (kombu pushes on the
     left and pops on the right, and serves the lists in priority-step order), so the cost is
     bounded by `n`, not the queue length."""
     pipe = broker.pipeline(transaction=False)
-    for name in keys.priority_lists(queue):
+    for name in keys.priority_lists(queue, steps):
         pipe.lrange(name, -n, -1)
     out: list[str] = []
     for raws in pipe.execute():
