@@ -48,9 +48,10 @@ def workers_panel(snap: Snapshot) -> None:
     rows = [{"worker": w.hostname, "online": "online" if w.online else "OFFLINE", "queues": ", ".join(w.queues),
              "pool": w.pool, "concurrency": w.concurrency, "active": w.active_count,
              "processed": w.processed, "failed": w.failed, "load": " ".join(str(x) for x in w.loadavg),
-             "last heartbeat": ago(w.last_heartbeat), "source": w.source} for w in snap.workers]
+             "last heartbeat": ago(w.last_heartbeat), "source": w.source} for w in sorted(snap.workers, key=lambda w: w.hostname)]
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
-    active = [dict(a, worker=w.hostname) for w in snap.online for a in w.active]
+    active = [dict(a, worker=w.hostname) for w in sorted(snap.online, key=lambda w: w.hostname)
+              for a in sorted(w.active, key=lambda a: a.get("id") or "")]
     if active:
         st.caption("Active tasks")
         st.dataframe(pd.DataFrame([{"id": a["id"], "task": a["name"], "worker": a["worker"],
