@@ -105,3 +105,20 @@ def test_domains_reach_redis_through_store_functions_not_key_names():
             if isinstance(node, ast.ImportFrom) and node.module == "app.monitor":
                 offenders.append(str(path.relative_to(ROOT)))
     assert offenders == []
+
+
+#: Longest page script: a page sets up state, guards, calls app/ui and renders (the logic lives there).
+PAGE_MAX_LINES = 65
+
+
+def test_pages_are_short_scripts_that_import_neither_redis_nor_the_celery_entry_point():
+    too_long, offenders = {}, []
+    for path in sorted((ROOT / "pages").glob("*.py")):
+        lines = len(path.read_text().splitlines())
+        if lines > PAGE_MAX_LINES:
+            too_long[path.name] = lines
+        offenders += [f"{path.name}: {m}" for m in _imports(path)
+                      if m == "redis" or m.startswith("redis.") or m == "config.celery_config"
+                      or m.startswith("config.celery_config.")]
+    assert too_long == {}, f"pages over {PAGE_MAX_LINES} lines: {too_long}"
+    assert offenders == []
