@@ -124,3 +124,27 @@ def test_selection_follows_the_task_id_when_new_rows_arrive(celery_app, redis_cl
     _, shown = at.session_state["mon_table_ids"]
     assert shown[row] != first and set(newer) <= set(shown)
     assert any(first in str(df.value.get("task id", [""])[0]) for df in at.dataframe if "task id" in df.value.columns)
+
+
+def test_charts_are_sized_for_their_rows_and_read_in_clock_time(celery_app, redis_client):
+    import json
+    import time
+
+    from app.store import queue_history
+    from app.ui import monitor_charts
+
+    _finished(celery_app, redis_client, "app.tasks.maintenance_tasks.health_check")
+    queue_history.record(redis_client, {"default_queue": 0}, {"default_queue": ["w@h"]}, retention_s=3600,
+                         now=time.time())  # one sample, all zero: the case that showed ms ticks and -1..1
+    wait_for(lambda: history.runtime_percentiles(redis_client, ["app.tasks.maintenance_tasks.health_check"]))
+    at = AppTest.from_file(PAGE, default_timeout=30).run()
+    specs = {c.proto.id: json.loads(c.proto.spec) for c in at.get("plotly_chart")}
+    by_title = {s["layout"]["title"]["text"].split(" (")[0]: s["layout"] for s in specs.values()}
+    runtime = by_title["Runtime p50 / p95 per task"]
+    rows = len(history.runtime_percentiles(redis_client, history.task_names(redis_client)))
+    assert runtime["height"] == monitor_charts.runtime_height(rows) >= monitor_charts.MIN_HEIGHT_PX
+    assert runtime["yaxis"]["automargin"] is True  # task names get the room they need
+    depth = by_title["Queue depth"]
+    assert depth["xaxis"]["type"] == "date" and depth["xaxis"]["tickformat"] == "%H:%M"
+    assert depth["yaxis"]["range"][0] == 0 and depth["yaxis"]["range"][1] >= 1
+    assert by_title["Finished tasks per minute"]["xaxis"]["tickformat"] == "%H:%M"
