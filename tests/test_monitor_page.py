@@ -1,6 +1,8 @@
 """AppTest for the Task Monitor's tabs: task detail, confirmed actions with audit, stuck diagnosis."""
 from __future__ import annotations
 
+import re
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -22,6 +24,7 @@ def test_detail_retry_needs_confirmation_and_is_audited(celery_app, redis_client
     assert not at.exception, at.exception
     where = next(df.value for df in at.dataframe if "task id" in df.value.columns)
     assert where.iloc[0]["queue"] == "default_queue" and where.iloc[0]["task id"] == r.id  # never cut
+    assert any(re.search(r"^  \"status\": \"\w+\",$", c.value, re.M) for c in at.code)  # one key per line
     retry = next(b for b in at.button if b.label == "Retry with same args")
     retry.click().run()
     assert history.get_task(redis_client, r.id).get("retried_as") is None  # nothing before confirming

@@ -28,6 +28,7 @@ SELECTED = "mon_selected_task"
 #: Session key holding (table widget key, ids shown in that table, newest first).
 SHOWN = "mon_table_ids"
 HOUSEKEEPING_TOGGLE = "mon_housekeeping"
+_LAST_CLICK = "mon_last_click"
 RANGES_S = {"any time": None, "last 15 min": 900, "last hour": 3600, "last 24 h": 86_400, "last 7 days": 604_800}
 #: Tasks beat sends for the console itself (maintenance, queue samples, alert evaluation).
 HOUSEKEEPING = frozenset({
@@ -76,10 +77,19 @@ def query(client, flt: TaskFilter, limit: int = 50, housekeeping: bool = False) 
 
 
 def take_selection() -> None:
-    """Turn a row click into the task id shown in that table (before the table is drawn again)."""
+    """Turn a row click into the task id shown in that table (before the table is drawn again: new
+    rows may have arrived since, and the click belongs to the rows the operator saw)."""
     key, ids = st.session_state.get(SHOWN, (None, []))
-    rows = ((st.session_state.get(key) or {}).get("selection") or {}).get("rows") or [] if key else []
-    if rows and rows[0] < len(ids):
+    if key:
+        _apply_click(key, ((st.session_state.get(key) or {}).get("selection") or {}).get("rows") or [], ids)
+
+
+def _apply_click(key: str, rows: list[int], ids: list[str]) -> None:
+    """Select ids[rows[0]] once per click: a selection still held by the table widget does not undo a
+    later choice (a related-task link) on the next refresh."""
+    click = (key, tuple(rows))
+    if rows and rows[0] < len(ids) and st.session_state.get(_LAST_CLICK) != click:
+        st.session_state[_LAST_CLICK] = click
         st.session_state[SELECTED] = ids[rows[0]]
 
 
@@ -91,11 +101,13 @@ def table(flt: TaskFilter, limit: int = 50) -> None:
     took_ms = (time.perf_counter() - t0) * 1000
     df = tasks_table(tasks)
     ids = list(df["id"])
-    # a new key when the rows change: a stale row highlight never points at another task
+    # a new widget key when the rows change: a row position always means the same task under one key,
+    # and a stale highlight never points at another task
     key = "mon_tasks_table:" + hashlib.sha1("".join(ids).encode()).hexdigest()[:12]
     st.session_state[SHOWN] = (key, ids)
-    st.dataframe(df, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row", key=key,
-                 column_config=COLUMNS)
+    event = st.dataframe(df, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
+                         key=key, column_config=COLUMNS)
+    _apply_click(key, list(event.selection.rows) if event and event.selection else [], ids)
     selected = st.session_state.get(SELECTED)
     st.caption(f"{len(tasks)} task(s) shown · query {took_ms:.1f} ms · select a row for its detail"
                + (f" · selected {selected}" if selected else ""))

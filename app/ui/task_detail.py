@@ -2,7 +2,9 @@
 result, and the actions on it (revoke, terminate, retry, "Why is it stuck?")."""
 from __future__ import annotations
 
+import ast
 import json
+import re
 
 import pandas as pd
 import streamlit as st
@@ -25,6 +27,8 @@ STUCK_TAB = "Why stuck?"
 DIAG_ID = "diag_id"
 _DIAG_PENDING = "diag_pending"
 RESULT_MAX_CHARS = 20_000
+#: The parts a repr cut short (reprlib): shown as text.
+_ELIDED = re.compile(r"\[\.\.\.\]|\{\.\.\.\}|\(\.\.\.\)")
 
 
 def carry_pending_diagnosis() -> None:
@@ -48,7 +52,10 @@ def detail(task_id: str) -> None:
     cols[2].metric("Runtime", f"{task['runtime_s']:.3f} s" if task.get("runtime_s") is not None else "—")
     wait = (task.get("started_at") or 0) - (task.get("sent_at") or 0) if task.get("started_at") and task.get("sent_at") else None
     cols[3].metric("Queue wait", f"{wait:.3f} s" if wait is not None else "—")
-    st.markdown(f"**{plain(task.get('name', ''))}** · sent {when(task.get('sent_at'))} UTC ({ago(task.get('sent_at'))})")
+    first_seen = task.get("sent_at") or task.get("received_at")
+    st.markdown(f"**{plain(task.get('name', ''))}**"
+                + (f" · {'sent' if task.get('sent_at') else 'received'} {when(first_seen)} UTC ({ago(first_seen)})"
+                   if first_seen else ""))
     st.dataframe(pd.DataFrame([{"task id": task_id, "queue": task.get("queue") or "—",
                                 "worker": task.get("worker") or "—"}]), hide_index=True, width="stretch")
     if task.get("lost_deliveries"):
@@ -79,11 +86,19 @@ def detail(task_id: str) -> None:
 
 
 def readable(text: str) -> str:
-    """A stored result as indented JSON when it is JSON; else the text as stored."""
+    """A stored result, indented one key per line: JSON as it is, a Python literal repr (what Celery
+    stores for results of other serializers; ``[...]`` / ``{...}`` are its cut-off parts) as JSON;
+    anything else as stored."""
     try:
-        return json.dumps(json.loads(text), indent=2, ensure_ascii=False, default=str)
+        value = json.loads(text)
     except ValueError:
-        return text
+        if len(text) > RESULT_MAX_CHARS * 5:
+            return text
+        try:
+            value = ast.literal_eval(_ELIDED.sub(lambda m: repr(m.group(0)), text))
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            return text
+    return json.dumps(value, indent=2, ensure_ascii=False, default=str)
 
 
 def _related(client, task: dict, task_id: str) -> None:
