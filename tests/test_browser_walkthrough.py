@@ -15,10 +15,11 @@ for review (the path is printed).
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 
-from tests.conftest import wait_for
+from tests.conftest import CORPUS, wait_for
 from tests.test_browser import browser, page, stack  # noqa: F401 - the shared stack and signed-in page
 
 pytestmark = pytest.mark.browser
@@ -33,13 +34,25 @@ CSV = "day,shop,amount\n2024-03-01,A,10\n2024-03-02,B,12.5\n"
 TEXT_JS = """() => { const b = document.body.cloneNode(true);
   b.querySelectorAll('[data-testid="stCode"], pre, code').forEach(e => e.remove());
   return b.innerText; }"""
+#: The page's text without its charts (redrawn on every refresh), to tell when a page is drawn.
+SETTLE_JS = TEXT_JS.replace('[data-testid="stCode"], pre, code', '[data-testid="stPlotlyChart"]')
 
 
-def settle(pg) -> None:
-    """Wait until the script run is over (no 'Running…' status widget) and the page holds one title."""
+def settle(pg, quiet_s: float = 2.0, timeout_s: float = 60) -> None:
+    """Wait until the page is drawn: a title, no loading skeleton, and the same text (figures and
+    charts aside: the live parts of the Task Monitor redraw every 2 s) for `quiet_s`."""
     pg.locator("h1").first.wait_for()
-    wait_for(lambda: pg.locator('[data-testid="stStatusWidget"]').count() == 0, timeout_s=60, interval_s=0.2)
-    pg.wait_for_timeout(600)
+    state = {"last": None, "since": time.monotonic()}
+
+    def quiet() -> bool:
+        busy = pg.locator('[data-testid="stSkeleton"]').count()
+        now = re.sub(r"\d", "", pg.evaluate(SETTLE_JS))
+        if busy or now != state["last"]:
+            state.update(last=now, since=time.monotonic())
+            return False
+        return time.monotonic() - state["since"] >= quiet_s
+
+    wait_for(quiet, timeout_s=timeout_s, interval_s=0.25)
 
 
 def check(pg, where: str) -> None:
@@ -54,7 +67,7 @@ def check(pg, where: str) -> None:
 
 def send_work(pg, url: str, corpus, tmp_path) -> None:
     """Real work from each page that sends some, each waited for until it succeeded."""
-    pg.goto(f"{url}/task_monitor")
+    pg.goto(f"{url}/")  # the Task Monitor is the default page
     pg.get_by_role("button", name="Send health check").click()
     pg.get_by_text("Health check sent").wait_for()
 
@@ -62,7 +75,7 @@ def send_work(pg, url: str, corpus, tmp_path) -> None:
     pg.locator("input[type=file]").set_input_files(str(corpus / "pdf" / "google-docs_text_image.pdf"))
     pg.locator('[data-testid="stFileChip"]').first.wait_for()
     pg.get_by_role("button", name="Process").click()
-    pg.get_by_text("PDF Example Document").first.wait_for(timeout=90_000)
+    pg.get_by_text("Metadata", exact=True).first.wait_for(timeout=90_000)
 
     pg.goto(f"{url}/email")
     pg.get_by_label("To", exact=True).first.fill("ann@example.com")
@@ -86,8 +99,8 @@ def send_work(pg, url: str, corpus, tmp_path) -> None:
 
 
 @pytest.fixture(scope="module")
-def worked(stack, page, corpus, tmp_path_factory):  # noqa: F811 - the imported fixtures
-    send_work(page, stack["url"], corpus, tmp_path_factory.mktemp("walk"))
+def worked(stack, page, tmp_path_factory):  # noqa: F811 - the imported fixtures
+    send_work(page, stack["url"], CORPUS, tmp_path_factory.mktemp("walk"))
     return page
 
 
@@ -96,9 +109,9 @@ def test_every_page_reads_clean_at_this_width(stack, worked, width, tmp_path_fac
     shots = tmp_path_factory.mktemp("screens", numbered=False) if width == WIDTHS[0] else \
         tmp_path_factory.getbasetemp() / "screens"
     pg = worked
-    pg.set_viewport_size({"width": width, "height": 900})
+    pg.set_viewport_size({"width": width, "height": 1600})
     for name in PAGES:
-        pg.goto(f"{stack['url']}/{name}")
+        pg.goto(f"{stack['url']}/{'' if name == PAGES[0] else name}")  # the first page lives at /
         settle(pg)
         check(pg, f"{name} at {width} px")
         pg.screenshot(path=str(shots / f"{width}-{name}.png"), full_page=True)

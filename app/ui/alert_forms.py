@@ -142,8 +142,8 @@ def destinations_line(s, email_to: str | None, url: str | None) -> str:
 
     mail = f"E-mail to: {email_to}" if email_to else "E-mail: not set (ALERT_EMAIL_TO)"
     if not email_to and SmtpConfig.from_settings(s).is_sink:
-        mail += (" — to try alerts without a mail server, set ALERT_EMAIL_TO=ops@example.com: mail goes to "
-                 "the dev mail sink and shows in the Email page's Outbox")
+        mail += (" — to try alerts without a mail server, set `ALERT_EMAIL_TO=ops@example.com`: mail goes "
+                 "to the dev mail sink and shows in the Email page's Outbox")
     hook = (f"Webhook: {webhook.safe_url(url)} ({s.ALERT_WEBHOOK_FORMAT})" if url
             else "Webhook: not set (ALERT_WEBHOOK_URL)")
     return f"{mail} · {hook} · rules evaluated every {s.ALERT_EVAL_INTERVAL_S:g} s by beat"

@@ -31,9 +31,7 @@ def live(page: str, queue_names: list[str]) -> None:
     w.workers_panel(snap)
     counts = " · ".join(f"{k}: {v}" for k, v in snap.counts.items() if v)
     st.caption(f"Tasks in the history by state — {counts}" if counts else "No tasks recorded yet.")
-    c1, c2 = st.columns(2)
-    with c1:
-        monitor_charts.throughput(redis_client())
-    with c2:
-        monitor_charts.runtimes(redis_client())
+    # one chart per row: side by side they were under 300 px wide on a 1024 px screen
+    monitor_charts.throughput(redis_client())
+    monitor_charts.runtimes(redis_client())
     monitor_charts.queue_depth(redis_client(), queue_names)
