@@ -20,7 +20,7 @@ import time
 import pytest
 
 from tests.conftest import CORPUS, wait_for
-from tests.test_browser import browser, page, stack  # noqa: F401 - the shared stack and signed-in page
+from tests.test_browser import browser, open_tab, page, stack  # noqa: F401 - the shared stack and signed-in page
 
 pytestmark = pytest.mark.browser
 
@@ -70,6 +70,15 @@ def send_work(pg, url: str, corpus, tmp_path) -> None:
     pg.goto(f"{url}/")  # the Task Monitor is the default page
     pg.get_by_role("button", name="Send health check").click()
     pg.get_by_text("Health check sent").wait_for()
+    open_tab(pg, "Tasks")  # a task's "Why is it stuck?" opens the diagnosis with its id
+    grid = pg.locator('[data-testid="stDataFrame"]:visible').first
+    grid.wait_for()
+    box = grid.bounding_box()
+    pg.mouse.click(box["x"] + 12, box["y"] + 35 + 17)  # the first row's selection marker
+    pg.get_by_role("button", name="Why is it stuck?").click()
+    pg.get_by_text(re.compile(r"^History state ")).wait_for()
+    task_id = pg.get_by_label("Task id to diagnose").input_value()
+    assert re.fullmatch(r"[0-9a-f-]{36}", task_id), task_id
 
     pg.goto(f"{url}/file_processing")
     pg.locator("input[type=file]").set_input_files(str(corpus / "pdf" / "google-docs_text_image.pdf"))
@@ -115,5 +124,10 @@ def test_every_page_reads_clean_at_this_width(stack, worked, width, tmp_path_fac
         settle(pg)
         check(pg, f"{name} at {width} px")
         pg.screenshot(path=str(shots / f"{width}-{name}.png"), full_page=True)
+        if name == "task_monitor":
+            open_tab(pg, "Tasks")
+            settle(pg)
+            check(pg, f"{name} tasks at {width} px")
+            pg.screenshot(path=str(shots / f"{width}-{name}-tasks.png"), full_page=True)
     print(f"screenshots in {shots}")
-    assert len(list(shots.glob(f"{width}-*.png"))) == len(PAGES)
+    assert len(list(shots.glob(f"{width}-*.png"))) == len(PAGES) + 1
