@@ -1,25 +1,49 @@
 """`python -m app` (what `make run` calls): bring up Redis, workers, beat and the console.
 
+Commands: none (or ``run``) starts the stack; ``users ...`` manages console accounts
+(`app.access.cli`). Anything else prints the usage and exits with status 2, before anything starts.
+
 Processes are run by supervisord (app/launcher/supervise.py): a process that exits is restarted,
 the rest keep running; Ctrl-C stops them in stages (console and beat, then workers with a warm
 shutdown, Redis last).
 """
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
-from app.access import startup
-from app.launcher import supervise
-from app.launcher.processes import plan
-from config.settings import get_settings
+
+def parser() -> argparse.ArgumentParser:
+    """The command line: an optional command; each command parses its own arguments."""
+    p = argparse.ArgumentParser(prog="python -m app", description="The Celery operator console.")
+    commands = p.add_subparsers(dest="command", metavar="COMMAND")
+    commands.add_parser("run", help="start Redis, workers, beat and the console under supervisord (the default)")
+    commands.add_parser("users", help="manage console accounts: add NAME --role R | list | remove NAME | "
+                                      "passwd NAME [--role R]", add_help=False)
+    return p
 
 
-def main() -> int:
-    if sys.argv[1:2] == ["users"]:  # python -m app users add|list|remove|passwd ...
+def main(argv: list[str] | None = None) -> int:
+    """Run the command in `argv` (default: sys.argv[1:]); returns the exit status (2: unknown command
+    or refused start)."""
+    argv = sys.argv[1:] if argv is None else argv
+    args = parser().parse_args(argv[:1])  # an unknown command or option: usage on stderr, SystemExit(2)
+    if args.command == "users":  # python -m app users add|list|remove|passwd ...
         from app.access import cli
 
-        return cli.main(sys.argv[2:])
+        return cli.main(argv[1:])
+    if argv[1:]:
+        parser().error(f"unexpected arguments after 'run': {' '.join(argv[1:])}")
+    return run()
+
+
+def run() -> int:
+    from app.access import startup
+    from app.launcher import supervise
+    from app.launcher.processes import plan
+    from config.settings import get_settings
+
     settings = get_settings()
     refusals = startup.problems(settings)
     if refusals:

@@ -33,4 +33,7 @@ tabs = st.tabs(["Completion", "Document analysis", "Content generation", "Transl
 for tab, render in zip(tabs, (ai_forms.completion, ai_forms.analysis, ai_forms.generation,
                               ai_forms.translation, ai_forms.chat, ai_forms.batch)):
     with tab:
-        render(provider, model) if can("submit") else read_only_note()
+        if can("submit"):
+            render(provider, model)
+        else:
+            read_only_note()

@@ -20,7 +20,10 @@ single, bulk, notification, scheduled, outbox = st.tabs(["Single", "Bulk", "Noti
 for tab, form in ((single, email_forms.single_form), (bulk, email_forms.bulk_form),
                   (notification, email_forms.notification_form), (scheduled, email_forms.scheduled_form)):
     with tab:
-        form() if can("submit") else read_only_note()
+        if can("submit"):
+            form()
+        else:
+            read_only_note()
 with outbox:
     email_outbox.outbox_view()
 

@@ -1,6 +1,5 @@
 """Issues: task failures grouped by cause (task name + exception type + normalised message), with
 count, first/last seen, queues and workers, a 24 h sparkline, the newest traceback and "retry all"."""
-import redis
 import streamlit as st
 
 from app.monitor import actions
@@ -11,6 +10,7 @@ from app.ui.access import can
 from app.ui.navigation import via_entry_script
 from app.ui.resources import celery, redis_client, redis_ok_or_banner
 from app.ui.text import plain  # task names, exceptions and worker names come from events: text, not Markdown
+from app.store.clients import STORE_DOWN
 
 via_entry_script()
 
@@ -21,7 +21,7 @@ confirm.pending_box()
 client = redis_client()
 try:
     groups = failure_groups.list_groups(client, limit=100)
-except (redis.RedisError, OSError) as exc:
+except STORE_DOWN as exc:
     st.error(f"Redis stopped answering: {exc}", icon=":material/error:")
     st.stop()
 if not groups:

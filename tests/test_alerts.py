@@ -300,12 +300,40 @@ def test_alerts_page_lists_rules_saves_one_and_shows_history(redis_client, clean
     assert not at.exception, at.exception
     assert "Paged" in at.dataframe[0].value["name"].tolist()
     at.text_input(key="al_form_name").input("Big email queue").run()
+    assert at.multiselect(key="al_form_ch").value == []  # no channel is configured here
     at.button(key="al_save").click().run()
+    assert not at.exception, at.exception
+    assert any("notifies nobody" in e.value for e in at.error)  # refused, saying why
+    assert "Big email queue" not in {r.name for r in rules.load_all(redis_client)}
+    at.checkbox(key="al_form_en").uncheck()
+    at.button(key="al_save").click().run()  # a disabled rule can wait for a destination
     assert not at.exception, at.exception
     assert "Big email queue" in {r.name for r in rules.load_all(redis_client)}
     at.button(key="al_test").click().run()
     at.button(key="confirm_yes").click().run()
     assert any("ALERT_EMAIL_TO" in e.value for e in at.error)  # no destination configured here
+
+
+def test_alert_form_speaks_plainly_and_refuses_a_rule_without_a_destination(redis_client, clean_alerts,
+                                                                           mail_settings, receiver):
+    at = AppTest.from_file(str(ROOT / "pages" / "alerts.py"), default_timeout=30).run()
+    labels = {w.label for w in [*at.selectbox, *at.number_input, *at.text_input]}
+    assert {"Applies to", "Failed runs over (%)", "Within the last (s)"} <= labels
+    assert not {"scope", "threshold_pct", "window_s"} & labels
+    assert at.selectbox(key="al_form_failure_rate_scope").options == ["a task name", "a queue"]
+    assert any("dev mail sink" in c.value for c in at.caption)  # offered while ALERT_EMAIL_TO is unset
+    at.text_input(key="al_form_name").input("Nobody hears").run()
+    at.multiselect(key="al_form_ch").select("email")
+    at.button(key="al_save").click().run()
+    assert any("ALERT_EMAIL_TO is not set" in e.value for e in at.error)
+    assert "Nobody hears" not in {r.name for r in rules.load_all(redis_client)}
+    mail_settings(ALERT_WEBHOOK_URL=receiver.url, ALERT_EMAIL_TO=None)
+    at = AppTest.from_file(str(ROOT / "pages" / "alerts.py"), default_timeout=30).run()
+    assert at.multiselect(key="al_form_ch").value == ["webhook"]  # defaults to what is configured
+    at.text_input(key="al_form_name").input("Someone hears").run()
+    at.button(key="al_save").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert "Someone hears" in {r.name for r in rules.load_all(redis_client)}
 
 
 def test_task_monitor_shows_a_banner_while_a_rule_fires(redis_client, clean_alerts):

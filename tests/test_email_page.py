@@ -120,8 +120,14 @@ def test_notification_form(dev_sink, redis_client):
     at.selectbox(key="notify_type").set_value("welcome")
     at.text_area(key="notify_context").input('{"name": "Page Ann"}')
     click(at, "Send notification")
-    finished(redis_client, at.session_state["email_jobs"][0]["id"])
+    task_id = at.session_state["email_jobs"][0]["id"]
+    finished(redis_client, task_id)
     assert any(e.subject == "Welcome, Page Ann" for e in outbox.list_messages(dev_sink))
+    from app.access import audit
+
+    entry = next(e for e in audit.recent(redis_client, 20) if e["action"] == "submit"
+                 and e["target"] == "app.tasks.email_tasks.send_notification")
+    assert entry["detail"] == {"result": task_id}  # the audit names the task it queued
 
 
 def test_notification_with_bad_context_is_refused(dev_sink):

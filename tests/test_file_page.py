@@ -36,6 +36,7 @@ def _texts(at) -> str:
     parts = [m.value for m in at.markdown] + [t.value for t in at.text] + [c.value for c in at.caption]
     parts += [e.value for e in at.error] + [w.value for w in at.warning] + [str(m.value) for m in at.metric]
     parts += [str(m.label) for m in at.metric] + [t.value for t in at.text_area]
+    parts += [df.value.to_string() for df in at.dataframe]
     return "\n".join(parts)
 
 
@@ -109,3 +110,60 @@ def test_nul_in_name_is_stripped_before_storage(data_dir):
     stored = storage.save_upload(data_dir, "../a\x00b<i>.png", b"x", max_bytes=10)
     assert stored.path.parent == (data_dir / "uploads").resolve()
     assert stored.original_name == "ab_i_.png"
+
+
+def test_pdf_dates_read_as_dates(corpus, redis_client):
+    import re
+
+    path = corpus / "pdf" / "google-docs_text_image.pdf"
+    at = _submit(_page(), [(path.name, path.read_bytes())], batch=False)
+    _finish(at, redis_client, at.session_state["file_jobs"][0]["id"])
+    text = _texts(at)
+    assert "D:20" not in text and re.search(r"Creation date\s+\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}", text), text[:1500]
+
+
+def test_a_job_downloads_as_one_zip_named_after_its_source(redis_client, celery_app, tmp_path):
+    import io
+    import zipfile
+
+    from openpyxl import Workbook
+
+    from app.ui import file_results, output_archive
+
+    wb = Workbook()
+    for title in ("north", "south"):
+        ws = wb.create_sheet(title)
+        ws.append(["month", "amount"])
+        ws.append(["jan", 3])
+    wb.save(tmp_path / "Q3 sales.xlsx")
+    at = _submit(_page(), [("Q3 sales.xlsx", (tmp_path / "Q3 sales.xlsx").read_bytes())], batch=False)
+    job_id = at.session_state["file_jobs"][0]["id"]
+    _finish(at, redis_client, job_id)
+    labels = [b.proto.label for b in at.get("download_button")]
+    refs = file_results.output_files(celery_app.AsyncResult(job_id).result["outputs"])
+    assert len(refs) >= 2 and f"Download all ({len(refs)} files, ZIP)" in labels, labels
+    archive = zipfile.ZipFile(io.BytesIO(output_archive.zip_bytes(refs, "Q3 sales.xlsx")))
+    names = archive.namelist()
+    assert len(names) == len(refs) and all(n.startswith("Q3 sales-") for n in names), names
+    assert output_archive.zip_bytes(["/etc/passwd"], "x") == zipfile_empty()  # outside DATA_DIR: left out
+
+
+def zipfile_empty() -> bytes:
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    zipfile.ZipFile(buf, "w").close()
+    return buf.getvalue()
+
+
+def test_excel_totals_say_why_they_are_empty(redis_client, tmp_path):
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    wb.active.append(["name", "city"])
+    wb.active.append(["Ann", "Oslo"])
+    wb.save(tmp_path / "names.xlsx")
+    at = _submit(_page(), [("names.xlsx", (tmp_path / "names.xlsx").read_bytes())], batch=False)
+    _finish(at, redis_client, at.session_state["file_jobs"][0]["id"])
+    assert any("No totals: no sheet has a column of numbers" in i.value for i in at.info), _texts(at)[:1500]

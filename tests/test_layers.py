@@ -117,8 +117,6 @@ REDIS_SPEAKERS = ("app/store/", "app/monitor/brokers/")
 REDIS_IMPORT_ALLOWED = {
     "app/tasks/": "autoretry_for / except on redis error classes (file, report, maintenance tasks)",
     "app/beat_scheduler.py": "RedBeat scheduler: redis error classes, LockError",
-    "app/ui/": "resources.py builds the cached clients; flash.py, report_schedules.py catch RedisError",
-    "pages/": "pages catch RedisError at the page edge",
 }
 #: Modules that still name keys (`app.store.keys`), left to the refactors of their own packages.
 KEYS_IMPORT_ALLOWED = {
@@ -294,3 +292,18 @@ def test_no_module_level_mutable_state_outside_the_runtime():
             tables.append(f"{rel}:{line} {name} (make it a tuple, frozenset or MappingProxyType)")
     assert state == [], "module-level mutable state: move it into the runtime or an object"
     assert tables == []
+#: Longest page script: a page sets up state, guards, calls app/ui and renders (the logic lives there).
+PAGE_MAX_LINES = 65
+
+
+def test_pages_are_short_scripts_that_import_neither_redis_nor_the_celery_entry_point():
+    too_long, offenders = {}, []
+    for path in sorted((ROOT / "pages").glob("*.py")):
+        lines = len(path.read_text().splitlines())
+        if lines > PAGE_MAX_LINES:
+            too_long[path.name] = lines
+        offenders += [f"{path.name}: {m}" for m in _imports(path)
+                      if m == "redis" or m.startswith("redis.") or m == "config.celery_config"
+                      or m.startswith("config.celery_config.")]
+    assert too_long == {}, f"pages over {PAGE_MAX_LINES} lines: {too_long}"
+    assert offenders == []

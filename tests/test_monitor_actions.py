@@ -232,7 +232,8 @@ def test_history_survives_worker_and_console_restart(celery_app, redis_client, r
     at.session_state["mon_selected_task"] = r1.id
     at.run()
     assert not at.exception
-    assert any(m.label == "Queue" and m.value == q for m in at.metric)
+    where = next(df.value for df in at.dataframe if "task id" in df.value.columns)
+    assert where.iloc[0]["queue"] == q and where.iloc[0]["worker"].startswith("first@")
 
 
 def test_worker_failed_count_comes_from_the_history(celery_app, redis_client, celery_worker, tmp_path):

@@ -73,3 +73,24 @@ def test_task_monitor_banner_when_redis_down(monkeypatch):
     finally:
         monkeypatch.undo()
         get_settings.cache_clear()
+
+
+def test_no_page_line_is_written_out_by_streamlit_magic():
+    """A bare expression on its own line (`a() if ok else b()`) is written to the page by Streamlit's
+    magic: the value, often a stray `None`. Calls and the docstring are left alone by magic."""
+    import ast
+
+    stray = []
+    for path in sorted((ROOT / "pages").glob("*.py")) + [ROOT / "streamlit_app.py"]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Expr) and not isinstance(node.value, (ast.Call, ast.Constant, ast.Await)):
+                stray.append(f"{path.name}:{node.lineno}")
+    assert stray == []
+
+
+@pytest.mark.parametrize("page", ["email.py", "ai.py"])
+def test_email_and_ai_forms_show_no_stray_none(page):
+    at = AppTest.from_file(str(ROOT / "pages" / page), default_timeout=30).run()
+    assert not at.exception, at.exception
+    shown = [m.value for m in at.markdown] + [c.value for c in at.caption] + [t.value for t in at.text]
+    assert not [v for v in shown if v.strip().strip("`") in ("None", "null")], shown

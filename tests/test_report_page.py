@@ -44,6 +44,16 @@ def test_upload_submit_and_download(redis_client):
     assert buttons["Download XLSX"].url.endswith(".xlsx") and buttons["Download HTML"].url.endswith(".html")
 
 
+def test_formats_offered_are_the_ones_the_report_writes():
+    at = upload(page(), "sales.csv", CSV)
+    assert at.multiselect(key="rep_formats").options == ["html", "xlsx", "docx", "pdf", "json"]
+    at.selectbox(key="rep_kind").select("Export data").run()
+    assert not at.exception, at.exception
+    export = at.multiselect(key="rep_formats_export_data")
+    assert export.options == ["csv", "xlsx", "json", "xml"] and export.value == ["csv"]
+    assert not any(s.key == "rep_group" for s in at.selectbox)  # grouping does not apply to an export
+
+
 def test_download_names_and_mime_types(data_dir):
     from app.ui.report_results import download_spec
 
@@ -56,7 +66,8 @@ def test_download_names_and_mime_types(data_dir):
         (out / f"report.{ext}").write_text("x")
         _, name, got = download_spec(str(out / f"report.{ext}"), '..\\evil/"sales"<1>.csv')
         assert got == mime
-        assert name == f"sales_1-report.{ext}"
+        assert name == f"sales_1.{ext}"
+        assert download_spec(str(out / f"report.{ext}"), "Export of Q3 sales.csv (csv)")[1] == f"Export of Q3 sales.{ext}"
     with pytest.raises(Exception, match="outside the data directory"):
         download_spec("/etc/passwd", "x")
 

@@ -118,3 +118,25 @@ def test_create_refuses_an_existing_name(redis_client):
     button(at, "sch_save").click().run()
     assert any("exists" in e.value for e in at.error)
     assert definition(redis_client, "taken")["schedule"]["every"] == 300
+
+
+def test_run_now_shows_as_last_run_and_the_picker_keeps_a_new_entry(redis_client):
+    from app.store import history
+    from tests.conftest import wait_for
+
+    for name in ("a first", "z second"):
+        schedules.save_entry(celery_app, name, HEALTH, {"type": "interval", "every_s": 3600})
+    at = page()
+    at.text_input(key="sch_name").input("m new")
+    at.selectbox(key="sch_task").select(HEALTH)
+    button(at, "sch_save").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert at.selectbox(key="sch_pick").value == "m new"  # not back to the first entry
+    row = lambda at_: at_.dataframe[0].value.set_index("name").loc["m new"]  # noqa: E731
+    assert row(at)["last run"] == "never"
+    button(at, "sch_run").click().run()
+    task_id = next(s.value for s in at.success if "sent now" in s.value).rsplit(" ", 1)[-1]
+    wait_for(lambda: (history.get_task(redis_client, task_id) or {}).get("sent_at"))
+    at.run()
+    assert not at.exception
+    assert row(at)["last run"] != "never" and at.selectbox(key="sch_pick").value == "m new"

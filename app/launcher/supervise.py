@@ -27,6 +27,7 @@ import threading
 import time
 from pathlib import Path
 
+from app.launcher import parent_death
 from app.launcher.processes import STAGE_ORDER, ROOT, Plan, stage_of, stage_table
 
 #: A process that stays up this long counts as started (exits sooner are retried with backoff).
@@ -140,17 +141,19 @@ def run(plan: Plan, data_dir: Path, worker_stop_wait_s: float) -> int:
     """Start supervisord in the foreground with `plan`; return its exit status once it has stopped.
 
     SIGINT / SIGTERM to this process (Ctrl-C reaches both it and supervisord) make supervisord stop
-    every stage in order; this process waits for it.
+    every stage in order; this process waits for it. If this process dies without a chance to do
+    that (SIGKILL, a crash), the kernel sends supervisord SIGTERM (`parent_death`), and supervisord
+    stops every stage in the same order and exits: nothing is left running or holding a port.
     """
     run_dir, log_dir = data_dir / "run", data_dir / "logs"
     run_dir.mkdir(parents=True, exist_ok=True)
     log_dir.mkdir(parents=True, exist_ok=True)
     conf = run_dir / "supervisord.conf"
     conf.write_text(render_config(plan, run_dir, log_dir, worker_stop_wait_s))
-    follower = LogFollower(log_dir, list(plan.processes))
-    follower.start()
     proc = subprocess.Popen([sys.executable, "-m", "supervisor.supervisord", "-c", str(conf)],
-                            env=plan.env, cwd=str(ROOT))
+                            env=plan.env, cwd=str(ROOT), preexec_fn=parent_death.preexec(signal.SIGTERM))
+    follower = LogFollower(log_dir, list(plan.processes))  # started after the fork (see parent_death)
+    follower.start()
     stopping = {"at": None}
 
     def _stop(signum, _frame):

@@ -17,12 +17,13 @@ OUTCOMES = ["", "ok", "denied", "refused", "failed", "throttled", "no worker rep
 
 def audit_panel(key: str = "audit", limit: int = 500) -> None:
     """Filters, the newest `limit` matching entries and their export (one key prefix per place)."""
-    c = st.columns([1, 1, 1, 1, 2])
+    c = st.columns([1.2, 1.2, 1.6, 1.2, 2])
     period = c[0].selectbox("Period", list(PERIODS_S), index=1, key=f"{key}_period")
-    who = c[1].text_input("Who (exact)", key=f"{key}_who")
-    action = c[2].selectbox("Action", ["", *sorted(set(ACTIONS) | EVENTS)], key=f"{key}_action")
-    outcome = c[3].selectbox("Outcome", OUTCOMES, key=f"{key}_outcome")
-    text = c[4].text_input("Contains", key=f"{key}_text")
+    who = c[1].text_input("Who (exact)", key=f"{key}_who", placeholder="any")
+    action = c[2].selectbox("Action", ["", *sorted(set(ACTIONS) | EVENTS)], key=f"{key}_action",
+                            format_func=lambda a: a or "any")
+    outcome = c[3].selectbox("Outcome", OUTCOMES, key=f"{key}_outcome", format_func=lambda o: o or "any")
+    text = c[4].text_input("Contains", key=f"{key}_text", placeholder="target, detail, client…")
     span = PERIODS_S[period]
     flt = audit.AuditFilter(since=time.time() - span if span else None, who=who.strip(), action=action,
                             outcome=outcome, text=text.strip())

@@ -33,9 +33,9 @@ def _tasks():
     return email_tasks
 
 
-def _add_job(result, title: str, kind: str, **extra) -> None:
-    st.session_state[JOBS].insert(0, {"id": result.id, "title": title, "kind": kind, **extra})
-    st.success(f"Queued {kind}: task `{result.id}`")
+def _add_job(task_id: str, title: str, kind: str, **extra) -> None:
+    st.session_state[JOBS].insert(0, {"id": task_id, "title": title, "kind": kind, **extra})
+    st.success(f"Queued {kind}: task `{task_id}`")
 
 
 #: form kind -> the task it queues (the audit target).
@@ -44,15 +44,16 @@ TASK_OF_KIND = {"email": "send_email", "bulk": "send_bulk_emails", "notification
 
 
 def _submit(kind: str, title: str, queue, **extra) -> None:
-    """Run `queue()` (a service call that sends the task) as the signed-in identity, checked and audited."""
+    """Run `queue()` (a service call that sends the task) as the signed-in identity, checked and
+    audited; the audit entry's detail holds the new task's id (``result``)."""
     from app.ui import access
 
     try:
-        result = access.run("submit", f"app.tasks.email_tasks.{TASK_OF_KIND[kind]}", queue)
+        task_id = access.run("submit", f"app.tasks.email_tasks.{TASK_OF_KIND[kind]}", lambda: queue().id)
     except ConsoleError as exc:
         st.error(str(exc))
         return
-    _add_job(result, title, kind, **extra)
+    _add_job(task_id, title, kind, **extra)
 
 
 def _options(choice: timing.Choice) -> dict | None:

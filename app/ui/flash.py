@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import redis
 import streamlit as st
 
+from app.store.clients import STORE_DOWN
 from app.errors import ConsoleError
 from app.ui.resources import redis_down_banner
 
@@ -29,7 +29,7 @@ def act(key: str, message: str, fn: Callable[..., Any], *args: Any, action: str,
     except ConsoleError as exc:
         st.error(str(exc))
         return
-    except (redis.RedisError, OSError) as exc:
+    except STORE_DOWN as exc:
         redis_down_banner(exc)
         return
     st.session_state[key] = message.format(result=result)

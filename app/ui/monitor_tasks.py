@@ -1,146 +1,155 @@
-"""Tasks tab of the Task Monitor: filters and search, the live table, task detail and actions."""
+"""Tasks tab of the Task Monitor: filters and search, the live table and the bulk actions.
+
+The list is about the operator's work: the console's own housekeeping tasks (beat's maintenance and
+alert evaluation, every 30-60 s) are left out unless "Show housekeeping tasks" is ticked. The search
+box matches task names as well as ids and argument words. A selected row is remembered by its task
+id, so rows arriving between refreshes never move the selection onto another task.
+"""
 from __future__ import annotations
 
-import json
+import dataclasses
+import hashlib
 import time
 
 import streamlit as st
 
-from app.ui.text import plain
-
 from app.monitor import actions, workers
 from app.store import history
-from app.store.states import FINISHED_STATES, STATES
 from app.store.history import TaskFilter
-from app.telemetry.redaction import redact_text
-from app.ui import confirm, timing, workflow_graph
+from app.store.states import STATES
+from app.ui import confirm
 from app.ui.access import can
-from app.ui.monitor_widgets import ago, progress_percent, tasks_table, when
+from app.ui.auth import fragment  # st.fragment that checks the session on each of its runs
+from app.ui.monitor_overview import REFRESH_S
+from app.ui.monitor_widgets import task_lookup, tasks_table, when
 from app.ui.resources import celery, redis_client
+from app.store.clients import STORE_DOWN
 
 SELECTED = "mon_selected_task"
+#: Session key holding (table widget key, ids shown in that table, newest first).
+SHOWN = "mon_table_ids"
+HOUSEKEEPING_TOGGLE = "mon_housekeeping"
+_LAST_CLICK = "mon_last_click"
 RANGES_S = {"any time": None, "last 15 min": 900, "last hour": 3600, "last 24 h": 86_400, "last 7 days": 604_800}
+#: Tasks beat sends for the console itself (maintenance, queue samples, alert evaluation).
+HOUSEKEEPING = frozenset({
+    "app.tasks.alert_tasks.evaluate_alerts", "app.tasks.maintenance_tasks.monitor_queue_sizes",
+    "app.tasks.maintenance_tasks.cleanup_old_results", "app.tasks.maintenance_tasks.cleanup_failed_tasks",
+    "app.tasks.maintenance_tasks.archive_old_files", "app.tasks.file_tasks.cleanup_temp_files"})
+#: Most task names a name search looks into (each is one indexed query).
+NAME_MATCHES_MAX = 5
 
 
 def filters(queue_names) -> TaskFilter:
     """Filter widgets (outside the refreshing fragment, so they keep their values)."""
     client = redis_client()
-    c = st.columns([1.2, 2, 1.6, 1.6, 1.2, 2])
+    c = st.columns([1.2, 2, 1.6, 1.6, 1.3, 2])
     state = c[0].selectbox("State", ["any", *STATES], key="mon_state")
-    name = c[1].selectbox("Task", ["any", *history.task_names(client)], key="mon_name")
+    name = c[1].selectbox("Task", ["any", *history.task_names(client)], key="mon_name",
+                          format_func=lambda n: n if n == "any" else n.rsplit(".", 1)[-1])
     queue = c[2].selectbox("Queue", ["any", *queue_names], key="mon_queue")
-    hosts = workers.hostnames(client, 100)
-    worker = c[3].selectbox("Worker", ["any", *hosts], key="mon_worker")
+    worker = c[3].selectbox("Worker", ["any", *workers.hostnames(client, 100)], key="mon_worker")
     period = c[4].selectbox("Time", list(RANGES_S), key="mon_period")
-    search = c[5].text_input("Search id or args", key="mon_search", placeholder="task id, file name, address…")
+    search = c[5].text_input("Search", key="mon_search", placeholder="name, id, file, address…",
+                             help="A task id, part of a task name, or words of its arguments")
+    st.checkbox("Show housekeeping tasks", key=HOUSEKEEPING_TOGGLE,
+                help="The console's own tasks sent by beat: alert evaluation, queue samples, clean-ups")
     since = time.time() - RANGES_S[period] if RANGES_S[period] else None
     any_ = lambda v: None if v == "any" else v  # noqa: E731
     return TaskFilter(state=any_(state), name=any_(name), queue=any_(queue), worker=any_(worker),
                       since=since, search=search.strip() or None)
 
 
+def query(client, flt: TaskFilter, limit: int = 50, housekeeping: bool = False) -> list[dict]:
+    """Newest-first tasks matching `flt` (at most `limit`): a search also matches task names
+    (case-insensitive part of the name, up to NAME_MATCHES_MAX names); housekeeping tasks are left
+    out unless `housekeeping` or the filter names one. Raises what `history.list_tasks` raises."""
+    found = {t["id"]: t for t in history.list_tasks(client, flt, limit=limit * 2)}
+    needle = (flt.search or "").lower()
+    if needle and not flt.name:
+        names = [n for n in history.task_names(client) if needle in n.lower()][:NAME_MATCHES_MAX]
+        for name in names:
+            for t in history.list_tasks(client, dataclasses.replace(flt, name=name, search=None), limit=limit):
+                found.setdefault(t["id"], t)
+    rows = sorted(found.values(), key=lambda t: t.get("sent_at") or t.get("received_at") or 0, reverse=True)
+    if not (housekeeping or flt.name in HOUSEKEEPING):
+        rows = [t for t in rows if t.get("name") not in HOUSEKEEPING]
+    return rows[:limit]
+
+
+def take_selection() -> None:
+    """Turn a row click into the task id shown in that table (before the table is drawn again: new
+    rows may have arrived since, and the click belongs to the rows the operator saw)."""
+    key, ids = st.session_state.get(SHOWN, (None, []))
+    if key:
+        _apply_click(key, ((st.session_state.get(key) or {}).get("selection") or {}).get("rows") or [], ids)
+
+
+def _apply_click(key: str, rows: list[int], ids: list[str]) -> None:
+    """Select ids[rows[0]] once per click: a selection still held by the table widget does not undo a
+    later choice (a related-task link) on the next refresh."""
+    click = (key, tuple(rows))
+    if rows and rows[0] < len(ids) and st.session_state.get(_LAST_CLICK) != click:
+        st.session_state[_LAST_CLICK] = click
+        st.session_state[SELECTED] = ids[rows[0]]
+
+
 def table(flt: TaskFilter, limit: int = 50) -> None:
     """The live page of tasks; selecting a row opens its detail (kept across refreshes)."""
+    take_selection()
     t0 = time.perf_counter()
-    tasks = history.list_tasks(redis_client(), flt, limit=limit)
+    tasks = query(redis_client(), flt, limit, st.session_state.get(HOUSEKEEPING_TOGGLE, False))
     took_ms = (time.perf_counter() - t0) * 1000
     df = tasks_table(tasks)
+    ids = list(df["id"])
+    # a new widget key when the rows change: a row position always means the same task under one key,
+    # and a stale highlight never points at another task
+    key = "mon_tasks_table:" + hashlib.sha1("".join(ids).encode()).hexdigest()[:12]
+    st.session_state[SHOWN] = (key, ids)
     event = st.dataframe(df, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
-                         key="mon_tasks_table", column_config={"id": st.column_config.TextColumn(width="small"),
-                                                               "progress": st.column_config.ProgressColumn(
-                                                                   "progress", format="%d%%", min_value=0, max_value=100)})
-    rows = event.selection.rows if event and event.selection else []
-    if rows and rows[0] < len(df):
-        st.session_state[SELECTED] = df.iloc[rows[0]]["id"]
-    st.caption(f"{len(tasks)} task(s) shown · query {took_ms:.1f} ms · select a row for its detail")
+                         key=key, column_config=COLUMNS, column_order=COLUMN_ORDER)
+    _apply_click(key, list(event.selection.rows) if event and event.selection else [], ids)
+    selected = st.session_state.get(SELECTED)
+    st.caption(f"{len(tasks)} task(s) shown · query {took_ms:.1f} ms · select a row for its detail"
+               + (f" · selected {selected}" if selected else ""))
 
 
-def detail(task_id: str) -> None:
-    """Everything known about one task, with links to related tasks and actions."""
-    client = redis_client()
-    task = history.get_task(client, task_id)
-    if not task:
-        st.info(f"No history for {task_id} (unknown id or past retention).")
-        return
-    cols = st.columns(6)
-    cols[0].metric("State", task.get("state", ""))
-    cols[1].metric("Retries", task.get("retries") or 0)
-    cols[2].metric("Runtime", f"{task['runtime_s']:.3f} s" if task.get("runtime_s") is not None else "—")
-    wait = (task.get("started_at") or 0) - (task.get("sent_at") or 0) if task.get("started_at") and task.get("sent_at") else None
-    cols[3].metric("Queue wait", f"{wait:.3f} s" if wait is not None else "—")
-    cols[4].metric("Queue", task.get("queue") or "—")
-    cols[5].metric("Worker", (task.get("worker") or "—").split("@")[0])
-    st.markdown(f"**{plain(task.get('name', ''))}** · `{task_id}` · sent {when(task.get('sent_at'))} ({ago(task.get('sent_at'))})")
-    if line := timing.task_line(task, celery()):
-        st.caption(line)
-    if (percent := progress_percent(task)) is not None:  # running: its last reported percent and step
-        st.progress(percent, text=f"{percent}% · {plain(task['progress'].get('message') or '')}")
-    if task.get("lost_deliveries"):
-        st.warning(f"Lost deliveries: {task['lost_deliveries']} — the worker running this task was lost "
-                   "(killed, out of memory, or crashed) and the task was delivered again; see WORKER_LOST "
-                   "on the timeline. After MAX_DELIVERIES it is failed instead.", icon=":material/warning:")
-    _cost(task)
-    related = {"parent": task.get("parent_id"), "root": task.get("root_id"), "retry of": task.get("retry_of"),
-               "retried as": task.get("retried_as")}
-    kids = history.children(client, task_id)
-    links = [(k, v) for k, v in related.items() if v and v != task_id] + [("child", k) for k in kids[:20]]
-    if links:
-        st.caption("Related tasks")
-        lc = st.columns(min(len(links), 6))
-        for i, (label, rid) in enumerate(links):
-            if lc[i % len(lc)].button(f"{label}: {rid[:8]}…", key=f"rel:{label}:{rid}"):
-                st.session_state[SELECTED] = rid
-                st.rerun()
-    workflow_graph.show(client, task_id, SELECTED)
-    tl = history.timeline(client, task_id)
-    if tl:
-        st.caption("Timeline")
-        st.dataframe([{"state": e["state"], "at": when(e["at"]), "+s": round(e["at"] - tl[0]["at"], 3),
-                       "info": e.get("info") or ""} for e in tl], hide_index=True, width="stretch")
-    left, right = st.columns(2)
-    with left:
-        st.caption("Arguments (secrets redacted)")
-        st.code(redact_text(f"args   = {task.get('args', '')}\nkwargs = {task.get('kwargs', '')}"), language="json")
-    with right:  # untrusted text: shown as code (never Markdown), secrets masked
-        if task.get("exception"):
-            st.caption(":red[Exception]")
-            st.code(redact_text(task["exception"]), language=None)
-        elif task.get("result"):
-            st.caption("Result")
-            st.code(redact_text(task["result"][:4000]), language="json")
-    if task.get("traceback"):
-        with st.expander("Traceback"):
-            st.code(redact_text(task["traceback"]), language=None)
-    _actions(task)
+#: Runtime and result right after the task's name: on a 1400 px screen they are in view.
+COLUMN_ORDER = ("id", "state", "progress", "name", "runtime (s)", "result", "queue", "worker", "sent")
+COLUMNS = {
+    "id": st.column_config.TextColumn("id", width=290, help="Task id: copy a cell with Ctrl+C"),
+    "state": st.column_config.TextColumn("state", width=90),
+    "progress": st.column_config.ProgressColumn("progress", format="%d%%", min_value=0, max_value=100, width=90),
+    "name": st.column_config.TextColumn("task", width="medium"),
+    "queue": st.column_config.TextColumn("queue", width="small"),
+    "worker": st.column_config.TextColumn("worker", width="small"),
+    "sent": st.column_config.TextColumn("sent (UTC)", width=150),
+    "runtime (s)": st.column_config.NumberColumn("runtime (s)", width=90, format="%.3f"),
+    "result": st.column_config.TextColumn("result", width="large"),
+}
 
 
-def _cost(task: dict) -> None:
-    """AI tokens and cost, when the result carries them (AI tasks)."""
+@fragment(run_every=REFRESH_S)
+def live(flt: TaskFilter) -> None:
+    """The table and the selected task's detail, refreshed every REFRESH_S."""
+    from app.ui import task_detail
+
     try:
-        result = json.loads(task.get("result") or "null")
-    except ValueError:
-        return
-    if isinstance(result, dict) and isinstance(result.get("usage"), dict):
-        u = result["usage"]
-        cost = result.get("cost_usd")
-        st.caption(f"AI usage: {u.get('input_tokens', 0)} input + {u.get('output_tokens', 0)} output tokens · "
-                   f"cost {'$%.6f' % cost if isinstance(cost, (int, float)) else 'unknown'} · model {result.get('model', '?')}")
+        table(flt)
+        selected = st.session_state.get(SELECTED)
+        if selected:
+            st.divider()
+            task_detail.detail(selected)
+    except STORE_DOWN as exc:
+        st.error(f"Redis stopped answering: {exc}", icon=":material/error:")
 
 
-def _actions(task: dict) -> None:
-    app, client, who, tid = celery(), redis_client(), confirm.who(), task["id"]
-    c = st.columns(4)
-    if can("revoke") and c[0].button("Revoke", key=f"revoke:{tid}", disabled=task.get("state") in FINISHED_STATES):
-        confirm.ask(f"Revoke {tid}", lambda: actions.revoke(app, client, tid, who))
-    if can("terminate") and c[1].button("Terminate", key=f"term:{tid}",
-                                        disabled=task.get("state") not in ("STARTED", "PROGRESS")):
-        confirm.ask(f"Terminate running task {tid} (SIGTERM)", lambda: actions.revoke(app, client, tid, who, terminate=True))
-    if can("retry") and c[2].button("Retry with same args", key=f"retry:{tid}",
-                                    disabled=task.get("state") not in actions.RETRYABLE_STATES):
-        confirm.ask(f"Retry {task.get('name')} ({tid}) with the same arguments", lambda: actions.retry(app, client, tid, who))
-    if c[3].button("Why is it stuck?", key=f"diag:{tid}"):
-        st.session_state["diag_id"] = tid
-        st.toast("Open the 'Why stuck?' tab")
+def lookup() -> None:
+    """A task id box: Celery's and the history's view of that id."""
+    st.subheader("Check a task by id")
+    task_id = st.text_input("Task id", key="lookup_id", placeholder="e.g. 4f1c…")
+    if task_id:
+        task_lookup(redis_client(), task_id)
 
 
 def bulk_actions(flt: TaskFilter) -> None:

@@ -30,11 +30,17 @@ def when(ts: float | None) -> str:
     return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%S") if ts else ""
 
 
+#: Queue figures per row: a queue name ("file_processing_queue") stays readable at 1024 px.
+QUEUE_METRICS_PER_ROW = 3
+
+
 def queues_panel(snap: Snapshot, queue_names) -> None:
-    cols = st.columns(len(queue_names) + 1)
-    for col, q in zip(cols, queue_names):
+    names = list(queue_names)
+    cells = [c for start in range(0, len(names) + 1, QUEUE_METRICS_PER_ROW)
+             for c in st.columns(QUEUE_METRICS_PER_ROW)][:len(names) + 1]
+    for col, q in zip(cells, names):
         col.metric(q, snap.depths.ready.get(q, 0), help="Ready messages, all priority sub-queues summed")
-    cols[-1].metric("reserved / unacked", snap.depths.unacked if snap.depths.unacked is not None else "unknown",
+    cells[-1].metric("reserved / unacked", snap.depths.unacked if snap.depths.unacked is not None else "unknown",
                     help="Delivered to a worker but not yet acknowledged (running, prefetched or ETA-held); "
                          "unknown on RabbitMQ without RABBITMQ_MANAGEMENT_URL")
 
@@ -48,9 +54,10 @@ def workers_panel(snap: Snapshot) -> None:
     rows = [{"worker": w.hostname, "online": "online" if w.online else "OFFLINE", "queues": ", ".join(w.queues),
              "pool": w.pool, "concurrency": w.concurrency, "active": w.active_count,
              "processed": w.processed, "failed": w.failed, "load": " ".join(str(x) for x in w.loadavg),
-             "last heartbeat": ago(w.last_heartbeat), "source": w.source} for w in snap.workers]
+             "last heartbeat": ago(w.last_heartbeat), "source": w.source} for w in sorted(snap.workers, key=lambda w: w.hostname)]
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
-    active = [dict(a, worker=w.hostname) for w in snap.online for a in w.active]
+    active = [dict(a, worker=w.hostname) for w in sorted(snap.online, key=lambda w: w.hostname)
+              for a in sorted(w.active, key=lambda a: a.get("id") or "")]
     if active:
         st.caption("Active tasks")
         st.dataframe(pd.DataFrame([{"id": a["id"], "task": a["name"], "worker": a["worker"],

@@ -49,23 +49,23 @@ def worker_detail(w) -> None:
 
 
 def worker_actions(workers, queue_names) -> None:
-    """Pool grow/shrink, add/cancel consumer, rate limit, purge: each confirmed and audited (admin)."""
+    """Pool grow/shrink, add/cancel consumer, rate limit, purge: each confirmed and audited (admin).
+    The Queue choice shows only for the consumer actions, the ones it applies to."""
     if not can("pool_grow"):
         return
     app, client, who = celery(), redis_client(), confirm.who()
-    online = [w.hostname for w in workers if w.online]
-    with st.form("worker_action"):
-        c = st.columns([3, 2, 2])
-        host = c[0].selectbox("Worker", online or ["(none online)"])
-        queue = c[1].selectbox("Queue", list(queue_names))
-        action = c[2].selectbox("Action", ["pool +1", "pool -1", "add consumer", "cancel consumer"])
-        if st.form_submit_button("Apply…", disabled=not online):
+    online = sorted(w.hostname for w in workers if w.online)
+    with st.container(border=True):
+        c = st.columns([3, 2, 2, 1], vertical_alignment="bottom")
+        host = c[0].selectbox("Worker", online or ["(none online)"], key="wa_host")
+        action = c[1].selectbox("Action", ["pool +1", "pool -1", "add consumer", "cancel consumer"], key="wa_action")
+        queue = c[2].selectbox("Queue", list(queue_names), key="wa_queue") if "consumer" in action else None
+        if c[3].button("Apply…", disabled=not online, key="wa_apply"):
             fns = {"pool +1": lambda: actions.pool_resize(app, client, host, 1, who),
                    "pool -1": lambda: actions.pool_resize(app, client, host, -1, who),
                    "add consumer": lambda: actions.consumer(app, client, host, queue, True, who),
                    "cancel consumer": lambda: actions.consumer(app, client, host, queue, False, who)}
-            label = f"{action} on {host}" + (f" for {queue}" if "consumer" in action else "")
-            confirm.ask(label, fns[action])
+            confirm.ask(f"{action} on {host}" + (f" for {queue}" if queue else ""), fns[action])
     c1, c2 = st.columns(2)
     with c1.form("rate_limit"):
         names = sorted(t for t in app.tasks if t.startswith("app."))
@@ -79,6 +79,13 @@ def worker_actions(workers, queue_names) -> None:
         if st.form_submit_button("Purge queue…"):
             confirm.ask(f"Purge every waiting message of {queue}",
                         lambda: actions.purge_queue(client, broker_client(), queue, who, queue_names))
+
+
+def stuck_tab() -> None:
+    """The diagnosis tab: a task id box ("Why is it stuck?" in a task's detail fills it) and the checks."""
+    diag_id = st.text_input("Task id to diagnose", key="diag_id", placeholder="paste a task id")
+    if diag_id:
+        stuck_panel(diag_id)
 
 
 def stuck_panel(task_id: str) -> None:

@@ -1,6 +1,7 @@
 """Rendering of report task results: summary figures and one download button per output file."""
 from __future__ import annotations
 
+import re
 from pathlib import Path, PurePosixPath
 
 import streamlit as st
@@ -21,11 +22,15 @@ MIME_TYPES = {
     ".xml": "application/xml",
 }
 
+#: A job name ending in a file extension, maybe followed by a note in brackets ("sales.csv (csv)").
+_NAME_WITH_SUFFIX = re.compile(r"^(.+)\.[A-Za-z0-9]{1,5}(?:\s*\(.*\))?$")
+
 
 def download_spec(path: str, job_name: str = "") -> tuple[Path, str, str]:
     """(confined path, safe download file name, MIME type) for an output file.
 
-    The name is ``<job name>-<file name>`` reduced to letters, digits, ``._ -``
+    The name is the job's name without its extension plus the output's extension ("Analytics
+    report of sales.html"), else the output's own name, reduced to letters, digits, ``._ -``
     (`storage.display_name`). Raises InvalidInput for a path outside DATA_DIR.
     """
     if filestore.is_url(path):
@@ -35,9 +40,16 @@ def download_spec(path: str, job_name: str = "") -> tuple[Path, str, str]:
         p = PurePosixPath(store.name_of(path))
     else:
         p = storage.confine(get_settings().DATA_DIR, path)
-    stem = storage.display_name(Path(job_name).stem, 60).strip("_") if job_name else ""
-    name = storage.display_name(f"{stem}-{p.name}" if stem else p.name)
+    stem = storage.display_name(_without_suffix(job_name), 80).strip("_") if job_name else ""
+    name = storage.display_name(f"{stem}{p.suffix}" if stem and stem != "file" else p.name)
     return p, name, MIME_TYPES.get(p.suffix.lower(), "application/octet-stream")
+
+
+def _without_suffix(job_name: str) -> str:
+    """'Export of sales.csv (csv)' -> 'Export of sales'; 'Task performance (24h)' stays as it is."""
+    base = job_name.replace("\\", "/").rsplit("/", 1)[-1]
+    m = _NAME_WITH_SUFFIX.match(base)
+    return m.group(1) if m else base
 
 
 def download(path: str, job_name: str, key: str) -> None:

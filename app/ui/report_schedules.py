@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pandas as pd
-import redis
 import streamlit as st
 
+from app.store.clients import STORE_DOWN
 from app.errors import InvalidInput
 from app.files import filestore, storage
 from app import schedules
@@ -57,7 +57,7 @@ def entries_panel(app) -> None:
     """The report entries with pause/resume and delete."""
     try:
         entries = recurring.report_entries(app)
-    except (redis.RedisError, OSError) as exc:
+    except STORE_DOWN as exc:
         redis_down_banner(exc)
         return
     if not entries:

@@ -118,12 +118,24 @@ def entries_table(entries: list[EntryInfo], tz: str, health: dict | None = None)
     rows = [{"name": e.name, "status": getattr(health.get(e.name), "status", ""),
              "task": e.task, "schedule": e.description, "crontab": e.crontab or "—",
              "args": _args(e), "queue": e.queue or "(route)", "enabled": e.enabled,
-             "last run": _fmt(e.last_run_at.astimezone(z)) if e.last_run_at else "never",
+             "last run": _last_run(e, health.get(e.name), z),
              "result": getattr(health.get(e.name), "last_state", None) or "—",
              "next run": _fmt(e.next_run_at.astimezone(z)) if e.next_run_at else "—",
              "runs": e.total_run_count, "detail": getattr(health.get(e.name), "detail", "")} for e in entries]
     return pd.DataFrame(rows, columns=["name", "status", "task", "schedule", "crontab", "args", "queue",
                                        "enabled", "last run", "result", "next run", "runs", "detail"])
+
+
+def _last_run(e: EntryInfo, h, z) -> str:
+    """The newer of beat's last run of the entry and the last send recorded for it ("Run now" too)."""
+    times = [t for t in (e.last_run_at, _utc_from_epoch(getattr(h, "last_sent_at", None))) if t]
+    return _fmt(max(times).astimezone(z)) if times else "never"
+
+
+def _utc_from_epoch(ts: float | None) -> datetime | None:
+    from datetime import timezone
+
+    return datetime.fromtimestamp(ts, timezone.utc) if ts else None
 
 
 def _args(e: EntryInfo) -> str:

@@ -18,8 +18,12 @@ from app.ui.resources import celery
 
 READY = {"SUCCESS", "FAILURE", "REVOKED"}
 POLL_S = 1.0
-_ICONS = {"PENDING": "⏳", "RECEIVED": "📥", "STARTED": "⚙️", "PROGRESS": "⚙️", "RETRY": "🔁",
-          "SUCCESS": "✅", "FAILURE": "❌", "REVOKED": "🛑"}
+#: State -> Material Symbols icon (Streamlit ships the font; emoji need a colour-emoji font the
+#: browser may lack, and then show as an empty box).
+_ICONS = {"PENDING": ":gray[:material/hourglass_empty:]", "RECEIVED": ":gray[:material/inbox:]",
+          "STARTED": ":blue[:material/play_circle:]", "PROGRESS": ":blue[:material/autorenew:]",
+          "RETRY": ":orange[:material/replay:]", "SUCCESS": ":green[:material/check_circle:]",
+          "FAILURE": ":red[:material/cancel:]", "REVOKED": ":orange[:material/block:]"}
 
 
 def failure_message(result: AsyncResult) -> str:
@@ -31,7 +35,7 @@ def failure_message(result: AsyncResult) -> str:
 def _draw(task_id: str, title: str, render_result: Callable[[Any], None] | None) -> str:
     result = AsyncResult(task_id, app=celery())
     state = result.state
-    st.markdown(f"**{plain(title)}** · `{task_id}` · {_ICONS.get(state, '•')} {state}")
+    st.markdown(f"**{plain(title)}** · `{task_id}` · {_ICONS.get(state, '')} {state}")
     if state in ("PROGRESS",) and isinstance(result.info, dict):
         info = result.info
         st.progress(min(max(int(info.get("percent", 0)), 0), 100), text=str(info.get("message", "")))
