@@ -13,21 +13,24 @@ rc=1 (and, when the startup lock acquisition failed, every later tick fails on `
   once.
 
 Select it with ``celery beat -S app.beat_scheduler.RetryingRedBeatScheduler`` (the Procfile and
-the ``beat_scheduler`` setting in `config.celery_settings` do).
+the ``beat_scheduler`` setting in `config.celery_settings` do). It stays beside the other entry
+points rather than in a domain package: it is Celery machinery, and the Redis it speaks (RedBeat's
+lock and schedule keys) goes through RedBeat's own client; the error classes it catches come from
+`app.store.clients`, so it imports no redis itself.
 """
 from __future__ import annotations
 
 import logging
 
-import redis
-from redis.exceptions import LockError
 from redbeat.schedulers import LUA_EXTEND_TO_SCRIPT, RedBeatScheduler, get_redis
+
+from app.store.clients import StoreBusyLoadingError, StoreConnectionError, StoreLockError, StoreTimeoutError
 
 log = logging.getLogger("celery.beat")
 
 #: Seconds between tries while Redis is unreachable.
 RETRY_S = 2.0
-_REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError, ConnectionError, OSError)
+_REDIS_DOWN = (StoreConnectionError, StoreTimeoutError, StoreBusyLoadingError, ConnectionError, OSError)
 
 
 class RetryingRedBeatScheduler(RedBeatScheduler):
@@ -60,7 +63,7 @@ class RetryingRedBeatScheduler(RedBeatScheduler):
                 log.warning("beat: Redis unreachable (%s: %s); retrying every %g s", type(exc).__name__, exc, RETRY_S)
             self._outage = True
             return RETRY_S
-        except LockError as exc:
+        except StoreLockError as exc:
             log.warning("beat: lost lock %s (%s); taking it again", self.lock_key, type(exc).__name__)
             self.lock = None
             return RETRY_S

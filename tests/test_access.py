@@ -30,6 +30,8 @@ def test_role_table_orders_and_fails_closed():
     assert all(r in (Role.OPERATOR, Role.ADMIN) for r in ACTIONS.values())  # viewers change nothing
     with pytest.raises(UnknownAction, match="ACTIONS"):
         min_role("drop_everything")
+    with pytest.raises(TypeError):  # the table is read-only: nothing widens it at run time
+        ACTIONS["drop_everything"] = Role.VIEWER  # type: ignore[index]
     with pytest.raises(InvalidInput):
         Role.parse("root")
 

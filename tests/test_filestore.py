@@ -161,6 +161,27 @@ def test_console_downloads_stream_from_the_store(s3_server, monkeypatch, tmp_pat
         get_settings.cache_clear()
 
 
+def test_current_is_one_store_per_configuration(s3_server, monkeypatch):
+    from app.files import filestore
+    from config.settings import get_settings
+
+    get_settings.cache_clear()
+    try:
+        local = filestore.current()
+        assert local.kind == "local" and filestore.current() is local
+        get_settings.cache_clear()
+        assert filestore.current() is local  # settings reloaded with the same values: the same store
+        for key, value in s3_server.settings_env().items():
+            monkeypatch.setenv(key, value)
+        get_settings.cache_clear()
+        remote = filestore.current()
+        assert remote.kind == "s3" and remote.bucket == s3_server.bucket and filestore.current() is remote
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+    assert filestore.current() is local
+
+
 def test_storage_outage_is_retried_not_lost(s3_server, tmp_path):
     """An unreachable store is ServiceUnavailable (file and report tasks retry it), not a lost file."""
     from app.errors import ServiceUnavailable

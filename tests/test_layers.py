@@ -114,14 +114,9 @@ REDIS_SPEAKERS = ("app/store/", "app/monitor/brokers/")
 #: Modules that still import redis, left to the refactors of their own packages (the names to
 #: use instead are in app.store.clients). Delete an entry once its modules no longer import redis:
 #: the tests below fail on an entry nothing needs any more, so the list only shrinks.
-REDIS_IMPORT_ALLOWED = {
-    "app/tasks/": "autoretry_for / except on redis error classes (file, report, maintenance tasks)",
-    "app/beat_scheduler.py": "RedBeat scheduler: redis error classes, LockError",
-}
+REDIS_IMPORT_ALLOWED: dict[str, str] = {}
 #: Modules that still name keys (`app.store.keys`), left to the refactors of their own packages.
-KEYS_IMPORT_ALLOWED = {
-    "app/telemetry/": "heartbeat (cc:workers), queue-pause bootstep (cc:paused), result backend",
-}
+KEYS_IMPORT_ALLOWED: dict[str, str] = {}
 
 
 def _source_files() -> list[Path]:
@@ -225,15 +220,11 @@ _STATE_ALLOWED = {
     # the event ingester's writer handle (one per ingester process); app/monitor's own refactor
     # moves it into the Ingester
     ("app/monitor/events.py", "_batch"),
-    # the FileStore per settings object, for `filestore.current()` (pages and app/ui call it); a
-    # cache like st.cache_resource. It moves to the runtime once its callers take it from there
-    # (app.files may not import app.runtime: the runtime imports the domains)
-    ("app/files/filestore/__init__.py", "_stores"),
 }
 #: Packages whose ALL_CAPS tables are still dict/list/set displays: their owners convert them to
 #: MappingProxyType / tuple / frozenset in the refactor running beside this one. Remove an entry
 #: once its package passes.
-_TABLES_PENDING = ("app/access/", "app/alerts/", "app/launcher/", "app/monitor/", "app/ui/")
+_TABLES_PENDING = ("app/alerts/", "app/launcher/", "app/monitor/", "app/ui/")
 
 
 def _is_mutable(value: ast.expr) -> bool:

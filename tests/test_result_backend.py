@@ -1,4 +1,4 @@
-"""The console's result backend (`app.telemetry.result_backend`) against the session's real Redis:
+"""The console's result backend (`app.store.result_backend`) against the session's real Redis:
 STARTED, PROGRESS and SUCCESS in one script call each, stored exactly as Celery's RedisBackend
 stores them, a stored SUCCESS never overwritten, the delivery counted in the STARTED call."""
 from __future__ import annotations
@@ -12,7 +12,7 @@ from celery.app.task import Context
 from celery.backends.redis import RedisBackend
 
 from app.store import keys
-from app.telemetry.result_backend import DELIVERY_ATTR, ConsoleRedisBackend
+from app.store.result_backend import DELIVERY_ATTR, ConsoleRedisBackend
 from tests.conftest import wait_for
 
 

@@ -12,6 +12,7 @@ refused for everyone (`UnknownAction`), so a forgotten entry fails closed, not o
 from __future__ import annotations
 
 from enum import IntEnum
+from types import MappingProxyType
 
 from app.errors import ConsoleError, InvalidInput
 
@@ -53,8 +54,8 @@ def names() -> list[str]:
     return [r.label for r in Role]
 
 
-#: action name -> least role allowed to do it. Names are what the audit log shows.
-ACTIONS: dict[str, Role] = {
+#: action name -> least role allowed to do it (read-only). Names are what the audit log shows.
+ACTIONS: MappingProxyType[str, Role] = MappingProxyType({
     # operator: one task at a time, task submits on every page, schedule run now
     "submit": Role.OPERATOR,
     "upload": Role.OPERATOR,
@@ -92,7 +93,7 @@ ACTIONS: dict[str, Role] = {
     "user_passwd": Role.ADMIN,
     "user_role": Role.ADMIN,
     "user_sessions_end": Role.ADMIN,
-}
+})
 
 #: Events that are audited but need no role (they happen before or around a session).
 EVENTS = frozenset({"sign_in", "sign_in_failed", "sign_out", "sign_out_everywhere", "session_expired",

@@ -13,9 +13,9 @@ from celery.app import backends
 from celery.backends.redis import RedisBackend
 
 from app.schedules import eta_guard
+from app.store.result_backend import ConsoleRedisBackend
 from app.telemetry.heartbeat import RedisHeartbeat
 from app.telemetry.queue_pause import PausedQueues
-from app.telemetry.result_backend import ConsoleRedisBackend
 from config.celery_settings import TASK_MODULES, celery_conf
 from config.settings import Settings
 

@@ -25,6 +25,8 @@ broker adapters, `app.monitor.brokers`, read a broker's own keys themselves):
 - `rates`         finished/failed tasks per minute by task name and queue (failure-rate alerts)
 - `alerts`        alert rules, their evaluation state and the alert history
 - `results`       Celery's result records in a Redis result backend (read, deleted by clean-ups)
+- `result_backend` ``ConsoleRedisBackend``: the Celery result backend storing each state (and, at
+                  STARTED, the delivery count) in one script call (``store_result.lua``)
 - `server`        the server itself: PING, INFO memory, reachability and data dir by URL
 - `accounts`, `audit`, `sessions`, `signin_throttle`  the access data: accounts, the audit stream,
                   browser sessions with their per-person index, sign-in try counters

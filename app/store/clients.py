@@ -12,6 +12,11 @@ import redis
 StoreError = redis.RedisError
 StoreConnectionError = redis.ConnectionError
 StoreTimeoutError = redis.TimeoutError
+#: Redis is up but still loading its data set into memory (answers LOADING until it is done).
+StoreBusyLoadingError = redis.BusyLoadingError
+#: A redis-py lock (`Client.lock`) could not be extended or released: it expired or another client
+#: holds it (`LockNotOwnedError` is a subclass).
+StoreLockError = redis.exceptions.LockError
 STORE_DOWN: tuple[type[BaseException], ...] = (redis.RedisError, OSError)
 #: Type of the client objects this module hands out (for annotations outside the store).
 Client = redis.Redis

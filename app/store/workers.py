@@ -25,6 +25,8 @@ from app.store import keys, queues_seen
 
 #: How long an event-known worker's hash outlives its last event.
 EVENT_WORKER_TTL_S = 7 * 86_400
+#: How long a worker's heartbeat hash outlives its last heartbeat.
+HEARTBEAT_TTL_S = 7 * 86_400
 
 
 def heartbeats(client, limit: int = 200) -> list[tuple[str, float]]:
@@ -43,6 +45,24 @@ def reports_and_counts(client, hosts: list[str],
         pipe.hgetall(keys.worker_counts(host))
     replies = pipe.execute()
     return replies[:len(hosts)], dict(zip(counted, replies[len(hosts):]))
+
+
+def record_heartbeat(client, host: str, report: dict[str, str], at: float, online: bool) -> None:
+    """Write `host`'s self-report `report` (flat str fields) into ``cc:worker:<host>`` (renewing its
+    expiry, HEARTBEAT_TTL_S) and score `host` in ``cc:workers`` with `at` (epoch s), or with ``-at``
+    when it signs off (not `online`): one pipelined round trip."""
+    pipe = client.pipeline(transaction=False)
+    pipe.hset(keys.worker(host), mapping=report)
+    pipe.expire(keys.worker(host), HEARTBEAT_TTL_S)
+    pipe.zadd(keys.WORKERS, {host: at if online else -at})
+    pipe.execute()
+
+
+def forget_heartbeats(client, before: float) -> int:
+    """Drop from ``cc:workers`` every node whose last heartbeat or sign-off is older than `before`
+    (epoch s; scores in ``-before..before``); their hashes expire by themselves. Returns how many
+    left (one ZREMRANGEBYSCORE)."""
+    return int(client.zremrangebyscore(keys.WORKERS, -before, before))
 
 
 def heartbeat_status(client, host: str) -> str | None:

@@ -8,7 +8,7 @@ Celery's PROGRESS state (readable with AsyncResult.info) and records it in the t
 Before a task body runs in a worker (`ConsoleTask.__call__`):
 
 1. its delivery is counted (`app.telemetry.deliveries`; normally already done by the result
-   backend in the call that stored STARTED, `app.telemetry.result_backend`): a task whose worker
+   backend in the call that stored STARTED, `app.store.result_backend`): a task whose worker
    was lost more than MAX_DELIVERIES times fails with "worker lost N times (killed, out of memory,
    or crashed)" and is acked; each lost delivery is written on the history timeline;
 2. its arguments are checked against the task's signature and annotations
@@ -30,7 +30,8 @@ from celery import Task
 
 from app import runtime
 from app.errors import InvalidInput
-from app.telemetry import deliveries, result_backend
+from app.store import result_backend
+from app.telemetry import deliveries
 
 PROGRESS = "PROGRESS"
 #: `ConsoleTask.progress_every` default: reports closer than this are skipped (the Task Monitor and

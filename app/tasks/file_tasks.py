@@ -14,13 +14,12 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-import redis
 from celery import chord, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from celery.utils import uuid
 
 from app.errors import ConsoleError, InvalidInput, ServiceUnavailable
-from app.store.clients import redis_from_url
+from app.store.clients import StoreError, redis_from_url
 from app.maintenance import cleanup
 from app.files import filestore, storage
 from app.documents import registry
@@ -177,7 +176,7 @@ def batch_process_files(self, file_paths: list[str], operations: dict[str, list[
 
 
 @shared_task(base=ConsoleTask, bind=True, max_retries=2, default_retry_delay=30,
-                 autoretry_for=(OSError, redis.RedisError))
+                 autoretry_for=(OSError, StoreError))
 def cleanup_temp_files(self, retention_s: float | None = None) -> dict:
     """Remove uploads and outputs older than `retention_s` (default FILE_RETENTION_S), sparing files
     of tasks still pending or running (from the task history index). Meant for beat, hourly.

@@ -11,8 +11,6 @@ import logging
 from collections.abc import Callable
 from types import MappingProxyType
 
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 from celery import shared_task
 from redbeat.schedulers import ensure_conf
 
@@ -20,7 +18,7 @@ from app.errors import BrokerUnavailable
 from app.monitor import brokers
 from app.monitor import health, queues, workers
 from app.store import queue_history
-from app.store.clients import redis_from_url
+from app.store.clients import StoreConnectionError, StoreTimeoutError, redis_from_url
 from app.maintenance import cleanup
 from app import maintenance
 from app.store import locks
@@ -30,7 +28,7 @@ from config.settings import get_settings
 
 log = logging.getLogger(__name__)
 
-MAINTENANCE_OPTIONS = MappingProxyType(dict(base=ConsoleTask, bind=True, autoretry_for=(RedisConnectionError, RedisTimeoutError, BrokerUnavailable),
+MAINTENANCE_OPTIONS = MappingProxyType(dict(base=ConsoleTask, bind=True, autoretry_for=(StoreConnectionError, StoreTimeoutError, BrokerUnavailable),
                                             max_retries=2, default_retry_delay=30))
 
 

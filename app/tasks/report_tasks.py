@@ -13,11 +13,10 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Any
 
-import redis
 from celery import shared_task
 
 from app.errors import InvalidInput, ServiceUnavailable
-from app.store.clients import redis_from_url
+from app.store.clients import StoreConnectionError, redis_from_url
 from app.files import filestore, storage
 from app.reports import analysis, content, executive, export, performance, rendering
 from app.reports import loading, recurring
@@ -25,7 +24,7 @@ from app.tasks.base import ConsoleTask
 from config.settings import get_settings
 
 REPORT_TASK_OPTIONS = MappingProxyType(dict(base=ConsoleTask, bind=True, max_retries=2, default_retry_delay=30,
-                                            autoretry_for=(OSError, redis.ConnectionError, ServiceUnavailable),
+                                            autoretry_for=(OSError, StoreConnectionError, ServiceUnavailable),
                                             retry_backoff=False, soft_time_limit=600, time_limit=660))
 
 

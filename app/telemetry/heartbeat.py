@@ -17,7 +17,7 @@ import time
 from celery import bootsteps
 from celery.worker import state as worker_state
 
-from app.store import keys
+from app.store import workers
 from app.store.clients import redis_from_url
 from app.telemetry.redaction import redact_text
 
@@ -76,18 +76,13 @@ class RedisHeartbeat(bootsteps.StartStopStep):
             data = snapshot(c, self.interval_s)
             data["status"] = status
             now = float(data["last_heartbeat"])
-            pipe = self.client.pipeline(transaction=False)
-            pipe.hset(keys.worker(c.hostname), mapping=data)
-            pipe.expire(keys.worker(c.hostname), 7 * 86_400)
-            pipe.zadd(keys.WORKERS, {c.hostname: now if status == "online" else -now})
-            pipe.execute()
+            workers.record_heartbeat(self.client, c.hostname, data, now, online=status == "online")
         except Exception as exc:  # noqa: BLE001 - a missed heartbeat must not stop the worker
             log.warning("worker heartbeat to Redis failed: %s", exc)
 
     def start(self, c):
         try:
-            cutoff = time.time() - FORGET_AFTER_S
-            self.client.zremrangebyscore(keys.WORKERS, -cutoff, cutoff)
+            workers.forget_heartbeats(self.client, time.time() - FORGET_AFTER_S)
         except Exception as exc:  # noqa: BLE001 - housekeeping must not stop the worker
             log.warning("forgetting old worker nodes failed: %s", exc)
         self.beat(c)

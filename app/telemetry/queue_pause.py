@@ -17,7 +17,7 @@ import logging
 from celery import bootsteps
 from celery.worker.control import control_command, ok
 
-from app.store import keys
+from app.store import pauses
 from app.store.clients import redis_from_url
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ class PausedQueues(bootsteps.StartStopStep):
 
     def _paused(self) -> set[str] | None:
         try:
-            return set(self.client.hkeys(keys.PAUSED_QUEUES))
+            return pauses.names(self.client)
         except Exception as exc:  # noqa: BLE001 - a worker must run even when Redis is slow
             log.warning("could not read paused queues (%s); keeping the current consumers", exc)
             return None

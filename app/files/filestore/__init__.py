@@ -2,8 +2,8 @@
 bucket (FILE_STORE=s3: S3_BUCKET, S3_PREFIX, S3_ENDPOINT_URL, S3_REGION, S3_ACCESS_KEY_ID,
 S3_SECRET_ACCESS_KEY), so workers on other hosts need no disk shared with the console.
 
-A file is named by a *ref*, the string tasks receive and return (the seed's ``file_path=`` and
-``attachments=[...]`` arguments keep their shape):
+A file is named by a *ref*, the string tasks receive and return (as their ``file_path=`` and
+``attachments=[...]`` arguments):
 
 - a path under DATA_DIR: works as before wherever that disk is (confined to DATA_DIR);
 - a storage URL ``s3://<bucket>/<key>``: works on any host that has the S3 settings; only the
@@ -20,7 +20,8 @@ paths in the result by storage URLs (`TaskFiles.publish`), and deletes the tempo
 """
 from __future__ import annotations
 
-import threading
+from functools import lru_cache
+from types import SimpleNamespace
 from typing import BinaryIO, Protocol, runtime_checkable
 
 from app.files.filestore.workspace import TaskFiles, task_files
@@ -67,17 +68,28 @@ def from_settings(settings) -> FileStore:
     return LocalStore(settings.DATA_DIR)
 
 
-_stores: dict[int, tuple[object, FileStore]] = {}
-_lock = threading.Lock()
+#: The settings `from_settings` reads: one store is built per distinct combination of their values.
+STORE_SETTINGS = ("FILE_STORE", "DATA_DIR", "S3_BUCKET", "S3_PREFIX", "S3_ENDPOINT_URL", "S3_REGION",
+                  "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY")
+
+
+@lru_cache(maxsize=4)
+def _store_for(values: tuple) -> FileStore:
+    """The store for one combination of `STORE_SETTINGS` values (in that order); built once each,
+    so an S3 store's client and connection pool are shared by every caller."""
+    return from_settings(SimpleNamespace(**dict(zip(STORE_SETTINGS, values))))
 
 
 def current() -> FileStore:
-    """The store of the process-wide settings (built once per settings object; thread-safe)."""
+    """The store the process-wide settings (`config.settings.get_settings`) configure: the same
+    object on every call while FILE_STORE, DATA_DIR and the S3 settings stay the same (a new one
+    after they change, e.g. settings reloaded in a test). Thread-safe: two threads making the very
+    first call at once may each build one, after which every call gets the cached one.
+
+    Raises:
+        ServiceUnavailable / InvalidInput: as `from_settings` (an S3 store without a bucket).
+    """
     from config.settings import get_settings
 
     s = get_settings()
-    with _lock:
-        entry = _stores.get(id(s))
-        if entry is None or entry[0] is not s:
-            entry = _stores[id(s)] = (s, from_settings(s))
-        return entry[1]
+    return _store_for(tuple(getattr(s, name) for name in STORE_SETTINGS))

@@ -1,6 +1,7 @@
 """The console app's result backend: Celery's `RedisBackend`, storing each state a worker reports
 (STARTED, PROGRESS, SUCCESS, RETRY, ...; not FAILURE) in one round trip, STARTED also counting the
-task's delivery.
+task's delivery. It lives in the store because it speaks Redis to the console's own keys (the result
+key and ``cc:deliveries:<task id>``); `app.runtime.celery_app` installs it.
 
 Celery 5 stores a state in two round trips (`BaseKeyValueStoreBackend._store_result`): a GET of the
 stored meta (a SUCCESS already there is never overwritten, so a lost worker's late write cannot
