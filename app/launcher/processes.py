@@ -12,6 +12,7 @@ in `STAGES` (or starts with ``worker_``).
 """
 from __future__ import annotations
 
+from types import MappingProxyType
 import os
 import re
 import shlex
@@ -61,7 +62,7 @@ class Stage:
 #: Stages in start order. The workers' stop wait is WORKER_STOP_WAIT_S (see `stage_table`).
 STAGE_ORDER = ("store", "mail", "workers", "services", "front")
 #: Process name -> stage for the processes not in "services" (worker_* are "workers").
-STAGES = {"redis": "store", "smtp_sink": "mail", "console": "front", "beat": "front"}
+STAGES = MappingProxyType({"redis": "store", "smtp_sink": "mail", "console": "front", "beat": "front"})
 
 
 def stage_table(worker_stop_wait_s: float) -> dict[str, Stage]:

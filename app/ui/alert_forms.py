@@ -1,6 +1,7 @@
 """Widgets of the Alerts page: rules table, rule form (params per kind), history table, banner."""
 from __future__ import annotations
 
+from types import MappingProxyType
 import time
 
 import pandas as pd
@@ -11,7 +12,7 @@ from app.alerts.rules import KINDS, Rule
 from app.ui.monitor_widgets import ago, when
 
 FORM = "al_form"
-SEVERITY_ICON = {"critical": ":material/error:", "warning": ":material/warning:", "info": ":material/info:"}
+SEVERITY_ICON = MappingProxyType({"critical": ":material/error:", "warning": ":material/warning:", "info": ":material/info:"})
 
 
 def rules_table(all_rules: list[Rule], states: dict[str, dict]) -> pd.DataFrame:
@@ -35,16 +36,16 @@ def history_table(items: list[dict]) -> pd.DataFrame:
 
 
 #: The operator's words for each rule parameter (the stored names are in `app.alerts.rules.KINDS`).
-PARAM_LABELS = {
+PARAM_LABELS = MappingProxyType({
     "scope": "Applies to", "target": "Task or queue", "threshold_pct": "Failed runs over (%)",
     "min_runs": "Out of at least (runs)", "window_s": "Within the last (s)", "queue": "Queue",
     "threshold": "Waiting messages over", "for_s": "For at least (s)", "threshold_s": "Over (s)",
     "worker": "Worker", "include_signed_off": "Also workers that signed off", "task": "Task",
     "entry": "Schedule entry", "grace_s": "Grace (s)", "include_late": "Also runs that started late",
     "include_failing": "Also runs that failed", "fraction": "Share of Redis maxmemory (0-1)",
-}
-SCOPES = {"task": "a task name", "queue": "a queue"}
-CHANNEL_LABELS = {"email": "E-mail (ALERT_EMAIL_TO)", "webhook": "Webhook (ALERT_WEBHOOK_URL)"}
+})
+SCOPES = MappingProxyType({"task": "a task name", "queue": "a queue"})
+CHANNEL_LABELS = MappingProxyType({"email": "E-mail (ALERT_EMAIL_TO)", "webhook": "Webhook (ALERT_WEBHOOK_URL)"})
 EACH = "*"
 
 

@@ -1,6 +1,7 @@
 """The audit log view: filters (time range, who, action, outcome, text), the table, CSV/JSON export."""
 from __future__ import annotations
 
+from types import MappingProxyType
 import time
 
 import pandas as pd
@@ -11,8 +12,8 @@ from app.access.roles import ACTIONS, EVENTS
 from app.ui.monitor_widgets import when
 from app.ui.resources import redis_client
 
-PERIODS_S = {"last hour": 3600, "last 24 h": 86_400, "last 7 days": 7 * 86_400, "everything kept": None}
-OUTCOMES = ["", "ok", "denied", "refused", "failed", "throttled", "no worker replied"]
+PERIODS_S = MappingProxyType({"last hour": 3600, "last 24 h": 86_400, "last 7 days": 7 * 86_400, "everything kept": None})
+OUTCOMES = ("", "ok", "denied", "refused", "failed", "throttled", "no worker replied")
 
 
 def audit_panel(key: str = "audit", limit: int = 500) -> None:

@@ -4,6 +4,7 @@ same functions the worker uses (`app.tasks.email_tasks.queue_*`) and records the
 """
 from __future__ import annotations
 
+from types import MappingProxyType
 import json
 
 import streamlit as st
@@ -39,8 +40,8 @@ def _add_job(task_id: str, title: str, kind: str, **extra) -> None:
 
 
 #: form kind -> the task it queues (the audit target).
-TASK_OF_KIND = {"email": "send_email", "bulk": "send_bulk_emails", "notification": "send_notification",
-                "scheduled": "send_scheduled_email"}
+TASK_OF_KIND = MappingProxyType({"email": "send_email", "bulk": "send_bulk_emails", "notification": "send_notification",
+                "scheduled": "send_scheduled_email"})
 
 
 def _submit(kind: str, title: str, queue, **extra) -> None:

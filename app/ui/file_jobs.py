@@ -2,6 +2,7 @@
 words), the image size, and one task per file or one batch (a chord with a summary)."""
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any
 
 import streamlit as st
@@ -14,14 +15,14 @@ from app.ui.resources import celery, settings
 from app.ui.uploads import store_checked
 
 JOBS = "file_jobs"
-FAMILY_LABELS = {"word": "Word (.docx)", "excel": "Excel (.xlsx)", "powerpoint": "PowerPoint (.pptx)",
-                 "pdf": "PDF", "image": "Images"}
-OPERATION_LABELS = {
+FAMILY_LABELS = MappingProxyType({"word": "Word (.docx)", "excel": "Excel (.xlsx)", "powerpoint": "PowerPoint (.pptx)",
+                 "pdf": "PDF", "image": "Images"})
+OPERATION_LABELS = MappingProxyType({
     "extract_text": "Extract text", "count_stats": "Count words and pages", "extract_images": "Extract images",
     "analyze": "Analyse sheets", "convert_to_csv": "Sheets to CSV", "calculate_totals": "Column totals",
     "analyze_structure": "Slide structure", "get_metadata": "Document properties",
     "get_info": "Image details", "create_thumbnail": "Thumbnail", "resize": "Resize",
-}
+})
 
 
 def form() -> dict[str, Any] | None:

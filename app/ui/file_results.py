@@ -14,7 +14,7 @@ import streamlit as st
 from app.ui.downloads import download_button, image_source
 from app.ui.output_archive import download_name, zip_bytes
 
-_SHOWN_IMAGES = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp"}
+_SHOWN_IMAGES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp"})
 #: A PDF date (ISO 32000-1 §7.9.4): D:YYYYMMDDHHmmSS, then Z or +/-HH'mm'; only the year is required.
 _PDF_DATE = re.compile(r"^D:(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(Z|[+-]\d{2}'?\d{2}'?)?")
 _FILE_KEYS = ("text_file", "slides_file", "analysis_file", "thumbnail", "resized")

@@ -6,6 +6,7 @@ validation), on every 2 s refresh of the overview; a spec takes a few ms and ren
 """
 from __future__ import annotations
 
+from types import MappingProxyType
 import time
 from datetime import datetime, timezone
 
@@ -13,8 +14,8 @@ import streamlit as st
 
 from app.store import history, queue_history
 
-LAYOUT = {"height": 280, "margin": {"l": 10, "r": 10, "t": 40, "b": 10}}
-STATE_COLORS = {"SUCCESS": "#2e7d32", "FAILURE": "#c62828", "RETRY": "#f9a825"}
+LAYOUT = MappingProxyType({"height": 280, "margin": {"l": 10, "r": 10, "t": 40, "b": 10}})
+STATE_COLORS = MappingProxyType({"SUCCESS": "#2e7d32", "FAILURE": "#c62828", "RETRY": "#f9a825"})
 #: Runtime chart: pixels per task row (two bars) and the height around them (title, axis, legend).
 ROW_PX, FRAME_PX, MIN_HEIGHT_PX = 34, 110, 240
 

@@ -7,6 +7,7 @@ id, so rows arriving between refreshes never move the selection onto another tas
 """
 from __future__ import annotations
 
+from types import MappingProxyType
 import dataclasses
 import hashlib
 import time
@@ -30,7 +31,7 @@ SELECTED = "mon_selected_task"
 SHOWN = "mon_table_ids"
 HOUSEKEEPING_TOGGLE = "mon_housekeeping"
 _LAST_CLICK = "mon_last_click"
-RANGES_S = {"any time": None, "last 15 min": 900, "last hour": 3600, "last 24 h": 86_400, "last 7 days": 604_800}
+RANGES_S = MappingProxyType({"any time": None, "last 15 min": 900, "last hour": 3600, "last 24 h": 86_400, "last 7 days": 604_800})
 #: Tasks beat sends for the console itself (maintenance, queue samples, alert evaluation).
 HOUSEKEEPING = frozenset({
     "app.tasks.alert_tasks.evaluate_alerts", "app.tasks.maintenance_tasks.monitor_queue_sizes",
@@ -116,7 +117,7 @@ def table(flt: TaskFilter, limit: int = 50) -> None:
 
 #: Runtime and result right after the task's name: on a 1400 px screen they are in view.
 COLUMN_ORDER = ("id", "state", "progress", "name", "runtime (s)", "result", "queue", "worker", "sent")
-COLUMNS = {
+COLUMNS = MappingProxyType({
     "id": st.column_config.TextColumn("id", width=290, help="Task id: copy a cell with Ctrl+C"),
     "state": st.column_config.TextColumn("state", width=90),
     "progress": st.column_config.ProgressColumn("progress", format="%d%%", min_value=0, max_value=100, width=90),
@@ -126,7 +127,7 @@ COLUMNS = {
     "sent": st.column_config.TextColumn("sent (UTC)", width=150),
     "runtime (s)": st.column_config.NumberColumn("runtime (s)", width=90, format="%.3f"),
     "result": st.column_config.TextColumn("result", width="large"),
-}
+})
 
 
 @fragment(run_every=REFRESH_S)

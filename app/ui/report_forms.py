@@ -2,6 +2,7 @@
 report. Each offers only the formats its task writes."""
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any
 
 import streamlit as st
@@ -15,9 +16,9 @@ from app.ui.resources import settings
 from app.ui.report_sources import columns_of
 
 #: Report kind shown -> report task (app.tasks.report_tasks.<name>).
-KINDS = {"Analytics report": "generate_analytics_report", "Summary report (AI)": "generate_summary_report",
-         "Export data": "export_data"}
-REPORT_TYPES = {"summary": "Summary", "detailed": "Detailed", "trend": "Trend over time"}
+KINDS = MappingProxyType({"Analytics report": "generate_analytics_report", "Summary report (AI)": "generate_summary_report",
+         "Export data": "export_data"})
+REPORT_TYPES = MappingProxyType({"summary": "Summary", "detailed": "Detailed", "trend": "Trend over time"})
 
 
 def formats_of(task_name: str) -> tuple[str, ...]:

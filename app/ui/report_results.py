@@ -1,6 +1,7 @@
 """Rendering of report task results: summary figures and one download button per output file."""
 from __future__ import annotations
 
+from types import MappingProxyType
 import re
 from pathlib import Path, PurePosixPath
 
@@ -12,7 +13,7 @@ from app.ui.downloads import download_button
 from config.settings import get_settings
 
 #: MIME type per output extension (IANA registrations; OOXML types from ECMA-376 Part 2).
-MIME_TYPES = {
+MIME_TYPES = MappingProxyType({
     ".html": "text/html",
     ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
@@ -20,7 +21,7 @@ MIME_TYPES = {
     ".json": "application/json",
     ".csv": "text/csv",
     ".xml": "application/xml",
-}
+})
 
 #: A job name ending in a file extension, maybe followed by a note in brackets ("sales.csv (csv)").
 _NAME_WITH_SUFFIX = re.compile(r"^(.+)\.[A-Za-z0-9]{1,5}(?:\s*\(.*\))?$")

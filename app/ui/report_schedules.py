@@ -2,6 +2,7 @@
 small form that schedules the report just configured."""
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any
 
 import pandas as pd
@@ -16,7 +17,7 @@ from app.ui.flash import act
 from app.ui.resources import redis_down_banner
 from config.settings import get_settings
 
-EVERY = {"hour": 3_600, "6 hours": 6 * 3_600, "day": 86_400, "week": 7 * 86_400}
+EVERY = MappingProxyType({"hour": 3_600, "6 hours": 6 * 3_600, "day": 86_400, "week": 7 * 86_400})
 
 
 def _resolve(path: str):

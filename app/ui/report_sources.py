@@ -14,7 +14,7 @@ from app.ui.resources import celery
 from app.ui.uploads import store_upload
 
 DATA_SUFFIXES = (".csv", ".xlsx", ".json")
-UPLOAD_KINDS = {"xlsx", "csv", "text", "json"}
+UPLOAD_KINDS = frozenset({"xlsx", "csv", "text", "json"})
 
 
 def _paths(value, out: list[str]) -> None:

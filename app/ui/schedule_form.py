@@ -5,6 +5,7 @@ writing those keys (`load_into_form`) and "Save" clears them (`clear_form`).
 """
 from __future__ import annotations
 
+from types import MappingProxyType
 from datetime import datetime
 from typing import Any
 
@@ -14,14 +15,14 @@ import streamlit as st
 from app.schedules import schedule_spec
 from app.schedules import EntryInfo
 
-UNITS_S = {"seconds": 1, "minutes": 60, "hours": 3_600, "days": 86_400}
+UNITS_S = MappingProxyType({"seconds": 1, "minutes": 60, "hours": 3_600, "days": 86_400})
 ROUTE_BY_TASK = "(route by task)"
-CRON_KEYS = {"minute": "sch_minute", "hour": "sch_hour", "day_of_month": "sch_dom",
-             "month_of_year": "sch_month", "day_of_week": "sch_dow"}
-DEFAULTS: dict[str, Any] = {"sch_name": "", "sch_type": "Interval", "sch_every": 5, "sch_unit": "minutes",
+CRON_KEYS = MappingProxyType({"minute": "sch_minute", "hour": "sch_hour", "day_of_month": "sch_dom",
+             "month_of_year": "sch_month", "day_of_week": "sch_dow"})
+DEFAULTS: dict[str, Any] = MappingProxyType({"sch_name": "", "sch_type": "Interval", "sch_every": 5, "sch_unit": "minutes",
                             "sch_minute": "0", "sch_hour": "*", "sch_dom": "*", "sch_month": "*",
                             "sch_dow": "*", "sch_args": "", "sch_kwargs": "", "sch_queue": ROUTE_BY_TASK,
-                            "sch_enabled": True}
+                            "sch_enabled": True})
 
 
 def clear_form() -> None:

@@ -5,6 +5,7 @@ is pending or running, then triggers one app rerun and draws the final state wit
 """
 from __future__ import annotations
 
+from types import MappingProxyType
 from collections.abc import Callable
 from typing import Any
 
@@ -16,14 +17,14 @@ from celery.result import AsyncResult
 from app.ui.auth import fragment  # st.fragment that checks the session on each of its runs
 from app.ui.resources import celery
 
-READY = {"SUCCESS", "FAILURE", "REVOKED"}
+READY = frozenset({"SUCCESS", "FAILURE", "REVOKED"})
 POLL_S = 1.0
 #: State -> Material Symbols icon (Streamlit ships the font; emoji need a colour-emoji font the
 #: browser may lack, and then show as an empty box).
-_ICONS = {"PENDING": ":gray[:material/hourglass_empty:]", "RECEIVED": ":gray[:material/inbox:]",
+_ICONS = MappingProxyType({"PENDING": ":gray[:material/hourglass_empty:]", "RECEIVED": ":gray[:material/inbox:]",
           "STARTED": ":blue[:material/play_circle:]", "PROGRESS": ":blue[:material/autorenew:]",
           "RETRY": ":orange[:material/replay:]", "SUCCESS": ":green[:material/check_circle:]",
-          "FAILURE": ":red[:material/cancel:]", "REVOKED": ":orange[:material/block:]"}
+          "FAILURE": ":red[:material/cancel:]", "REVOKED": ":orange[:material/block:]"})
 
 
 def failure_message(result: AsyncResult) -> str:

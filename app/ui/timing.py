@@ -14,6 +14,7 @@ but the form says so.
 """
 from __future__ import annotations
 
+from types import MappingProxyType
 from dataclasses import dataclass
 from datetime import date, datetime, time as dtime, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -26,7 +27,7 @@ from app.schedules import eta_guard
 
 NOW, AFTER, AT = "Now", "Run after", "Run at"
 #: Countdown units offered -> seconds.
-UNITS_S = {"seconds": 1, "minutes": 60, "hours": 3600}
+UNITS_S = MappingProxyType({"seconds": 1, "minutes": 60, "hours": 3600})
 #: RabbitMQ's default consumer_timeout: a delivery unacked longer closes its channel.
 RABBITMQ_CONSUMER_TIMEOUT_S = 1800
 #: An ETA this far in the past is taken as "now" (the seconds spent filling the form).

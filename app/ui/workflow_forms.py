@@ -8,6 +8,7 @@ chord's callback takes the header's texts.
 """
 from __future__ import annotations
 
+from types import MappingProxyType
 import json
 from typing import Any
 
@@ -23,8 +24,8 @@ from app.workflows import catalog, saved
 from app.workflows.model import MAX_STEPS
 
 RUNS = "wf_runs"
-KIND_HELP = {"chain": "one after another, each result feeding the next",
-             "group": "all at once, in parallel", "chord": "a group, then a callback that gets every result"}
+KIND_HELP = MappingProxyType({"chain": "one after another, each result feeding the next",
+             "group": "all at once, in parallel", "chord": "a group, then a callback that gets every result"})
 
 
 def _label(name: str) -> str:

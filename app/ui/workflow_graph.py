@@ -1,13 +1,14 @@
 """The workflow graph of a task (chain / group / chord) drawn with plotly; click a node for its detail."""
 from __future__ import annotations
 
+from types import MappingProxyType
 import plotly.graph_objects as go
 import streamlit as st
 
 from app.monitor import workflow
 
-STATE_COLOURS = {"SUCCESS": "#2e7d32", "FAILURE": "#c62828", "REVOKED": "#6d4c41", "RETRY": "#ef6c00",
-                 "STARTED": "#1565c0", "PROGRESS": "#1565c0", "RECEIVED": "#7e57c2", "SENT": "#9e9e9e"}
+STATE_COLOURS = MappingProxyType({"SUCCESS": "#2e7d32", "FAILURE": "#c62828", "REVOKED": "#6d4c41", "RETRY": "#ef6c00",
+                 "STARTED": "#1565c0", "PROGRESS": "#1565c0", "RECEIVED": "#7e57c2", "SENT": "#9e9e9e"})
 
 
 def figure(wf: workflow.Workflow, selected: str | None = None) -> go.Figure:
