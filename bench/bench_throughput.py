@@ -7,7 +7,7 @@ with its history recorder, result backend and heartbeat from bench/noop_console.
 fresh private valkey-server, a real worker subprocess (prefork, concurrency 2) and a separate
 publisher process of the same side, publishes N no-op tasks and times from the first publish to
 the last result. The sides alternate order every round. Prints tasks/s per side (median of
-rounds) and the ratio console/raw (target >= 0.9, issues 8 and 13), the per-round (paired) ratios,
+rounds) and the ratio console/raw (target >= 0.9), the per-round (paired) ratios,
 and the CPU time per task each side used (publisher, worker main process, pool, Redis, from /proc
 and INFO cpu; each round also prints that split and Redis' busiest commands): on a shared machine
 wall-clock rates swing with the other load, while CPU per task does not.

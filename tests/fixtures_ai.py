@@ -29,7 +29,7 @@ ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "
 
 
 def pytest_configure(config):
-    # Seed 003's 10/m rate limit spaces AI tasks 6 s apart per worker (Celery's token bucket
+    # The AI tasks' 10/m rate limit spaces AI tasks 6 s apart per worker (Celery's token bucket
     # holds one token); the tests run many, so they switch it off before the task module loads.
     os.environ["AI_RATE_LIMIT"] = ""
 

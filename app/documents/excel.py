@@ -1,6 +1,6 @@
 """Excel (.xlsx) processing in one streaming pass per sheet: analysis, CSV export, column totals.
 
-Operations (seed 003, `process_excel_file`): ``analyze``, ``convert_to_csv``, ``calculate_totals``.
+Operations (the `process_excel_file` task): ``analyze``, ``convert_to_csv``, ``calculate_totals``.
 Workbooks are opened with openpyxl in read-only mode (rows stream from the XML, memory does not grow
 with the row count) and ``data_only=True`` (formulas give their cached values). The declared sheet
 dimension is ignored (`reset_dimensions`): a sheet claiming ``A1:XFD1048576`` with 22 real cells

@@ -1,6 +1,6 @@
 """Image processing with Pillow: information, thumbnails and aspect-preserving resizes.
 
-Operations (seed 003, `process_image`): ``get_info``, ``create_thumbnail``, ``resize``. Pixels are
+Operations (the `process_image` task): ``get_info``, ``create_thumbnail``, ``resize``. Pixels are
 turned upright from the EXIF Orientation tag first (`ImageOps.exif_transpose`). Output format: PNG
 when the image has transparency (alpha channel, or a palette/`transparency` entry), JPEG otherwise;
 CMYK and other modes are converted to RGB for JPEG. Decompression bombs are refused before any pixel

@@ -1,6 +1,6 @@
 """PDF processing with pypdf, run in a bounded child process (`app.documents.bounded`).
 
-Operations (seed 003, `process_pdf`): ``extract_text`` (per page, into one UTF-8 file with page
+Operations (the `process_pdf` task): ``extract_text`` (per page, into one UTF-8 file with page
 markers) and ``get_metadata`` (title, author, subject, creator, producer, dates, page count, PDF
 version, encryption). Special cases get a specific message instead of empty text:
 

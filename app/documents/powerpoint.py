@@ -1,6 +1,6 @@
 """PowerPoint (.pptx) processing with python-pptx: text per slide and the deck's structure.
 
-Operations (seed 003, `process_powerpoint`): ``extract_text`` (per slide: title, body, notes; text
+Operations (the `process_powerpoint` task): ``extract_text`` (per slide: title, body, notes; text
 inside group shapes and table cells included, groups walked recursively) and
 ``analyze_structure`` (slide count, layouts, pictures, tables, charts, groups, notes).
 """

@@ -19,7 +19,7 @@ from app.errors import FileTooLarge, InvalidInput
 KNOWN_EXTENSIONS = frozenset({".docx", ".xlsx", ".pptx", ".pdf", ".png", ".jpg", ".jpeg", ".gif",
                               ".webp", ".bmp", ".tif", ".tiff", ".csv", ".json", ".txt"})
 _SAFE_NAME_RE = re.compile(r"[^\w.\- ]+")
-#: The only folders under DATA_DIR that task arguments and downloads may name (issue 12).
+#: The only folders under DATA_DIR that task arguments and downloads may name.
 FILE_AREAS = ("uploads", "outputs")
 
 

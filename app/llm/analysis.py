@@ -57,7 +57,7 @@ def analyze_document(document_text: str, analysis_type: str = "summary", *, prov
                      model: str | None = None, max_tokens: int = 1024,
                      on_text: Callable[[str], None] | None = None,
                      on_part: Callable[[int, int], None] | None = None, settings=None) -> dict:
-    """Analyse a document (seed 003 `analyze_document`).
+    """Analyse a document (the `analyze_document` task).
 
     Args:
         analysis_type: one of summary, key_points, sentiment, entities.

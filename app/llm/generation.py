@@ -17,7 +17,7 @@ MAX_LANGUAGE_CHARS = 60
 def generate_content(content_type: str, topic: str, tone: str = "professional", length: str = "medium", *,
                      provider: str = "anthropic", model: str | None = None,
                      on_text: Callable[[str], None] | None = None, settings=None) -> dict:
-    """Write a piece of content (seed 003 `generate_content`).
+    """Write a piece of content (the `generate_content` task).
 
     Args:
         content_type: email, blog_post, report or social_post. topic: the brief (up to 20,000 chars).
@@ -47,7 +47,7 @@ def translate_text(text: str, target_language: str, source_language: str | None 
                    provider: str = "anthropic", model: str | None = None, max_tokens: int = 4096,
                    on_text: Callable[[str], None] | None = None,
                    on_part: Callable[[int, int], None] | None = None, settings=None) -> dict:
-    """Translate `text` into `target_language` (seed 003 `translate_text`); long text goes in parts.
+    """Translate `text` into `target_language` (the `translate_text` task); long text goes in parts.
 
     Parts are at most 3/4 of `max_tokens` estimated tokens, so each translation fits its answer.
     Returns: `completion.totals` of the calls plus ``{'content': translation (parts joined by a

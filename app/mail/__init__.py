@@ -14,5 +14,5 @@ Modules, in the order a send goes through them:
 - `sink`      — the dev SMTP server (aiosmtpd) that stores every message under DATA_DIR/outbox.
 - `outbox`    — reading what the sink stored.
 
-No celery or streamlit imports here (STYLE.md): tasks and pages call these functions.
+No celery or streamlit imports here: tasks and pages call these functions.
 """

@@ -1,6 +1,6 @@
 """Retry countdowns: exponential backoff with "equal jitter".
 
-Seed 003: email tasks retry at most 3 times with a 60 s countdown and backoff. The n-th retry
+Email tasks retry at most 3 times with a 60 s countdown and backoff. The n-th retry
 (n = 0, 1, 2) waits ``d = min(max_s, base_s * 2**n)`` halved plus a random share of the other half:
 ``d/2 + uniform(0, d/2)`` — the "equal jitter" variant of AWS Architecture Blog, "Exponential
 Backoff And Jitter" (2015), which keeps a floor of d/2 while spreading retries of many tasks apart.

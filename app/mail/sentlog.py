@@ -1,6 +1,6 @@
 """Who a mail task already delivered to, and who is sending right now, kept in Redis so a retried,
-redelivered or concurrent run of one task never sends twice to the same recipient (issue 3
-"idempotency: the task records who was sent"; issue 11 "sending claim").
+redelivered or concurrent run of one task never sends twice to the same recipient (the task
+records whom it sent to, and claims a recipient before sending).
 
 Per task id (records in `app.store.mail`):
 

@@ -23,7 +23,7 @@ from app.errors import InvalidInput
 from app.mail.addresses import check_header
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
-#: Notification types (issue 3); each has .subject.txt, .txt and .html files in TEMPLATE_DIR.
+#: Notification types; each has .subject.txt, .txt and .html files in TEMPLATE_DIR.
 NOTIFICATION_TYPES = ("task_complete", "task_failed", "welcome", "report_ready")
 _OPTIONAL_RE = re.compile(r"(\w+) is defined")
 

@@ -1,4 +1,4 @@
-"""Reports (seed 003 "Report Tasks"): analytics over stored data, AI summaries, exports, task performance.
+"""Reports: analytics over stored data, AI summaries, exports, task performance.
 
 Modules: `loading` (records / stored CSV, XLSX, JSON → DataFrame), `analysis` (pandas statistics),
 `document` (the format-neutral report), `content` (analysis → document), `charts` (plotly HTML,

@@ -1,6 +1,6 @@
 """Statistics of a report with pandas: per-column description, group-bys and a time trend.
 
-Report types (seed 003 `generate_analytics_report(report_type=...)`):
+Report types (`generate_analytics_report(report_type=...)`):
 
 - ``summary``  – overview, numeric statistics, top values of text columns, the group-by (when a
   group-by column is chosen) and the trend (when a date column exists);

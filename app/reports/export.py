@@ -1,4 +1,4 @@
-"""Data export (seed 003 `export_data`) to CSV, XLSX, JSON or XML, written in chunks with progress.
+"""Data export (the `export_data` task) to CSV, XLSX, JSON or XML, written in chunks with progress.
 
 A stored CSV is streamed `chunk_rows` rows at a time (never loaded whole); other sources are
 loaded, then written in chunks of the same size. Formats:

@@ -1,6 +1,6 @@
 """Reading report data into a pandas DataFrame: inline records or a stored CSV / XLSX / JSON file.
 
-A data source is one of (seed 003 `generate_analytics_report(data=...)`):
+A data source is one of (`generate_analytics_report(data=...)`):
 
 - ``{'records': [{...}, ...]}``      small inline records (at most REPORT_MAX_INLINE_RECORDS);
 - ``{'file_path': '<stored path>'}`` a file under DATA_DIR (uploads or a task's outputs), with an

@@ -1,4 +1,4 @@
-"""AI answers already paid for, per task id (issue 11; key `keys.ai_answer`): a redelivered or
+"""AI answers already paid for, per task id (key `keys.ai_answer`): a redelivered or
 retried AI task returns the stored answer instead of calling the provider again."""
 from __future__ import annotations
 

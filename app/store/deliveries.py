@@ -1,4 +1,4 @@
-"""Delivery counts per task attempt (issue 11 "capped redelivery"; key `keys.deliveries`)."""
+"""Delivery counts per task attempt (capped redelivery; key `keys.deliveries`)."""
 from __future__ import annotations
 
 from app.store import keys

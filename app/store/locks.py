@@ -1,6 +1,6 @@
 """Run-at-most-once locks for periodic work: a redis-py `Lock` with an expiry, never waited on.
 
-Seed 002 ("Prevent duplicate runs"): a task that must not overlap takes a Redis lock with an
+Preventing duplicate runs: a task that must not overlap takes a Redis lock with an
 expiry; a second run that finds the lock held skips instead of waiting. The expiry bounds how long
 a crashed holder (killed worker, lost connection) can block the next run: give the task's hard
 time limit, so the lock can never outlive the run that took it.

@@ -3,7 +3,7 @@
 - Sent log, one hash per task id: recipient address → Message-ID of each message the task
   delivered, so a retried or redelivered task skips them (TTL MAIL_SENT_TTL_S).
 - Cancel marker, one string per task id: set when the operator cancels a scheduled send.
-- Sending claim (issue 11), one string per task id and recipient: the token of the run inside the
+- Sending claim, one string per task id and recipient: the token of the run inside the
   SMTP transaction, with a lease in ms that the holder renews; and a "started" hash per task id:
   recipient -> time a run began the transaction (so a later run knows an earlier one died in it).
 """

@@ -12,7 +12,7 @@ MAX_WORDS = 24
 #: Ids kept per search word (``cc:idx:word:<token>``), newest first: a word found in more tasks than
 #: this (``data``, ``docx``…) is listed from its newest WORD_INDEX_MAX tasks only, and checked on a
 #: task's own argument text when a rarer filter finds the task (`app.store.history`), so common words
-#: cost a fixed amount of memory instead of an index entry per task (issue 13: ≤ 1 KB per task).
+#: cost a fixed amount of memory instead of an index entry per task (the target is ≤ 1 KB per task).
 WORD_INDEX_MAX = 50_000
 _WORD_RE = re.compile(r"[\w.@-]{3,40}", re.UNICODE)
 
