@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     MONITOR_BROKER_URL: str | None = None
     MONITOR_QUEUES: str = "email_queue,file_processing_queue,ai_queue,reports_queue,default_queue"
     MONITOR_ENABLE_EVENTS: bool = True
+    # Further Celery apps to monitor, "name=broker_url[|result_backend_url][|queue,queue];..." or a
+    # JSON list (syntax and checks: app.monitor.apps).
+    MONITOR_APPS: str = ""
 
     # Beat and maintenance (issue 7): beat tick cap, retentions of failed-task leftovers, outputs
     # (archived after; keep below FILE_RETENTION_S, when cleanup_temp_files deletes them), and the
