@@ -245,6 +245,8 @@ ALERT_RULES = f"{PREFIX}alert:rules"
 ALERT_STATE = f"{PREFIX}alert:state"
 ALERT_EVENTS = f"{PREFIX}alert:events"
 ALERT_SEEDED = f"{PREFIX}alert:seeded"
+#: string, epoch s of the last finished alert evaluation.
+ALERT_EVALUATED = f"{PREFIX}alert:evaluated"
 SCHEDULE_LAST_TASK = f"{PREFIX}sched:last"
 SCHEDULE_PENDING = f"{PREFIX}sched:pending"
 SCHEDULE_PREVIOUS_TASK = f"{PREFIX}sched:prev"
