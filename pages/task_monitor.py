@@ -2,14 +2,14 @@
 import redis
 import streamlit as st
 
-from app.monitor import queue_control, queues, snapshot, workers
+from app.monitor import queue_control, snapshot, workers
 from app.files import filestore, storage
 from app.documents.samples import make_sample_docx
-from app.ui import (access, alert_forms, confirm, first_paint, monitor_charts, monitor_tasks, monitor_workers,
+from app.ui import (access, alert_forms, app_selector, confirm, first_paint, monitor_charts, monitor_tasks, monitor_workers,
                     queue_controls)
 from app.ui.access import can
 from app.ui import monitor_widgets as w
-from app.ui.resources import broker_client, celery, redis_client, redis_ok_or_banner, settings
+from app.ui.resources import celery, redis_client, redis_ok_or_banner, settings
 from app.ui.navigation import via_entry_script
 
 via_entry_script()
@@ -20,7 +20,8 @@ st.title("Task Monitor")
 if not redis_ok_or_banner():
     st.stop()
 alert_forms.firing_banner(redis_client())
-QUEUES = queues.monitored(redis_client(), settings().monitor_queues)  # MONITOR_QUEUES + seen in events
+app_selector.choose()
+QUEUES = app_selector.queue_names(settings().monitor_queues)  # the chosen app's queues: declared + seen in events
 
 b1, b2, _ = st.columns([1, 1, 4])
 if can("submit") and b1.button("Send health check", help="app.tasks.maintenance_tasks.health_check → default_queue"):
@@ -42,8 +43,8 @@ overview, tasks_tab, workers_tab, stuck_tab, audit_tab = st.tabs(
 @st.fragment(run_every=REFRESH_S)
 def live_overview():
     try:
-        snap = snapshot.take(redis_client(), broker_client(), QUEUES, settings().WORKER_OFFLINE_AFTER_S)
-        detail = broker_client().details(QUEUES, workers.consumers_by_queue(snap.workers))
+        snap = snapshot.take(redis_client(), app_selector.broker(), QUEUES, settings().WORKER_OFFLINE_AFTER_S)
+        detail = app_selector.details(QUEUES, snap.workers)
     except (redis.RedisError, OSError) as exc:
         st.error(f"Redis or the broker stopped answering: {exc}", icon=":material/error:")
         return

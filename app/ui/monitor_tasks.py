@@ -13,7 +13,7 @@ from app.store import history
 from app.store.states import FINISHED_STATES, STATES
 from app.store.history import TaskFilter
 from app.telemetry.redaction import redact_text
-from app.ui import confirm, workflow_graph
+from app.ui import app_selector, confirm, workflow_graph
 from app.ui.access import can
 from app.ui.monitor_widgets import ago, tasks_table, when
 from app.ui.resources import celery, redis_client
@@ -36,7 +36,7 @@ def filters(queue_names) -> TaskFilter:
     since = time.time() - RANGES_S[period] if RANGES_S[period] else None
     any_ = lambda v: None if v == "any" else v  # noqa: E731
     return TaskFilter(state=any_(state), name=any_(name), queue=any_(queue), worker=any_(worker),
-                      since=since, search=search.strip() or None)
+                      since=since, search=search.strip() or None, app=app_selector.current())
 
 
 def table(flt: TaskFilter, limit: int = 50) -> None:
@@ -122,7 +122,7 @@ def _cost(task: dict) -> None:
 
 
 def _actions(task: dict) -> None:
-    app, client, who, tid = celery(), redis_client(), confirm.who(), task["id"]
+    app, client, who, tid = app_selector.monitored_apps(), redis_client(), confirm.who(), task["id"]
     c = st.columns(4)
     if can("revoke") and c[0].button("Revoke", key=f"revoke:{tid}", disabled=task.get("state") in FINISHED_STATES):
         confirm.ask(f"Revoke {tid}", lambda: actions.revoke(app, client, tid, who))
@@ -141,7 +141,7 @@ def bulk_actions(flt: TaskFilter) -> None:
     """Revoke or retry every task matching the current filter (confirmation first)."""
     if not can("bulk_revoke"):
         return
-    app, client, who = celery(), redis_client(), confirm.who()
+    app, client, who = app_selector.monitored_apps(), redis_client(), confirm.who()
     active = {k: v for k, v in vars(flt).items() if v}
     c = st.columns([1, 1, 4])
     label = ", ".join(f"{k}={v if k not in ('since',) else when(v)}" for k, v in active.items()) or "all tasks"

@@ -1,0 +1,84 @@
+"""The monitored apps on the pages: the registry, an app selector and the chosen app's broker and queues.
+
+The selector (all apps, or one; shown only when more than one app is monitored) scopes the Task
+Monitor's task list (`current` goes into its `TaskFilter`) and its queue panels (the chosen app's
+queues on its own broker; "all apps" shows the console's own queues).
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+from app.monitor import app_queues
+from app.monitor.apps import CONSOLE, MonitoredApps
+from app.ui.resources import broker_client, celery, redis_client, settings
+
+ALL = "all apps"
+KEY = "cc_monitored_app"
+
+
+@st.cache_resource(show_spinner=False)
+def _apps(_console_celery, monitor_apps: str, monitor_broker: str | None) -> MonitoredApps:
+    from config.celery_config import QUEUES
+
+    return MonitoredApps.from_settings(settings(), _console_celery, QUEUES)
+
+
+def monitored_apps() -> MonitoredApps:
+    """The monitored apps (`app.monitor.apps`), built once per server process.
+
+    Raises:
+        NotConfigured: MONITOR_APPS is malformed.
+    """
+    s = settings()
+    return _apps(celery(), s.MONITOR_APPS, s.MONITOR_BROKER_URL)
+
+
+def choose() -> str | None:
+    """Draw the app selector in the sidebar (when several apps are monitored); the chosen app's
+    name, None for all apps."""
+    names = monitored_apps().names
+    if len(names) > 1:
+        st.sidebar.selectbox("App", [ALL, *names], key=KEY, help="Scopes the task list, queues and charts")
+    return current()
+
+
+def current() -> str | None:
+    """The app chosen in this session (None: all apps)."""
+    chosen = st.session_state.get(KEY)
+    return None if chosen in (None, ALL) or chosen not in monitored_apps().names else chosen
+
+
+@st.cache_resource(show_spinner=False)
+def _broker_of(name: str, url: str):
+    return monitored_apps().get(name).broker()
+
+
+def broker():
+    """The chosen app's broker (`app.monitor.brokers.Broker`); the console's for all apps."""
+    name = current()
+    if name in (None, CONSOLE):
+        return broker_client()
+    return _broker_of(name, monitored_apps().get(name).broker_url)
+
+
+def queue_names(console_configured) -> tuple[str, ...]:
+    """The chosen app's queues (declared, then seen); `console_configured` plus the console's seen
+    queues for all apps or the console's own."""
+    name = current()
+    mon = monitored_apps().get(name)
+    return app_queues.names(redis_client(), mon, console_configured if name in (None, CONSOLE) else None)
+
+
+def details(queue_names, worker_list):
+    """`QueueDetail`s of the chosen app's queues on its broker, latency for any publisher filled in
+    (`app.monitor.app_queues.details`)."""
+    mon = monitored_apps().get(current())
+    return app_queues.details(redis_client(), mon, worker_list, queue_names, broker=broker())
+
+
+def task_names(console_names: list[str]) -> list[str]:
+    """Task names to offer for the chosen app: `console_names` for the console's own (or all
+    apps), else the names its events reported (the history's task names)."""
+    from app.store import history
+
+    return console_names if current() in (None, CONSOLE) else history.task_names(redis_client())
