@@ -68,6 +68,7 @@ def test_start_plan_names_each_app_runs_one_ingester_each_and_warns_on_a_shared_
                  MONITOR_APPS=f"billing=redis://:pw@other:6379/0|invoices;shop=amqp://g:secret@rabbit:5672/shop;"
                               f"twin={redis_url}")
     p = processes.plan(s, explicit_redis=True)
+    apps.add_to_plan(s, p)
     assert not p.errors
     assert p.processes["monitor_events_billing"].endswith("python -m app.monitor.events --app billing")
     assert p.processes["monitor_events"].endswith("--app console") and "monitor_events_shop" in p.processes
@@ -76,7 +77,9 @@ def test_start_plan_names_each_app_runs_one_ingester_each_and_warns_on_a_shared_
     assert not any("secret" in n or ":pw@" in n for n in p.notes)
     warning = next(n for n in p.notes if n.startswith("Warning: monitored app 'twin'"))
     assert "take messages from its queues" in warning
-    bad = processes.plan(Settings(REDIS_URL=redis_url, DATA_DIR=tmp_path, MONITOR_APPS="x"), explicit_redis=True)
+    bad_settings = Settings(REDIS_URL=redis_url, DATA_DIR=tmp_path, MONITOR_APPS="x")
+    bad = processes.plan(bad_settings, explicit_redis=True)
+    apps.add_to_plan(bad_settings, bad)
     assert bad.errors and "MONITOR_APPS" in bad.errors[0]
 
 

@@ -158,41 +158,6 @@ def access_notes(settings: Settings) -> list[str]:
     return [note]
 
 
-def monitored_apps(settings: Settings, p: Plan) -> None:
-    """One line per monitored app in `p.notes` (the console's own broker first), a warning when a
-    monitored app shares the console's broker, and one event ingester per app of MONITOR_APPS
-    (``monitor_events_<name>``, beside the Procfile's ``monitor_events`` for the console's own app),
-    each a program of its own so a dead one is restarted without stopping the others. A malformed
-    MONITOR_APPS goes to `p.errors`."""
-    from app.errors import NotConfigured
-    from app.monitor.apps import CONSOLE, MonitoredApps
-
-    try:
-        apps = MonitoredApps.from_settings(settings, None)
-    except NotConfigured as exc:
-        p.errors.append(str(exc))
-        return
-    p.notes.append(f"Celery: the console's own workers use broker {safe_url(settings.broker_url)} "
-                   f"(results {safe_url(settings.result_backend)}); monitored app {CONSOLE!r}")
-    listed = bool(settings.MONITOR_APPS.strip())
-    for mon in apps:
-        if mon.name == CONSOLE:
-            continue
-        program = f"monitor_events_{mon.name}" if listed else "monitor_events"
-        p.notes.append(f"Monitoring app {mon.describe()} (events: {program})")
-        if listed and "monitor_events" in p.processes:
-            p.processes[program] = (f"exec python -m app.launcher.await_redis python -m app.monitor.events "
-                                    f"--app {shlex.quote(mon.name)}")
-    if listed and "monitor_events" in p.processes:
-        p.processes["monitor_events"] += f" --app {CONSOLE}"
-    for name in apps.sharing_broker():
-        p.notes.append(f"Warning: monitored app {name!r} uses the console's own broker "
-                       f"{safe_url(settings.broker_url)}: the console's workers take messages from its "
-                       f"queues when the names match, and its revoke, rate-limit and pause broadcasts "
-                       f"reach the console's workers too. Give the console its own broker "
-                       f"(CELERY_BROKER_URL) or its own Redis database.")
-
-
 def plan(settings: Settings, explicit_redis: bool, procfile: Path = ROOT / "Procfile") -> Plan:
     """Build the process plan for `settings`."""
     p = Plan()
@@ -226,7 +191,6 @@ def plan(settings: Settings, explicit_redis: bool, procfile: Path = ROOT / "Proc
         p.notes.append(f"Metrics: port {settings.METRICS_PORT} is in use, endpoint not started (set METRICS_PORT)")
     else:
         p.notes.append(f"Metrics: http://localhost:{settings.METRICS_PORT}/metrics")
-    monitored_apps(settings, p)
     if settings.PROCESSES:
         wanted = [n.strip() for n in settings.PROCESSES.split(",") if n.strip()]
         unknown = [n for n in wanted if n not in p.processes and n not in ("redis", "smtp_sink", "metrics")]

@@ -233,3 +233,39 @@ def coerce(apps_or_celery) -> MonitoredApps:
     if isinstance(apps_or_celery, MonitoredApps):
         return apps_or_celery
     return single(apps_or_celery)
+
+
+def add_to_plan(settings, p) -> None:
+    """For `python -m app`'s process plan `p` (`app.launcher.processes.Plan`, changed in place):
+    one line per monitored app in `p.notes` (the console's own broker first), a warning when a
+    monitored app shares the console's broker, and one event ingester per app of MONITOR_APPS
+    (``monitor_events_<name>``, beside the Procfile's ``monitor_events`` for the console's own app),
+    each a program of its own so a dead one is restarted without stopping the others. A malformed
+    MONITOR_APPS goes to `p.errors`."""
+    import shlex
+
+    safe_url = brokers.safe_url
+    try:
+        apps = MonitoredApps.from_settings(settings, None)
+    except NotConfigured as exc:
+        p.errors.append(str(exc))
+        return
+    p.notes.append(f"Celery: the console's own workers use broker {safe_url(settings.broker_url)} "
+                   f"(results {safe_url(settings.result_backend)}); monitored app {CONSOLE!r}")
+    listed = bool(settings.MONITOR_APPS.strip())
+    for mon in apps:
+        if mon.name == CONSOLE:
+            continue
+        program = f"monitor_events_{mon.name}" if listed else "monitor_events"
+        p.notes.append(f"Monitoring app {mon.describe()} (events: {program})")
+        if listed and "monitor_events" in p.processes:
+            p.processes[program] = (f"exec python -m app.launcher.await_redis python -m app.monitor.events "
+                                    f"--app {shlex.quote(mon.name)}")
+    if listed and "monitor_events" in p.processes:
+        p.processes["monitor_events"] += f" --app {CONSOLE}"
+    for name in apps.sharing_broker():
+        p.notes.append(f"Warning: monitored app {name!r} uses the console's own broker "
+                       f"{safe_url(settings.broker_url)}: the console's workers take messages from its "
+                       f"queues when the names match, and its revoke, rate-limit and pause broadcasts "
+                       f"reach the console's workers too. Give the console its own broker "
+                       f"(CELERY_BROKER_URL) or its own Redis database.")
