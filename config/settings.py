@@ -67,10 +67,10 @@ class Settings(BaseSettings):
     HISTORY_MAX_TASKS: int = 1_000_000
     WORKER_HEARTBEAT_S: float = 2.0
     WORKER_OFFLINE_AFTER_S: float = 10.0
-    # Monitor (issue 8).
+    # Monitor: the Prometheus endpoint.
     METRICS_PORT: int = 9808
     METRICS_LOCAL_ONLY: bool = True
-    # Celery-event ingester (issue 14): the broker whose events fill the history (default: the
+    # Celery-event ingester: the broker whose events fill the history (default: the
     # console's own broker), queue names to measure depth for (comma-separated; queues seen in
     # events or active_queues replies are added), and whether to broadcast enable_events to running
     # workers at start and every 30 s (as Flower does).

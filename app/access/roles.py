@@ -2,8 +2,8 @@
 
 Three roles, each including the one below it: viewer (read-only) < operator (submit tasks on every
 page, revoke/retry/terminate one task, run a schedule now, cancel a scheduled e-mail) < admin (purge,
-bulk actions, pool/consumer/rate-limit changes, schedule create/edit/enable/disable/delete, user
-management). Source: issue 12 "Roles".
+bulk actions, pool/consumer/rate-limit/time-limit changes, worker shutdown, schedule
+create/edit/enable/disable/delete, user management).
 
 Adding a state-changing action anywhere in the console: add its name here, then run it through
 `app.access.act` (or `app.ui.access.submit` for a task submit). An action missing from `ACTIONS` is
@@ -82,7 +82,7 @@ ACTIONS: dict[str, Role] = {
     "schedule_enable": Role.ADMIN,
     "schedule_disable": Role.ADMIN,
     "schedule_delete": Role.ADMIN,
-    # issue 16: queue pause/resume, retry a failure group, alert rules and test alerts
+    # queue pause/resume, retry a failure group, alert rules and test alerts
     "queue_pause": Role.ADMIN,
     "queue_resume": Role.ADMIN,
     "retry_group": Role.ADMIN,
