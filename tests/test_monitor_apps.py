@@ -117,3 +117,32 @@ def test_alert_lateness_is_reported_until_an_evaluation_finishes(redis_client):
     assert "last evaluated 1000 s ago" in engine.lateness(redis_client, 30.0)
     store.set_evaluated_at(redis_client, time.time())
     assert engine.lateness(redis_client, 30.0) is None
+
+
+def test_task_monitor_shows_the_app_column_and_the_selector_scopes_the_list(redis_client, redis_url, mail_settings):
+    from streamlit.testing.v1 import AppTest
+
+    from app.store import writer
+    from tests.conftest import ROOT
+
+    word = f"appsel{uuid.uuid4().hex[:8]}"
+    mail_settings(MONITOR_APPS=f"billing={redis_url.rsplit('/', 1)[0]}/7|{redis_url.rsplit('/', 1)[0]}/8|invoices")
+    now = time.time()
+    foreign, own = str(uuid.uuid4()), str(uuid.uuid4())
+    writer.record(writer.StateChange(foreign, "SUCCESS", now, name="billing.charge", args=f'["{word}"]',
+                                     fields={"app": "billing"}, source="events"), sync=True)
+    writer.record(writer.StateChange(own, "SUCCESS", now, name="app.x", args=f'["{word}"]'), sync=True)
+    at = AppTest.from_file(str(ROOT / "pages" / "task_monitor.py"), default_timeout=60)
+    at.session_state["mon_search"] = word
+    at.run()
+    assert not at.exception, at.exception
+    assert at.sidebar.selectbox(key="cc_monitored_app").options == ["all apps", "console", "billing"]
+
+    def shown():
+        frame = next(df.value for df in at.dataframe if "app" in df.value.columns and "runtime (s)" in df.value.columns)
+        return dict(zip(frame["id"], frame["app"]))
+    assert shown() == {foreign: "billing", own: "console"}
+    at.sidebar.selectbox(key="cc_monitored_app").select("billing").run()
+    assert not at.exception, at.exception
+    assert shown() == {foreign: "billing"}
+    assert any(m.label == "invoices" for m in at.metric)  # the chosen app's queues, on its broker
