@@ -61,7 +61,7 @@ def live_overview():
         monitor_charts.throughput(redis_client())
     with c2:
         monitor_charts.runtimes(redis_client())
-    monitor_charts.queue_depth(redis_client(), QUEUES)
+    monitor_charts.queue_depth(redis_client(), app_selector.chart_names(QUEUES))
 
 
 with overview:

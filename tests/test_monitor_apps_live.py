@@ -400,3 +400,21 @@ def test_why_stuck_reads_celery_s_view_from_the_task_s_own_backend(fleet, redis_
     assert (report["app"], report["celery_state"]) == ("shop", "SUCCESS")
     assert not next(f for f in report["findings"] if f.code == "result_expired").holds
     assert AsyncResult(tid, app=celery_app).state == "PENDING"  # what the console's own backend would say
+
+
+def test_beat_s_queue_size_task_records_every_app_s_queues_for_the_charts(fleet, redis_client, celery_worker):
+    from app.store import queue_history
+    from app.tasks import maintenance_tasks
+    from config.settings import get_settings
+
+    fleet.publisher("billing", sent_events=False).send("ledger.post", ["chart", 1], queue=fleet.idle)
+    os.environ["MONITOR_APPS"] = fleet.monitor_apps
+    get_settings.cache_clear()
+    try:
+        out = maintenance_tasks.monitor_queue_sizes.delay().get(timeout=TIMEOUT_S)  # the console's worker runs it
+    finally:
+        os.environ.pop("MONITOR_APPS")
+        get_settings.cache_clear()
+    assert f"billing:{fleet.idle}" in out["stuck"]  # messages, and no worker of billing consumes it
+    points = queue_history.series(redis_client, f"billing:{fleet.idle}")
+    assert points and points[-1][1] >= 1

@@ -42,3 +42,37 @@ def details(client, mon, worker_list: list[workers.WorkerInfo], queue_names=None
         if own:
             broker.close()
     return latency.fill(client, mon.name, out, now)
+
+
+def record_history(client, apps, worker_list: list[workers.WorkerInfo], retention_s: float,
+                   now: float | None = None) -> list[str]:
+    """One depth/latency point per queue of every monitored app but the console's own (whose five
+    queues beat's queue-size task records by their bare names), under ``<app>:<queue>`` in the
+    queue-depth series and stuck flags (`app.store.queue_history`), so the charts and the stuck
+    warning cover every app. An app whose broker does not answer is skipped (logged).
+
+    Returns:
+        The ``<app>:<queue>`` names flagged stuck now (messages waiting, nobody consuming).
+    Raises:
+        StoreError: the history Redis cannot be reached.
+    """
+    import logging
+
+    from app.errors import BrokerUnavailable
+    from app.store import queue_history
+
+    now = time.time() if now is None else now
+    stuck: list[str] = []
+    for mon in apps:
+        if mon.name == "console":
+            continue
+        try:
+            found = details(client, mon, worker_list, now=now)
+        except BrokerUnavailable as exc:
+            logging.getLogger(__name__).warning("queues of app %s not recorded: %s", mon.name, exc)
+            continue
+        named = {f"{mon.name}:{d.name}": d for d in found}
+        stuck += queue_history.record(client, {k: d.ready for k, d in named.items()},
+                                      {k: d.consumers or [] for k, d in named.items()}, retention_s, now=now,
+                                      latency_s={k: d.latency_s for k, d in named.items()})
+    return stuck

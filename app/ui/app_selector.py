@@ -82,3 +82,10 @@ def task_names(console_names: list[str]) -> list[str]:
     from app.store import history
 
     return console_names if current() in (None, CONSOLE) else history.task_names(redis_client())
+
+
+def chart_names(queue_names) -> list[str]:
+    """The queue-depth series names of `queue_names` for the chosen app: bare for the console's own
+    (or all apps), ``<app>:<queue>`` for another (`app.monitor.app_queues.record_history`)."""
+    name = current()
+    return list(queue_names) if name in (None, CONSOLE) else [f"{name}:{q}" for q in queue_names]
