@@ -146,3 +146,4 @@ def test_task_monitor_shows_the_app_column_and_the_selector_scopes_the_list(redi
     assert not at.exception, at.exception
     assert shown() == {foreign: "billing"}
     assert any(m.label == "invoices" for m in at.metric)  # the chosen app's queues, on its broker
+    assert any("billing: no ingester reporting" in c.value for c in at.sidebar.caption)

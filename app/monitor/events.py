@@ -51,6 +51,8 @@ log = logging.getLogger("app.monitor.events")
 #: Receiver queue name is ``celeryev.<NODE_ID>`` (Celery's event_queue_prefix + node id).
 NODE_ID = "celery-console-monitor"
 ENABLE_EVENTS_EVERY_S = 30.0
+#: How often the ingester reports its progress (`app.store.ingest`).
+REPORT_EVERY_S = 2.0
 RECONNECT_MAX_S = 30.0
 #: How long to wait for a newly seen worker's active_queues / stats reply.
 INSPECT_TIMEOUT_S = 2.0
@@ -103,11 +105,13 @@ class Ingester:
         self._names: dict[str, str] = {}
         self._inspect_lock = threading.Lock()
         self._to_inspect: list[str] = []
+        self.last_event_ts: Any = None
 
     # -- events --------------------------------------------------------------------------------
     def on_event(self, event: dict[str, Any]) -> None:
         """Handle one event (any type). Never raises: a bad event is logged and skipped."""
         self.events_seen += 1
+        self.last_event_ts = event.get("timestamp")
         kind = event.get("type", "")
         try:
             if kind.startswith("task-"):
@@ -192,8 +196,26 @@ class Ingester:
                 time.sleep(0.1)
 
     # -- main loop -----------------------------------------------------------------------------
+    def _report_loop(self) -> None:
+        """Every REPORT_EVERY_S: this app's ingest progress (`app.store.ingest`), for the pages."""
+        from app.store import ingest
+
+        while not self.should_stop:
+            ts = self.last_event_ts
+            try:
+                ingest.report(self.history, self.app_name, time.time(),
+                              ts if isinstance(ts, (int, float)) else None, self.events_seen)
+            except Exception as exc:  # noqa: BLE001 - a report is best effort
+                log.info("ingest progress not written: %s", exc)
+            for _ in range(int(REPORT_EVERY_S * 10)):
+                if self.should_stop:
+                    return
+                time.sleep(0.1)
+
     def run(self, ready: Callable[[], None] | None = None) -> None:
         """Capture events until `stop`; reconnects on broker errors."""
+        if self.history is not None:
+            threading.Thread(target=self._report_loop, name="ingest-report", daemon=True).start()
         if self.enable_events:
             threading.Thread(target=self._enable_events_loop, name="enable-events", daemon=True).start()
         pause_s = 1.0

@@ -51,6 +51,8 @@ Workers (written by `app.telemetry.heartbeat` and the event ingester, read throu
                               replies, scored by when last seen (`app.store.queues_seen`); the
                               console's own app. ``cc:queues:seen:<app>``: the same for another
                               monitored app (`app.monitor.apps`).
+- ``cc:ingest:<app>``         hash, that app's event ingester progress ``{at, event_ts, events}``
+                              (expires 5 min after its last report; `app.store.ingest`).
 - ``cc:qheads``               hash, ``<app>|<queue>`` -> JSON ``{id, since, ready}``: the message at
                               the head of a queue and when the console first saw it there (a lower
                               bound of its age when no publish time is known; `app.store.queue_heads`).
@@ -298,6 +300,11 @@ def paused_queues(app: str | None = None) -> str:
 
 
 QUEUE_HEADS = f"{PREFIX}qheads"
+
+
+def ingest(app: str) -> str:
+    """Hash, an event ingester's progress for monitored app `app` (`app.store.ingest`)."""
+    return f"{PREFIX}ingest:{app}"
 
 
 def event_worker(hostname: str) -> str:

@@ -39,6 +39,10 @@ def choose() -> str | None:
     names = monitored_apps().names
     if len(names) > 1:
         st.sidebar.selectbox("App", [ALL, *names], key=KEY, help="Scopes the task list, queues and charts")
+        try:
+            st.sidebar.caption("Event ingest — " + "; ".join(ingest_lines()))
+        except Exception:  # noqa: BLE001 - a status line must never break the page
+            pass
     return current()
 
 
@@ -89,3 +93,24 @@ def chart_names(queue_names) -> list[str]:
     (or all apps), ``<app>:<queue>`` for another (`app.monitor.app_queues.record_history`)."""
     name = current()
     return list(queue_names) if name in (None, CONSOLE) else [f"{name}:{q}" for q in queue_names]
+
+
+def ingest_lines(now: float | None = None) -> list[str]:
+    """One line per monitored app on how far its event ingester is: seconds behind the last event's
+    time and since its last report, or "no ingester reporting"."""
+    import time
+
+    from app.store import ingest
+
+    now = time.time() if now is None else now
+    names = monitored_apps().names
+    seen = ingest.progress(redis_client(), names)
+    out = []
+    for name in names:
+        p = seen.get(name)
+        if not p:
+            out.append(f"{name}: no ingester reporting")
+            continue
+        behind = f", {max(0.0, p['at'] - p['event_ts']):.1f} s behind its last event" if "event_ts" in p else ""
+        out.append(f"{name}: {int(p['events']):,} events, reported {max(0.0, now - p['at']):.0f} s ago{behind}")
+    return out
