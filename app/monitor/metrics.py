@@ -112,8 +112,11 @@ class ConsoleCollector:
         }
         apps = [m for m in (self.apps or ()) if m.name != "console"]
         online.add_metric(["console"], sum(1 for w in ws if w.online and w.app == "console"))
+        names = self.queue_names
+        if self.apps is not None:  # the console's declared queues, then those seen in its events
+            names = app_queues.names(self.client, self.apps.get("console"), self.queue_names)
         try:
-            own = self.broker.details(self.queue_names, workers.consumers_by_queue(ws, "console"), now=now)
+            own = self.broker.details(names, workers.consumers_by_queue(ws, "console"), now=now)
             measured = [("console", latency.fill(self.client, "console", own, now))]
             broker_up.add_metric(["console"], 1)
         except OSError as exc:

@@ -53,15 +53,25 @@ def current() -> str | None:
 
 
 @st.cache_resource(show_spinner=False)
-def _broker_of(name: str, url: str):
-    return monitored_apps().get(name).broker()
+def _broker_of(name: str, url: str, management_url: str | None = None):
+    return monitored_apps().get(name).broker(management_url)
+
+
+def console_broker():
+    """The console's own broker (CELERY_BROKER_URL, with RABBITMQ_MANAGEMENT_URL): the one its
+    workers use, whatever MONITOR_BROKER_URL says; that broker when no other app is monitored."""
+    s = settings()
+    if len(monitored_apps()) == 1:
+        return broker_client()
+    mgmt = s.RABBITMQ_MANAGEMENT_URL
+    return _broker_of(CONSOLE, s.broker_url, mgmt.get_secret_value() if mgmt else None)
 
 
 def broker():
     """The chosen app's broker (`app.monitor.brokers.Broker`); the console's for all apps."""
     name = current()
     if name in (None, CONSOLE):
-        return broker_client()
+        return console_broker()
     return _broker_of(name, monitored_apps().get(name).broker_url)
 
 

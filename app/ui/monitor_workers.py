@@ -11,7 +11,7 @@ from app.telemetry.redaction import redact_text
 from app.ui import app_selector, confirm
 from app.ui.access import can
 from app.ui.monitor_widgets import ago, when
-from app.ui.resources import broker_client, celery, redis_client, settings
+from app.ui.resources import celery, redis_client, settings
 
 
 def queue_table(details: list[QueueDetail], paused=()) -> None:
@@ -83,7 +83,7 @@ def worker_actions(workers, queue_names) -> None:
 def stuck_panel(task_id: str) -> None:
     """Run the "why is this task stuck?" checks and show the verdict and each check."""
     s = settings()
-    report = diagnose.diagnose(app_selector.monitored_apps(), redis_client(), broker_client(), task_id.strip(), s.WORKER_OFFLINE_AFTER_S)
+    report = diagnose.diagnose(app_selector.monitored_apps(), redis_client(), app_selector.console_broker(), task_id.strip(), s.WORKER_OFFLINE_AFTER_S)
     st.markdown(f"History state **{report['state'] or 'unknown'}** · Celery state **{report['celery_state']}**")
     st.info(report["verdict"], icon=":material/troubleshoot:")
     st.dataframe(pd.DataFrame([{"check": f.code, "holds": "yes" if f.holds else "no", "detail": f.message}
