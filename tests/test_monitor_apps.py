@@ -147,3 +147,32 @@ def test_task_monitor_shows_the_app_column_and_the_selector_scopes_the_list(redi
     assert shown() == {foreign: "billing"}
     assert any(m.label == "invoices" for m in at.metric)  # the chosen app's queues, on its broker
     assert any("billing: no ingester reporting" in c.value for c in at.sidebar.caption)
+
+
+def test_retry_dialog_asks_for_the_queue_of_a_task_sent_without_a_sent_event(redis_client, redis_url, mail_settings):
+    from streamlit.testing.v1 import AppTest
+
+    from app.monitor.brokers import redis_lists
+    from app.store import writer
+    from app.store.clients import redis_from_url
+    from tests.conftest import ROOT
+
+    base = redis_url.rsplit("/", 1)[0]
+    mail_settings(MONITOR_APPS=f"billing={base}/7|{base}/8|invoices,refunds")
+    tid = str(uuid.uuid4())
+    writer.record(writer.StateChange(tid, "SUCCESS", time.time(), name="billing.charge", args='["c1"]', kwargs="{}",
+                                     args_json='["c1"]', kwargs_json="{}", worker="bill@h",
+                                     fields={"app": "billing"}, source="events"), sync=True)
+    at = AppTest.from_file(str(ROOT / "pages" / "task_monitor.py"), default_timeout=60)
+    at.session_state["mon_selected_task"] = tid
+    at.run()
+    assert not at.exception, at.exception
+    choice = at.selectbox(key=f"retry_queue:{tid}")
+    assert choice.options == ["invoices", "refunds"]  # the worker reported none: the app's queues
+    choice.select("refunds").run()
+    next(b for b in at.button if b.label == "Retry with same args").click().run()
+    next(b for b in at.button if b.label == "Confirm").click().run()
+    assert not at.exception, at.exception
+    broker = redis_from_url(f"{base}/7")
+    assert redis_lists.depths(broker, ["refunds"]).ready["refunds"] == 1  # on billing's broker, that queue
+    broker.flushdb()

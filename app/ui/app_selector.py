@@ -124,3 +124,20 @@ def ingest_lines(now: float | None = None) -> list[str]:
         behind = f", {max(0.0, p['at'] - p['event_ts']):.1f} s behind its last event" if "event_ts" in p else ""
         out.append(f"{name}: {int(p['events']):,} events, reported {max(0.0, now - p['at']):.0f} s ago{behind}")
     return out
+
+
+def retry_queue(task: dict) -> str | None:
+    """For a task whose queue the history does not know (no task-sent event), a choice of queue to
+    re-send it to: the queues of the worker that ran it, then its app's declared ones. None when
+    the queue is known (or the console's own routes decide)."""
+    from app.monitor import actions
+
+    name = task.get("app") or CONSOLE
+    if task.get("queue") or name == CONSOLE or name not in monitored_apps().names:
+        return None
+    offered = list(dict.fromkeys([*actions.worker_queues(redis_client(), task.get("worker")),
+                                  *monitored_apps().get(name).queues]))
+    if not offered:
+        return None
+    return st.selectbox("Queue to re-send to (its publisher sent no task-sent event)", offered,
+                        key=f"retry_queue:{task['id']}")
