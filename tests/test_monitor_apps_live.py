@@ -303,6 +303,9 @@ def test_pause_holds_a_queue_on_every_worker_of_the_app_and_resume_drains_it(fle
         assert [AsyncResult(t, app=pub).get(timeout=TIMEOUT_S)["queue"] for t in held] == [q] * 3
         assert q not in pauses.names(redis_client, "billing")
         assert _last_audit(redis_client, "queue_resume")["detail"]["app"] == "billing"
+        # and a foreign worker shut down from the console (its app from its record)
+        assert actions.shutdown_worker(reg, redis_client, late, ADMIN)["app"] == "billing"
+        proc.wait(TIMEOUT_S)
     finally:
         _stop(proc)
 

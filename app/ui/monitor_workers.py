@@ -56,12 +56,15 @@ def worker_actions(workers, queue_names) -> None:
         c = st.columns([3, 2, 2])
         host = c[0].selectbox("Worker", online or ["(none online)"])
         queue = c[1].selectbox("Queue", list(queue_names))
-        action = c[2].selectbox("Action", ["pool +1", "pool -1", "add consumer", "cancel consumer"])
+        action = c[2].selectbox("Action", ["pool +1", "pool -1", "add consumer", "cancel consumer", "pool restart",
+                                           "shut down"])
         if st.form_submit_button("Apply…", disabled=not online):
             fns = {"pool +1": lambda: actions.pool_resize(app, client, host, 1, who),
                    "pool -1": lambda: actions.pool_resize(app, client, host, -1, who),
                    "add consumer": lambda: actions.consumer(app, client, host, queue, True, who),
-                   "cancel consumer": lambda: actions.consumer(app, client, host, queue, False, who)}
+                   "cancel consumer": lambda: actions.consumer(app, client, host, queue, False, who),
+                   "pool restart": lambda: actions.pool_restart(app, client, host, who),
+                   "shut down": lambda: actions.shutdown_worker(app, client, host, who)}
             label = f"{action} on {host}" + (f" for {queue}" if "consumer" in action else "")
             confirm.ask(label, fns[action])
     c1, c2 = st.columns(2)
