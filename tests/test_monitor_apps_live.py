@@ -237,7 +237,9 @@ def test_revoke_is_broadcast_on_the_task_s_own_broker(fleet, redis_client, name)
 
 def test_terminate_stops_the_running_task_on_the_foreign_worker(fleet, redis_client):
     pub, host = fleet.clients["billing"], fleet.hosts["billing"]
-    tid = fleet.publisher("billing").send("ledger.settle", [30], queue="ledger_a")
+    done_mark = pub.backend.client
+    control = fleet.publisher("billing").send("ledger.settle", [0.5], queue="ledger_a")  # runs to the end
+    tid = fleet.publisher("billing").send("ledger.settle", [4], queue="ledger_a")
     wait_for(lambda: _task(redis_client, tid, "STARTED"), timeout_s=TIMEOUT_S)
     assert tid in [t["id"] for t in (fleet.inspect("billing").active() or {}).get(host, [])]
     actions.revoke(fleet.registry, redis_client, tid, OPERATOR, terminate=True)
@@ -245,6 +247,9 @@ def test_terminate_stops_the_running_task_on_the_foreign_worker(fleet, redis_cli
     assert done["reason"] == "terminated" and AsyncResult(tid, app=pub).state == "REVOKED"
     wait_for(lambda: tid not in [t["id"] for t in (fleet.inspect("billing").active() or {}).get(host, [])],
              timeout_s=TIMEOUT_S)
+    assert AsyncResult(control, app=pub).get(timeout=TIMEOUT_S) == 0.5 and done_mark.get(f"settled:{control}")
+    time.sleep(5)  # past the terminated run's 4 s: it never finished
+    assert done_mark.get(f"settled:{tid}") is None
     assert _last_audit(redis_client, "terminate")["detail"]["app"] == "billing"
 
 

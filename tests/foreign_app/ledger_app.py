@@ -22,7 +22,9 @@ def post(self, account, amount):
     return {"account": account, "amount": amount, "queue": (self.request.delivery_info or {}).get("routing_key")}
 
 
-@app.task(name="ledger.settle")
-def settle(seconds):
+@app.task(name="ledger.settle", bind=True)
+def settle(self, seconds):
+    """Sleeps, then leaves a mark ``settled:<task id>`` in the result backend (a terminated run leaves none)."""
     time.sleep(seconds)
+    self.backend.client.set(f"settled:{self.request.id}", 1, ex=600)
     return seconds
