@@ -1,4 +1,8 @@
-"""The Celery-event ingester: `python -m app.monitor.events --broker URL`.
+"""The Celery-event ingester: `python -m app.monitor.events --app NAME` (or `--broker URL`).
+
+One ingester per monitored app (`app.monitor.apps`: ``--app`` takes its broker and result backend
+from MONITOR_APPS): each task it records gets that app's name in its ``app`` field, each worker
+too, and seen queues are kept per app.
 
 Consumes the Celery events of any app on a broker with Celery's own `EventReceiver`
 (``app.events.Receiver``; on kombu's virtual transports such as Redis its JSON messages are decoded

@@ -26,12 +26,12 @@ from typing import Any
 
 from app.errors import InvalidInput
 from app.monitor import brokers, queues
+from app.monitor.apps import CONSOLE
 from app.store import pauses
 from app.telemetry.redaction import to_text
 
 REPLY_TIMEOUT_S = 1.0
 PEEK_MAX = 100
-CONSOLE = "console"
 
 
 def paused(client, app_name: str = CONSOLE) -> dict[str, dict[str, Any]]:
