@@ -218,8 +218,9 @@ def test_each_app_s_tasks_workers_and_queues_carry_their_app(fleet, redis_client
     assert "ledger_b" in app_queues.names(redis_client, fleet.registry.get(name))
     from app.store import ingest
 
-    progress = wait_for(lambda: ingest.progress(redis_client, [name]).get(name), timeout_s=TIMEOUT_S)
-    assert progress["events"] > 0 and progress["at"] - progress["event_ts"] < 30
+    progress = wait_for(lambda: (p := ingest.progress(redis_client, [name]).get(name)) and p["events"] and p,
+                        timeout_s=TIMEOUT_S)  # reported every 2 s
+    assert progress["at"] - progress["event_ts"] < 30
 
 
 @pytest.mark.parametrize("name", APPS)
