@@ -25,10 +25,12 @@ PAGES = [
 ]
 
 if __name__ == "__main__":
+    from app.ui.alert_forms import evaluation_banner
     from app.ui.auth import require_login
 
     st.set_page_config(page_title="Celery Console", page_icon=":material/hub:", layout="wide")
     require_login()
+    evaluation_banner()  # every page: alert evaluation late (beat or its worker down)
     nav = st.navigation([st.Page(str(PAGES_DIR / f), title=t, icon=i, url_path=Path(f).stem)
                          for f, t, i in PAGES if (PAGES_DIR / f).exists()])
     nav.run()

@@ -42,6 +42,7 @@ def run() -> int:
     from app.access import startup
     from app.launcher import supervise
     from app.launcher.processes import plan
+    from app.monitor import apps as monitored_apps
     from config.settings import get_settings
 
     settings = get_settings()
@@ -51,6 +52,7 @@ def run() -> int:
             print(f"Cannot start: {refusal}", file=sys.stderr)
         return 2
     p = plan(settings, explicit_redis="REDIS_URL" in settings.model_fields_set)
+    monitored_apps.add_to_plan(settings, p)  # one line per app, one event ingester per app
     if p.errors:
         for error in p.errors:
             print(f"Cannot start: {error}", file=sys.stderr)

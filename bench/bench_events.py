@@ -1,6 +1,7 @@
 """Benchmark: Celery events ingested per second into the durable history, next to Flower's EventsState.
 
 Run: ``.venv/bin/python bench/bench_events.py [--tasks 20000] [--publishers 1,4,16] [--lag-tasks 2000]``
+or, several monitored apps: ``.venv/bin/python bench/bench_events.py --apps 1,3 [--tasks 20000] [--publishers 3]``
 
 1. Ingest rate, two ways per publisher count: "live" (consumers read while the publishers send:
    on 2 cores the rate is bounded by the publishers sharing the CPU) and "backlog" (the consumers
@@ -24,6 +25,11 @@ Run: ``.venv/bin/python bench/bench_events.py [--tasks 20000] [--publishers 1,4,
 2. Lag behind a real worker. A 2-process prefork worker (bench/noop_raw.py, events on) runs N no-op
    tasks while the ingester records them; reported: the worker's rate (tasks/s and events/s), and
    the lag = time from the worker's last result to the history holding every task as SUCCESS.
+3. ``--apps 1,3``: backlog rounds with the same publishers (``--publishers``, one count, spread
+   round-robin) and tasks over 1 and 3 apps, each app on a broker server of its own, one ingester
+   per app (as `python -m app` runs them) writing one history, against one Flower EventsState per
+   broker (Flower watches one broker). Prints the aggregate rates, ours/Flower and the ratio to
+   the one-app rate (target: >= 0.9 with 3 apps, and >= 2x Flower).
 """
 from __future__ import annotations
 
@@ -86,10 +92,10 @@ def _app(url):
 
 
 # -- publisher ---------------------------------------------------------------------------------------
-def publish(url: str, index: int, tasks: int) -> None:
+def publish(url: str, index: int, tasks: int, control_url: str | None = None) -> None:
     import redis
 
-    r = redis.Redis.from_url(url)
+    r = redis.Redis.from_url(control_url or url)
     app = _app(url)
     with app.connection_for_write() as conn:
         client = app.events.Dispatcher(conn, hostname=f"client{index}@bench", enabled=True)
@@ -122,24 +128,27 @@ def _redis_cpu_s(client) -> float:
 
 
 # -- consumers ---------------------------------------------------------------------------------------
-def consume_ours(url: str, expected_tasks: int, backlog: bool, writer_process: bool = True) -> None:
+def consume_ours(url: str, expected_tasks: int, backlog: bool, writer_process: bool = True,
+                 history_url: str | None = None, app_name: str = "console") -> None:
     import redis
 
     from app.monitor import events
     from app.store import history
     from config.settings import Settings
 
-    settings = Settings(REDIS_URL=url, HISTORY_MAX_TASKS=10_000_000)
+    history_url = history_url or url
+    settings = Settings(REDIS_URL=history_url, HISTORY_MAX_TASKS=10_000_000)
     events.configure_store(settings, writer_process=writer_process)
-    client = redis.Redis.from_url(url, decode_responses=True)
+    client = redis.Redis.from_url(history_url, decode_responses=True)
     stats = {"first": None, "events": 0, "finished": 0}
     ingester = events.Ingester(_app(url), client, events.put, node_id=f"bench-{uuid.uuid4().hex[:6]}",
-                               enable_events=False, inspect_workers=False)
+                               enable_events=False, inspect_workers=False, app_name=app_name)
     handle = ingester.on_event
 
     def on_event(event):
         if stats["first"] is None:
             stats["first"] = time.perf_counter()
+            stats["first_wall"] = time.time()
             stats["cpu0"] = time.process_time()
             stats["redis_cpu0"] = _redis_cpu_s(client)
         stats["events"] += 1
@@ -166,15 +175,16 @@ def consume_ours(url: str, expected_tasks: int, backlog: bool, writer_process: b
     redis_cpu_s = _redis_cpu_s(client) - stats["redis_cpu0"]
     counts = history.count_by_state(client)
     print(json.dumps({"events": stats["events"], "seconds": seconds, "success": counts["SUCCESS"],
+                      "first_wall": stats["first_wall"], "last_wall": time.time(),
                       "cpu_s": cpu_s, "redis_cpu_s": redis_cpu_s, "writer_cpu_s": writer_cpu_s}))
 
 
-def consume_flower(url: str, expected_tasks: int, backlog: bool) -> None:
+def consume_flower(url: str, expected_tasks: int, backlog: bool, control_url: str | None = None) -> None:
     import redis
     from flower.events import EventsState
 
     state = EventsState(max_tasks_in_memory=10_000_000)
-    r = redis.Redis.from_url(url)
+    r = redis.Redis.from_url(control_url or url)
     stats = {"first": None, "events": 0, "finished": 0}
     app = _app(url)
     with app.connection_for_read() as conn:
@@ -187,6 +197,7 @@ def consume_flower(url: str, expected_tasks: int, backlog: bool) -> None:
                 return
             if stats["first"] is None:
                 stats["first"] = time.perf_counter()
+                stats["first_wall"] = time.time()
                 stats["cpu0"] = time.process_time()
             stats["events"] += 1
             state.event(event)
@@ -199,7 +210,8 @@ def consume_flower(url: str, expected_tasks: int, backlog: bool) -> None:
         recv.capture(limit=None, timeout=None, wakeup=False)
     seconds = time.perf_counter() - stats["first"]
     print(json.dumps({"events": stats["events"], "seconds": seconds, "tasks": len(state.tasks),
-                      "cpu_s": time.process_time() - stats["cpu0"]}))
+                      "cpu_s": time.process_time() - stats["cpu0"], "first_wall": stats["first_wall"],
+                      "last_wall": time.time()}))
 
 
 # -- driver ------------------------------------------------------------------------------------------
@@ -215,16 +227,21 @@ def _result(proc, timeout_s=900):
     return json.loads(out.strip().splitlines()[-1])
 
 
-def _probe_until_ready(url: str, r, consumers: int) -> None:
-    app = _app(url)
-    with app.connection_for_write() as conn:
-        probe = app.events.Dispatcher(conn, hostname=PROBE_HOST, enabled=True)
+def _probe_until_ready(url: str | list[str], r, consumers: int) -> None:
+    apps = [_app(u) for u in ([url] if isinstance(url, str) else url)]
+    conns = [a.connection_for_write() for a in apps]
+    try:
+        probes = [a.events.Dispatcher(c, hostname=PROBE_HOST, enabled=True) for a, c in zip(apps, conns)]
         deadline = time.time() + 120
         while int(r.get(READY_KEY) or 0) < consumers:
             if time.time() > deadline:
                 raise RuntimeError("consumers did not subscribe")
-            probe.send("worker-heartbeat", freq=2.0)
+            for probe in probes:
+                probe.send("worker-heartbeat", freq=2.0)
             time.sleep(0.05)
+    finally:
+        for c in conns:
+            c.release()
 
 
 def ingest_round(url: str, publishers: int, tasks: int, env, backlog: bool) -> dict:
@@ -250,6 +267,42 @@ def ingest_round(url: str, publishers: int, tasks: int, env, backlog: bool) -> d
             "flower_events": theirs["events"], "flower_s": theirs["seconds"], "flower_tasks": theirs["tasks"],
             "ours_cpu_s": mine.get("cpu_s"), "ours_redis_cpu_s": mine.get("redis_cpu_s"),
             "flower_cpu_s": theirs.get("cpu_s")}
+
+
+def apps_round(urls: list[str], history_url: str, publishers: int, tasks: int, env) -> dict:
+    """Backlog round over len(`urls`) apps, each on its own broker: `publishers` publisher processes
+    spread over the brokers (the same total for any number of apps), one ingester per app (each
+    with its writer process, all writing one history on `history_url`, the first broker's server)
+    and one Flower EventsState per broker (Flower watches one broker). Aggregate rates: all events
+    over the span from the first event any consumer read to the last one's end."""
+    import redis
+
+    for u in {*urls, history_url}:
+        redis.Redis.from_url(u).flushall()
+    control = redis.Redis.from_url(history_url)
+    n = len(urls)
+    per = tasks // publishers
+    total_tasks = per * publishers
+    share = [sum(1 for i in range(publishers) if i % n == a) * per for a in range(n)]
+    ours = [_spawn("--consume", "ours", "--url", u, "--history-url", history_url, "--app-name", f"app{a}",
+                   "--tasks", str(share[a]), "--backlog", env=env)  # its readiness keys: on the history server
+            for a, u in enumerate(urls)]
+    flower = [_spawn("--consume", "flower", "--url", u, "--control-url", history_url, "--tasks", str(share[a]),
+                     "--backlog", env=env) for a, u in enumerate(urls)]
+    pubs = [_spawn("--publish", str(i), "--url", urls[i % n], "--control-url", history_url, "--tasks", str(per),
+                   env=env) for i in range(publishers)]
+    _probe_until_ready(urls, control, 2 * n)
+    time.sleep(0.5)
+    control.set(GO_KEY, 1)
+    [_result(p) for p in pubs]
+    control.set(CONSUME_KEY, 1)
+    mine, theirs = [_result(p) for p in ours], [_result(p) for p in flower]
+    span = lambda rows: max(r["last_wall"] for r in rows) - min(r["first_wall"] for r in rows)  # noqa: E731
+    from app.store import keys
+
+    success = redis.Redis.from_url(history_url, decode_responses=True).zcard(keys.TASKS_ALL)
+    return {"apps": n, "publishers": publishers, "events": total_tasks * 4, "ours_s": span(mine),
+            "flower_s": span(theirs), "history_tasks": success}
 
 
 def lag_round(url: str, tasks: int, env) -> dict:
@@ -306,13 +359,21 @@ def main() -> None:
     ap.add_argument("--url")
     ap.add_argument("--backlog", action="store_true")
     ap.add_argument("--only-lag", action="store_true", help="skip the ingest rounds")
+    ap.add_argument("--apps", help="comma-separated app counts (e.g. 1,3): backlog rounds with that many apps, "
+                                   "each on its own broker server, the same publishers; nothing else runs")
+    ap.add_argument("--history-url")
+    ap.add_argument("--control-url")
+    ap.add_argument("--app-name", default="console")
     args = ap.parse_args()
     if args.publish is not None:
-        return publish(args.url, int(args.publish), args.tasks)
+        return publish(args.url, int(args.publish), args.tasks, args.control_url)
     if args.consume == "ours":
-        return consume_ours(args.url, args.tasks, args.backlog)
+        return consume_ours(args.url, args.tasks, args.backlog, history_url=args.history_url, app_name=args.app_name)
     if args.consume == "flower":
-        return consume_flower(args.url, args.tasks, args.backlog)
+        return consume_flower(args.url, args.tasks, args.backlog, args.control_url)
+    if args.apps:
+        return main_apps([int(x) for x in args.apps.split(",")], args.tasks,
+                         int(args.publishers.split(",")[-1]) if "," in args.publishers else int(args.publishers))
 
     import redis
 
@@ -353,6 +414,38 @@ def main() -> None:
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+def main_apps(counts: list[int], tasks: int, publishers: int) -> None:
+    """`--apps`: the same publishers and tasks over 1..N apps on separate broker servers."""
+    import redis
+
+    from app.launcher import redis_server
+
+    tmp = tempfile.mkdtemp(prefix="bench-events-apps-")
+    procs, urls = [], []
+    try:
+        for i in range(max(counts)):
+            port = redis_server.free_port()
+            procs.append(redis_server.start(port, Path(tmp) / f"redis{i}", persist=False))
+            urls.append(f"redis://127.0.0.1:{port}/0")
+            redis.Redis.from_url(urls[-1]).config_set("client-output-buffer-limit", "pubsub 0 0 0")
+        env = dict(os.environ, REDIS_URL=urls[0], DATA_DIR=tmp, PYTHONPATH=str(ROOT))
+        print(f"load average at start: {os.getloadavg()[0]:.1f} (2 cores); {publishers} publishers, "
+              f"{tasks} tasks, backlog rounds")
+        print(f"{'apps':>5} {'events':>8} {'ours events/s':>14} {'Flower events/s':>16} {'ours/Flower':>11} "
+              f"{'vs 1 app':>9} {'history tasks':>14}", flush=True)
+        base = None
+        for n in counts:
+            row = apps_round(urls[:n], urls[0], publishers, tasks, env)
+            ours, theirs = row["events"] / row["ours_s"], row["events"] / row["flower_s"]
+            base = base or ours
+            print(f"{n:>5} {row['events']:>8} {ours:>14,.0f} {theirs:>16,.0f} {ours / theirs:>11.2f} "
+                  f"{ours / base:>9.2f} {row['history_tasks']:>14}", flush=True)
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait(30)
 
 
 if __name__ == "__main__":

@@ -67,7 +67,7 @@ class Settings(BaseSettings):
     HISTORY_MAX_TASKS: int = 1_000_000
     WORKER_HEARTBEAT_S: float = 2.0
     WORKER_OFFLINE_AFTER_S: float = 10.0
-    # Monitor.
+    # Monitor: the Prometheus endpoint.
     METRICS_PORT: int = 9808
     METRICS_LOCAL_ONLY: bool = True
     # Celery-event ingester: the broker whose events fill the history (default: the
@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     MONITOR_BROKER_URL: str | None = None
     MONITOR_QUEUES: str = "email_queue,file_processing_queue,ai_queue,reports_queue,default_queue"
     MONITOR_ENABLE_EVENTS: bool = True
+    # Further Celery apps to monitor, "name=broker_url[|result_backend_url][|queue,queue];..." or a
+    # JSON list (syntax and checks: app.monitor.apps).
+    MONITOR_APPS: str = ""
 
     # Beat and maintenance: beat tick cap, retentions of failed-task leftovers, outputs
     # (archived after; keep below FILE_RETENTION_S, when cleanup_temp_files deletes them), and the

@@ -4,11 +4,11 @@ import streamlit as st
 
 from app.monitor import actions
 from app.store import failure_groups
-from app.ui import confirm
+from app.ui import app_selector, confirm
 from app.ui.monitor_widgets import ago, when
 from app.ui.access import can
 from app.ui.navigation import via_entry_script
-from app.ui.resources import celery, redis_client, redis_ok_or_banner
+from app.ui.resources import redis_client, redis_ok_or_banner
 from app.ui.text import plain  # task names, exceptions and worker names come from events: text, not Markdown
 from app.store.clients import STORE_DOWN
 
@@ -53,7 +53,7 @@ if example:
     if example.get("traceback"):
         with st.expander("Traceback", expanded=True):
             st.code(example["traceback"])
-app, who, fp = celery(), confirm.who(), group["fingerprint"]
+app, who, fp = app_selector.monitored_apps(), confirm.who(), group["fingerprint"]
 if can("retry_group") and st.button("Retry all failed in this group", key="iss_retry_all", type="primary"):
     confirm.ask(f"Retry every still-failed task of '{group['exc_type']} in {group['name']}' (up to 500)",
                 lambda: actions.retry_failure_group(app, client, fp, who))

@@ -1,8 +1,8 @@
 """Task Monitor: queues, workers and task history from Redis, refreshing on its own, with actions."""
 import streamlit as st
 
-from app.monitor import queues, workers
-from app.ui import (alert_forms, confirm, first_paint, monitor_overview, monitor_tasks, monitor_workers,
+from app.monitor import workers
+from app.ui import (alert_forms, app_selector, confirm, first_paint, monitor_overview, monitor_tasks, monitor_workers,
                     queue_controls, sample_jobs, task_detail)
 from app.ui.navigation import via_entry_script
 from app.ui.resources import redis_client, redis_ok_or_banner, settings
@@ -14,7 +14,8 @@ st.title("Task Monitor")
 if not redis_ok_or_banner():
     st.stop()
 alert_forms.firing_banner(redis_client())
-QUEUES = queues.monitored(redis_client(), settings().monitor_queues)  # MONITOR_QUEUES + seen in events
+app_selector.choose()  # several monitored apps: which one the page shows (all, or one)
+QUEUES = app_selector.queue_names(settings().monitor_queues)  # the chosen app's queues: declared + seen in events
 sample_jobs.buttons()
 confirm.pending_box()
 task_detail.carry_pending_diagnosis()  # "Why is it stuck?" in a detail opens the diagnosis tab with its id

@@ -159,11 +159,12 @@ def test_metrics_endpoint_reports_queues_workers_and_runtimes(celery_app, redis_
         proc.wait(10)
     samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
                for fam in text_string_to_metric_families(text) for s in fam.samples}
-    assert samples[("celery_console_up", ())] == 1
-    assert samples[("celery_console_workers_online", ())] >= 1
-    assert (("celery_console_queue_ready", (("queue", "default_queue"),))) in samples
-    assert samples[("celery_console_queue_consumers", (("queue", "default_queue"),))] >= 1
-    assert samples[("celery_console_task_runtime_seconds_count", (("task", HEALTH),))] >= 1
+    console_q = (("app", "console"), ("queue", "default_queue"))
+    assert samples[("celery_console_up", (("app", "all"),))] == 1
+    assert samples[("celery_console_workers_online", (("app", "console"),))] >= 1
+    assert ("celery_console_queue_ready", console_q) in samples
+    assert samples[("celery_console_queue_consumers", console_q)] >= 1
+    assert samples[("celery_console_task_runtime_seconds_count", (("app", "all"), ("task", HEALTH)))] >= 1
 
 
 def test_add_and_cancel_consumer_changes_what_the_worker_consumes(celery_app, redis_client, celery_worker):

@@ -226,9 +226,9 @@ def test_metrics_process_runs_on_the_broker(broker_env, redis_url):
         proc.wait(10)
     samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
                for fam in text_string_to_metric_families(text) for s in fam.samples}
-    assert samples[("celery_console_up", ())] == 1
-    assert ("celery_console_queue_ready", (("queue", "default_queue"),)) in samples
-    reserved = ("celery_console_queue_reserved", (("queue", "default_queue"),))
+    assert samples[("celery_console_up", (("app", "all"),))] == 1
+    assert ("celery_console_queue_ready", (("app", "console"), ("queue", "default_queue"))) in samples
+    reserved = ("celery_console_queue_reserved", (("app", "console"), ("queue", "default_queue")))
     assert (reserved in samples) == (broker_env.kind != "amqp")  # unknown is left out, not 0
 
 

@@ -2,8 +2,8 @@
 
 Three roles, each including the one below it: viewer (read-only) < operator (submit tasks on every
 page, revoke/retry/terminate one task, run a schedule now, cancel a scheduled e-mail) < admin (purge,
-bulk actions, pool/consumer/rate-limit changes, schedule create/edit/enable/disable/delete, user
-management).
+bulk actions, pool/consumer/rate-limit/time-limit changes, worker shutdown, schedule
+create/edit/enable/disable/delete, user management).
 
 Adding a state-changing action anywhere in the console: add its name here, then run it through
 `app.access.act` (or `app.ui.access.submit` for a task submit). An action missing from `ACTIONS` is
@@ -76,6 +76,10 @@ ACTIONS: MappingProxyType[str, Role] = MappingProxyType({
     "pool_shrink": Role.ADMIN,
     "add_consumer": Role.ADMIN,
     "cancel_consumer": Role.ADMIN,
+    "time_limit": Role.ADMIN,
+    "pool_autoscale": Role.ADMIN,
+    "pool_restart": Role.ADMIN,
+    "worker_shutdown": Role.ADMIN,
     "schedule_create": Role.ADMIN,
     "schedule_edit": Role.ADMIN,
     "schedule_enable": Role.ADMIN,

@@ -11,16 +11,19 @@ which `app.alerts.engine` applies).
 """
 from __future__ import annotations
 
+import logging
 import time
 from fnmatch import fnmatchcase
 from typing import Any
 
+from app.errors import BrokerUnavailable
 from app.monitor import brokers, workers
 from app.monitor.queues import QueueDetail
 from app.store import history, pauses, rates, server
 from app.store import workers as worker_store
 from app.store.histogram import RUNTIME_BUCKETS_S
 
+log = logging.getLogger(__name__)
 RUNTIME_QUANTILE = 0.95
 #: Histogram snapshots a runtime_p95 rule keeps per window (so the window moves in 5 % steps).
 SNAPSHOTS_PER_WINDOW = 20
@@ -36,11 +39,14 @@ class Context:
         offline_after_s: heartbeat age after which a worker is offline.
         app: the Celery app (schedule rules read RedBeat through it); None skips them.
         now: evaluation time, epoch seconds.
+        apps: the monitored apps (`app.monitor.apps.MonitoredApps`); the queues of each app other
+            than the console's are watched too, on that app's broker, as subjects named
+            ``<app>:<queue>`` (so a rule's ``queue`` pattern "billing:*" targets app billing).
     """
 
     def __init__(self, client, broker, queue_names, offline_after_s: float, app=None,
-                 now: float | None = None):
-        self.client, self.broker, self.app = client, broker, app
+                 now: float | None = None, apps=None):
+        self.client, self.broker, self.app, self.apps = client, broker, app, apps
         self.queue_names = list(dict.fromkeys(queue_names))
         self.offline_after_s = offline_after_s
         self.now = time.time() if now is None else now
@@ -57,7 +63,21 @@ class Context:
     def queues(self) -> dict[str, QueueDetail]:
         def load():
             consumers = workers.consumers_by_queue(self.workers())
-            return {d.name: d for d in brokers.coerce(self.broker).details(self.queue_names, consumers, now=self.now)}
+            from app.monitor import app_queues, latency
+
+            own = brokers.coerce(self.broker).details(self.queue_names, consumers, now=self.now)
+            out = {d.name: d for d in latency.fill(self.client, "console", own, self.now)}
+            for mon in self.apps or ():
+                if mon.name == "console":
+                    continue
+                try:
+                    found = app_queues.details(self.client, mon, self.workers(), now=self.now)
+                except BrokerUnavailable as exc:  # one app's broker down must not blind the others
+                    log.warning("queues of app %s not read: %s", mon.name, exc)
+                    continue
+                for d in found:
+                    out[f"{mon.name}:{d.name}"] = d
+            return out
         return self._once("queues", load)
 
     def rate_counts(self, window_s: int) -> dict[str, int]:
@@ -104,7 +124,13 @@ class Context:
         return schedules.list_entries(self.app)
 
     def paused(self) -> set[str]:
-        return self._once("paused", lambda: pauses.names(self.client))
+        def load() -> set[str]:
+            names = set(pauses.names(self.client))
+            for mon in self.apps or ():
+                if mon.name != "console":
+                    names |= {f"{mon.name}:{q}" for q in pauses.names(self.client, mon.name)}
+            return names
+        return self._once("paused", load)
 
     def memory(self) -> dict[str, Any]:
         return self._once("memory", lambda: server.memory(self.client))
@@ -132,7 +158,8 @@ def queue_depth(ctx: Context, p: dict) -> dict[str, str]:
 
 
 def queue_age(ctx: Context, p: dict) -> dict[str, str]:
-    return {q: f"oldest message waiting {d.latency_s:.0f} s (> {p['threshold_s']:g} s)"
+    return {q: f"oldest message waiting {'at least ' if d.latency_lower_bound else ''}{d.latency_s:.0f} s "
+               f"(> {p['threshold_s']:g} s)"
             for q, d in ctx.queues().items()
             if fnmatchcase(q, p["queue"]) and d.latency_s is not None and d.latency_s > p["threshold_s"]}
 

@@ -118,7 +118,32 @@ def evaluate(client, ctx: checks.Context, rules: list[Rule],
             written.append(events.write(client, ev, max_events))
         new_states[rule.id] = json.dumps(st, default=str)
     store.save_states(client, new_states)
+    store.set_evaluated_at(client, ctx.now)
     return written
+
+
+#: An evaluation is late when the last one finished longer ago than this many intervals.
+LATE_AFTER_INTERVALS = 3
+
+
+def lateness(client, interval_s: float, now: float | None = None) -> str | None:
+    """None while evaluations keep up, else a sentence for every page (beat or its worker down):
+    the last evaluation is older than LATE_AFTER_INTERVALS × `interval_s`, or none ever ran.
+
+    Raises:
+        StoreError: Redis cannot be reached.
+    """
+    import time
+
+    now = time.time() if now is None else now
+    last = store.evaluated_at(client)
+    if last is None:
+        return "Alert rules have never been evaluated: beat or the default_queue worker is not running."
+    age = now - last
+    if age <= LATE_AFTER_INTERVALS * interval_s:
+        return None
+    return (f"Alert rules were last evaluated {age:.0f} s ago (every {interval_s:g} s expected): beat or the "
+            "default_queue worker is down, so no alert fires.")
 
 
 def firing(client, rules: list[Rule] | None = None) -> list[dict[str, Any]]:

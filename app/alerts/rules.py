@@ -6,7 +6,9 @@ Kinds and their params (units in the names):
 - ``failure_rate``: ``scope`` ("task" | "queue"), ``target`` (a task name / queue, or "*" for each
   one seen), ``threshold_pct``, ``min_runs``, ``window_s`` (60..3600). Fires when more than
   threshold_pct % of at least min_runs finished runs in the window failed.
-- ``queue_depth``: ``queue`` (or "*"), ``threshold`` (ready messages), ``for_s``.
+- ``queue_depth``: ``queue`` (or "*"), ``threshold`` (ready messages), ``for_s``. Queue rules'
+  ``queue`` is a pattern over the console's own queue names and ``<app>:<queue>`` for the queues of
+  the other monitored apps (`app.monitor.apps`; e.g. "billing:*").
 - ``queue_age``: ``queue`` (or "*"), ``threshold_s`` (age of the oldest waiting message), ``for_s``.
 - ``no_consumer``: ``queue`` (or "*"), ``for_s``: messages waiting and no online worker consuming.
 - ``worker_offline``: ``worker`` (node name or "*"), ``for_s``: a worker stopped sending heartbeats

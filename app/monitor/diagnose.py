@@ -5,6 +5,11 @@ expired (Celery reports PENDING although the history saw it finish); ETA in the 
 its queue (position and age); its queue has no consumer; reserved by a worker but not started;
 rate-limited; worker heartbeat stopped while it was running; retrying (next attempt pending).
 
+Each task is diagnosed against its own app (`app.monitor.apps`, the history's ``app`` field):
+Celery's view of it comes from that app's result backend (an app monitored without a result backend
+gives no Celery view: ``celery_state`` None, and the "result expired" check does not apply), and
+its queue is looked up on that app's broker, with that app's workers as consumers.
+
 Broker differences (`app.monitor.brokers`): on Redis the message itself is found (its position in
 the queue, the worker's reservation in the unacked hash). RabbitMQ cannot show a message without
 taking it off the queue, so there "waiting" rests on the recorded state (sent, not yet received by
@@ -52,27 +57,53 @@ def _age(seconds: float) -> str:
 
 def diagnose(app, client, broker, task_id: str, offline_after_s: float = 10.0,
              now: float | None = None) -> dict[str, Any]:
-    """Run every check for `task_id`; `broker` is a `brokers.Broker` or a Redis client on the broker.
+    """Run every check for `task_id`.
 
-    Returns ``{'task_id', 'state' (history), 'celery_state', 'findings': [Finding...], 'verdict'}``
-    where verdict is the message of the first finding that holds.
+    Args:
+        app: the monitored apps (`app.monitor.apps.MonitoredApps`) or the console's Celery app.
+        broker: the console's broker (`brokers.Broker` or a Redis client on it); a task of another
+            app is looked up on that app's broker instead (opened and closed here).
+    Returns ``{'task_id', 'state' (history), 'celery_state' (None when the task's app has no result
+    backend), 'app', 'findings': [Finding...], 'verdict'}`` where verdict is the message of the
+    first finding that holds.
     """
-    from celery.result import AsyncResult
+    from app.monitor import apps as monitored
 
     now = time.time() if now is None else now
-    broker = brokers.coerce(broker)
     task = history.get_task(client, task_id) or {}
-    celery_state = AsyncResult(task_id, app=app).state
+    mon = monitored.coerce(app).of_task(task)
+    if mon.name == monitored.CONSOLE:
+        return _diagnose(mon, client, brokers.coerce(broker), task_id, task, offline_after_s, now)
+    own = mon.broker()
+    try:
+        return _diagnose(mon, client, own, task_id, task, offline_after_s, now)
+    finally:
+        own.close()
+
+
+def _celery_state(celery, task_id: str) -> str | None:
+    """Celery's state of `task_id` on `celery`'s result backend; None when it has none."""
+    from celery.backends.base import DisabledBackend
+    from celery.result import AsyncResult
+
+    if isinstance(celery.backend, DisabledBackend):
+        return None
+    return AsyncResult(task_id, app=celery).state
+
+
+def _diagnose(mon, client, broker, task_id: str, task: dict, offline_after_s: float, now: float) -> dict[str, Any]:
+    app = mon.celery
+    celery_state = _celery_state(app, task_id)
     state = task.get("state")
     findings: list[Finding] = []
 
     def add(code: str, holds: bool, message: str) -> None:
         findings.append(Finding(code, bool(holds), message))
 
-    if not task and celery_state == "PENDING":
+    if not task and celery_state in ("PENDING", None):
         add("unknown", True, "This id was never seen by the console, or its history has expired. "
             "Celery reports PENDING for any id it does not know.")
-        return _result(task_id, state, celery_state, findings)
+        return _result(task_id, state, celery_state, findings, mon.name)
 
     finished = state in FINISHED_STATES or celery_state in ("SUCCESS", "FAILURE", "REVOKED")
     revoked = state == "REVOKED" or celery_state == "REVOKED" or bool(task.get("revoke_requested"))
@@ -85,7 +116,7 @@ def diagnose(app, client, broker, task_id: str, offline_after_s: float = 10.0,
         f"The history says it finished ({state}) but its result has expired from the backend "
         "(result_expires), so Celery now reports PENDING.")
     add("finished", finished and not revoked,
-        f"It is not stuck: it finished with {celery_state if celery_state != 'PENDING' else state}.")
+        f"It is not stuck: it finished with {celery_state if celery_state not in ('PENDING', None) else state}.")
 
     queue = task.get("queue")
     eta = _epoch(task.get("eta"))
@@ -111,7 +142,7 @@ def diagnose(app, client, broker, task_id: str, offline_after_s: float = 10.0,
             else "It is not waiting in its queue.")
 
     ws = workers.list_workers(client, offline_after_s, now=now)
-    consumers = workers.consumers_by_queue(ws)
+    consumers = workers.consumers_by_queue(ws, mon.name)
     add("no_consumer", bool(queue and not finished and not consumers.get(queue)),
         f"No online worker consumes {queue}: start one with `./celery_worker.sh` or add a consumer "
         "from the Workers tab.")
@@ -145,7 +176,7 @@ def diagnose(app, client, broker, task_id: str, offline_after_s: float = 10.0,
     add("retrying", state == "RETRY", f"It failed and a retry is scheduled: {task.get('reason', '')}")
     add("running", started and bool(w and w.online),
         f"It is running on {host}" + (f" for {_age(now - task['started_at'])}" if task.get("started_at") else "") + ".")
-    return _result(task_id, state, celery_state, findings)
+    return _result(task_id, state, celery_state, findings, mon.name)
 
 
 def _successor(host: str, ws) -> str | None:
@@ -164,8 +195,8 @@ _ORDER = ("unknown", "revoked", "expired", "result_expired", "finished", "worker
           "eta_future", "rate_limited", "waiting", "reserved", "retrying", "running")
 
 
-def _result(task_id, state, celery_state, findings):
+def _result(task_id, state, celery_state, findings, app_name):
     holding = sorted((f for f in findings if f.holds), key=lambda f: _ORDER.index(f.code))
     verdict = holding[0].message if holding else "No known cause holds; check the worker logs."
-    return {"task_id": task_id, "state": state, "celery_state": celery_state,
+    return {"task_id": task_id, "state": state, "celery_state": celery_state, "app": app_name,
             "findings": findings, "verdict": verdict}

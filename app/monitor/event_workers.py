@@ -6,7 +6,7 @@ worker, and the workers scored by their last event time; 0 after worker-offline)
 
 Fields: hostname, status (online/offline), freq (heartbeat period, s), sw_ident, sw_ver,
 sw_sys, active (tasks running), processed (tasks run since start), loadavg (JSON list),
-last_event (epoch s), and from remote-control replies when the ingester could inspect the worker:
+last_event (epoch s), app (the monitored app's name, `app.monitor.apps`), and from remote-control replies when the ingester could inspect the worker:
 queues (JSON list), pool, concurrency.
 
 A worker counts as online while its last event is younger than max(offline_after_s, 2 × freq)
@@ -28,8 +28,9 @@ QUEUE_SEEN_REFRESH_S = 60.0
 class WorkerRecorder:
     """Writes worker events and seen queue names into the history Redis (`history` client)."""
 
-    def __init__(self, history):
+    def __init__(self, history, app: str = "console"):
         self.history = history
+        self.app = app
         self._queues_written: dict[str, float] = {}
 
     def on_event(self, event: dict[str, Any]) -> str | None:
@@ -39,7 +40,7 @@ class WorkerRecorder:
             return None
         at = float(event.get("timestamp") or time.time())
         online = kind != "worker-offline"
-        data = {"hostname": host, "status": "online" if online else "offline", "last_event": at}
+        data = {"hostname": host, "status": "online" if online else "offline", "last_event": at, "app": self.app}
         for field in ("freq", "sw_ident", "sw_ver", "sw_sys", "active", "processed"):
             if event.get(field) is not None:
                 data[field] = event[field]
@@ -54,7 +55,7 @@ class WorkerRecorder:
         if now - self._queues_written.get(queue, 0.0) < QUEUE_SEEN_REFRESH_S:
             return
         self._queues_written[queue] = now
-        seen_store.add(self.history, [queue], now)
+        seen_store.add(self.history, [queue], now, self.app)
 
     def on_inspect(self, queues: dict[str, list], stats: dict[str, dict]) -> None:
         """Record `active_queues` and `stats` replies (``{hostname: reply}``, as Celery's inspect)."""
@@ -74,7 +75,7 @@ class WorkerRecorder:
                 data["concurrency"] = int(pool.get("max-concurrency") or 0)
             if data:
                 by_host[host] = data
-        store.record_details(self.history, by_host, list(seen), now)
+        store.record_details(self.history, by_host, list(seen), now, self.app)
 
 
 def read(client, limit: int = 200) -> dict[str, tuple[float, dict[str, str]]]:
@@ -93,6 +94,7 @@ def is_online(raw: dict[str, str], now: float, offline_after_s: float) -> bool:
     return now - last < max(offline_after_s, 2 * freq)
 
 
-def queues_seen(client, limit: int = 100) -> list[str]:
-    """Queue names seen in events or active_queues replies, most recently seen first."""
-    return seen_store.newest(client, limit)
+def queues_seen(client, limit: int = 100, app: str | None = None) -> list[str]:
+    """Queue names of monitored app `app` seen in events or active_queues replies, most recently
+    seen first."""
+    return seen_store.newest(client, limit, app)

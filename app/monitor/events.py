@@ -1,4 +1,8 @@
-"""The Celery-event ingester: `python -m app.monitor.events --broker URL`.
+"""The Celery-event ingester: `python -m app.monitor.events --app NAME` (or `--broker URL`).
+
+One ingester per monitored app (`app.monitor.apps`: ``--app`` takes its broker and result backend
+from MONITOR_APPS): each task it records gets that app's name in its ``app`` field, each worker
+too, and seen queues are kept per app.
 
 Consumes the Celery events of any app on a broker with Celery's own `EventReceiver`
 (``app.events.Receiver``; on kombu's virtual transports such as Redis its JSON messages are decoded
@@ -51,6 +55,8 @@ log = logging.getLogger("app.monitor.events")
 #: Receiver queue name is ``celeryev.<NODE_ID>`` (Celery's event_queue_prefix + node id).
 NODE_ID = "celery-console-monitor"
 ENABLE_EVENTS_EVERY_S = 30.0
+#: How often the ingester reports its progress (`app.store.ingest`).
+REPORT_EVERY_S = 2.0
 RECONNECT_MAX_S = 30.0
 #: How long to wait for a newly seen worker's active_queues / stats reply.
 INSPECT_TIMEOUT_S = 2.0
@@ -78,11 +84,18 @@ class Ingester:
             event (`event_changes.entry_for`; `put` queues it on this process's `BatchWriter`).
         node_id: the receiver's node id; the queue ``celeryev.<node_id>`` outlives restarts.
         enable_events: broadcast ``enable_events`` at start and every ENABLE_EVENTS_EVERY_S.
+        app_name: the monitored app's name (`app.monitor.apps`): written as the ``app`` field of
+            each task (on its first event seen here) and worker, except for the console's own app
+            (a record without one belongs to it). Queues this app paused are cancelled again on a
+            worker that comes online consuming them (`app.monitor.queue_control.reapply`).
     """
 
     def __init__(self, app: Celery, history, write: Callable[[tuple], None], *,
-                 node_id: str = NODE_ID, enable_events: bool = True, inspect_workers: bool = True):
+                 node_id: str = NODE_ID, enable_events: bool = True, inspect_workers: bool = True,
+                 app_name: str = "console"):
         self.app = app
+        self.app_name = app_name
+        self._tag = None if app_name == "console" else app_name
         self.history = history
         self.write = write
         self.node_id = node_id
@@ -91,16 +104,18 @@ class Ingester:
         self.receiver = None
         self.should_stop = False
         self.events_seen = 0
-        self.workers = event_workers.WorkerRecorder(history)
+        self.workers = event_workers.WorkerRecorder(history, app_name)
         self._known_hosts: set[str] = set()
         self._names: dict[str, str] = {}
         self._inspect_lock = threading.Lock()
         self._to_inspect: list[str] = []
+        self.last_event_ts: Any = None
 
     # -- events --------------------------------------------------------------------------------
     def on_event(self, event: dict[str, Any]) -> None:
         """Handle one event (any type). Never raises: a bad event is logged and skipped."""
         self.events_seen += 1
+        self.last_event_ts = event.get("timestamp")
         kind = event.get("type", "")
         try:
             if kind.startswith("task-"):
@@ -109,6 +124,8 @@ class Ingester:
                 entry = event_changes.entry_for(event, with_arguments=name is None)
                 if entry is not None:
                     kwargs = entry[4]
+                    if name is None and self._tag:
+                        entry[2]["app"] = self._tag
                     if "name" in kwargs:
                         if name is None:
                             self._remember(task_id, kwargs["name"])
@@ -151,11 +168,25 @@ class Ingester:
             stats = inspect.stats() or {}
             self.workers.on_inspect(queues, stats)
             unanswered = set(hosts) - set(queues)
+            self._reapply_pauses(queues)
         except Exception as exc:  # noqa: BLE001 - details are optional
             log.info("inspect of %s failed: %s", hosts, exc)
             unanswered = set(hosts)
         with self._inspect_lock:  # asked again on their next heartbeat
             self._known_hosts.difference_update(unanswered)
+
+    def _reapply_pauses(self, queues: dict[str, list]) -> None:
+        """Cancel paused queues on newly seen workers that consume them (best effort: a worker may
+        have taken a message before the command reaches it)."""
+        if self.history is None:
+            return
+        from app.monitor import queue_control
+
+        try:
+            queue_control.reapply(self.app, self.history, self.app_name,
+                                  {h: [q.get("name") for q in qs or [] if q.get("name")] for h, qs in queues.items()})
+        except Exception as exc:  # noqa: BLE001 - retried on the next heartbeat-driven inspect
+            log.warning("re-applying paused queues failed: %s", exc)
 
     def _enable_events_loop(self) -> None:
         while not self.should_stop:
@@ -169,8 +200,26 @@ class Ingester:
                 time.sleep(0.1)
 
     # -- main loop -----------------------------------------------------------------------------
+    def _report_loop(self) -> None:
+        """Every REPORT_EVERY_S: this app's ingest progress (`app.store.ingest`), for the pages."""
+        from app.store import ingest
+
+        while not self.should_stop:
+            ts = self.last_event_ts
+            try:
+                ingest.report(self.history, self.app_name, time.time(),
+                              ts if isinstance(ts, (int, float)) else None, self.events_seen)
+            except Exception as exc:  # noqa: BLE001 - a report is best effort
+                log.info("ingest progress not written: %s", exc)
+            for _ in range(int(REPORT_EVERY_S * 10)):
+                if self.should_stop:
+                    return
+                time.sleep(0.1)
+
     def run(self, ready: Callable[[], None] | None = None) -> None:
         """Capture events until `stop`; reconnects on broker errors."""
+        if self.history is not None:
+            threading.Thread(target=self._report_loop, name="ingest-report", daemon=True).start()
         if self.enable_events:
             threading.Thread(target=self._enable_events_loop, name="enable-events", daemon=True).start()
         pause_s = 1.0
@@ -377,18 +426,46 @@ def flush(timeout_s: float = 5.0) -> bool:
     return batch is None or batch.flush(timeout_s)
 
 
+def _resolve_app(args, settings) -> tuple[str, str | None]:
+    """Fill ``args.broker`` from ``--app`` (or MONITOR_BROKER_URL / the console's broker); returns
+    (the app's name, its result backend URL or None). Raises NotConfigured for an unknown app."""
+    from app.errors import NotConfigured
+    from app.monitor.apps import CONSOLE, SHORTHAND, parse
+
+    if args.app and args.app != CONSOLE:
+        listed = {a.name: a for a in parse(getattr(settings, "MONITOR_APPS", ""))}
+        if args.app not in listed and args.app == SHORTHAND and settings.MONITOR_BROKER_URL:
+            args.broker = args.broker or settings.MONITOR_BROKER_URL
+            return SHORTHAND, None
+        if args.app not in listed:
+            raise NotConfigured(f"--app {args.app!r} is not in MONITOR_APPS ({', '.join(listed) or 'empty'}).")
+        mon = listed[args.app]
+        args.broker = args.broker or mon.broker_url
+        return mon.name, mon.result_backend
+    if args.app == CONSOLE:
+        args.broker = args.broker or settings.broker_url
+        return CONSOLE, None
+    args.broker = args.broker or settings.monitor_broker_url
+    return (CONSOLE if args.broker == settings.broker_url else SHORTHAND), None
+
+
 def main(argv: list[str] | None = None) -> int:
     from config.settings import get_settings
 
     settings = get_settings()
     parser = argparse.ArgumentParser(prog="python -m app.monitor.events",
                                      description="Record the Celery events of any app into the console's history.")
-    parser.add_argument("--broker", default=settings.monitor_broker_url,
+    parser.add_argument("--app", default=None,
+                        help="name of a monitored app (MONITOR_APPS, or 'console'): its broker, result backend "
+                             "and name (the history's app field) come from the settings")
+    parser.add_argument("--broker", default=None,
                         help="broker URL of the monitored app (default MONITOR_BROKER_URL, else the console's broker)")
     parser.add_argument("--enable-events", action=argparse.BooleanOptionalAction,
                         default=settings.MONITOR_ENABLE_EVENTS,
                         help="broadcast enable_events to running workers at start and every 30 s (as Flower does)")
-    parser.add_argument("--node-id", default=NODE_ID, help="receiver node id; the event queue is celeryev.<node id>")
+    parser.add_argument("--node-id", default=None,
+                        help="receiver node id; the event queue is celeryev.<node id> (default "
+                             f"{NODE_ID}, plus -<app> for an app other than the console's)")
     parser.add_argument("--result-backend", default=None,
                         help="Redis result backend of the monitored app, read once at start to settle tasks "
                              "that finished while the ingester was down (default: the broker when it is Redis)")
@@ -399,6 +476,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--loglevel", default="INFO")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app_name, backend_default = _resolve_app(args, settings)
+    node_id = args.node_id or (NODE_ID if app_name == "console" else f"{NODE_ID}-{app_name}")
+    args.node_id = node_id
     app = monitor_app(args.broker)
     if args.drop_queue:
         Ingester(app, None, lambda entry: None, node_id=args.node_id, enable_events=False).drop_queue()
@@ -406,7 +486,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     configure_store(settings, writer_process=args.writer_process)
     ingester = Ingester(app, redis_from_url(settings.result_backend), put, node_id=args.node_id,
-                        enable_events=args.enable_events)
+                        enable_events=args.enable_events, app_name=app_name)
 
     def _stop(signum, _frame):
         log.info("signal %s: stopping", signum)
@@ -422,7 +502,7 @@ def main(argv: list[str] | None = None) -> int:
     if isinstance(_batch["writer"], ProcessWriter):
         _batch["writer"].on_exit = _writer_lost
 
-    backend_url = args.result_backend or (args.broker if args.broker.startswith(("redis://", "rediss://", "unix://")) else None)
+    backend_url = args.result_backend or backend_default or (args.broker if args.broker.startswith(("redis://", "rediss://", "unix://")) else None)
     if backend_url:
         try:
             settled = reconcile(ingester.history, redis_from_url(backend_url), write_change)

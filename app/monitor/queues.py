@@ -30,7 +30,11 @@ class QueueDetail:
 
     `latency_s` is the age of the oldest waiting message (from the ``cc_sent_at`` header stamped at
     publish time by `app.telemetry.recorder` on Redis; the AMQP ``timestamp`` property through the
-    RabbitMQ management API), None when the queue is empty or the age is unknown.
+    RabbitMQ management API; else from the history's sent time or when the console first saw the
+    message at the head of the queue, `app.monitor.latency`), None when the queue is empty or the
+    age is unknown. `latency_lower_bound` is True when the age is a lower bound (first seen at the
+    head). `head_id` is the task id of the next message a worker takes when the broker tells it
+    and no publish time was stamped on it (Redis).
     `consumers` are the online workers consuming the queue (heartbeats); `broker_consumers` is the
     broker's own consumer count (RabbitMQ; None on Redis, which does not keep one).
     A field the broker cannot tell is None and `unknown` maps its name to the reason.
@@ -44,6 +48,8 @@ class QueueDetail:
     latency_s: float | None = None
     broker_consumers: int | None = None
     unknown: dict[str, str] = field(default_factory=dict)
+    latency_lower_bound: bool = False
+    head_id: str | None = None
 
     @property
     def stuck(self) -> bool:
@@ -61,12 +67,14 @@ def parse_message(raw: str | bytes) -> dict:
     return msg if isinstance(msg, dict) else {}
 
 
-def monitored(client, configured: tuple[str, ...] | list[str], limit: int = 50) -> tuple[str, ...]:
-    """Queue names the monitor measures: `configured` (MONITOR_QUEUES) first, then the queues seen
-    in Celery events or active_queues replies (`app.store.queues_seen`, newest first, at most `limit`).
+def monitored(client, configured: tuple[str, ...] | list[str], limit: int = 50,
+              app: str | None = None) -> tuple[str, ...]:
+    """Queue names the monitor measures for monitored app `app` (default the console's):
+    `configured` (MONITOR_QUEUES, or the app's queues) first, then the queues seen in that app's
+    Celery events or active_queues replies (`app.store.queues_seen`, newest first, at most `limit`).
 
     Raises:
         StoreError: Redis cannot be reached (`app.store.clients`).
     """
-    seen = queues_seen.newest(client, limit)
+    seen = queues_seen.newest(client, limit, app)
     return tuple(dict.fromkeys([*configured, *sorted(seen)]))

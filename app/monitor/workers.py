@@ -41,6 +41,8 @@ class WorkerInfo:
     sw_ver: str = ""
     #: Tasks running now as the worker last reported (len(active) for heartbeat workers).
     active_count: int = 0
+    #: The monitored app the worker belongs to (`app.monitor.apps`; heartbeat workers are the console's).
+    app: str = "console"
 
 
 def _parse(host: str, raw: dict, score: float, now: float, offline_after_s: float,
@@ -77,7 +79,8 @@ def _join_events(info: WorkerInfo | None, host: str, raw: dict, now: float, offl
                           failed=int((counts or {}).get("FAILURE") or 0),
                           retried=int((counts or {}).get("RETRY") or 0), source="events",
                           sw_ident=raw.get("sw_ident", ""), sw_ver=raw.get("sw_ver", ""),
-                          active_count=int(raw.get("active") or 0) if online else 0)
+                          active_count=int(raw.get("active") or 0) if online else 0,
+                          app=raw.get("app") or "console")
     info.source = "heartbeat+events"
     info.sw_ident, info.sw_ver = raw.get("sw_ident", ""), raw.get("sw_ver", "")
     if online and not info.online:
@@ -119,11 +122,11 @@ def hostnames(client, limit: int = 100) -> list[str]:
     return store.hostnames(client, limit)
 
 
-def consumers_by_queue(workers: list[WorkerInfo]) -> dict[str, list[str]]:
-    """Queue name -> hostnames of online workers consuming it."""
+def consumers_by_queue(workers: list[WorkerInfo], app: str | None = None) -> dict[str, list[str]]:
+    """Queue name -> hostnames of online workers consuming it (only app `app`'s workers when given)."""
     out: dict[str, list[str]] = {}
     for w in workers:
-        if w.online:
+        if w.online and (app is None or w.app == app):
             for q in w.queues:
                 out.setdefault(q, []).append(w.hostname)
     return out

@@ -5,6 +5,7 @@ Keys (`app.store.keys`), none of them expiring:
 - ``cc:alert:rules``       hash, rule id -> the rule as JSON (`app.alerts.rules.Rule.to_json`).
 - ``cc:alert:state``       hash, rule id -> JSON evaluation state (`app.alerts.engine`).
 - ``cc:alert:seeded``      string "1", set once the default rules were installed.
+- ``cc:alert:evaluated``   string, epoch s of the last finished evaluation (the engine's health).
 - ``cc:alert:events``      sorted set, alert event id scored by its time (epoch s); only the newest
                            `max_events` are kept, older ones are removed with their hash.
 - ``cc:alert:event:<id>``  hash, one event: its fields as text (dicts and lists as JSON), plus
@@ -104,3 +105,16 @@ def newest_events(client, limit: int) -> list[dict[str, str]]:
     for i in ids:
         pipe.hgetall(keys.alert_event(i))
     return [raw for raw in pipe.execute() if raw]
+
+
+# ---- engine health -----------------------------------------------------------------------------
+
+def set_evaluated_at(client, at: float) -> None:
+    """Remember that an evaluation finished at `at` (epoch s)."""
+    client.set(keys.ALERT_EVALUATED, repr(float(at)))
+
+
+def evaluated_at(client) -> float | None:
+    """Epoch s of the last finished evaluation, None when none ever finished."""
+    raw = client.get(keys.ALERT_EVALUATED)
+    return float(raw) if raw else None

@@ -33,6 +33,8 @@ class TaskFilter:
     """Filter for `list_tasks`; None means "any". Times are epoch seconds (first-seen time).
 
     `search` is a task id (exact) or words found in the task's args/kwargs (all must match).
+    `app` is a monitored app's name (`app.monitor.apps`; "console" matches the tasks with no
+    ``app`` field, the console's own).
     """
 
     state: str | None = None
@@ -42,6 +44,7 @@ class TaskFilter:
     since: float | None = None
     until: float | None = None
     search: str | None = None
+    app: str | None = None
 
     def candidate_indexes(self) -> list[tuple[str, str | None, str | None]]:
         """(index key, hash field to check, expected value) for every filter that has an index."""
@@ -67,6 +70,8 @@ class TaskFilter:
             out += ("worker", self.worker)
         if self.state == UNINDEXED_STATE:
             out += ("state", self.state)
+        if self.app:
+            out += ("app", "" if self.app == "console" else self.app)
         return out
 
     def tokens(self) -> list[str]:
@@ -152,7 +157,7 @@ while #out < limit and scanned < max_scan do
     if ok and n_checks > 0 then
       local got = redis.call('HMGET', task_prefix .. id, unpack(cfields))
       for c = 1, n_checks do
-        if got[c] ~= cvalues[c] then ok = false break end
+        if (got[c] or '') ~= cvalues[c] then ok = false break end
       end
     end
     local text = nil

@@ -51,7 +51,14 @@ Workers (written by `app.telemetry.heartbeat` and the event ingester, read throu
                               0 after worker-offline), written by the event ingester.
 - ``cc:evworker:<host>``      hash, the worker as its events describe it (`app.monitor.event_workers`).
 - ``cc:queues:seen``          sorted set, queue names seen in task-sent events or active_queues
-                              replies, scored by when last seen (`app.store.queues_seen`).
+                              replies, scored by when last seen (`app.store.queues_seen`); the
+                              console's own app. ``cc:queues:seen:<app>``: the same for another
+                              monitored app (`app.monitor.apps`).
+- ``cc:ingest:<app>``         hash, that app's event ingester progress ``{at, event_ts, events}``
+                              (expires 5 min after its last report; `app.store.ingest`).
+- ``cc:qheads``               hash, ``<app>|<queue>`` -> JSON ``{id, since, ready}``: the message at
+                              the head of a queue and when the console first saw it there (a lower
+                              bound of its age when no publish time is known; `app.store.queue_heads`).
 
 Email (written and read through `app.store.mail`):
 
@@ -247,11 +254,14 @@ def queue_depth(queue: str) -> str:
 #                                 count, first_at, last_at, last_id, ``q|<queue>`` / ``w|<worker>``
 #                                 counts (TTL HISTORY_RETENTION_S, refreshed per failure).
 # - ``cc:fgroup:ids:<fp>``        sorted set, failed task ids of the group by failure time.
-# - ``cc:paused``                 hash, queue -> JSON ``{at, who}`` while an operator paused it.
+# - ``cc:paused``                 hash, queue -> JSON ``{at, who, workers}`` while an operator paused
+#                                 it (the console's own app); ``cc:paused:<app>`` for another app.
 ALERT_RULES = f"{PREFIX}alert:rules"
 ALERT_STATE = f"{PREFIX}alert:state"
 ALERT_EVENTS = f"{PREFIX}alert:events"
 ALERT_SEEDED = f"{PREFIX}alert:seeded"
+#: string, epoch s of the last finished alert evaluation.
+ALERT_EVALUATED = f"{PREFIX}alert:evaluated"
 SCHEDULE_LAST_TASK = f"{PREFIX}sched:last"
 SCHEDULE_PENDING = f"{PREFIX}sched:pending"
 SCHEDULE_PREVIOUS_TASK = f"{PREFIX}sched:prev"
@@ -290,6 +300,24 @@ RESULT_META_PREFIX = "celery-task-meta-"
 def result_meta(task_id: str) -> str:
     """String: Celery's stored result (JSON meta) of `task_id`."""
     return f"{RESULT_META_PREFIX}{task_id}"
+
+
+def queues_seen(app: str | None = None) -> str:
+    """Sorted set of queue names seen for monitored app `app` (None or "console": the console's)."""
+    return QUEUES_SEEN if not app or app == "console" else f"{QUEUES_SEEN}:{app}"
+
+
+def paused_queues(app: str | None = None) -> str:
+    """Hash of paused queues of monitored app `app` (None or "console": the console's own)."""
+    return PAUSED_QUEUES if not app or app == "console" else f"{PAUSED_QUEUES}:{app}"
+
+
+QUEUE_HEADS = f"{PREFIX}qheads"
+
+
+def ingest(app: str) -> str:
+    """Hash, an event ingester's progress for monitored app `app` (`app.store.ingest`)."""
+    return f"{PREFIX}ingest:{app}"
 
 
 def event_worker(hostname: str) -> str:

@@ -99,13 +99,19 @@ def record_event(client, host: str, fields: dict[str, Any], at: float, online: b
     pipe.execute()
 
 
-def record_details(client, by_host: dict[str, dict[str, Any]], queues: list[str], now: float) -> None:
+def record_details(client, by_host: dict[str, dict[str, Any]], queues: list[str], now: float,
+                   app: str | None = None) -> None:
     """Add remote-control details (`by_host`: hostname -> fields such as queues, pool,
-    concurrency) to the event workers' hashes and mark `queues` seen at `now`: one pipelined
-    round trip."""
+    concurrency) to the event workers' hashes and mark `queues` of monitored app `app` seen at
+    `now`: one pipelined round trip."""
     pipe = client.pipeline(transaction=False)
-    queues_seen.add(pipe, queues, now)
+    queues_seen.add(pipe, queues, now, app)
     for host, fields in by_host.items():
         if fields:
             pipe.hset(keys.event_worker(host), mapping=fields)
     pipe.execute()
+
+
+def event_worker_fields(client, host: str, *fields: str) -> list[str | None]:
+    """Fields of `host`'s event hash (e.g. ``app``, ``queues``), None where unset (one HMGET)."""
+    return client.hmget(keys.event_worker(host), list(fields))

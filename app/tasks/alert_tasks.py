@@ -16,6 +16,7 @@ from celery import shared_task
 from app.alerts import checks, engine, events, notify, rules, webhook
 from app.errors import ServiceUnavailable, WebhookRejected
 from app.monitor import brokers
+from app.monitor.apps import MonitoredApps
 from app.store.clients import redis_from_url
 from app.store import locks
 from app.tasks.base import ConsoleTask
@@ -33,7 +34,8 @@ def run_evaluation(app, client, broker, s) -> list[dict]:
     all_rules = rules.load_all(client)
     named = [r.params.get("queue") for r in all_rules if r.params.get("queue") not in (None, "*")]
     paused_or_seen = [q for q in named if q and "*" not in q and "?" not in q]
-    ctx = checks.Context(client, broker, list(QUEUES) + paused_or_seen, s.WORKER_OFFLINE_AFTER_S, app=app)
+    ctx = checks.Context(client, broker, list(QUEUES) + [q for q in paused_or_seen if ":" not in q],
+                         s.WORKER_OFFLINE_AFTER_S, app=app, apps=MonitoredApps.from_settings(s, app, QUEUES))
     written = engine.evaluate(client, ctx, all_rules, s.ALERT_HISTORY_MAX)
     for ev in written:
         if ev.get("deliver") == "yes":

@@ -150,6 +150,19 @@ def destinations_line(s, email_to: str | None, url: str | None) -> str:
     return f"{mail} · {hook} · rules evaluated every {s.ALERT_EVAL_INTERVAL_S:g} s by beat"
 
 
+def evaluation_banner() -> None:
+    """A sidebar warning on every page while alert evaluation is late (`engine.lateness`); silent
+    when it keeps up or on error."""
+    from app.ui.resources import redis_client, settings
+
+    try:
+        late = engine.lateness(redis_client(), settings().ALERT_EVAL_INTERVAL_S)
+    except Exception:  # noqa: BLE001 - the banner must never break the page under it
+        return
+    if late:
+        st.sidebar.warning(late, icon=":material/notifications_off:")
+
+
 def firing_banner(client) -> None:
     """A banner per firing rule (Task Monitor, Alerts page); silent when nothing fires or on error."""
     try:

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.monitor import queue_control, snapshot, workers
+from app.monitor import queue_control, snapshot
 from app.store.clients import STORE_DOWN
-from app.ui import first_paint, monitor_charts, monitor_workers
+from app.ui import app_selector, first_paint, monitor_charts, monitor_workers
 from app.ui.auth import fragment  # st.fragment that checks the session on each of its runs
 from app.ui import monitor_widgets as w
-from app.ui.resources import broker_client, redis_client, settings
+from app.ui.resources import redis_client, settings
 
 #: Seconds between refreshes of the live parts of the Task Monitor.
 REFRESH_S = 2
@@ -18,8 +18,9 @@ REFRESH_S = 2
 def live(page: str, queue_names: list[str]) -> None:
     """Queues first; on the session's short first run of `page` (app.ui.first_paint) nothing else."""
     try:
-        snap = snapshot.take(redis_client(), broker_client(), queue_names, settings().WORKER_OFFLINE_AFTER_S)
-        detail = broker_client().details(queue_names, workers.consumers_by_queue(snap.workers))
+        # the chosen app's broker and queues (app_selector: all apps shows the console's own)
+        snap = snapshot.take(redis_client(), app_selector.broker(), queue_names, settings().WORKER_OFFLINE_AFTER_S)
+        detail = app_selector.details(queue_names, snap.workers)
     except STORE_DOWN as exc:
         st.error(f"Redis or the broker stopped answering: {exc}", icon=":material/error:")
         return
@@ -35,4 +36,4 @@ def live(page: str, queue_names: list[str]) -> None:
     # one chart per row: side by side they were under 300 px wide on a 1024 px screen
     monitor_charts.throughput(redis_client())
     monitor_charts.runtimes(redis_client())
-    monitor_charts.queue_depth(redis_client(), queue_names)
+    monitor_charts.queue_depth(redis_client(), app_selector.chart_names(queue_names))

@@ -18,7 +18,7 @@ from app.monitor import actions, workers
 from app.store import history
 from app.store.history import TaskFilter
 from app.store.states import STATES
-from app.ui import confirm
+from app.ui import app_selector, confirm
 from app.ui.access import can
 from app.ui.auth import fragment  # st.fragment that checks the session on each of its runs
 from app.ui.monitor_overview import REFRESH_S
@@ -58,7 +58,7 @@ def filters(queue_names) -> TaskFilter:
     since = time.time() - RANGES_S[period] if RANGES_S[period] else None
     any_ = lambda v: None if v == "any" else v  # noqa: E731
     return TaskFilter(state=any_(state), name=any_(name), queue=any_(queue), worker=any_(worker),
-                      since=since, search=search.strip() or None)
+                      since=since, search=search.strip() or None, app=app_selector.current())
 
 
 def query(client, flt: TaskFilter, limit: int = 50, housekeeping: bool = False) -> list[dict]:
@@ -157,7 +157,7 @@ def bulk_actions(flt: TaskFilter) -> None:
     """Revoke or retry every task matching the current filter (confirmation first)."""
     if not can("bulk_revoke"):
         return
-    app, client, who = celery(), redis_client(), confirm.who()
+    app, client, who = app_selector.monitored_apps(), redis_client(), confirm.who()
     active = {k: v for k, v in vars(flt).items() if v}
     c = st.columns([1, 1, 4])
     label = ", ".join(f"{k}={v if k not in ('since',) else when(v)}" for k, v in active.items()) or "all tasks"

@@ -81,8 +81,9 @@ def tasks_table(tasks: list[dict]) -> pd.DataFrame:
         "id": t.get("id"), "state": t.get("state"), "progress": progress_percent(t), "name": t.get("name"),
         "queue": t.get("queue"), "worker": t.get("worker"), "sent": when(t.get("sent_at") or t.get("received_at")),
         "runtime (s)": round(t["runtime_s"], 3) if t.get("runtime_s") is not None else None,
-        "result": (t.get("exception") or t.get("result") or "")[:200],
-    } for t in tasks], columns=["id", "state", "progress", "name", "queue", "worker", "sent", "runtime (s)", "result"])
+        "result": (t.get("exception") or t.get("result") or "")[:200], "app": t.get("app") or "console",
+    } for t in tasks], columns=["id", "state", "progress", "name", "queue", "worker", "sent", "runtime (s)", "result",
+                                "app"])
 
 
 def task_lookup(client, task_id: str) -> None:

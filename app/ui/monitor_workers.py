@@ -10,10 +10,10 @@ from app.access import audit
 from app.monitor import actions, diagnose
 from app.monitor.queues import QueueDetail
 from app.telemetry.redaction import redact_text
-from app.ui import confirm
+from app.ui import app_selector, confirm
 from app.ui.access import can
 from app.ui.monitor_widgets import ago, when
-from app.ui.resources import broker_client, celery, redis_client, settings
+from app.ui.resources import celery, redis_client, settings
 
 
 def queue_table(details: list[QueueDetail], paused=()) -> None:
@@ -53,32 +53,36 @@ def worker_actions(workers, queue_names) -> None:
     The Queue choice shows only for the consumer actions, the ones it applies to."""
     if not can("pool_grow"):
         return
-    app, client, who = celery(), redis_client(), confirm.who()
+    app, client, who = app_selector.monitored_apps(), redis_client(), confirm.who()
     online = sorted(w.hostname for w in workers if w.online)
     with st.container(border=True):
         c = st.columns([3, 2, 2, 1], vertical_alignment="bottom")
         host = c[0].selectbox("Worker", online or ["(none online)"], key="wa_host")
-        action = c[1].selectbox("Action", ["pool +1", "pool -1", "add consumer", "cancel consumer"], key="wa_action")
+        action = c[1].selectbox("Action", ["pool +1", "pool -1", "add consumer", "cancel consumer", "pool restart",
+                                           "shut down"], key="wa_action")
         queue = c[2].selectbox("Queue", list(queue_names), key="wa_queue") if "consumer" in action else None
         if c[3].button("Apply…", disabled=not online, key="wa_apply"):
             fns = {"pool +1": lambda: actions.pool_resize(app, client, host, 1, who),
                    "pool -1": lambda: actions.pool_resize(app, client, host, -1, who),
                    "add consumer": lambda: actions.consumer(app, client, host, queue, True, who),
-                   "cancel consumer": lambda: actions.consumer(app, client, host, queue, False, who)}
+                   "cancel consumer": lambda: actions.consumer(app, client, host, queue, False, who),
+                   "pool restart": lambda: actions.pool_restart(app, client, host, who),
+                   "shut down": lambda: actions.shutdown_worker(app, client, host, who)}
             confirm.ask(f"{action} on {host}" + (f" for {queue}" if queue else ""), fns[action])
     c1, c2 = st.columns(2)
     with c1.form("rate_limit"):
-        names = sorted(t for t in app.tasks if t.startswith("app."))
+        names = app_selector.task_names(sorted(t for t in celery().tasks if t.startswith("app.")))
         name = st.selectbox("Task", names)
         rate = st.text_input("Rate limit (e.g. 10/m, 2/s; empty clears)")
         if st.form_submit_button("Set rate limit…"):
             confirm.ask(f"Set rate limit of {name} to {rate or 'none'}",
-                        lambda: actions.set_rate_limit(app, client, name, rate, who))
+                        lambda: actions.set_rate_limit(app, client, name, rate, who, app_selector.current()))
     with c2.form("purge"):
         queue = st.selectbox("Queue to purge", list(queue_names))
         if st.form_submit_button("Purge queue…"):
             confirm.ask(f"Purge every waiting message of {queue}",
-                        lambda: actions.purge_queue(client, broker_client(), queue, who, queue_names))
+                        lambda: actions.purge_queue(client, app_selector.broker(), queue, who, queue_names,
+                                                   app_selector.current()))
 
 
 def stuck_tab() -> None:
@@ -91,7 +95,7 @@ def stuck_tab() -> None:
 def stuck_panel(task_id: str) -> None:
     """Run the "why is this task stuck?" checks and show the verdict and each check."""
     s = settings()
-    report = diagnose.diagnose(celery(), redis_client(), broker_client(), task_id.strip(), s.WORKER_OFFLINE_AFTER_S)
+    report = diagnose.diagnose(app_selector.monitored_apps(), redis_client(), app_selector.console_broker(), task_id.strip(), s.WORKER_OFFLINE_AFTER_S)
     st.markdown(f"History state **{report['state'] or 'unknown'}** · Celery state **{report['celery_state']}**")
     st.info(report["verdict"], icon=":material/troubleshoot:")
     st.dataframe(pd.DataFrame([{"check": f.code, "holds": "yes" if f.holds else "no", "detail": f.message}

@@ -7,16 +7,16 @@ import streamlit as st
 from app.ui.text import plain
 
 from app.monitor import actions, queue_control
-from app.ui import confirm
+from app.ui import app_selector, confirm
 from app.ui.access import can
 from app.ui.monitor_widgets import ago
-from app.ui.resources import broker_client, celery, redis_client
+from app.ui.resources import redis_client
 
 
 def panel(queue_names) -> None:
     """Paused queues, pause/resume (confirmed, audited) and a peek at the next waiting messages."""
-    app, client, who = celery(), redis_client(), confirm.who()
-    paused = queue_control.paused(client)
+    app, client, who, name = app_selector.monitored_apps(), redis_client(), confirm.who(), app_selector.current()
+    paused = queue_control.paused(client, name or "console")
     st.subheader("Pause, resume and peek")
     if paused:
         st.warning("Paused: " + ", ".join(f"{q} (by {p.get('who', '?')}, {ago(p.get('at'))})" for q, p in paused.items())
@@ -27,12 +27,12 @@ def panel(queue_names) -> None:
     admin = can("queue_pause")
     if admin and c[1].button("Pause…", key="qc_pause", disabled=queue in paused):
         confirm.ask(f"Pause {queue} on every worker (messages stay queued)",
-                    lambda: actions.pause_queue(app, client, queue, who, queue_names))
+                    lambda: actions.pause_queue(app, client, queue, who, queue_names, name))
     if admin and c[2].button("Resume…", key="qc_resume", disabled=queue not in paused):
-        confirm.ask(f"Resume {queue}", lambda: actions.resume_queue(app, client, queue, who))
+        confirm.ask(f"Resume {queue}", lambda: actions.resume_queue(app, client, queue, who, name))
     n = c[3].number_input("Peek N", min_value=1, max_value=queue_control.PEEK_MAX, value=20, key="qc_n")
     if c[4].button("Peek", key="qc_peek"):
-        st.session_state["qc_peeked"] = (queue, queue_control.peek(broker_client(), queue, int(n)))
+        st.session_state["qc_peeked"] = (queue, queue_control.peek(app_selector.broker(), queue, int(n)))
     peeked = st.session_state.get("qc_peeked")
     if peeked:
         name, rows = peeked

@@ -13,7 +13,7 @@ from app.monitor import actions
 from app.store import history
 from app.store.states import FINISHED_STATES
 from app.telemetry.redaction import redact_text
-from app.ui import confirm, timing, workflow_graph
+from app.ui import app_selector, confirm, timing, workflow_graph
 from app.ui.access import can
 from app.ui.monitor_tasks import SELECTED
 from app.ui.monitor_widgets import ago, progress_percent, when
@@ -133,7 +133,8 @@ def _cost(task: dict) -> None:
 
 
 def _actions(task: dict) -> None:
-    app, client, who, tid = celery(), redis_client(), confirm.who(), task["id"]
+    app, client, who, tid = app_selector.monitored_apps(), redis_client(), confirm.who(), task["id"]
+    queue = app_selector.retry_queue(task) if can("retry") else None  # asked when the history lacks it
     c = st.columns(4)
     if can("revoke") and c[0].button("Revoke", key=f"revoke:{tid}", disabled=task.get("state") in FINISHED_STATES):
         confirm.ask(f"Revoke {tid}", lambda: actions.revoke(app, client, tid, who))
@@ -142,7 +143,7 @@ def _actions(task: dict) -> None:
         confirm.ask(f"Terminate running task {tid} (SIGTERM)", lambda: actions.revoke(app, client, tid, who, terminate=True))
     if can("retry") and c[2].button("Retry with same args", key=f"retry:{tid}",
                                     disabled=task.get("state") not in actions.RETRYABLE_STATES):
-        confirm.ask(f"Retry {task.get('name')} ({tid}) with the same arguments", lambda: actions.retry(app, client, tid, who))
+        confirm.ask(f"Retry {task.get('name')} ({tid}) with the same arguments", lambda: actions.retry(app, client, tid, who, queue))
     if c[3].button("Why is it stuck?", key=f"diag:{tid}"):
         st.session_state[_DIAG_PENDING] = tid
         st.rerun(scope="app")

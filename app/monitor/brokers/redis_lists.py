@@ -125,10 +125,11 @@ def details(broker, queue_names, consumers: dict[str, list[str]], now: float | N
     out = []
     for i, q in enumerate(queue_names):
         ready, *tails = replies[i * per:(i + 1) * per]
-        oldest = [parse_message(m).get("headers", {}).get(SENT_AT_HEADER) for m in tails if m]
-        stamps = [float(s) for s in oldest if s]
+        heads = [parse_message(m).get("headers") or {} for m in tails if m]
+        stamps = [float(h[SENT_AT_HEADER]) for h in heads if h.get(SENT_AT_HEADER)]
         out.append(QueueDetail(name=q, ready=int(ready), consumers=consumers.get(q, []),
-                               latency_s=round(now - min(stamps), 3) if stamps else None))
+                               latency_s=round(now - min(stamps), 3) if stamps else None,
+                               head_id=None if stamps or not heads else heads[0].get("id")))
     unacked = int(replies[-1])
     if 0 < unacked <= max_unacked_scan:
         by_name = {d.name: d for d in out}
