@@ -344,7 +344,7 @@ def retry_failure_group(app, client, fingerprint: str, who: Identity, limit: int
             raise InvalidInput(f"There is no failure group {fingerprint!r} (past retention?).")
         for tid in failure_groups.retryable_ids(client, fingerprint, limit):
             try:
-                done.append(_resend(app, client, tid)[0])
+                done.append(_resend(reg, client, tid)[0])
             except InvalidInput as exc:
                 skipped.append({"id": tid, "reason": str(exc)})
         a.detail.update(count=len(done), skipped=len(skipped))

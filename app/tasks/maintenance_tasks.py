@@ -17,7 +17,7 @@ from redbeat.schedulers import ensure_conf
 from app.errors import BrokerUnavailable
 from app.monitor import app_queues, brokers
 from app.monitor.apps import MonitoredApps
-from app.monitor import health, queues, workers
+from app.monitor import health, workers
 from app.store import queue_history
 from app.store.clients import StoreConnectionError, StoreTimeoutError, redis_from_url
 from app.maintenance import cleanup
@@ -146,7 +146,7 @@ def monitor_queue_sizes(self) -> dict:
         for q in stuck:
             log.warning("queue %s has %d messages and no consumer: start a worker with -Q %s",
                         q, depth.ready[q], q)
-        stuck += app_queues.record_history(client, MonitoredApps.from_settings(s, celery_app, QUEUES),
+        stuck += app_queues.record_history(client, MonitoredApps.from_settings(s, self.app, QUEUES),
                                            workers.list_workers(client, s.WORKER_OFFLINE_AFTER_S),
                                            s.QUEUE_DEPTH_RETENTION_S)  # every other monitored app
         return {"ready": depth.ready, "unacked": depth.unacked, "latency_s": latency, "stuck": stuck}

@@ -23,7 +23,7 @@ from app.ui.access import can
 from app.ui.auth import fragment  # st.fragment that checks the session on each of its runs
 from app.ui.monitor_overview import REFRESH_S
 from app.ui.monitor_widgets import task_lookup, tasks_table, when
-from app.ui.resources import celery, redis_client
+from app.ui.resources import redis_client
 from app.store.clients import STORE_DOWN
 
 SELECTED = "mon_selected_task"
