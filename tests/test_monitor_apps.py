@@ -101,10 +101,11 @@ def test_latency_without_publish_time_is_a_growing_lower_bound_reset_when_the_he
 
 
 def test_latency_uses_the_history_sent_time_when_the_head_is_a_known_task(redis_client):
-    from app.store import writer
+    from app import runtime
+    from app.store.writer import StateChange
 
     tid, sent = str(uuid.uuid4()), time.time() - 42
-    writer.record(writer.StateChange(tid, "SENT", sent, name="x.y", queue="q", source="events"), sync=True)
+    runtime.get().writer.record(StateChange(tid, "SENT", sent, name="x.y", queue="q", source="events"), sync=True)
     d = latency.fill(redis_client, "console", [QueueDetail("q", ready=1, head_id=tid)], now=sent + 42)[0]
     assert d.latency_s == 42.0 and not d.latency_lower_bound
 
@@ -122,16 +123,17 @@ def test_alert_lateness_is_reported_until_an_evaluation_finishes(redis_client):
 def test_task_monitor_shows_the_app_column_and_the_selector_scopes_the_list(redis_client, redis_url, mail_settings):
     from streamlit.testing.v1 import AppTest
 
-    from app.store import writer
+    from app import runtime
+    from app.store.writer import StateChange
     from tests.conftest import ROOT
 
     word = f"appsel{uuid.uuid4().hex[:8]}"
     mail_settings(MONITOR_APPS=f"billing={redis_url.rsplit('/', 1)[0]}/7|{redis_url.rsplit('/', 1)[0]}/8|invoices")
     now = time.time()
     foreign, own = str(uuid.uuid4()), str(uuid.uuid4())
-    writer.record(writer.StateChange(foreign, "SUCCESS", now, name="billing.charge", args=f'["{word}"]',
+    runtime.get().writer.record(StateChange(foreign, "SUCCESS", now, name="billing.charge", args=f'["{word}"]',
                                      fields={"app": "billing"}, source="events"), sync=True)
-    writer.record(writer.StateChange(own, "SUCCESS", now, name="app.x", args=f'["{word}"]'), sync=True)
+    runtime.get().writer.record(StateChange(own, "SUCCESS", now, name="app.x", args=f'["{word}"]'), sync=True)
     at = AppTest.from_file(str(ROOT / "pages" / "task_monitor.py"), default_timeout=60)
     at.session_state["mon_search"] = word
     at.run()
@@ -153,14 +155,15 @@ def test_retry_dialog_asks_for_the_queue_of_a_task_sent_without_a_sent_event(red
     from streamlit.testing.v1 import AppTest
 
     from app.monitor.brokers import redis_lists
-    from app.store import writer
+    from app import runtime
+    from app.store.writer import StateChange
     from app.store.clients import redis_from_url
     from tests.conftest import ROOT
 
     base = redis_url.rsplit("/", 1)[0]
     mail_settings(MONITOR_APPS=f"billing={base}/7|{base}/8|invoices,refunds")
     tid = str(uuid.uuid4())
-    writer.record(writer.StateChange(tid, "SUCCESS", time.time(), name="billing.charge", args='["c1"]', kwargs="{}",
+    runtime.get().writer.record(StateChange(tid, "SUCCESS", time.time(), name="billing.charge", args='["c1"]', kwargs="{}",
                                      args_json='["c1"]', kwargs_json="{}", worker="bill@h",
                                      fields={"app": "billing"}, source="events"), sync=True)
     at = AppTest.from_file(str(ROOT / "pages" / "task_monitor.py"), default_timeout=60)

@@ -342,7 +342,7 @@ def test_latency_of_messages_from_a_plain_client_is_shown_and_exported(fleet, re
     from prometheus_client.parser import text_string_to_metric_families
 
     from app.monitor.metrics import ConsoleCollector
-    from config.celery_config import QUEUES
+    from config.celery_settings import QUEUES
 
     for i in range(2):
         fleet.publisher(name, sent_events=False).send("ledger.post", ["idle", i], queue=fleet.idle)

@@ -52,7 +52,8 @@ def test_task_monitor_shows_queues_workers_and_tasks(redis_client):
     row = tasks[tasks["name"] == "app.tasks.maintenance_tasks.health_check"].iloc[0]
     assert row["queue"] == "default_queue" and row["state"] == "SUCCESS"
     workers = next(f for f in frames if "worker" in f.columns and "pool" in f.columns)
-    assert "default_queue" in workers.iloc[0]["queues"]
+    # other tests' workers (foreign apps) may still be listed: one of the rows serves default_queue
+    assert any("default_queue" in q for q in workers["queues"])
 
 
 def test_task_monitor_lookup_unknown_id():
