@@ -138,10 +138,10 @@ def consume_ours(url: str, expected_tasks: int, backlog: bool, writer_process: b
 
     history_url = history_url or url
     settings = Settings(REDIS_URL=history_url, HISTORY_MAX_TASKS=10_000_000)
-    events.configure_store(settings, writer_process=writer_process)
+    store = events.IngestWriter(settings, writer_process=writer_process)
     client = redis.Redis.from_url(history_url, decode_responses=True)
     stats = {"first": None, "events": 0, "finished": 0}
-    ingester = events.Ingester(_app(url), client, events.put, node_id=f"bench-{uuid.uuid4().hex[:6]}",
+    ingester = events.Ingester(_app(url), client, store.put, node_id=f"bench-{uuid.uuid4().hex[:6]}",
                                enable_events=False, inspect_workers=False, app_name=app_name)
     handle = ingester.on_event
 
@@ -166,9 +166,9 @@ def consume_ours(url: str, expected_tasks: int, backlog: bool, writer_process: b
 
     ingester.on_event = maybe_probe
     ingester.run()
-    events.flush(timeout_s=600)
+    store.flush(timeout_s=600)
     seconds = time.perf_counter() - stats["first"]
-    batch = events._batch["writer"]
+    batch = store.writer
     # the writer process's CPU (all of it spent on these events: it idles before the first one)
     writer_cpu_s = batch.cpu_s
     cpu_s = time.process_time() - stats["cpu0"] + (writer_cpu_s if batch.SEPARATE_PROCESS else 0.0)

@@ -215,17 +215,6 @@ _MUTABLE_CALLS = {"dict", "list", "set", "bytearray", "defaultdict", "OrderedDic
                   "local", "WeakValueDictionary", "WeakKeyDictionary", "WeakSet", "ChainMap"}
 #: The one place allowed to hold process-wide state: the runtime (it owns everything else).
 _STATE_HOLDERS = ("app/runtime/",)
-#: Module state not yet moved into an object, with the reason. Keep this short.
-_STATE_ALLOWED = {
-    # the event ingester's writer handle (one per ingester process); app/monitor's own refactor
-    # moves it into the Ingester
-    ("app/monitor/events.py", "_batch"),
-}
-#: Packages whose ALL_CAPS tables are still dict/list/set displays: their owners convert them to
-#: MappingProxyType / tuple / frozenset in the refactor running beside this one. Remove an entry
-#: once its package passes.
-_TABLES_PENDING = ("app/alerts/", "app/monitor/")
-
 
 def _is_mutable(value: ast.expr) -> bool:
     if isinstance(value, (ast.List, ast.Dict, ast.Set, ast.ListComp, ast.DictComp, ast.SetComp)):
@@ -275,14 +264,14 @@ def test_no_module_level_mutable_state_outside_the_runtime():
              if not p.relative_to(ROOT).as_posix().startswith(_STATE_HOLDERS)]
     state, tables = [], []
     for rel, name, line in module_state(paths):
-        if (rel, name) in _STATE_ALLOWED:
-            continue
         if not _is_constant_name(name):
             state.append(f"{rel}:{line} {name}")
-        elif not rel.startswith(_TABLES_PENDING):
+        else:
             tables.append(f"{rel}:{line} {name} (make it a tuple, frozenset or MappingProxyType)")
     assert state == [], "module-level mutable state: move it into the runtime or an object"
     assert tables == []
+
+
 #: Longest page script: a page sets up state, guards, calls app/ui and renders (the logic lives there).
 PAGE_MAX_LINES = 65
 

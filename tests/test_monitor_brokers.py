@@ -283,7 +283,9 @@ def test_monitor_page_shows_what_the_broker_can_tell(broker_env, monkeypatch):
         at = AppTest.from_file(str(ROOT / "pages" / "task_monitor.py"), default_timeout=30).run()
         assert not at.exception, at.exception
         table = next(df.value for df in at.dataframe if "latency" in df.value.columns)
-        assert list(table["queue"]) == list(QUEUES)
+        # the configured queues first; queues seen in other tests' events may follow
+        assert list(table["queue"])[:len(QUEUES)] == list(QUEUES)
+        table = table[table["queue"].isin(QUEUES)]
         captions = " ".join(c.value for c in at.caption)
         if broker_env.kind == "redis":
             assert "broker consumers" not in table.columns and "Unknown on this broker" not in captions

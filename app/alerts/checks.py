@@ -11,6 +11,7 @@ which `app.alerts.engine` applies).
 """
 from __future__ import annotations
 
+from types import MappingProxyType
 import logging
 import time
 from fnmatch import fnmatchcase
@@ -270,7 +271,7 @@ def redis_memory(ctx: Context, p: dict) -> dict[str, str]:
     return {}
 
 
-CHECKS = {"failure_rate": failure_rate, "queue_depth": queue_depth, "queue_age": queue_age,
+CHECKS = MappingProxyType({"failure_rate": failure_rate, "queue_depth": queue_depth, "queue_age": queue_age,
           "no_consumer": no_consumer, "worker_offline": worker_offline, "runtime_p95": runtime_p95,
-          "schedule_missed": schedule_missed, "redis_memory": redis_memory}
-STATEFUL = {"runtime_p95"}
+          "schedule_missed": schedule_missed, "redis_memory": redis_memory})
+STATEFUL = frozenset({"runtime_p95"})

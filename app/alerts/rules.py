@@ -26,10 +26,12 @@ webhook) and ``enabled``.
 """
 from __future__ import annotations
 
+from types import MappingProxyType
 import json
 import re
 import uuid
 from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
 from typing import Any
 
 from app.errors import InvalidInput
@@ -39,7 +41,7 @@ SEVERITIES = ("info", "warning", "critical")
 CHANNELS = ("email", "webhook")
 
 #: kind -> (label, {param: (type, default, min, max)}); bounds None = unbounded.
-KINDS: dict[str, tuple[str, dict[str, tuple[type, Any, float | None, float | None]]]] = {
+KINDS: Mapping[str, tuple[str, dict[str, tuple[type, Any, float | None, float | None]]]] = MappingProxyType({
     "failure_rate": ("Failure rate of a task name or queue", {
         "scope": (str, "task", None, None), "target": (str, "*", None, None),
         "threshold_pct": (float, 20.0, 0, 100), "min_runs": (int, 10, 1, 1_000_000),
@@ -61,7 +63,7 @@ KINDS: dict[str, tuple[str, dict[str, tuple[type, Any, float | None, float | Non
         "include_late": (bool, True, None, None), "include_failing": (bool, False, None, None)}),
     "redis_memory": ("Redis memory over a fraction of maxmemory", {
         "fraction": (float, 0.9, 0.01, 1.0)}),
-}
+})
 
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 

@@ -8,6 +8,7 @@ raises `ServiceUnavailable` for what may pass (connection error, timeout, 408, 4
 """
 from __future__ import annotations
 
+from types import MappingProxyType
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlsplit
@@ -17,7 +18,7 @@ import httpx
 from app.errors import InvalidInput, ServiceUnavailable, WebhookRejected
 
 FORMATS = ("json", "slack")
-SEVERITY_EMOJI = {"info": ":information_source:", "warning": ":warning:", "critical": ":rotating_light:"}
+SEVERITY_EMOJI = MappingProxyType({"info": ":information_source:", "warning": ":warning:", "critical": ":rotating_light:"})
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 

@@ -25,7 +25,7 @@ from app.store import workers as worker_store
 from app.store.headers import RETRY_OF_HEADER
 
 REPLY_TIMEOUT_S = 1.0
-RETRYABLE_STATES = {"FAILURE", "REVOKED", "SUCCESS", "RETRY"}
+RETRYABLE_STATES = frozenset({"FAILURE", "REVOKED", "SUCCESS", "RETRY"})
 
 
 def _replies(replies) -> dict[str, Any]:

@@ -27,6 +27,7 @@ values masked, and the task cannot be re-sent from the console.
 """
 from __future__ import annotations
 
+from types import MappingProxyType
 import ast
 import json
 import re
@@ -36,9 +37,9 @@ from app.telemetry.redaction import redact_text, to_text
 from app.telemetry.redaction import may_hold_secret as _may_hold_secret
 
 #: Event type -> history state (celery.events.state.TASK_EVENT_TO_STATE, less task-rejected).
-EVENT_STATES = {"task-sent": "SENT", "task-received": "RECEIVED", "task-started": "STARTED",
+EVENT_STATES = MappingProxyType({"task-sent": "SENT", "task-received": "RECEIVED", "task-started": "STARTED",
                 "task-succeeded": "SUCCESS", "task-failed": "FAILURE", "task-retried": "RETRY",
-                "task-revoked": "REVOKED"}
+                "task-revoked": "REVOKED"})
 #: Display caps, as the signal recorder's (args 2,000, result 8,000, traceback 8,000 characters).
 ARGS_MAX_CHARS = 2_000
 RESULT_MAX_CHARS = 8_000
@@ -55,14 +56,14 @@ def mask_repr(text: str) -> str:
     return redact_text(text)
 
 
-_EMPTY = {"()": (), "[]": [], "{}": {}}
+_EMPTY = MappingProxyType({"()": (), "[]": [], "{}": {}})
 
 
 #: Tokens of a simple Python repr: quote- and backslash-free strings, numbers, True/False/None,
 #: brackets, commas, colons, spaces; anything else (group 7) sends the repr to `ast.literal_eval`.
 _TOKEN_RE = re.compile(r"""'([^'"\\]*)'|"([^'"\\]*)"|(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)|(True|False|None)|([\[\]{}(),:])|(\s+)|(.)""")
-_JSON_WORDS = {"True": "true", "False": "false", "None": "null"}
-_CLOSING = {")": "(", "]": "[", "}": "{"}
+_JSON_WORDS = MappingProxyType({"True": "true", "False": "false", "None": "null"})
+_CLOSING = MappingProxyType({")": "(", "]": "[", "}": "{"})
 
 
 class _NotSimple(ValueError):

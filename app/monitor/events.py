@@ -81,7 +81,7 @@ class Ingester:
         app: Celery app on the monitored broker (`monitor_app`).
         history: redis.Redis of the history store (worker records and seen queues are written there).
         write: called with one store entry ``(task_id, state, fields, timestamp, kwargs)`` per task
-            event (`event_changes.entry_for`; `put` queues it on this process's `BatchWriter`).
+            event (`event_changes.entry_for`; `IngestWriter.put` queues it on the ingester's writer).
         node_id: the receiver's node id; the queue ``celeryev.<node_id>`` outlives restarts.
         enable_events: broadcast ``enable_events`` at start and every ENABLE_EVENTS_EVERY_S.
         app_name: the monitored app's name (`app.monitor.apps`): written as the ``app`` field of
@@ -300,7 +300,7 @@ class Ingester:
 
 
 RECONCILE_MAX_TASKS = 10_000
-_RESULT_STATES = {"SUCCESS", "FAILURE", "REVOKED"}
+_RESULT_STATES = frozenset({"SUCCESS", "FAILURE", "REVOKED"})
 
 
 def _done_at(meta: dict[str, Any]) -> float | None:
@@ -379,51 +379,46 @@ def _then(first: Callable, second: Callable[[], None]) -> Callable:
     return both
 
 
-_batch: dict[str, BatchWriter | ProcessWriter] = {}
+class IngestWriter:
+    """The ingester's history writer: a `ProcessWriter` (a child process does the encoding and
+    script calls; the default) or, with `writer_process=False`, a `BatchWriter` (a thread of this
+    process), pointed at the console's Redis (`settings.result_backend`). One per ingester process,
+    built by `main` (or a benchmark) and closed by it."""
 
+    def __init__(self, settings, writer_process: bool = True) -> None:
+        url = settings.result_backend
+        self.writer: BatchWriter | ProcessWriter = (
+            ProcessWriter(url, settings.HISTORY_RETENTION_S, settings.HISTORY_MAX_TASKS) if writer_process
+            else BatchWriter(lambda: redis_from_url(url)))
 
-def put(entry: tuple) -> None:
-    """Queue one store entry on this process's `BatchWriter` (set up by `configure_store`)."""
-    _batch["writer"].put(entry)
+    def put(self, entry: tuple) -> None:
+        """Queue one store entry (`event_changes.entry_for`)."""
+        self.writer.put(entry)
 
+    def write_change(self, change: dict[str, Any]) -> None:
+        """Queue one state change given as the keyword arguments of `app.store.writer.StateChange`
+        (e.g. from `reconcile`): the same Lua write path the signal handlers use, without building
+        the dataclass."""
+        c = dict(change)
+        task_id, state, now = c.pop("task_id"), c.pop("state"), c.pop("timestamp")
+        name, queue, worker = c.pop("name", None), c.pop("queue", None), c.pop("worker", None)
+        parent_id, info, source = c.get("parent_id"), c.pop("info", None), c.pop("source", "events")
+        fields = c.pop("fields", None) or {}
+        at_field = STATE_TIME_FIELD.get(state)
+        if at_field:
+            c.setdefault(at_field, now)
+        c.update(fields)
+        args, kwargs = c.get("args"), c.get("kwargs")
+        search = (f"{args} {kwargs}" if kwargs else args) if args else kwargs
+        self.put((task_id, state, c, now, dict(name=name, queue=queue, worker=worker, search_text=search,
+                                               parent_id=parent_id, info=info, source=source)))
 
-def write_change(change: dict[str, Any]) -> None:
-    """Queue one state change given as the keyword arguments of `app.store.writer.StateChange`
-    (e.g. from `reconcile`) on this process's `BatchWriter`: the same Lua write path the signal
-    handlers use, without building the dataclass."""
-    c = dict(change)
-    task_id, state, now = c.pop("task_id"), c.pop("state"), c.pop("timestamp")
-    name, queue, worker = c.pop("name", None), c.pop("queue", None), c.pop("worker", None)
-    parent_id, info, source = c.get("parent_id"), c.pop("info", None), c.pop("source", "events")
-    fields = c.pop("fields", None) or {}
-    at_field = STATE_TIME_FIELD.get(state)
-    if at_field:
-        c.setdefault(at_field, now)
-    c.update(fields)
-    args, kwargs = c.get("args"), c.get("kwargs")
-    search = (f"{args} {kwargs}" if kwargs else args) if args else kwargs
-    put((task_id, state, c, now, dict(name=name, queue=queue, worker=worker, search_text=search,
-                                      parent_id=parent_id, info=info, source=source)))
+    def flush(self, timeout_s: float = 5.0) -> bool:
+        """Send what the writer holds; True when nothing is left."""
+        return self.writer.flush(timeout_s)
 
-
-def configure_store(settings, writer_process: bool = True) -> None:
-    """Point this process's history writer at the console's Redis (`settings.result_backend`):
-    the ingester's writer, a `ProcessWriter` (a child
-    process does the encoding and script calls) or with `writer_process=False` a `BatchWriter`
-    (a thread of this process)."""
-    url = settings.result_backend
-    factory = lambda: redis_from_url(url)  # noqa: E731
-    old = _batch.pop("writer", None)
-    if old is not None:
-        old.close()
-    _batch["writer"] = ProcessWriter(url, settings.HISTORY_RETENTION_S, settings.HISTORY_MAX_TASKS) \
-        if writer_process else BatchWriter(factory)
-
-
-def flush(timeout_s: float = 5.0) -> bool:
-    """Send what the writer holds; True when nothing is left."""
-    batch = _batch.get("writer")
-    return batch is None or batch.flush(timeout_s)
+    def close(self, timeout_s: float = 30.0) -> None:
+        self.writer.close(timeout_s=timeout_s)
 
 
 def _resolve_app(args, settings) -> tuple[str, str | None]:
@@ -484,8 +479,8 @@ def main(argv: list[str] | None = None) -> int:
         Ingester(app, None, lambda entry: None, node_id=args.node_id, enable_events=False).drop_queue()
         print(f"dropped event queue celeryev.{args.node_id}")
         return 0
-    configure_store(settings, writer_process=args.writer_process)
-    ingester = Ingester(app, redis_from_url(settings.result_backend), put, node_id=args.node_id,
+    store = IngestWriter(settings, writer_process=args.writer_process)
+    ingester = Ingester(app, redis_from_url(settings.result_backend), store.put, node_id=args.node_id,
                         enable_events=args.enable_events, app_name=app_name)
 
     def _stop(signum, _frame):
@@ -499,13 +494,13 @@ def main(argv: list[str] | None = None) -> int:
         log.error("history writer process lost: stopping (exit status 1, to be restarted)")
         ingester.stop()
 
-    if isinstance(_batch["writer"], ProcessWriter):
-        _batch["writer"].on_exit = _writer_lost
+    if isinstance(store.writer, ProcessWriter):
+        store.writer.on_exit = _writer_lost
 
     backend_url = args.result_backend or backend_default or (args.broker if args.broker.startswith(("redis://", "rediss://", "unix://")) else None)
     if backend_url:
         try:
-            settled = reconcile(ingester.history, redis_from_url(backend_url), write_change)
+            settled = reconcile(ingester.history, redis_from_url(backend_url), store.write_change)
             log.info("reconciled %d task(s) from the result backend", settled)
         except Exception as exc:  # noqa: BLE001 - reconciling is best effort
             log.warning("reconcile from the result backend failed: %s", exc)
@@ -514,7 +509,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         ingester.run(ready=lambda: log.info("ready"))
     finally:
-        _batch["writer"].close(timeout_s=30.0)
+        store.close(timeout_s=30.0)
     return 1 if writer_lost else 0
 
 

@@ -29,6 +29,7 @@ apart. Purge is ``queue.purge`` (ready messages only; unacked ones stay with the
 """
 from __future__ import annotations
 
+from types import MappingProxyType
 import threading
 import time
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -43,8 +44,8 @@ from app.monitor.queues import QueueDepths, QueueDetail
 MANAGEMENT_COLUMNS = "name,messages_ready,messages_unacknowledged,consumers,head_message_timestamp"
 #: Query of the counts-only request (RabbitMQ HTTP API reference, GET /api/queues: "disable_stats",
 #: "enable_queue_totals"; "columns" keeps the reply to these fields).
-TOTALS_PARAMS = {"disable_stats": "true", "enable_queue_totals": "true",
-                 "columns": "name,messages_ready,messages_unacknowledged"}
+TOTALS_PARAMS = MappingProxyType({"disable_stats": "true", "enable_queue_totals": "true",
+                 "columns": "name,messages_ready,messages_unacknowledged"})
 NO_MANAGEMENT = ("needs RABBITMQ_MANAGEMENT_URL: AMQP's queue.declare reports only ready messages and "
                  "consumers")
 NO_ETA_COUNT = ("RabbitMQ delivers ETA/countdown tasks to a worker at once; they are counted in "
@@ -90,7 +91,7 @@ class ManagementApi:
             BrokerUnavailable: no answer, or an HTTP error (401: wrong credentials).
         """
         if self._totals_supported:
-            rows = self._get(TOTALS_PARAMS)
+            rows = self._get(dict(TOTALS_PARAMS))
             if not rows or any("messages_ready" in row for row in rows.values()):
                 return rows
             self._totals_supported = False
