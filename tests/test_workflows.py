@@ -142,21 +142,68 @@ def test_saved_workflow_runs_again_and_from_beats_task(fake_ai, mailbox, docx, d
     schedules.delete_entry(celery_app, entry.name)
 
 
-def test_failed_step_is_retried_with_the_same_arguments(fake_ai, mailbox, docx, redis_client):
+def test_failed_chain_step_is_retried_and_the_chain_goes_on(fake_ai, mailbox, docx, redis_client):
+    """The AI step fails; Retry (as the Workflows page does it) re-sends it with the same arguments
+    and the e-mail step attached, so the summary still arrives; every task of the run, the
+    adapters and the retried step included, went at the console's normal priority."""
+    from app import priority
     from app.access.identity import Identity
     from app.access.roles import Role
-    from app.monitor import actions
+    from app.ui import workflow_runs
 
     fake_ai.push(dict(status=400, message="prompt refused"))  # the AI step fails at once
     fake_ai.default = dict(text=SUMMARY)
     sent = workflows.send(celery_app, doc_summary_mail(docx))
+    run = sent.to_dict()
     failed = celery_app.AsyncResult(sent.step_ids[1])
     failed.get(timeout=60, propagate=False)
     assert failed.state == "FAILURE" and mailbox.handler.messages == []
     wait_for(lambda: settled(redis_client, [sent.step_ids[1]], ("FAILURE",)), timeout_s=20)
-    again = actions.retry(celery_app, redis_client, sent.step_ids[1], Identity("tester", Role.OPERATOR, "", "test"))
+    assert (history.get_task(redis_client, sent.step_ids[2]) or {}).get("state") is None  # the chain stopped
+    again = workflow_runs.retry_step(celery_app, redis_client, run, sent.step_ids[1],
+                                     Identity("tester", Role.OPERATOR, "", "test"))
+    assert run["step_ids"] == [sent.step_ids[0], again["new_id"], sent.step_ids[2]]
     out = celery_app.AsyncResult(again["new_id"]).get(timeout=60)
     assert out["content"] == SUMMARY and out["text_file"].endswith(".txt")
+    # the e-mail step runs under the id chosen when the workflow was built
+    assert celery_app.AsyncResult(sent.step_ids[2]).get(timeout=60)["status"] == "sent"
+    assert len(mailbox.handler.messages) == 1 and SUMMARY in body_of(mailbox.handler.messages[0])
+    wait_for(lambda: settled(redis_client, run["step_ids"]), timeout_s=20)
+    ids = set(graph.build(redis_client, sent.step_ids[0]).nodes) | set(graph.build(redis_client, again["new_id"]).nodes)
+    tasks = [history.get_task(redis_client, i) for i in ids | set(run["step_ids"])]
+    assert len(tasks) == 6  # 3 steps, 2 adapters, the retried step
+    normal = priority.for_app(celery_app, "normal")
+    assert {(t["name"].rsplit(".", 1)[-1], int(t["priority"])) for t in tasks} == \
+        {(n, normal) for n in ("process_word_document", "feed", "analyze_document", "send_email")}
+
+
+def test_signatures_carry_the_normal_level_translated_for_each_broker():
+    """The canvas gives every signature the console's normal level in the broker's own order, so
+    a workflow queues alike on Redis (5) and on RabbitMQ (4, x-max-priority 10)."""
+    from celery import Celery
+
+    amqp = Celery("wf-amqp", set_as_current=False)
+    amqp.conf.update(broker_url="amqp://guest:guest@127.0.0.1:5672//", task_queue_max_priority=10)
+    try:
+        wf = workflows.Workflow.from_dict({"name": "digest", "kind": "chord", "steps": _items(2), "callback": {
+            "task": E + "send_email", "kwargs": {"to_email": "ops@example.com", "subject": "Digest"},
+            "feed": {"body": "content"}}})
+        for app, expected in ((celery_app, 5), (amqp, 4)):
+            sig, ids = workflows.build(app, wf)
+            members = list(sig.tasks) + [sig.body]
+            assert [m.options["priority"] for m in members] == [expected] * 3
+            fed = workflows.canvas.fed_signature(app, [{"content": "a"}], E + "send_email", [],
+                                                 {"to_email": "a@example.com", "subject": "s"}, {"body": "content"})
+            assert fed.options["priority"] == expected
+        chain_wf = doc_summary_mail("/x.docx")
+        sig, ids = workflows.build(amqp, chain_wf)
+        rest = workflows.canvas.rest_of_chain(amqp, chain_wf, ids, ids[0])
+        assert [r.kwargs["step_id"] for r in rest] == ids[1:] and {r.options["priority"] for r in rest} == {4}
+        assert workflows.canvas.rest_of_chain(amqp, chain_wf, ids, ids[2]) == []
+        with pytest.raises(InvalidInput, match="not a step"):
+            workflows.canvas.rest_of_chain(amqp, chain_wf, ids, "nope")
+    finally:
+        amqp.close()
 
 
 @pytest.mark.parametrize("raw, message", [

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from app import priority
 from app.access import Identity, act
 from app.errors import InvalidInput
 from app.monitor import apps as monitored
@@ -66,9 +67,11 @@ def revoke(app, client, task_id: str, who: Identity, terminate: bool = False,
     return {"ok": True, "action": action, "task_id": task_id, "app": mon.name}
 
 
-def retry(app, client, task_id: str, who: Identity, queue: str | None = None) -> dict[str, Any]:
-    """Send the task again with the same name, arguments and queue on its own app; the new id is
-    linked to the old. `queue` is needed only when the history does not know the task's queue.
+def retry(app, client, task_id: str, who: Identity, queue: str | None = None, then=None) -> dict[str, Any]:
+    """Send the task again with the same name, arguments, queue and priority on its own app; the
+    new id is linked to the old. `queue` is needed only when the history does not know the task's
+    queue. `then`: Celery signatures (run order) to attach as the re-sent task's chain, so they run
+    after it as they would have after the original (a workflow's steps after a failed chain step).
 
     Raises:
         InvalidInput: unknown task, arguments not kept (over the recorder's size limit), a state
@@ -79,8 +82,10 @@ def retry(app, client, task_id: str, who: Identity, queue: str | None = None) ->
     task = history.get_task(client, task_id)
     mon = _task_app(reg, task, None)
     with act(client, who, "retry", task_id, {"app": mon.name}) as a:
-        new_id, name, sent_to = _resend(reg, client, task_id, queue)
+        new_id, name, sent_to = _resend(reg, client, task_id, queue, then)
         a.detail.update(new_id=new_id, name=name, queue=sent_to or "routed")
+        if then:
+            a.detail["then"] = len(then)
     return {"ok": True, "action": "retry", "task_id": task_id, "new_id": new_id, "app": mon.name,
             "queue": sent_to}
 
@@ -95,9 +100,24 @@ def worker_queues(client, hostname: str | None) -> list[str]:
     return []
 
 
-def _resend(reg: monitored.MonitoredApps, client, task_id: str, queue: str | None = None) -> tuple[str, str, str | None]:
-    """Send a finished task again on its app; (new id, task name, queue or None when the console's
-    own routes chose it). Raises InvalidInput as `retry`."""
+def resend_priority(celery, task: dict) -> int:
+    """The ``priority=`` a re-sent task gets: the broker value its record kept (the original
+    message's), else the console's "normal" level translated for `celery`'s broker, so a task
+    re-sent by the console queues in the same order on Redis and on RabbitMQ."""
+    recorded = task.get("priority")
+    if recorded not in (None, ""):
+        try:
+            return int(recorded)
+        except (TypeError, ValueError):
+            pass
+    return priority.for_app(celery, priority.DEFAULT_LEVEL)
+
+
+def _resend(reg: monitored.MonitoredApps, client, task_id: str, queue: str | None = None,
+            then=None) -> tuple[str, str, str | None]:
+    """Send a finished task again on its app at its recorded priority (`resend_priority`), with
+    `then` (signatures, run order) as its chain; (new id, task name, queue or None when the
+    console's own routes chose it). Raises InvalidInput as `retry`."""
     task = history.get_task(client, task_id)
     if not task:
         raise InvalidInput(f"No history for task {task_id}; it is unknown or past retention.")
@@ -122,7 +142,10 @@ def _resend(reg: monitored.MonitoredApps, client, task_id: str, queue: str | Non
                            + (", ".join(offered) if offered else "the worker that ran it reported none")
                            + ".")
     args, kwargs = json.loads(task["args_json"]), json.loads(task["kwargs_json"])
+    # Celery takes the next chain element from the end of the list
+    chain = [dict(sig) for sig in reversed(then)] if then else None
     result = celery.send_task(task["name"], args=args, kwargs=kwargs, queue=target,
+                              priority=resend_priority(celery, task), chain=chain,
                               headers={RETRY_OF_HEADER: task_id})
     writer.annotate(client, task_id, retried_as=result.id)
     return result.id, task["name"], target

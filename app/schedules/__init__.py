@@ -21,6 +21,7 @@ from celery import Celery
 from redbeat.decoder import RedBeatJSONEncoder
 from redbeat.schedulers import RedBeatSchedulerEntry, ensure_conf, get_redis
 
+from app import priority
 from app.errors import InvalidInput
 from app.schedules.schedule_spec import (check_arguments, crontab_line, describe, parse_schedule, spec_of,
                                         validate_name)
@@ -179,6 +180,10 @@ def set_enabled(app: Celery, name: str, enabled: bool) -> EntryInfo:
 def run_now(app: Celery, name: str) -> str:
     """Send the entry's task once now, with its args, kwargs and queue; returns the task id.
 
+    The task goes at the entry's own ``priority`` option when it has one, else at the console's
+    "normal" level translated for the broker (`app.priority.for_app`), so a run started here
+    queues in the same order on Redis and on RabbitMQ.
+
     The schedule is untouched (the run is not counted in total runs).
 
     Raises:
@@ -187,8 +192,8 @@ def run_now(app: Celery, name: str) -> str:
     entry = _load(app, name)
     if entry is None:
         raise InvalidInput(f"There is no schedule entry named {name!r}.")
-    result = app.send_task(entry.task, args=list(entry.args or []), kwargs=dict(entry.kwargs or {}),
-                           **(entry.options or {}))
+    options = {"priority": priority.for_app(app, priority.DEFAULT_LEVEL), **(entry.options or {})}
+    result = app.send_task(entry.task, args=list(entry.args or []), kwargs=dict(entry.kwargs or {}), **options)
     log.info("schedule entry %s run now: %s", name, result.id)
     return result.id
 

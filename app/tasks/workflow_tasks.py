@@ -21,12 +21,14 @@ from app.workflows import canvas, saved
 def feed(self, previous: Any, task: str, args: list, kwargs: dict, feed: dict, step_id: str) -> dict:
     """Send `task` under id `step_id` with `kwargs` plus the values `feed` ({param: dotted path})
     picks from `previous` (the previous step's result; a list of them after a chord header), and
-    hand it the rest of this task's chain, so the chain goes on after the step.
+    hand it the rest of this task's chain, so the chain goes on after the step. The step is sent at
+    this adapter's own priority (the console's normal one when the message carried none).
 
     Returns ``{'task', 'step_id'}``. Raises InvalidInput (never retried) when a path is not in the
     result or `task` is not a workflow step.
     """
-    sig = canvas.fed_signature(self.app, previous, task, args, kwargs, feed, step_id)
+    sig = canvas.fed_signature(self.app, previous, task, args, kwargs, feed, step_id,
+                               (self.request.delivery_info or {}).get("priority"))
     rest = self.request.chain
     if rest:
         # The remaining steps follow the step, not this adapter: Celery sends the next element of

@@ -1,6 +1,7 @@
 """Workflows page: the runs sent in this session, followed live — each step's state and percent, the
 workflow graph (`app.ui.workflow_graph`), a link from every node to its task in the Task Monitor,
-and Retry on a failed step (the same arguments, `app.monitor.actions.retry`)."""
+and Retry on a failed step (the same arguments, `app.monitor.actions.retry`; in a chain, with the
+steps after it attached, so the chain goes on from the retried step)."""
 from __future__ import annotations
 
 import streamlit as st
@@ -15,6 +16,7 @@ from app.ui.access import can
 from app.ui.auth import fragment  # st.fragment that checks the session on each of its runs
 from app.ui.monitor_tasks import SELECTED as MONITOR_SELECTED
 from app.ui.resources import celery, redis_client, redis_down_banner
+from app.workflows import Workflow, canvas
 
 REFRESH_S = 2
 PICKED = "wf_selected"
@@ -46,6 +48,29 @@ def step_rows(client, step_ids: list[str]) -> list[dict]:
     return rows
 
 
+def retry_step(app, client, run: dict, step_id: str, who) -> dict:
+    """Retry the failed step `step_id` of `run` (a `Sent.to_dict`) on `app`: in a chain, the steps
+    after it are attached as its chain (`canvas.rest_of_chain`), so the chain goes on. The run then
+    follows the new task in that step's place. Returns `actions.retry`'s outcome.
+
+    Raises:
+        InvalidInput: as `actions.retry` and `canvas.rest_of_chain`.
+        PermissionDenied: the role may not retry (audited).
+    """
+    then = []
+    if run.get("kind") == "chain" and run.get("definition"):
+        then = canvas.rest_of_chain(app, Workflow.from_dict(run["definition"]), run["step_ids"], step_id)
+    out = actions.retry(app, client, step_id, who, then=then)
+    run["step_ids"] = [out["new_id"] if i == step_id else i for i in run["step_ids"]]
+    return out
+
+
+def _retry(run: dict, step_id: str) -> dict:
+    out = retry_step(celery(), redis_client(), run, step_id, confirm.who())
+    st.session_state.pop("wf_runs_done", None)  # follow the run live again
+    return out
+
+
 def _run(run: dict) -> bool:
     """Draw one run; True when every step has finished."""
     client = redis_client()
@@ -61,8 +86,9 @@ def _run(run: dict) -> bool:
             open_in_monitor(row["id"])
         if row["state"] == "FAILURE" and can("retry") and cols[i % 4].button(
                 f"Retry step {row['step']}", key=f"wf_retry:{row['id']}"):
-            confirm.ask(f"Retry step {row['step']} ({row['task']}) with the same arguments",
-                        lambda tid=row["id"]: actions.retry(celery(), client, tid, confirm.who()))
+            confirm.ask(f"Retry step {row['step']} ({row['task']}) with the same arguments"
+                        + (" and go on with the steps after it" if run["kind"] == "chain" else ""),
+                        lambda tid=row["id"]: _retry(run, tid))
     if picked and picked not in run["step_ids"] and st.button(f"Open the selected task {picked[:8]}…",
                                                                key=f"wf_open_pick:{run['step_ids'][0]}"):
         open_in_monitor(picked)

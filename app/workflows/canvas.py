@@ -7,6 +7,14 @@ task `FEED_TASK` (``feed(previous, task, args, kwargs, feed, step_id)``, on defa
 the fed values out of the previous result, sends the step under its chosen id and hands it the rest
 of the chain, so a fed step shows in the workflow graph as adapter → step. A chain is
 ``celery.chain``, a group ``celery.group``, a chord ``celery.chord(group, callback)``.
+
+Every signature carries the console's "normal" priority translated for the app's broker
+(`app.priority.for_app`), so a workflow's tasks queue in the same order on Redis and on RabbitMQ
+(Celery sends each later chain element with its signature's own options).
+
+Retrying a failed chain step (`rest_of_chain`): the step is sent again with the signatures of the
+steps after it attached as its chain, under the ids chosen when the workflow was built, so the
+chain goes on from the retried step as it would have from the original one.
 """
 from __future__ import annotations
 
@@ -16,18 +24,28 @@ from celery import chain, chord, group
 from celery.canvas import Signature
 from celery.utils import uuid
 
+from app import priority
+from app.errors import InvalidInput
 from app.workflows import catalog
 from app.workflows.model import Step, Workflow
 
 FEED_TASK = "app.tasks.workflow_tasks.feed"
 
 
+def normal_priority(app) -> int:
+    """The ``priority=`` value of the console's "normal" level on `app`'s broker."""
+    return priority.for_app(app, priority.DEFAULT_LEVEL)
+
+
 def step_signature(app, step: Step, step_id: str) -> Signature:
-    """The signature of one step whose own task will have id `step_id` (see the module docstring)."""
+    """The signature of one step whose own task will have id `step_id` (see the module docstring),
+    at the console's normal priority."""
     if step.feed:
         return app.signature(FEED_TASK, kwargs={"task": step.task, "args": step.args, "kwargs": step.kwargs,
-                                                "feed": step.feed, "step_id": step_id})
-    return app.signature(step.task, args=step.args, kwargs=step.kwargs, immutable=True, task_id=step_id)
+                                                "feed": step.feed, "step_id": step_id},
+                             priority=normal_priority(app))
+    return app.signature(step.task, args=step.args, kwargs=step.kwargs, immutable=True, task_id=step_id,
+                         priority=normal_priority(app))
 
 
 def build(app, wf: Workflow) -> tuple[Signature, list[str]]:
@@ -41,6 +59,26 @@ def build(app, wf: Workflow) -> tuple[Signature, list[str]]:
     if wf.kind == "group":
         return group(sigs, app=app), ids
     return chord(group(sigs[:-1], app=app), sigs[-1], app=app), ids
+
+
+def rest_of_chain(app, wf: Workflow, step_ids: list[str], step_id: str) -> list[Signature]:
+    """The signatures of the steps after `step_id` in the chain `wf` sent as `step_ids` (in run
+    order, each under its original id): what a retry of that step sends as its chain. [] for the
+    last step, and for groups and chords (their members have no "after": a chord's callback waits
+    on the original header).
+
+    Raises:
+        InvalidInput: `step_id` is not one of `step_ids`, or `step_ids` does not match `wf`'s steps.
+    """
+    if wf.kind != "chain":
+        return []
+    if step_id not in step_ids:
+        raise InvalidInput(f"Task {step_id} is not a step of workflow {wf.name!r}.")
+    if len(step_ids) != len(wf.steps):
+        raise InvalidInput(f"Workflow {wf.name!r} was sent with {len(step_ids)} steps, its definition has "
+                           f"{len(wf.steps)}; the rest of the chain cannot be rebuilt.")
+    i = step_ids.index(step_id)
+    return [step_signature(app, s, sid) for s, sid in zip(wf.steps[i + 1:], step_ids[i + 1:])]
 
 
 def _line(step: Step) -> str:
@@ -98,11 +136,13 @@ def dot(wf: Workflow) -> str:
 class Sent:
     """A sent workflow: `step_ids` the task id of each step in order (a chord's callback last),
     `result_id` the step whose result ends it (a chain's last step, a chord's callback; for a
-    group, its last member), `first_id` the task to draw the workflow graph from."""
+    group, its last member), `first_id` the task to draw the workflow graph from, `definition`
+    the workflow's dict (`Workflow.to_dict`; what a retry of a chain step rebuilds the rest from)."""
 
     name: str
     kind: str
     step_ids: list[str] = field(default_factory=list)
+    definition: dict | None = None
 
     @property
     def first_id(self) -> str:
@@ -113,7 +153,8 @@ class Sent:
         return self.step_ids[-1]
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "kind": self.kind, "step_ids": self.step_ids, "result_id": self.result_id}
+        return {"name": self.name, "kind": self.kind, "step_ids": self.step_ids, "result_id": self.result_id,
+                "definition": self.definition}
 
 
 def send(app, wf: Workflow) -> Sent:
@@ -124,14 +165,15 @@ def send(app, wf: Workflow) -> Sent:
     """
     sig, ids = build(app, wf)
     sig.apply_async()
-    return Sent(wf.name, wf.kind, ids)
+    return Sent(wf.name, wf.kind, ids, wf.to_dict())
 
 
 def fed_signature(app, previous, task: str, args: list, kwargs: dict, feed: dict[str, str],
-                  step_id: str | None = None) -> Signature:
+                  step_id: str | None = None, priority_value: int | None = None) -> Signature:
     """The signature a fed step becomes once the previous result is known: `kwargs` plus, for each
     ``param -> path`` of `feed`, the value at `path` in `previous` (a list of results, as a chord
     callback gets: their texts joined by a blank line). Immutable: the step takes nothing else.
+    Sent at `priority_value` (the broker's value; None: the console's normal priority).
 
     Raises:
         InvalidInput: `task` is not a workflow step task, or a path is not in the result.
@@ -144,4 +186,5 @@ def fed_signature(app, previous, task: str, args: list, kwargs: dict, feed: dict
         else:
             values[param] = catalog.pick(previous, path)
     return app.signature(task, args=list(args), kwargs={**kwargs, **values}, immutable=True,
+                         priority=normal_priority(app) if priority_value is None else int(priority_value),
                          **({"task_id": step_id} if step_id else {}))
