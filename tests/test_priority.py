@@ -1,19 +1,21 @@
 """The console's one priority scale: the mapping per broker, the form widget's refusals, Redis depth
-counts with configured priority steps, and real workers running high before normal before low on
-Redis and on RabbitMQ."""
+counts with configured priority steps, real workers running high before normal before low after a
+paused queue is resumed on Redis and on RabbitMQ, and the console's own re-sends at the normal level."""
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
 from celery import Celery
 
-from app import priority
+from app import priority, runtime
+from app.access import Identity, Role
 from app.errors import EtaTooFar, InvalidInput
-from app.monitor import brokers
-from app.store import history
+from app.monitor import actions, brokers, workers
+from app.store import history, pauses
 from app.ui import timing
 from tests.conftest import wait_for
 from tests.fixtures_brokers import amqp_app, start_worker_process, stop_process
@@ -95,37 +97,83 @@ def test_custom_priority_steps_are_counted(celery_app, redis_client, redis_url):
         app.close()
 
 
+ADMIN = Identity("prio-admin", Role.ADMIN, "127.0.0.1", "accounts")
+HEALTH = "app.tasks.maintenance_tasks.health_check"
+
+
+def _consuming(client, prefix: str, queue: str) -> bool:
+    w = next((w for w in workers.list_workers(client, offline_after_s=3) if w.hostname.startswith(prefix)), None)
+    return bool(w and w.online and queue in w.queues)
+
+
 def _runs_high_first(app, env: dict, redis_client):
-    """Send low, normal, high to a queue nobody consumes, then start a worker (concurrency 1,
-    prefetch 1) on it: the history's start times give the order it ran them."""
+    """A worker (concurrency 1, prefetch 1) consumes a fresh queue; the queue is paused with the
+    console's own action, low, normal and high are sent, the queue is resumed: the history's start
+    times give the order the worker ran them."""
     q = f"prio_{uuid.uuid4().hex[:8]}"
-    ids = {}
-    for level in ("low", "normal", "high"):
-        options = timing.Choice(priority=priority.LEVELS[level]).options(app)
-        ids[level] = app.send_task("app.tasks.maintenance_tasks.health_check", queue=q, **options).id
-    sent = {level: history.get_task(redis_client, i) for level, i in wait_for(
-        lambda: all(history.get_task(redis_client, i) for i in ids.values()) and ids).items()}
-    assert {lvl: int(t["priority"]) for lvl, t in sent.items()} == \
-        {lvl: priority.for_app(app, lvl) for lvl in ids}
     name = f"prio{uuid.uuid4().hex[:6]}"
-    proc = start_worker_process(env, q, name, concurrency=1)
+    proc = start_worker_process(dict(env, WORKER_HEARTBEAT_S="0.5"), q, name, concurrency=1)
+    ids = {}
     try:
+        wait_for(lambda: proc.poll() is None and _consuming(redis_client, f"{name}@", q), timeout_s=60)
+        actions.pause_queue(app, redis_client, q, ADMIN, [q])
+        wait_for(lambda: not _consuming(redis_client, f"{name}@", q), timeout_s=20)
+        for level in ("low", "normal", "high"):
+            options = timing.Choice(priority=priority.LEVELS[level]).options(app)
+            ids[level] = app.send_task(HEALTH, queue=q, **options).id
+        sent = {level: history.get_task(redis_client, i) for level, i in wait_for(
+            lambda: all(history.get_task(redis_client, i) for i in ids.values()) and ids).items()}
+        assert {lvl: int(t["priority"]) for lvl, t in sent.items()} == \
+            {lvl: priority.for_app(app, lvl) for lvl in ids}
+        time.sleep(1.5)  # a paused queue is not consumed
+        runtime.get().writer.flush()
+        assert {history.get_task(redis_client, i)["state"] for i in ids.values()} == {"SENT"}
+        actions.resume_queue(app, redis_client, q, ADMIN)
         done = wait_for(lambda: (ts := [history.get_task(redis_client, i) for i in ids.values()]) and all(
             t.get("state") == "SUCCESS" for t in ts) and ts, timeout_s=60)
     finally:
         stop_process(proc)
+        pauses.resume(redis_client, q)
     order = [lvl for _, lvl in sorted((t["started_at"], lvl) for t, lvl in zip(done, ids))]
     assert order == ["high", "normal", "low"]
 
 
-def test_high_runs_first_on_redis(celery_app, redis_client):
-    _runs_high_first(celery_app, dict(os.environ), redis_client)
+def test_high_runs_first_after_resume_on_redis(celery_app, redis_client, redis_url, data_dir):
+    _runs_high_first(celery_app, dict(os.environ, REDIS_URL=redis_url, DATA_DIR=str(data_dir)), redis_client)
 
 
-def test_high_runs_first_on_rabbitmq(celery_app, rabbitmq, redis_client, redis_url, data_dir):
+def test_high_runs_first_after_resume_on_rabbitmq(celery_app, rabbitmq, redis_client, redis_url, data_dir):
     app = amqp_app(celery_app, rabbitmq.amqp_url)
     env = dict(os.environ, CELERY_BROKER_URL=rabbitmq.amqp_url, REDIS_URL=redis_url, DATA_DIR=str(data_dir))
     try:
         _runs_high_first(app, env, redis_client)
     finally:
         app.close()
+
+
+def test_console_resends_at_the_recorded_or_the_normal_priority(celery_app, celery_worker, redis_client):
+    """Retry keeps the priority the original message carried; a task sent without one (a direct
+    Celery caller) is retried, and a schedule entry run now, at the console's normal level."""
+    from app import schedules
+
+    low = celery_app.send_task(HEALTH, priority=priority.for_app(celery_app, "low"))
+    bare = celery_app.send_task(HEALTH)
+    for r in (low, bare):
+        r.get(timeout=30)
+    wait_for(lambda: all((history.get_task(redis_client, r.id) or {}).get("state") == "SUCCESS" for r in (low, bare)))
+    assert history.get_task(redis_client, bare.id).get("priority") in (None, "")
+    again = {r.id: actions.retry(celery_app, redis_client, r.id, ADMIN)["new_id"] for r in (low, bare)}
+    entry = f"prio-run-now-{uuid.uuid4().hex[:6]}"
+    schedules.save_entry(celery_app, entry, HEALTH, {"type": "interval", "every_s": 3600}, enabled=False)
+    try:
+        now_id = schedules.run_now(celery_app, entry)
+    finally:
+        schedules.delete_entry(celery_app, entry)
+    new = [again[low.id], again[bare.id], now_id]
+    for i in new:
+        celery_app.AsyncResult(i).get(timeout=30)
+    runtime.get().writer.flush()
+    got = wait_for(lambda: all((history.get_task(redis_client, i) or {}).get("priority") not in (None, "")
+                               for i in new) and [int(history.get_task(redis_client, i)["priority"]) for i in new])
+    assert got == [9, 5, 5]
+    assert actions.resend_priority(amqp_app(celery_app, "amqp://guest@127.0.0.1//"), {}) == 4
