@@ -16,7 +16,9 @@ Brokers disagree on the direction, so the number is translated at publish time (
 Code that calls Celery directly (``apply_async(priority=...)``) passes the broker's own value:
 ``priority=0`` stays the highest on Redis; on RabbitMQ use `to_broker` (or the mirrored number).
 A task sent without a priority counts as 0 on both brokers: the highest on Redis, the lowest on
-RabbitMQ; the console's forms always send one.
+RabbitMQ. So the console always sends one: its forms the level chosen, and what it sends on its own
+(a workflow's steps, a schedule's "Run now", a retry without a recorded priority) the ``normal``
+level through `for_app`.
 
 Pure functions (no I/O): they take the broker URL and the queues' maximum priority as arguments,
 or a Celery app to read them from (`for_app`).

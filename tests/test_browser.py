@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import urllib.request
+from contextlib import contextmanager
 
 import pytest
 
@@ -36,15 +37,16 @@ def _get(url: str) -> int:
         return 0
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    data = tmp_path_factory.mktemp("stack")
+@contextmanager
+def running_stack(data, extra_env: dict | None = None):
+    """`python -m app` with its data in `data` (plus `extra_env`), once its console answers and a
+    worker consumes every queue; stopped with Ctrl-C (SIGINT) on exit."""
     rport, cport = redis_server.free_port(), redis_server.free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATA_DIR")}
     env.update(DATA_DIR=str(data), REDIS_EMBEDDED_PORT=str(rport), PORT=str(cport),
                SMTP_SINK_PORT=str(redis_server.free_port()), METRICS_PORT=str(redis_server.free_port()),
                LOGLEVEL="WARNING", CONSOLE_AUTH="accounts", CONSOLE_PASSWORD=ADMIN_PASSWORD,
-               SIGNIN_MAX_FAILURES="3", SIGNIN_DELAY_BASE_S="600")
+               SIGNIN_MAX_FAILURES="3", SIGNIN_DELAY_BASE_S="600", **(extra_env or {}))
     redis_url = redis_server.embedded_url(rport, redis_server.embedded_password(data))
     log = open(data / "stack.log", "w")
     proc = subprocess.Popen([sys.executable, "-m", "app"], cwd=ROOT, env=env, stdout=log,
@@ -70,6 +72,12 @@ def stack(tmp_path_factory):
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
         log.close()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    with running_stack(tmp_path_factory.mktemp("stack")) as s:
+        yield s
 
 
 @pytest.fixture(scope="module")
