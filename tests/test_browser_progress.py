@@ -30,7 +30,11 @@ def ai_stack(tmp_path_factory, _fake_ai_server):
            "OPENAI_BASE_URL": f"{server.url}/v1", "OPENAI_API_KEY": OPENAI_KEY,
            "AI_DOCUMENT_CHUNK_TOKENS": "100", "AI_REQUEST_TIMEOUT_S": "20"}
     with running_stack(tmp_path_factory.mktemp("ai-stack"), env) as s:
-        yield {**s, "ai": server, "client": redis_from_url(s["redis_url"])}
+        client = redis_from_url(s["redis_url"])
+        try:
+            yield {**s, "ai": server, "client": client}
+        finally:
+            client.close()
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ Celery app and Redis client they hold.
 - `model`: `Workflow` / `Step`, the dict shape saved and sent;
 - `catalog`: which tasks a step may be, what each takes from and gives to its neighbours;
 - `validation`: the checks made before sending;
-- `canvas`: Celery signatures, the preview, `send`;
+- `canvas`: Celery signatures, the preview, `send`, the rest of a chain for a retried step;
 - `saved`: save, load, run again, schedule.
 """
 from app.workflows.canvas import Sent, build, dot, preview, send
