@@ -350,9 +350,11 @@ def resume_queue(app, client, queue: str, who: Identity, app_name: str | None = 
     return out
 
 
-def retry_failure_group(app, client, fingerprint: str, who: Identity, limit: int = 500) -> dict[str, Any]:
+def retry_failure_group(app, client, fingerprint: str, who: Identity, limit: int = 500,
+                        app_name: str | None = None) -> dict[str, Any]:
     """Retry every task of a failure group that is still FAILURE and not retried yet (newest first,
-    at most `limit`); one audit entry ("retry_group") with the count done and skipped.
+    at most `limit`; with `app_name`, only that app's tasks), each re-sent on its own app; one audit
+    entry ("retry_group") with the apps, the count done and skipped.
 
     Raises:
         InvalidInput: there is no such group.
@@ -361,10 +363,10 @@ def retry_failure_group(app, client, fingerprint: str, who: Identity, limit: int
 
     done, skipped = [], []
     reg = monitored.coerce(app)
-    with act(client, who, "retry_group", fingerprint) as a:
+    with act(client, who, "retry_group", fingerprint, {"app": app_name or "all"}) as a:
         if not failure_groups.exists(client, fingerprint):
             raise InvalidInput(f"There is no failure group {fingerprint!r} (past retention?).")
-        for tid in failure_groups.retryable_ids(client, fingerprint, limit):
+        for tid in failure_groups.retryable_ids(client, fingerprint, limit, app_name):
             try:
                 done.append(_resend(reg, client, tid)[0])
             except InvalidInput as exc:
