@@ -50,7 +50,7 @@ def _known(value):
 def worker_detail(w) -> None:
     with st.expander(f"{'online' if w.online else 'OFFLINE'} · {plain(w.hostname)} · {w.pool} × {w.concurrency} · "
                      f"{w.active_count} active · heartbeat {ago(w.last_heartbeat)} · from {w.source}"):
-        st.write({"source": w.source, "queues": w.queues, "pid": w.pid, "processed": w.processed,
+        st.write({"app": w.app, "source": w.source, "queues": w.queues, "pid": w.pid, "processed": w.processed,
                   "loadavg": w.loadavg, "last heartbeat": when(w.last_heartbeat), "reserved": w.reserved,
                   **({"software": f"{w.sw_ident} {w.sw_ver}".strip()} if w.sw_ident else {})})
         if w.active:  # argsrepr from the heartbeat / events: masked again here (older workers, other apps)
