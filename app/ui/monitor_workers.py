@@ -85,6 +85,7 @@ def worker_actions(workers, queue_names) -> None:
         queue = c[2].selectbox("Queue", list(queue_names), key="wa_queue") if "consumer" in action else None
         n = (c[2].number_input("Processes", min_value=1, max_value=64, value=1, key="wa_n")
              if action.startswith("pool ") and action != "pool restart" else 1)
+        low = high = None
         if action == "autoscale":
             lo, hi = c[2].columns(2)
             low = lo.number_input("Min", min_value=0, max_value=256, value=1, key="wa_min")
@@ -99,8 +100,7 @@ def worker_actions(workers, queue_names) -> None:
                    "pool restart": lambda: actions.pool_restart(app, client, host, who, on),
                    "shut down": lambda: actions.shutdown_worker(app, client, host, who, on)}
             what = {"pool grow": f"pool grow by {n}", "pool shrink": f"pool shrink by {n}",
-                    "autoscale": f"autoscale between {low if action == 'autoscale' else ''} and "
-                                 f"{high if action == 'autoscale' else ''} processes"}.get(action, action)
+                    "autoscale": f"autoscale between {low} and {high} processes"}.get(action, action)
             confirm.ask(f"{what} on {host} (app {on})" + (f" for {queue}" if queue else ""), fns[action])
     c1, c2 = st.columns(2)
     with c1:
