@@ -18,21 +18,21 @@ st.title("Issues")
 if not redis_ok_or_banner():
     st.stop()
 confirm.pending_box()
-client = redis_client()
+client, chosen = redis_client(), app_selector.choose()  # several monitored apps: all, or one
 try:
-    groups = failure_groups.list_groups(client, limit=100)
+    groups = failure_groups.list_groups(client, limit=100, app=chosen)
 except STORE_DOWN as exc:
     st.error(f"Redis stopped answering: {exc}", icon=":material/error:")
     st.stop()
 if not groups:
-    st.info("No failures recorded yet. Each failed task is grouped here by its cause.")
+    st.info("No failures recorded yet" + (f" for app {chosen}" if chosen else "") + ". Each failed task is grouped here by its cause.")
     st.stop()
 st.caption("Failures grouped by task name, exception type and message with numbers, ids, paths, URLs "
            "and addresses masked. Sparkline: failures per hour over the last 24 h.")
 rows = [{"task": g["name"], "exception": g["exc_type"], "message": g["message"], "count": g["count"],
          "last 24 h": g["spark"], "first seen": when(g["first_at"]), "last seen": ago(g["last_at"]),
-         "queues": ", ".join(g["queues"]), "workers": ", ".join(w.split("@")[0] for w in g["workers"])}
-        for g in groups]
+         "apps": ", ".join(g["apps"]), "queues": ", ".join(g["queues"]),
+         "workers": ", ".join(w.split("@")[0] for w in g["workers"])} for g in groups]
 event = st.dataframe(rows, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
                      key="iss_table", column_config={"last 24 h": st.column_config.LineChartColumn(y_min=0)})
 picked = event.selection.rows[0] if event and event.selection and event.selection.rows else 0
@@ -42,10 +42,10 @@ c = st.columns(4)
 c[0].metric("Failures", group["count"])
 c[1].metric("First seen", ago(group["first_at"]))
 c[2].metric("Last seen", ago(group["last_at"]))
-c[3].metric("Still failed", len(failure_groups.retryable_ids(client, group["fingerprint"])))
+c[3].metric("Still failed", len(failure_groups.retryable_ids(client, group["fingerprint"], app=chosen)))
 st.code(group["message"] or "(no message)", language=None)
-st.caption(plain("Queues: " + (", ".join(f"{q} ({n})" for q, n in group["queues"].items()) or "—") +
-                 " · Workers: " + (", ".join(f"{w} ({n})" for w, n in group["workers"].items()) or "—")))
+st.caption(plain(" · ".join(f"{label}: " + (", ".join(f"{k} ({n})" for k, n in group[key].items()) or "—")
+                            for label, key in (("Apps", "apps"), ("Queues", "queues"), ("Workers", "workers")))))
 example = failure_groups.example(client, group)
 if example:
     st.caption(f"Newest example: `{plain(example['id'])}` · {plain(example.get('exception') or '')}")
@@ -55,5 +55,6 @@ if example:
             st.code(example["traceback"])
 app, who, fp = app_selector.monitored_apps(), confirm.who(), group["fingerprint"]
 if can("retry_group") and st.button("Retry all failed in this group", key="iss_retry_all", type="primary"):
-    confirm.ask(f"Retry every still-failed task of '{group['exc_type']} in {group['name']}' (up to 500)",
-                lambda: actions.retry_failure_group(app, client, fp, who))
+    confirm.ask(f"Retry every still-failed task of '{group['exc_type']} in {group['name']}' (up to 500"
+                f"{', app ' + chosen if chosen else ''}), each on its own app",
+                lambda: actions.retry_failure_group(app, client, fp, who, app_name=chosen))

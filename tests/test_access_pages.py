@@ -13,7 +13,7 @@ from tests.conftest import ROOT
 PAGES = ["task_monitor", "file_processing", "email", "ai", "reports", "schedules", "audit", "alerts", "issues"]
 #: Buttons that only read or navigate (anything else on a viewer's page is a failure).
 READ_ONLY = {"Why is it stuck?", "Refresh", "Cancel", "Peek"}
-ADMIN_ONLY = {"Purge queue…", "Apply…", "Set rate limit…", "Bulk revoke", "Bulk retry", "Save", "Delete",
+ADMIN_ONLY = {"Purge queue…", "Apply…", "Set rate limit…", "Set time limits…", "Bulk revoke", "Bulk retry", "Save", "Delete",
               "Edit", "Enable", "Disable", "Pause…", "Resume…", "Send test alert", "Save rule",
               "Retry all failed in this group"}
 
@@ -62,7 +62,7 @@ def test_operator_submits_but_has_no_admin_controls(accounts_mode, celery_app):
 
 def test_admin_sees_admin_controls(accounts_mode):
     at = _page("task_monitor", Role.ADMIN)
-    assert {"Purge queue…", "Set rate limit…", "Pause…", "Resume…"} <= _labels(at)
+    assert {"Purge queue…", "Set rate limit…", "Set time limits…", "Pause…", "Resume…"} <= _labels(at)
 
 
 def at_client():

@@ -236,22 +236,66 @@ def test_revoke_is_broadcast_on_the_task_s_own_broker(fleet, redis_client, name)
     assert (entry["target"], entry["detail"]["app"], entry["who"]) == (tid, name, OPERATOR.name)
 
 
+def _process_gone(pid: int) -> bool:
+    """True when process `pid` (on this machine) has exited: no such process, or a zombie its
+    parent has not reaped yet (it runs nothing any more)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def _running_pid(fleet, tid) -> int:
+    mark = fleet.clients["billing"].backend.client
+    return int(wait_for(lambda: mark.get(f"pid:{tid}"), timeout_s=TIMEOUT_S))
+
+
 def test_terminate_stops_the_running_task_on_the_foreign_worker(fleet, redis_client):
     pub, host = fleet.clients["billing"], fleet.hosts["billing"]
     done_mark = pub.backend.client
     control = fleet.publisher("billing").send("ledger.settle", [0.5], queue="ledger_a")  # runs to the end
     tid = fleet.publisher("billing").send("ledger.settle", [4], queue="ledger_a")
     wait_for(lambda: _task(redis_client, tid, "STARTED"), timeout_s=TIMEOUT_S)
+    pid = _running_pid(fleet, tid)
     assert tid in [t["id"] for t in (fleet.inspect("billing").active() or {}).get(host, [])]
     actions.revoke(fleet.registry, redis_client, tid, OPERATOR, terminate=True)
     done = wait_for(lambda: _task(redis_client, tid, "REVOKED"), timeout_s=TIMEOUT_S)
     assert done["reason"] == "terminated" and AsyncResult(tid, app=pub).state == "REVOKED"
     wait_for(lambda: tid not in [t["id"] for t in (fleet.inspect("billing").active() or {}).get(host, [])],
              timeout_s=TIMEOUT_S)
+    wait_for(lambda: _process_gone(pid), timeout_s=10)  # SIGTERM ended the pool process that ran it
     assert AsyncResult(control, app=pub).get(timeout=TIMEOUT_S) == 0.5 and done_mark.get(f"settled:{control}")
     time.sleep(5)  # past the terminated run's 4 s: it never finished
     assert done_mark.get(f"settled:{tid}") is None
-    assert _last_audit(redis_client, "terminate")["detail"]["app"] == "billing"
+    entry = _last_audit(redis_client, "terminate")
+    assert (entry["detail"]["app"], entry["detail"]["signal"]) == ("billing", "SIGTERM")
+
+
+def test_kill_ends_a_run_that_ignores_sigterm(fleet, redis_client):
+    done_mark = fleet.clients["billing"].backend.client
+    # SIGTERM is ignored by a run that traps it: it goes on to the end, and Celery forgets the
+    # request once it sent the signal, so a later revoke cannot reach it
+    stubborn = fleet.publisher("billing").send("ledger.settle", [3, True], queue="ledger_a")
+    wait_for(lambda: _task(redis_client, stubborn, "STARTED"), timeout_s=TIMEOUT_S)
+    pid = _running_pid(fleet, stubborn)
+    actions.revoke(fleet.registry, redis_client, stubborn, OPERATOR, terminate=True)
+    time.sleep(1.0)
+    assert not _process_gone(pid)
+    wait_for(lambda: done_mark.get(f"settled:{stubborn}"), timeout_s=TIMEOUT_S)
+    # SIGKILL cannot be ignored: the pool process is gone at once, the run never ends
+    tid = fleet.publisher("billing").send("ledger.settle", [5, True], queue="ledger_a")
+    wait_for(lambda: _task(redis_client, tid, "STARTED"), timeout_s=TIMEOUT_S)
+    pid = _running_pid(fleet, tid)
+    with pytest.raises(InvalidInput):
+        actions.revoke(fleet.registry, redis_client, tid, OPERATOR, terminate=True, signal="SIGSTOP")
+    out = actions.revoke(fleet.registry, redis_client, tid, OPERATOR, terminate=True, signal="SIGKILL")
+    assert (out["app"], out["signal"]) == ("billing", "SIGKILL")
+    wait_for(lambda: _process_gone(pid), timeout_s=10)
+    assert wait_for(lambda: _task(redis_client, tid, "REVOKED"), timeout_s=TIMEOUT_S)["reason"] == "terminated"
+    time.sleep(5.5)  # past the run's 5 s: it never finished
+    assert done_mark.get(f"settled:{tid}") is None
+    assert _last_audit(redis_client, "terminate")["detail"]["signal"] == "SIGKILL"
 
 
 @pytest.mark.parametrize("name", APPS)
@@ -263,7 +307,10 @@ def test_retry_runs_on_the_foreign_worker_on_the_original_queue(fleet, redis_cli
     result = AsyncResult(out["new_id"], app=fleet.clients[name]).get(timeout=TIMEOUT_S)
     assert result == {"account": f"r-{name}", "amount": 7, "queue": "ledger_b"}  # in the foreign backend
     assert AsyncResult(out["new_id"], app=celery_app).state == "PENDING"  # not in the console's
-    again = wait_for(lambda: _task(redis_client, out["new_id"], "SUCCESS"), timeout_s=TIMEOUT_S)
+    # SUCCESS comes from the app's events, retry_of from this process's publish record (its writer
+    # batches in a thread of its own): either may land first
+    again = wait_for(lambda: (t := _task(redis_client, out["new_id"], "SUCCESS")) and t.get("retry_of") and t,
+                     timeout_s=TIMEOUT_S)
     assert (again["app"], again["worker"], again["retry_of"]) == (name, fleet.hosts[name], tid)
     assert _last_audit(redis_client, "retry")["detail"]["app"] == name
 

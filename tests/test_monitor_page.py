@@ -155,7 +155,7 @@ def test_charts_are_sized_for_their_rows_and_read_in_clock_time(celery_app, redi
 
 def test_the_queue_choice_shows_only_for_consumer_actions():
     at = AppTest.from_file(PAGE, default_timeout=30).run()
-    assert at.selectbox(key="wa_action").value == "pool +1"
+    assert at.selectbox(key="wa_action").value == "pool grow"
     assert not any(s.key == "wa_queue" for s in at.selectbox)  # a pool change applies to no queue
     at.selectbox(key="wa_action").select("add consumer").run()
     assert not at.exception, at.exception

@@ -51,20 +51,35 @@ def _worker_app(reg: monitored.MonitoredApps, client, hostname: str, app_name: s
     return reg.get(recorded or None)
 
 
+#: The signals `revoke` may send to a running task's pool process: SIGTERM (a task can catch it and
+#: clean up, or ignore it) and SIGKILL (cannot be caught: the process is gone, the pool starts another).
+TERMINATE_SIGNALS = ("SIGTERM", "SIGKILL")
+
+
 def revoke(app, client, task_id: str, who: Identity, terminate: bool = False,
-           app_name: str | None = None) -> dict[str, Any]:
-    """Revoke `task_id` (a waiting task will never run); with `terminate`, kill it if running (SIGTERM).
+           app_name: str | None = None, signal: str = "SIGTERM") -> dict[str, Any]:
+    """Revoke `task_id` (a waiting task will never run); with `terminate`, also stop it if running
+    by sending `signal` (one of `TERMINATE_SIGNALS`) to the pool process running it (prefork pool;
+    a threads or solo pool cannot stop a running task, Celery's rule).
 
     The revoke is broadcast on the task's own app (its history record; `app_name` for an id the
-    history does not know, default the console's).
+    history does not know, default the console's). Audited as "revoke" or "terminate" (with the
+    signal) and the app.
+
+    Raises:
+        InvalidInput: `signal` is not one of `TERMINATE_SIGNALS`.
     """
     action = "terminate" if terminate else "revoke"
+    if signal not in TERMINATE_SIGNALS:
+        raise InvalidInput(f"Terminate sends SIGTERM or SIGKILL, not {signal!r}.")
     reg = monitored.coerce(app)
     mon = _task_app(reg, history.get_task(client, task_id), app_name)
-    with act(client, who, action, task_id, {"app": mon.name}):
-        mon.celery.control.revoke(task_id, terminate=terminate, signal="SIGTERM")
+    detail = {"app": mon.name, **({"signal": signal} if terminate else {})}
+    with act(client, who, action, task_id, detail):
+        mon.celery.control.revoke(task_id, terminate=terminate, signal=signal)
         writer.annotate(client, task_id, revoke_requested=action)
-    return {"ok": True, "action": action, "task_id": task_id, "app": mon.name}
+    return {"ok": True, "action": action, "task_id": task_id, "app": mon.name,
+            **({"signal": signal} if terminate else {})}
 
 
 def retry(app, client, task_id: str, who: Identity, queue: str | None = None, then=None) -> dict[str, Any]:
@@ -212,18 +227,24 @@ def purge_queue(client, broker, queue: str, who: Identity, known_queues, app_nam
     return {"ok": True, "action": "purge", "queue": queue, "removed": removed}
 
 
+def _need_task_name(task_name: str | None) -> None:
+    if not (task_name or "").strip():
+        raise InvalidInput("Choose a task name (none is known for this app yet: its workers have run no task).")
+
+
 def set_rate_limit(app, client, task_name: str, rate: str, who: Identity, app_name: str | None = None) -> dict[str, Any]:
     """Set `task_name`'s rate limit on every worker of app `app_name` (default the console's;
     "10/m", "2/s", "" or "0" to clear).
 
     Raises:
-        InvalidInput: the rate is not ``<int>/<s|m|h>`` or empty; unknown app.
+        InvalidInput: no task name; the rate is not ``<int>/<s|m|h>`` or empty; unknown app.
     """
     from celery.utils.time import rate as parse_rate
 
     rate = (rate or "").strip()
     mon = monitored.coerce(app).get(app_name)
-    with act(client, who, "rate_limit", task_name, {"rate": rate or "none", "app": mon.name}) as a:
+    with act(client, who, "rate_limit", task_name or "", {"rate": rate or "none", "app": mon.name}) as a:
+        _need_task_name(task_name)
         if rate not in ("", "0"):
             try:
                 parse_rate(rate)
@@ -242,10 +263,11 @@ def set_time_limit(app, client, task_name: str, soft_s: float | None, hard_s: fl
     worker of app `app_name` (Celery's ``time_limit`` command; prefork and threads workers).
 
     Raises:
-        InvalidInput: a limit not > 0, or soft above hard; unknown app.
+        InvalidInput: no task name; a limit not > 0, or soft above hard; unknown app.
     """
     mon = monitored.coerce(app).get(app_name)
-    with act(client, who, "time_limit", task_name, {"soft_s": soft_s, "hard_s": hard_s, "app": mon.name}) as a:
+    with act(client, who, "time_limit", task_name or "", {"soft_s": soft_s, "hard_s": hard_s, "app": mon.name}) as a:
+        _need_task_name(task_name)
         for value in (soft_s, hard_s):
             if value is not None and not value > 0:
                 raise InvalidInput(f"Time limits are seconds above 0, got {value!r}.")
@@ -351,9 +373,11 @@ def resume_queue(app, client, queue: str, who: Identity, app_name: str | None = 
     return out
 
 
-def retry_failure_group(app, client, fingerprint: str, who: Identity, limit: int = 500) -> dict[str, Any]:
+def retry_failure_group(app, client, fingerprint: str, who: Identity, limit: int = 500,
+                        app_name: str | None = None) -> dict[str, Any]:
     """Retry every task of a failure group that is still FAILURE and not retried yet (newest first,
-    at most `limit`); one audit entry ("retry_group") with the count done and skipped.
+    at most `limit`; with `app_name`, only that app's tasks), each re-sent on its own app; one audit
+    entry ("retry_group") with the apps, the count done and skipped.
 
     Raises:
         InvalidInput: there is no such group.
@@ -362,10 +386,10 @@ def retry_failure_group(app, client, fingerprint: str, who: Identity, limit: int
 
     done, skipped = [], []
     reg = monitored.coerce(app)
-    with act(client, who, "retry_group", fingerprint) as a:
+    with act(client, who, "retry_group", fingerprint, {"app": app_name or "all"}) as a:
         if not failure_groups.exists(client, fingerprint):
             raise InvalidInput(f"There is no failure group {fingerprint!r} (past retention?).")
-        for tid in failure_groups.retryable_ids(client, fingerprint, limit):
+        for tid in failure_groups.retryable_ids(client, fingerprint, limit, app_name):
             try:
                 done.append(_resend(reg, client, tid)[0])
             except InvalidInput as exc:

@@ -4,8 +4,9 @@ A failure's fingerprint is a hash of its task name, exception type and normalise
 UUIDs, hex ids, e-mail addresses, URLs and file paths are masked, so "Timeout after 31 s on /data/a.pdf"
 and "Timeout after 12 s on /data/b.pdf" fall in one group. The recorder computes it once per
 failure (`fingerprint`, a few microseconds) and the history write script keeps per group
-(``cc:fgroup:<fp>``): count, first/last seen, the newest failed task, counts per queue and worker,
-and the failed task ids by time (``cc:fgroup:ids:<fp>``) for the sparkline and "retry all".
+(``cc:fgroup:<fp>``): count, first/last seen, the newest failed task, counts per queue, worker and
+monitored app (``a|<app>``, "console" for the console's own tasks), and the failed task ids by time
+(``cc:fgroup:ids:<fp>``) for the sparkline and "retry all".
 """
 from __future__ import annotations
 
@@ -57,10 +58,15 @@ def fingerprint(name: str, exc_type: str, message: str) -> tuple[str, str]:
     return digest, norm
 
 
-def list_groups(client, limit: int = 50, spark_hours: int = 24, now: float | None = None) -> list[dict[str, Any]]:
+def list_groups(client, limit: int = 50, spark_hours: int = 24, now: float | None = None,
+                app: str | None = None) -> list[dict[str, Any]]:
     """The `limit` most recently seen groups, newest first: ``{fingerprint, name, exc_type, message,
-    count, first_at, last_at, last_id, queues: {q: n}, workers: {w: n}, spark: [failures per hour,
-    oldest first, `spark_hours` long]}`` (two pipelined round trips).
+    count, first_at, last_at, last_id, queues: {q: n}, workers: {w: n}, apps: {app: n}, spark:
+    [failures per hour, oldest first, `spark_hours` long]}`` (two pipelined round trips; a third,
+    of one field per group, for groups written before apps were counted: their newest task's app).
+
+    With `app` (a monitored app's name, "console" for the console's own), only those of the `limit`
+    newest groups that hold failures of that app's tasks.
 
     Raises:
         redis.RedisError: Redis cannot be reached.
@@ -88,7 +94,17 @@ def list_groups(client, limit: int = 50, spark_hours: int = 24, now: float | Non
                     "last_id": raw.get("last_id"),
                     "queues": {k[2:]: int(v) for k, v in raw.items() if k.startswith("q|")},
                     "workers": {k[2:]: int(v) for k, v in raw.items() if k.startswith("w|")},
+                    "apps": {k[2:]: int(v) for k, v in raw.items() if k.startswith("a|")},
                     "spark": [int(x) for x in spark]})
+    untold = [g for g in out if not g["apps"] and g["last_id"]]
+    if untold:
+        pipe = client.pipeline(transaction=False)
+        for g in untold:
+            pipe.hget(keys.task(g["last_id"]), "app")
+        for g, name in zip(untold, pipe.execute()):
+            g["apps"] = {name or "console": g["count"]}
+    if app:
+        out = [g for g in out if app in g["apps"]]
     return out
 
 
@@ -111,15 +127,17 @@ def example(client, group: dict[str, Any]) -> dict[str, Any]:
     return {"id": group["last_id"], **dict(zip(fields, values))}
 
 
-def retryable_ids(client, fp: str, limit: int = 500) -> list[str]:
-    """Ids of the group still in FAILURE and not retried yet (newest first, at most `limit`)."""
+def retryable_ids(client, fp: str, limit: int = 500, app: str | None = None) -> list[str]:
+    """Ids of the group still in FAILURE and not retried yet (newest first, at most `limit`); with
+    `app`, only that monitored app's tasks ("console": the console's own)."""
     ids = group_ids(client, fp, limit)
     if not ids:
         return []
     pipe = client.pipeline(transaction=False)
     for tid in ids:
-        pipe.hmget(keys.task(tid), "state", "retried_as")
-    return [tid for tid, (state, retried) in zip(ids, pipe.execute()) if state == "FAILURE" and not retried]
+        pipe.hmget(keys.task(tid), "state", "retried_as", "app")
+    return [tid for tid, (state, retried, owner) in zip(ids, pipe.execute())
+            if state == "FAILURE" and not retried and (app is None or (owner or "console") == app)]
 
 
 def to_json(group: dict[str, Any]) -> str:

@@ -31,7 +31,7 @@ for c = 1, #batch do
   local K_count, K_hist, K_wc, K_children, K_rate, K_fg, K_fgids = K[4], K[5], K[6], K[7], K[8], K[9], K[10]
   local nfields, nfill, n_tl, n_words = #fields / 2, #fill / 2, #tl, #toks
   local mine_f, theirs_f = 'seen_' .. src, 'seen_' .. (src == 's' and 'e' or 's')
-  local cur = redis.call('HMGET', K_task, 'state', 'updated_at', mine_f, theirs_f, 'args', 'name', 'queue', 'worker', 'tn', 't1')
+  local cur = redis.call('HMGET', K_task, 'state', 'updated_at', mine_f, theirs_f, 'args', 'name', 'queue', 'worker', 'tn', 't1', 'app')
   local prev, prev_at = cur[1], tonumber(cur[2])
   local mine, theirs, had_args = cur[3] or '', cur[4] or '', cur[5]
   local tn = tonumber(cur[9]) or 0
@@ -144,6 +144,12 @@ for c = 1, #batch do
           if q then redis.call('HINCRBY', K_fg, 'q|' .. q, 1) end
           local w = worker ~= '' and worker or cur[8]
           if w then redis.call('HINCRBY', K_fg, 'w|' .. w, 1) end
+          -- the monitored app of the task (its 'app' field; none: the console's own)
+          local ap = cur[11]
+          if not ap then
+            for i = 1, 2 * nfields, 2 do if fields[i] == 'app' then ap = fields[i + 1] end end
+          end
+          redis.call('HINCRBY', K_fg, 'a|' .. ((ap and ap ~= '') and ap or 'console'), 1)
           redis.call('EXPIRE', K_fg, ttl)
           redis.call('ZADD', K_fgids, now, id)
           redis.call('ZREMRANGEBYRANK', K_fgids, 0, -10001)

@@ -15,16 +15,41 @@ FORM = "al_form"
 SEVERITY_ICON = MappingProxyType({"critical": ":material/error:", "warning": ":material/warning:", "info": ":material/info:"})
 
 
-def rules_table(all_rules: list[Rule], states: dict[str, dict]) -> pd.DataFrame:
+def rules_table(all_rules: list[Rule], states: dict[str, dict], apps: dict[str, str] | None = None) -> pd.DataFrame:
+    """One row per rule; `apps` maps a rule id to the apps it watches ("all" when absent)."""
     rows = []
     for r in all_rules:
         st_ = states.get(r.id, {})
         status = "disabled" if not r.enabled else ("FIRING" if st_.get("firing") else ("error" if st_.get("error") else "ok"))
         rows.append({"name": r.name, "status": status, "severity": r.severity, "rule": r.describe(),
+                     "apps": (apps or {}).get(r.id, "all"),
                      "cool-down (s)": int(r.cooldown_s), "channels": ", ".join(r.channels),
                      "last checked": ago(st_.get("checked_at")), "error": st_.get("error") or "", "id": r.id})
-    return pd.DataFrame(rows, columns=["name", "status", "severity", "rule", "cool-down (s)", "channels",
+    return pd.DataFrame(rows, columns=["name", "status", "severity", "rule", "apps", "cool-down (s)", "channels",
                                        "last checked", "error", "id"])
+
+
+def app_scope(client, chosen: str | None, all_rules: list[Rule], items: list[dict]):
+    """For the app selector's choice `chosen` (None: all apps): (the rules that watch it, the alert
+    events that concern it, {rule id: the apps it watches, "all" for every app}) — see
+    `app.alerts.scope`.
+
+    Raises:
+        StoreError: Redis cannot be reached (`app.store.clients`).
+    """
+    from app.alerts import scope
+    from app.monitor import workers
+    from app.ui import app_selector
+
+    names = app_selector.monitored_apps().names
+    needs_workers = any(r.kind == "worker_offline" for r in all_rules) or any(e.get("kind") == "worker_offline" for e in items)
+    worker_apps = {w.hostname: w.app for w in workers.list_workers(client)} if needs_workers else {}
+    labels = {}
+    for r in all_rules:
+        apps = scope.rule_apps(r, names, worker_apps)
+        labels[r.id] = "all" if apps is None else ", ".join(sorted(apps)) or "none monitored"
+    return ([r for r in all_rules if scope.rule_concerns(r, chosen, names, worker_apps)],
+            scope.events_of(items, all_rules, chosen, names, worker_apps), labels)
 
 
 def history_table(items: list[dict]) -> pd.DataFrame:

@@ -2,7 +2,8 @@
 
 The selector (all apps, or one; shown only when more than one app is monitored) scopes the Task
 Monitor's task list (`current` goes into its `TaskFilter`) and its queue panels (the chosen app's
-queues on its own broker; "all apps" shows the console's own queues).
+queues on its own broker; "all apps" shows the console's own queues), the Issues page's failure
+groups and the Alerts page's rules and events.
 """
 from __future__ import annotations
 
@@ -103,6 +104,15 @@ def chart_names(queue_names) -> list[str]:
     (or all apps), ``<app>:<queue>`` for another (`app.monitor.app_queues.record_history`)."""
     name = current()
     return list(queue_names) if name in (None, CONSOLE) else [f"{name}:{q}" for q in queue_names]
+
+
+def alert_queue_names(console_configured) -> list[str]:
+    """Queue names to offer in an alert rule for the chosen app, as the rules name them: bare for
+    the console's own (or all apps), ``<app>:<queue>`` and ``<app>:*`` (each of its queues) for
+    another (`app.alerts.rules`)."""
+    name = current()
+    names = chart_names(queue_names(console_configured))
+    return names if name in (None, CONSOLE) else [f"{name}:*", *names]
 
 
 def ingest_lines(now: float | None = None) -> list[str]:

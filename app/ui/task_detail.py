@@ -10,6 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from app.monitor import actions
+from app.monitor.apps import CONSOLE
 from app.store import history
 from app.store.states import FINISHED_STATES
 from app.telemetry.redaction import redact_text
@@ -56,7 +57,7 @@ def detail(task_id: str) -> None:
     st.markdown(f"**{plain(task.get('name', ''))}**"
                 + (f" · {'sent' if task.get('sent_at') else 'received'} {when(first_seen)} UTC ({ago(first_seen)})"
                    if first_seen else ""))
-    st.dataframe(pd.DataFrame([{"task id": task_id, "queue": task.get("queue") or "—",
+    st.dataframe(pd.DataFrame([{"task id": task_id, "app": task.get("app") or CONSOLE, "queue": task.get("queue") or "—",
                                 "worker": task.get("worker") or "—"}]), hide_index=True, width="stretch")
     if line := timing.task_line(task, celery()):  # priority (console scale and broker value), held-until time
         st.caption(line)
@@ -135,15 +136,20 @@ def _cost(task: dict) -> None:
 def _actions(task: dict) -> None:
     app, client, who, tid = app_selector.monitored_apps(), redis_client(), confirm.who(), task["id"]
     queue = app_selector.retry_queue(task) if can("retry") else None  # asked when the history lacks it
-    c = st.columns(4)
+    c = st.columns(5)
+    mine = f" on app {task.get('app') or CONSOLE}"
     if can("revoke") and c[0].button("Revoke", key=f"revoke:{tid}", disabled=task.get("state") in FINISHED_STATES):
-        confirm.ask(f"Revoke {tid}", lambda: actions.revoke(app, client, tid, who))
-    if can("terminate") and c[1].button("Terminate", key=f"term:{tid}",
-                                        disabled=task.get("state") not in ("STARTED", "PROGRESS")):
-        confirm.ask(f"Terminate running task {tid} (SIGTERM)", lambda: actions.revoke(app, client, tid, who, terminate=True))
-    if can("retry") and c[2].button("Retry with same args", key=f"retry:{tid}",
+        confirm.ask(f"Revoke {tid}{mine}", lambda: actions.revoke(app, client, tid, who))
+    running = task.get("state") in ("STARTED", "PROGRESS")
+    for col, (label, sig) in zip(c[1:3], (("Terminate (SIGTERM)", "SIGTERM"), ("Kill (SIGKILL)", "SIGKILL"))):
+        if can("terminate") and col.button(label, key=f"term:{sig}:{tid}", disabled=not running,
+                                           help="SIGTERM lets the task clean up (or ignore it); SIGKILL "
+                                                "cannot be caught: its pool process is gone at once"):
+            confirm.ask(f"Terminate running task {tid}{mine} ({sig})",
+                        lambda s=sig: actions.revoke(app, client, tid, who, terminate=True, signal=s))
+    if can("retry") and c[3].button("Retry with same args", key=f"retry:{tid}",
                                     disabled=task.get("state") not in actions.RETRYABLE_STATES):
-        confirm.ask(f"Retry {task.get('name')} ({tid}) with the same arguments", lambda: actions.retry(app, client, tid, who, queue))
-    if c[3].button("Why is it stuck?", key=f"diag:{tid}"):
+        confirm.ask(f"Retry {task.get('name')} ({tid}){mine} with the same arguments", lambda: actions.retry(app, client, tid, who, queue))
+    if c[4].button("Why is it stuck?", key=f"diag:{tid}"):
         st.session_state[_DIAG_PENDING] = tid
         st.rerun(scope="app")

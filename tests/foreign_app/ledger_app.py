@@ -7,6 +7,7 @@ re-sent task ran. Start a worker the way its owners would:
     celery -A ledger_app worker -E -Q ledger_a,ledger_b   (cwd: this folder)
 """
 import os
+import signal
 import time
 
 from celery import Celery
@@ -23,8 +24,16 @@ def post(self, account, amount):
 
 
 @app.task(name="ledger.settle", bind=True)
-def settle(self, seconds):
-    """Sleeps, then leaves a mark ``settled:<task id>`` in the result backend (a terminated run leaves none)."""
-    time.sleep(seconds)
+def settle(self, seconds, ignore_sigterm=False):
+    """Leaves its process id as ``pid:<task id>`` in the result backend, sleeps, then leaves a mark
+    ``settled:<task id>`` (a terminated run leaves none). With `ignore_sigterm` the run ignores
+    SIGTERM, as a task that traps it to finish its work would."""
+    before = signal.signal(signal.SIGTERM, signal.SIG_IGN) if ignore_sigterm else None
+    try:
+        self.backend.client.set(f"pid:{self.request.id}", os.getpid(), ex=600)
+        time.sleep(seconds)
+    finally:
+        if before is not None:
+            signal.signal(signal.SIGTERM, before)
     self.backend.client.set(f"settled:{self.request.id}", 1, ex=600)
     return seconds
