@@ -15,7 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    """The console's settings (DESIGN.md "Settings"); environment variables win over `.env`."""
+    """The console's settings; environment variables win over `.env`."""
 
     # hide_input_in_errors: a rejected secret (a webhook URL with a token) never prints in the error.
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore",
@@ -24,13 +24,13 @@ class Settings(BaseSettings):
     REDIS_URL: str = "redis://127.0.0.1:6379/0"
     CELERY_BROKER_URL: str | None = None
     CELERY_RESULT_BACKEND: str | None = None
-    # RabbitMQ (issue 15): the management HTTP API (e.g. http://user:pass@rabbit:15672) for unacked
+    # RabbitMQ: the management HTTP API (e.g. http://user:pass@rabbit:15672) for unacked
     # counts and message ages when CELERY_BROKER_URL is amqp://; unset, the monitor uses AMQP alone.
     RABBITMQ_MANAGEMENT_URL: SecretStr | None = None
     #: x-max-priority of every queue (RabbitMQ needs it declared; the same on every declaration).
     QUEUE_MAX_PRIORITY: int = Field(default=10, ge=1, le=255)
     DATA_DIR: Path = Path("./var")
-    # File storage (issue 15): "local" = DATA_DIR (uploads and outputs on this disk), or "s3" = an
+    # File storage: "local" = DATA_DIR (uploads and outputs on this disk), or "s3" = an
     # S3-compatible bucket shared by console and workers on any host (app.files.filestore).
     FILE_STORE: Literal["local", "s3"] = "local"
     S3_BUCKET: str | None = None
@@ -67,10 +67,17 @@ class Settings(BaseSettings):
     HISTORY_MAX_TASKS: int = 1_000_000
     WORKER_HEARTBEAT_S: float = 2.0
     WORKER_OFFLINE_AFTER_S: float = 10.0
-    # Monitor (issue 8).
+    # Monitor.
     METRICS_PORT: int = 9808
     METRICS_LOCAL_ONLY: bool = True
-    # Celery-event ingester (issue 14): the broker whose events fill the history (default: the
+    # HTTP API (`python -m app.api`): port and bind address (loopback unless sign-in is configured,
+    # as the console), requests per token (or Basic-auth account) per fixed 60 s window, and the
+    # most tasks one Flower-compatible /api/tasks call returns (Flower keeps 10,000 in memory).
+    API_PORT: int = 5556
+    API_ADDRESS: str = "127.0.0.1"
+    API_RATE_LIMIT_PER_MIN: int = Field(default=600, ge=1)
+    API_TASKS_MAX: int = Field(default=10_000, ge=1)
+    # Celery-event ingester: the broker whose events fill the history (default: the
     # console's own broker), queue names to measure depth for (comma-separated; queues seen in
     # events or active_queues replies are added), and whether to broadcast enable_events to running
     # workers at start and every 30 s (as Flower does).
@@ -78,7 +85,7 @@ class Settings(BaseSettings):
     MONITOR_QUEUES: str = "email_queue,file_processing_queue,ai_queue,reports_queue,default_queue"
     MONITOR_ENABLE_EVENTS: bool = True
 
-    # Beat and maintenance (issue 7): beat tick cap, retentions of failed-task leftovers, outputs
+    # Beat and maintenance: beat tick cap, retentions of failed-task leftovers, outputs
     # (archived after; keep below FILE_RETENTION_S, when cleanup_temp_files deletes them), and the
     # queue-depth series the monitor charts.
     BEAT_MAX_LOOP_INTERVAL_S: float = Field(default=5.0, gt=0)
@@ -86,26 +93,26 @@ class Settings(BaseSettings):
     OUTPUT_RETENTION_S: int = Field(default=43_200, ge=0)
     QUEUE_DEPTH_RETENTION_S: int = Field(default=2 * 86_400, ge=60)
 
-    # Reports (issue 6): inline records cap, rows read from a stored file, export chunk size.
+    # Reports: inline records cap, rows read from a stored file, export chunk size.
     REPORT_MAX_INLINE_RECORDS: int = Field(default=5_000, ge=1)
     REPORT_MAX_ROWS: int = Field(default=1_000_000, ge=1)
     REPORT_TABLE_ROWS_MAX: int = Field(default=200, ge=1)
     EXPORT_CHUNK_ROWS: int = Field(default=10_000, ge=100)
     REPORT_AI_PROVIDER: str = "anthropic"
 
-    # Email (issue 3): dev sink, caps, retry countdown (seed 003: 60 s, backoff), TLS trust.
+    # Email: dev sink, caps, retry countdown (60 s, backoff), TLS trust.
     SMTP_SINK_HOST: str = "127.0.0.1"
     SMTP_SINK_PORT: int = 8025
     SMTP_CA_FILE: Path | None = None
-    SMTP_ALLOW_PLAIN_AUTH: bool = False  # issue 12: SMTP AUTH over an unencrypted connection
+    SMTP_ALLOW_PLAIN_AUTH: bool = False  # SMTP AUTH over an unencrypted connection
     EMAIL_MAX_RECIPIENTS: int = Field(default=1_000, ge=1)
     EMAIL_MAX_ATTACHMENT_MB: int = Field(default=10, ge=1)
     EMAIL_BATCH_SIZE: int = Field(default=20, ge=1)
     EMAIL_RETRY_COUNTDOWN_S: float = Field(default=60.0, ge=0)
     EMAIL_RETRY_BACKOFF_MAX_S: float = Field(default=600.0, ge=0)
 
-    # AI (issue 5): default models, SDK timeout and retries per delivery, the longest Retry-After
-    # waited for inside the worker, Celery retry countdown (seed 003: 10 s), rate limit (seed 003:
+    # AI: default models, SDK timeout and retries per delivery, the longest Retry-After
+    # waited for inside the worker, Celery retry countdown (10 s), rate limit (default
     # 10/m; empty = none), document part size, streamed-progress interval, batch cap.
     AI_ANTHROPIC_MODEL: str = "claude-sonnet-5-5"
     AI_OPENAI_MODEL: str = "gpt-5.4-mini"
@@ -118,7 +125,7 @@ class Settings(BaseSettings):
     AI_STREAM_UPDATE_S: float = Field(default=0.5, ge=0)
     AI_BATCH_MAX_REQUESTS: int = Field(default=100, ge=1)
 
-    # File processing (issue 4): hostile-file limits, PDF parse bounds, thumbnails, retention.
+    # File processing: hostile-file limits, PDF parse bounds, thumbnails, retention.
     ZIP_MAX_ENTRIES: int = Field(default=10_000, ge=1)
     ZIP_MAX_UNCOMPRESSED_MB: int = Field(default=1_024, ge=1)
     ZIP_MAX_RATIO: int = Field(default=100, ge=2)
@@ -128,7 +135,7 @@ class Settings(BaseSettings):
     PDF_MEMORY_LIMIT_MB: int = Field(default=1_536, ge=64)
     FILE_RETENTION_S: int = Field(default=86_400, ge=60)
 
-    # Faults (issue 11): how long `python -m app` lets a worker finish its running tasks on Ctrl-C
+    # Faults: how long `python -m app` lets a worker finish its running tasks on Ctrl-C
     # (warm shutdown; the email/AI soft time limit) before SIGKILL; how many deliveries of one task
     # a lost worker (kill -9, OOM, crash) may cost before the task is failed instead of run again;
     # the lease of an e-mail "sending" claim (a live sender renews it; a dead one's claim expires);
@@ -142,7 +149,7 @@ class Settings(BaseSettings):
     EMAIL_MAX_SUBJECT_CHARS: int = Field(default=998, ge=10)
     EMAIL_MAX_BODY_BYTES: int = Field(default=5 * 1024 * 1024, ge=1024)
 
-    # Access (issue 12): sign-in mode, bind address, sessions, throttling, audit retention, OIDC,
+    # Access: sign-in mode, bind address, sessions, throttling, audit retention, OIDC,
     # trusted proxy, e-mail/group -> role rules. See README "Security".
     CONSOLE_AUTH: str | None = None  # none | accounts | oidc | proxy; unset: accounts if CONSOLE_PASSWORD
     CONSOLE_ADDRESS: str = "127.0.0.1"
@@ -172,7 +179,7 @@ class Settings(BaseSettings):
             return self.CONSOLE_AUTH.strip().lower()
         return "accounts" if self.CONSOLE_PASSWORD is not None else "none"
 
-    # Alerts (issue 16): destinations (default rules are installed once one is set), webhook body
+    # Alerts: destinations (default rules are installed once one is set), webhook body
     # format, timeout and bounded retries, evaluation period, history size, schedule grace period,
     # and the console's address for links in alerts.
     ALERT_EMAIL_TO: str | None = None
