@@ -233,3 +233,12 @@ def test_api_process_serves_on_loopback_and_refuses_exposure_without_sign_in(red
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_the_api_sits_beside_the_pages_and_imports_no_streamlit_code():
+    from tests.test_layers import import_graph
+
+    graph = import_graph()
+    assert "app.ui" not in graph["app.api"] and "app.api" not in graph.get("app.ui", set())
+    assert {"app.access", "app.monitor", "app.store", "app.runtime"} <= graph["app.api"]
+    assert not any("app.api" in targets for node, targets in graph.items() if node != "app.__main__")
