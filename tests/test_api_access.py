@@ -147,6 +147,9 @@ def test_every_route_family_refuses_no_or_bad_credentials(api_url):
             r = requests.request(method, api_url + path, headers=headers, timeout=10)
             assert r.status_code == 401, (method, path, headers, r.status_code)
             assert "error" in r.json() and "WWW-Authenticate" in r.headers
+    bad_json = requests.post(api_url + "/api/task/apply/x", data="{nope", timeout=10,
+                             headers={"Content-Type": "application/json"})
+    assert bad_json.status_code == 401  # credentials are checked before the body is read
     assert requests.get(api_url + "/api/openapi.json", timeout=10).status_code == 200  # the document is public
 
 

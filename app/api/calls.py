@@ -11,6 +11,7 @@ clients are blocking) and maps errors to statuses with a JSON body ``{"error": m
     PermissionDenied               403 (already audited "denied" by `app.access.act`)
     RateLimited                    429 with Retry-After
     Redis down, broker unreachable 503
+    anything else                  500 (the traceback goes to the log, never to the client)
 """
 from __future__ import annotations
 
@@ -141,7 +142,7 @@ class Call:
         except (TypeError, ValueError):
             raise ApiError(400, f"Invalid argument '{raw}' of type '{kind.__name__}'") from None
 
-    def cursor_int(self, name: str, default: int, low: int, high: int) -> int:
+    def bounded_int(self, name: str, default: int, low: int, high: int) -> int:
         """Integer parameter bounded to low..high. Raises ApiError(400) outside them."""
         value = self.typed(name, int, default)
         if not low <= value <= high:
@@ -161,9 +162,13 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
     return JSON({"error": message}, status_code=status, headers=headers)
 
 
-async def _read(request: Request) -> tuple[dict[str, str], bytes, Any]:
+def _parse(request: Request, body: bytes) -> tuple[dict[str, str], Any]:
+    """(parameters: query string, then a form body's fields; the JSON body or None).
+
+    Raises:
+        ApiError(400): a body that should be JSON and is not.
+    """
     params = dict(request.query_params)
-    body = await request.body()
     parsed = None
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if body and ctype == "application/x-www-form-urlencoded":
@@ -174,7 +179,7 @@ async def _read(request: Request) -> tuple[dict[str, str], bytes, Any]:
             parsed = json.loads(body)
         except ValueError as exc:
             raise ApiError(400, f"The body is not JSON: {exc}") from None
-    return params, body, parsed
+    return params, parsed
 
 
 def endpoint(fn: Callable[[Call], Any]) -> Callable:
@@ -186,10 +191,11 @@ def endpoint(fn: Callable[[Call], Any]) -> Callable:
     async def route(request: Request) -> Response:
         ctx: Context = request.app.state.ctx
         try:
-            params, body, parsed = await _read(request)
+            body = await request.body()
             peer = request.client.host if request.client else ""
             who = await run_in_threadpool(auth.authenticate, ctx.redis, ctx.settings,
                                           request.headers.get("authorization"), peer)
+            params, parsed = _parse(request, body)
             call = Call(who, ctx, dict(request.path_params), params, body, parsed, request.method,
                         dict(request.headers))
             out = await run_in_threadpool(fn, call)
@@ -212,6 +218,9 @@ def endpoint(fn: Callable[[Call], Any]) -> Callable:
             return _error(503, "The console's Redis does not answer; try again shortly.")
         except (BrokerUnavailable, ServiceUnavailable) as exc:
             return _error(503, str(exc))
+        except Exception:  # noqa: BLE001 - a JSON 500, the traceback in the log only
+            log.exception("API %s %s failed", request.method, request.url.path)
+            return _error(500, "Internal error; the API log has the details.")
         if isinstance(out, Response):
             return out
         return JSON(out)

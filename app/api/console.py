@@ -51,7 +51,7 @@ def _links(call: Call, task_id: str) -> dict[str, str]:
 def list_tasks(call: Call):
     """GET /api/v1/tasks: the history with the Tasks tab's filters (state, name, queue, worker,
     since, until, search) and cursor paging (limit, cursor). Returns ``{tasks, next}``."""
-    limit = call.cursor_int("limit", 50, 1, PAGE_MAX)
+    limit = call.bounded_int("limit", 50, 1, PAGE_MAX)
     until = _time(call.arg("until"), "until")
     skip = 0
     cursor = call.arg("cursor")
@@ -119,7 +119,7 @@ def task_retry(call: Call):
 
 def failure_group_list(call: Call):
     """GET /api/v1/failure-groups[?limit=50]: failures grouped by task, exception type and message."""
-    return {"groups": failure_groups.list_groups(call.ctx.redis, call.cursor_int("limit", 50, 1, 500))}
+    return {"groups": failure_groups.list_groups(call.ctx.redis, call.bounded_int("limit", 50, 1, 500))}
 
 
 def failure_group_retry(call: Call):
@@ -128,7 +128,7 @@ def failure_group_retry(call: Call):
     if not failure_groups.exists(call.ctx.redis, fp):
         raise ApiError(404, f"Unknown failure group '{fp}'")
     return actions.retry_failure_group(call.ctx.celery, call.ctx.redis, fp, call.who,
-                                       limit=call.cursor_int("limit", 500, 1, 500))
+                                       limit=call.bounded_int("limit", 500, 1, 500))
 
 
 def alerts_now(call: Call):
@@ -143,7 +143,7 @@ def alerts_history(call: Call):
     """GET /api/v1/alerts/history[?limit=100&rule=ID]: fired and resolved events, newest first."""
     from app.alerts import events
 
-    return {"events": events.recent(call.ctx.redis, call.cursor_int("limit", 100, 1, 1000),
+    return {"events": events.recent(call.ctx.redis, call.bounded_int("limit", 100, 1, 1000),
                                     call.arg("rule") or None)}
 
 
@@ -229,7 +229,7 @@ def queue_resume(call: Call):
 def queue_peek(call: Call):
     """GET /api/v1/queues/{queue}/peek[?n=20]: the next messages a worker will take (redacted)."""
     name = _queue(call)
-    n = call.cursor_int("n", 20, 1, queue_control.PEEK_MAX)
+    n = call.bounded_int("n", 20, 1, queue_control.PEEK_MAX)
     return {"queue": name, "messages": queue_control.peek(call.ctx.broker, name, n)}
 
 
@@ -239,7 +239,7 @@ def audit_log(call: Call):
     flt = audit.AuditFilter(since=_time(call.arg("since"), "since"), until=_time(call.arg("until"), "until"),
                             who=call.arg("who", ""), action=call.arg("action", ""),
                             outcome=call.arg("outcome", ""), text=call.arg("text", ""))
-    return {"entries": audit.read(call.ctx.redis, flt, call.cursor_int("limit", 200, 1, AUDIT_MAX))}
+    return {"entries": audit.read(call.ctx.redis, flt, call.bounded_int("limit", 200, 1, AUDIT_MAX))}
 
 
 def whoami(call: Call):
