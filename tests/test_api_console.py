@@ -53,7 +53,8 @@ def test_history_pages_by_cursor_through_ties_and_jumps_to_a_time(api_url, redis
     failed = _get(api_url, token, "/api/v1/tasks", name=tag, state="FAILURE", limit=10).json()
     assert len(failed["tasks"]) == 10 and {t["state"] for t in failed["tasks"]} == {"FAILURE"}
     rest = _get(api_url, token, "/api/v1/tasks", name=tag, state="FAILURE", limit=50, cursor=failed["next"]).json()
-    assert len(rest["tasks"]) == 33 - 10 and not set(t["id"] for t in rest["tasks"]) & set(t["id"] for t in failed["tasks"])
+    assert len(rest["tasks"]) == 33 - 10
+    assert not {t["id"] for t in rest["tasks"]} & {t["id"] for t in failed["tasks"]}
 
     # jump to a time: the tasks first seen at or before it
     jumped = _get(api_url, token, "/api/v1/tasks", name=tag, until=str(base + 10), limit=50).json()
@@ -151,4 +152,6 @@ def test_alerts_and_the_openapi_document(api_url, person):
                  "/api/v1/failure-groups/{fingerprint}/retry", "/api/v1/queues/{queue}/peek", "/api/v1/audit"):
         assert path in doc["paths"], path
     assert doc["paths"]["/api/v1/tasks"]["get"]["summary"]
+    listed = {p["name"] for p in doc["paths"]["/api/tasks"]["get"]["parameters"]}
+    assert {"limit", "offset", "sort_by", "search"} <= listed
     assert "/api/v1/tasks" in requests.get(api_url + "/api/docs", timeout=10).text

@@ -182,10 +182,11 @@ def _parse(request: Request, body: bytes) -> tuple[dict[str, str], Any]:
     return params, parsed
 
 
-def endpoint(fn: Callable[[Call], Any]) -> Callable:
+def endpoint(fn: Callable[[Call], Any], query: tuple[str, ...] = ()) -> Callable:
     """A Starlette endpoint running `fn(call)` for an authenticated request (see the module docstring).
 
-    `fn` returns a JSON-able value (sent with status 200) or a Starlette `Response`.
+    `fn` returns a JSON-able value (sent with status 200) or a Starlette `Response`; `query` names
+    the parameters it reads (for the OpenAPI document).
     """
 
     async def route(request: Request) -> Response:
@@ -227,4 +228,5 @@ def endpoint(fn: Callable[[Call], Any]) -> Callable:
 
     route.__name__ = fn.__name__
     route.__doc__ = fn.__doc__
+    route.query = query
     return route

@@ -27,26 +27,29 @@ TITLE = "Celery console HTTP API"
 _PARAM = re.compile(r"{(\w+)(?::\w+)?}")
 
 
-def _operations() -> list[tuple[str, str, str, list[str]]]:
-    """(OpenAPI path, method, docstring, path parameter names) of every authenticated route."""
+def _operations() -> list[tuple[str, str, str, list[str], tuple[str, ...]]]:
+    """(OpenAPI path, method, docstring, path parameter names, query parameter names) of every
+    authenticated route."""
     out = []
     for route in (*flower.ROUTES, *console.ROUTES):
         path = _PARAM.sub(r"{\1}", route.path)
         for method in sorted(route.methods - {"HEAD"}):
             out.append((path, method.lower(), inspect.cleandoc(route.endpoint.__doc__ or ""),
-                        _PARAM.findall(route.path)))
+                        _PARAM.findall(route.path), getattr(route.endpoint, "query", ())))
     return out
 
 
 def openapi_document() -> dict:
-    """The OpenAPI 3.1 document of the API (paths, methods, summaries, path parameters, security)."""
+    """The OpenAPI 3.1 document of the API (paths, methods, summaries, path and query parameters,
+    security)."""
     paths: dict[str, dict] = {}
-    for path, method, doc, params in _operations():
+    for path, method, doc, params, query in _operations():
         summary, _, rest = doc.partition("\n")
         paths.setdefault(path, {})[method] = {
             "summary": summary, "description": doc,
             "tags": ["console" if path.startswith("/api/v1/") else "flower-compatible"],
-            "parameters": [{"name": p, "in": "path", "required": True, "schema": {"type": "string"}} for p in params],
+            "parameters": [{"name": p, "in": "path", "required": True, "schema": {"type": "string"}} for p in params]
+            + [{"name": q, "in": "query", "required": False, "schema": {"type": "string"}} for q in query],
             "responses": {"200": {"description": "OK (JSON)"}, "400": {"description": "bad input"},
                           "401": {"description": "no or bad credentials"},
                           "403": {"description": "role too low (audited), or the worker refused"},
@@ -66,10 +69,11 @@ async def _openapi(request: Request) -> JSONResponse:
 
 async def _docs(request: Request) -> HTMLResponse:
     rows = "".join(f"<tr><td><code>{m.upper()}</code></td><td><code>{html.escape(p)}</code></td>"
-                   f"<td><pre>{html.escape(d)}</pre></td></tr>" for p, m, d, _ in _operations())
+                   f"<td><pre>{html.escape(d)}</pre></td></tr>" for p, m, d, _, _ in _operations())
     return HTMLResponse(f"<!doctype html><meta charset=utf-8><title>{TITLE}</title><h1>{TITLE}</h1>"
                         f"<p>Send <code>Authorization: Bearer &lt;token&gt;</code> (<code>python -m app tokens add "
-                        f"NAME</code>) or HTTP Basic. Machine-readable: <a href=/api/openapi.json>/api/openapi.json</a>."
+                        f"NAME</code>) or HTTP Basic. Machine-readable: "
+                        f"<a href=/api/openapi.json>/api/openapi.json</a>."
                         f"</p><table border=1 cellpadding=4>{rows}</table>")
 
 
