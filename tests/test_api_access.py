@@ -247,3 +247,23 @@ def test_the_api_sits_beside_the_pages_and_imports_no_streamlit_code():
     assert "app.ui" not in graph["app.api"] and "app.api" not in graph.get("app.ui", set())
     assert {"app.access", "app.monitor", "app.store", "app.runtime"} <= graph["app.api"]
     assert not any("app.api" in targets for node, targets in graph.items() if node != "app.__main__")
+
+
+def test_rate_limit_answers_429_with_retry_after(person):
+    from starlette.testclient import TestClient
+
+    from app.api.server import build_app
+    from app.runtime import Runtime
+
+    rt = Runtime(Settings(API_RATE_LIMIT_PER_MIN=2))
+    _, token = person("viewer")
+    try:
+        with TestClient(build_app(rt)) as http:
+            bearer = {"Authorization": f"Bearer {token}"}
+            answers = [http.get("/api/v1/whoami", headers=bearer) for _ in range(5)]  # 2 a window: 5 span two
+            codes = [a.status_code for a in answers]
+            assert codes[0] == 200 and set(codes) == {200, 429} and codes.count(200) <= 4
+            limited = next(a for a in answers if a.status_code == 429)
+            assert 1 <= int(limited.headers["Retry-After"]) <= 61 and "requests this minute" in limited.json()["error"]
+    finally:
+        rt.close()
