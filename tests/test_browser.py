@@ -43,6 +43,7 @@ def stack(tmp_path_factory):
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATA_DIR")}
     env.update(DATA_DIR=str(data), REDIS_EMBEDDED_PORT=str(rport), PORT=str(cport),
                SMTP_SINK_PORT=str(redis_server.free_port()), METRICS_PORT=str(redis_server.free_port()),
+               API_PORT=str(redis_server.free_port()),
                LOGLEVEL="WARNING", CONSOLE_AUTH="accounts", CONSOLE_PASSWORD=ADMIN_PASSWORD,
                SIGNIN_MAX_FAILURES="3", SIGNIN_DELAY_BASE_S="600")
     redis_url = redis_server.embedded_url(rport, redis_server.embedded_password(data))
