@@ -260,6 +260,8 @@ def test_repeated_failed_sign_ins_are_throttled(stack, browser):
 def test_ctrl_c_stops_every_process(stack):
     proc = stack["proc"]
     assert proc.poll() is None  # the stack was still running
+    api = f"http://127.0.0.1:{stack['env']['API_PORT']}"
+    wait_for(lambda: _get(api + "/api/openapi.json") == 200, timeout_s=60, interval_s=0.5)  # the api process
     os.killpg(proc.pid, signal.SIGINT)
     # A clean stop on Ctrl-C: 0, or 130 (128 + SIGINT, the shell convention honcho follows); a crash
     # or a hang (TimeoutExpired after 40 s) fails.
