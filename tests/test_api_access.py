@@ -267,3 +267,19 @@ def test_rate_limit_answers_429_with_retry_after(person):
             assert 1 <= int(limited.headers["Retry-After"]) <= 61 and "requests this minute" in limited.json()["error"]
     finally:
         rt.close()
+
+
+def test_basic_auth_checks_the_password_once_a_minute_until_it_changes(api_url, redis_client, person):
+    name, _ = person("operator", "first pass word")
+    sign_ins = lambda: len(audit.read(redis_client, audit.AuditFilter(who=name, action="sign_in"), 50))  # noqa: E731
+    for _ in range(3):
+        assert requests.get(api_url + "/api/v1/whoami", auth=(name, "first pass word"), timeout=10).status_code == 200
+    assert sign_ins() == 1  # one argon2 check and one sign-in entry, then recognised
+    accounts.set_role(redis_client, ADMIN, name, "viewer")
+    demoted = requests.get(api_url + "/api/v1/whoami", auth=(name, "first pass word"), timeout=10)
+    assert demoted.json()["role"] == "viewer"
+    accounts.set_password(redis_client, ADMIN, name, "second pass word")
+    assert requests.get(api_url + "/api/v1/whoami", auth=(name, "first pass word"), timeout=10).status_code == 401
+    assert requests.get(api_url + "/api/v1/whoami", auth=(name, "second pass word"), timeout=10).status_code == 200
+    accounts.remove(redis_client, ADMIN, name)
+    assert requests.get(api_url + "/api/v1/whoami", auth=(name, "second pass word"), timeout=10).status_code == 401

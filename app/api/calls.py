@@ -50,6 +50,8 @@ class Context:
         self._runtime = runtime
         self._lock = threading.Lock()
         self._broker = None
+        #: Basic credentials verified in the last minute (`app.api.auth.RecentBasic`).
+        self.recent_basic = auth.RecentBasic()
 
     @property
     def runtime(self):
@@ -195,7 +197,7 @@ def endpoint(fn: Callable[[Call], Any], query: tuple[str, ...] = ()) -> Callable
             body = await request.body()
             peer = request.client.host if request.client else ""
             who = await run_in_threadpool(auth.authenticate, ctx.redis, ctx.settings,
-                                          request.headers.get("authorization"), peer)
+                                          request.headers.get("authorization"), peer, ctx.recent_basic)
             params, parsed = _parse(request, body)
             call = Call(who, ctx, dict(request.path_params), params, body, parsed, request.method,
                         dict(request.headers))
