@@ -166,7 +166,7 @@ def test_viewer_is_refused_every_change_and_each_refusal_is_audited(api_url, red
                ("/api/v1/queues/default_queue/pause", {}), ("/api/v1/tasks/{t}/retry", {})]
     task_id = f"viewer-{uuid.uuid4().hex[:8]}"
     writer.write_batch(redis_client, [(task_id, "FAILURE", {"exception": "ValueError('x')"}, time.time(),
-                                       {"name": "app.tasks.maintenance_tasks.health_check"})])
+                                       {"name": "app.tests.api_viewer"})])
     worker = "celery@tests-api-viewer"
     worker_store.record_heartbeat(redis_client, worker, {"status": "online", "queues": "[]"}, time.time(), True)
     for path, params in changes:

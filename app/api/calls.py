@@ -48,8 +48,9 @@ class Context:
 
     def __init__(self, runtime=None):
         self._runtime = runtime
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._broker = None
+        self._imported = False
         #: Basic credentials verified in the last minute (`app.api.auth.RecentBasic`).
         self.recent_basic = auth.RecentBasic()
 
@@ -71,8 +72,14 @@ class Context:
 
     @property
     def celery(self):
+        """The runtime's Celery app, its task modules imported once (under the lock: importing
+        registers tasks, which must not happen while another request iterates the registry)."""
         app = self.runtime.celery
-        app.loader.import_default_modules()
+        if not self._imported:
+            with self._lock:
+                if not self._imported:
+                    app.loader.import_default_modules()
+                    self._imported = True
         return app
 
     @property

@@ -57,7 +57,7 @@ def _require_worker(call: Call, name: str | None) -> str:
 
 
 def _registered(call: Call) -> list[str]:
-    return sorted(n for n in call.ctx.celery.tasks if not n.startswith("celery."))
+    return sorted(n for n in list(call.ctx.celery.tasks) if not n.startswith("celery."))
 
 
 def list_workers(call: Call):
