@@ -193,6 +193,12 @@ def test_routes_agree_with_flower_on_status_keys_and_types(pair, celery_worker, 
     assert f.status_code == c.status_code, (f.text, c.text)
     f, c = pair.both("POST", f"/api/worker/pool/grow/{worker}", params={"n": "1"})
     assert f.status_code == c.status_code, (f.text, c.text)
+    from app.monitor import actions, remote_control
+    from app.store.clients import redis_from_url
+
+    with redis_from_url(os.environ["REDIS_URL"]) as client:  # leave the session worker's limits as found
+        actions.set_rate_limit(celery_app, client, HEALTH, "", identity.system("tests"))
+        remote_control.set_time_limit(celery_app, client, HEALTH, None, None, identity.system("tests"))
     for route in ("shutdown", "pool/restart", "pool/grow", "pool/shrink", "queue/add-consumer"):
         f, c = pair.both("POST", f"/api/worker/{route}/nobody@nowhere", params={"queue": "q", "min": 1, "max": 2})
         assert f.status_code == c.status_code == 404, route
