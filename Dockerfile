@@ -7,5 +7,5 @@ RUN pip install --no-cache-dir -r requirements.txt
 COPY . .
 RUN useradd --create-home console && mkdir -p /data && chown console /data
 USER console
-EXPOSE 8501 5555
+EXPOSE 8501 5555 5556
 CMD ["streamlit", "run", "streamlit_app.py", "--server.port", "8501", "--server.address", "0.0.0.0"]

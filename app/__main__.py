@@ -1,7 +1,7 @@
 """`python -m app` (what `make run` calls): bring up Redis, workers, beat and the console.
 
 Commands: none (or ``run``) starts the stack; ``users ...`` manages console accounts
-(`app.access.cli`). Anything else prints the usage and exits with status 2, before anything starts.
+(`app.access.cli`); ``tokens ...`` manages people's HTTP API tokens (`app.access.token_cli`). Anything else prints the usage and exits with status 2, before anything starts.
 
 Processes are run by supervisord (app/launcher/supervise.py): a process that exits is restarted,
 the rest keep running; Ctrl-C stops them in stages (console and beat, then workers with a warm
@@ -21,6 +21,8 @@ def parser() -> argparse.ArgumentParser:
     commands.add_parser("run", help="start Redis, workers, beat and the console under supervisord (the default)")
     commands.add_parser("users", help="manage console accounts: add NAME --role R | list | remove NAME | "
                                       "passwd NAME [--role R]", add_help=False)
+    commands.add_parser("tokens", help="HTTP API tokens: add NAME [--role R] [--expires 30d] | list [NAME] | "
+                                       "revoke NAME|TOKEN_ID", add_help=False)
     return p
 
 
@@ -33,6 +35,10 @@ def main(argv: list[str] | None = None) -> int:
         from app.access import cli
 
         return cli.main(argv[1:])
+    if args.command == "tokens":  # python -m app tokens add|list|revoke ...
+        from app.access import token_cli
+
+        return token_cli.main(argv[1:])
     if argv[1:]:
         parser().error(f"unexpected arguments after 'run': {' '.join(argv[1:])}")
     return run()

@@ -70,6 +70,13 @@ class Settings(BaseSettings):
     # Monitor: the Prometheus endpoint.
     METRICS_PORT: int = 9808
     METRICS_LOCAL_ONLY: bool = True
+    # HTTP API (`python -m app.api`): port and bind address (loopback unless sign-in is configured,
+    # as the console), requests per token (or Basic-auth account) per fixed 60 s window, and the
+    # most tasks one Flower-compatible /api/tasks call returns (Flower keeps 10,000 in memory).
+    API_PORT: int = 5556
+    API_ADDRESS: str = "127.0.0.1"
+    API_RATE_LIMIT_PER_MIN: int = Field(default=600, ge=1)
+    API_TASKS_MAX: int = Field(default=10_000, ge=1)
     # Celery-event ingester: the broker whose events fill the history (default: the
     # console's own broker), queue names to measure depth for (comma-separated; queues seen in
     # events or active_queues replies are added), and whether to broadcast enable_events to running

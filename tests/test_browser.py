@@ -45,6 +45,7 @@ def running_stack(data, extra_env: dict | None = None):
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATA_DIR")}
     env.update(DATA_DIR=str(data), REDIS_EMBEDDED_PORT=str(rport), PORT=str(cport),
                SMTP_SINK_PORT=str(redis_server.free_port()), METRICS_PORT=str(redis_server.free_port()),
+               API_PORT=str(redis_server.free_port()),
                LOGLEVEL="WARNING", CONSOLE_AUTH="accounts", CONSOLE_PASSWORD=ADMIN_PASSWORD,
                SIGNIN_MAX_FAILURES="3", SIGNIN_DELAY_BASE_S="600", **(extra_env or {}))
     redis_url = redis_server.embedded_url(rport, redis_server.embedded_password(data))
@@ -267,6 +268,8 @@ def test_repeated_failed_sign_ins_are_throttled(stack, browser):
 def test_ctrl_c_stops_every_process(stack):
     proc = stack["proc"]
     assert proc.poll() is None  # the stack was still running
+    api = f"http://127.0.0.1:{stack['env']['API_PORT']}"
+    wait_for(lambda: _get(api + "/api/openapi.json") == 200, timeout_s=60, interval_s=0.5)  # the api process
     os.killpg(proc.pid, signal.SIGINT)
     # A clean stop on Ctrl-C: 0, or 130 (128 + SIGINT, the shell convention honcho follows); a crash
     # or a hang (TimeoutExpired after 40 s) fails.

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from app.access.roles import Role
 
 #: How an identity was established (`Identity.auth_method`).
-AUTH_METHODS = ("none", "password", "accounts", "oidc", "proxy", "cli", "system")
+AUTH_METHODS = ("none", "password", "accounts", "oidc", "proxy", "cli", "system", "token")
 
 
 @dataclass(frozen=True)

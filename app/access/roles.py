@@ -1,9 +1,9 @@
 """Roles and the table of state-changing actions with the least role that may do each.
 
 Three roles, each including the one below it: viewer (read-only) < operator (submit tasks on every
-page, revoke/retry/terminate one task, run a schedule now, cancel a scheduled e-mail) < admin (purge,
-bulk actions, pool/consumer/rate-limit/time-limit changes, worker shutdown, schedule
-create/edit/enable/disable/delete, user management).
+page, revoke/retry/terminate/abort one task, run a schedule now, cancel a scheduled e-mail) < admin
+(purge, bulk actions, pool/consumer/rate-limit/time-limit changes, worker shutdown, schedule
+create/edit/enable/disable/delete, user and API token management).
 
 Adding a state-changing action anywhere in the console: add its name here, then run it through
 `app.access.act` (or `app.ui.access.submit` for a task submit). An action missing from `ACTIONS` is
@@ -66,6 +66,7 @@ ACTIONS: MappingProxyType[str, Role] = MappingProxyType({
     "email_cancel": Role.OPERATOR,
     "workflow_save": Role.OPERATOR,
     "workflow_delete": Role.OPERATOR,
+    "abort": Role.OPERATOR,
     # admin: many tasks at once, workers and queues, schedule changes, users
     "bulk_revoke": Role.ADMIN,
     "bulk_terminate": Role.ADMIN,
@@ -97,6 +98,8 @@ ACTIONS: MappingProxyType[str, Role] = MappingProxyType({
     "user_passwd": Role.ADMIN,
     "user_role": Role.ADMIN,
     "user_sessions_end": Role.ADMIN,
+    "api_token_add": Role.ADMIN,
+    "api_token_revoke": Role.ADMIN,
 })
 
 #: Events that are audited but need no role (they happen before or around a session).

@@ -1,7 +1,7 @@
 """Start-up refusals: settings that would expose the console, or cannot work, stop `python -m app`
 (and the console page) with a message naming the setting to change.
 
-Rules: with no sign-in configured, the console (CONSOLE_ADDRESS) and the
+Rules: with no sign-in configured, the console (CONSOLE_ADDRESS), the HTTP API (API_ADDRESS) and the
 metrics endpoint (METRICS_LOCAL_ONLY) stay on the loopback interface; an empty CONSOLE_PASSWORD is
 refused, not taken as "no password"; each sign-in mode has the settings it needs.
 """
@@ -49,6 +49,10 @@ def problems(settings: Settings) -> list[str]:
             out.append(f"CONSOLE_ADDRESS={settings.CONSOLE_ADDRESS} would open the console to the network "
                        f"without sign-in: set CONSOLE_AUTH (accounts, oidc or proxy) or CONSOLE_PASSWORD, "
                        f"or keep CONSOLE_ADDRESS=127.0.0.1.")
+        if not is_loopback(settings.API_ADDRESS):
+            out.append(f"API_ADDRESS={settings.API_ADDRESS} would open the HTTP API to the network without "
+                       f"sign-in configured: set CONSOLE_AUTH (accounts, oidc or proxy) or CONSOLE_PASSWORD, "
+                       f"or keep API_ADDRESS=127.0.0.1.")
         if not settings.METRICS_LOCAL_ONLY:
             out.append("METRICS_LOCAL_ONLY=false would open the metrics endpoint to the network without "
                        "sign-in configured: set CONSOLE_AUTH (or CONSOLE_PASSWORD), or keep "

@@ -4,7 +4,7 @@ when they are needed. Pure planning (no processes started here), so it is easy t
 Each process belongs to a *stage* (`STAGES`, `stage_of`): supervisord starts the stages in order and
 stops them in reverse, one stage at a time, waiting up to the stage's stop wait before SIGKILL:
 
-    start:  store (redis) -> mail (smtp_sink) -> workers (worker_*) -> services (metrics, others) -> front (console, beat)
+    start:  store (redis) -> mail (smtp_sink) -> workers (worker_*) -> services (metrics, api, others) -> front (console, beat)
     stop:   front -> services -> workers (warm shutdown, up to WORKER_STOP_WAIT_S) -> mail -> store
 
 Adding a process: one line in the Procfile. It joins the "services" stage unless its name is listed
@@ -192,9 +192,14 @@ def plan(settings: Settings, explicit_redis: bool, procfile: Path = ROOT / "Proc
         p.notes.append(f"Metrics: port {settings.METRICS_PORT} is in use, endpoint not started (set METRICS_PORT)")
     else:
         p.notes.append(f"Metrics: http://localhost:{settings.METRICS_PORT}/metrics")
+    if not port_free(settings.API_PORT):
+        del p.processes["api"]
+        p.notes.append(f"API: port {settings.API_PORT} is in use, HTTP API not started (set API_PORT)")
+    else:
+        p.notes.append(f"API: http://localhost:{settings.API_PORT}/api/docs (python -m app tokens add NAME)")
     if settings.PROCESSES:
         wanted = [n.strip() for n in settings.PROCESSES.split(",") if n.strip()]
-        unknown = [n for n in wanted if n not in p.processes and n not in ("redis", "smtp_sink", "metrics")]
+        unknown = [n for n in wanted if n not in p.processes and n not in ("redis", "smtp_sink", "metrics", "api")]
         if unknown:
             p.errors.append(f"PROCESSES names unknown process(es) {', '.join(unknown)}; known: "
                             f"{', '.join(p.processes)}.")
@@ -207,7 +212,8 @@ def plan(settings: Settings, explicit_redis: bool, procfile: Path = ROOT / "Proc
     # X-Forwarded-For is read by the console itself, only from PROXY_TRUSTED_ADDRESSES (app.ui.auth).
     p.env.update(REDIS_URL=url, PATH=f"{bindir}{os.pathsep}{p.env.get('PATH', '')}",
                  CONSOLE_ADDRESS=settings.CONSOLE_ADDRESS, FORWARDED_ALLOW_IPS="",
-                 CONSOLE_PORT=str(settings.PORT), MAX_UPLOAD_MB=str(settings.MAX_UPLOAD_MB),
+                 CONSOLE_PORT=str(settings.PORT), API_PORT=str(settings.API_PORT),
+                 API_ADDRESS=settings.API_ADDRESS, MAX_UPLOAD_MB=str(settings.MAX_UPLOAD_MB),
                  DATA_DIR=str(Path(settings.DATA_DIR).resolve()), PYTHONUNBUFFERED="1")
     if settings.auth_mode == "oidc":  # st.login reads its client from a secrets file we write
         from app.launcher import streamlit_secrets

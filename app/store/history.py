@@ -373,6 +373,17 @@ def fields_and_children(client, task_ids: list[str],
     return list(zip(replies[0::2], replies[1::2]))
 
 
+def first_seen(client, task_ids: list[str]) -> list[float | None]:
+    """Each task's first-seen time (epoch s; the score `list_tasks` pages by), None when it is no
+    longer indexed: one pipelined ZSCORE per id, one round trip (none for no ids)."""
+    if not task_ids:
+        return []
+    pipe = client.pipeline(transaction=False)
+    for tid in task_ids:
+        pipe.zscore(keys.TASKS_ALL, tid)
+    return [None if v is None else float(v) for v in pipe.execute()]
+
+
 def children_of_each(client, ids: list[str]) -> list[set[str]]:
     """The children set of each of `ids` (task or group ids), in order: one pipelined round trip."""
     if not ids:

@@ -43,6 +43,16 @@ Access (written and read by `app.access`):
 - ``cc:session:handoff:<sha256>`` string, a session token waiting to be set as an HttpOnly cookie
                                   by the console's own route (60 s, taken once).
 
+HTTP API tokens (`app.store.api_tokens`):
+
+- ``cc:apitokens``                hash, token id -> JSON ``{owner, role, created_at, expires_at,
+                                  digest, created_by}`` (no expiry; an expired entry is dropped when
+                                  listed).
+- ``cc:apitoken:<sha256>``        string, the token id of the token whose SHA-256 (hex) is <sha256>;
+                                  expires with the token.
+- ``cc:apirate:<subject>:<n>``    integer, requests of one token or account in fixed window <n>
+                                  (epoch seconds // window); expires after two windows.
+
 Workers (written by `app.telemetry.heartbeat` and the event ingester, read through `app.store.workers`):
 
 - ``cc:workers``              sorted set, hostname scored by its last heartbeat (epoch seconds).
@@ -134,6 +144,20 @@ def person_sessions(name: str) -> str:
 def session_handoff(code_sha256: str) -> str:
     """A one-time code (by its SHA-256) that the cookie route exchanges for a session token."""
     return f"{PREFIX}session:handoff:{code_sha256}"
+
+
+API_TOKENS = f"{PREFIX}apitokens"
+API_RATE_PREFIX = f"{PREFIX}apirate:"
+
+
+def api_token(digest: str) -> str:
+    """String: the id of the API token whose SHA-256 (hex) is `digest`."""
+    return f"{PREFIX}apitoken:{digest}"
+
+
+def api_rate(subject: str, window: int) -> str:
+    """Integer: requests of `subject` (a token id or ``basic:<name>``) in fixed window `window`."""
+    return f"{API_RATE_PREFIX}{subject}:{window}"
 
 
 def signin_failures(kind: str, value: str) -> str:

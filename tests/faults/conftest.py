@@ -55,6 +55,7 @@ class Stack:
         self.env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATA_DIR")}
         self.env.update(FAULT_ENV, DATA_DIR=str(data), REDIS_EMBEDDED_PORT=str(self.redis_port),
                         PORT=str(self.console_port), METRICS_PORT=str(redis_server.free_port()),
+                        API_PORT=str(redis_server.free_port()),
                         SMTP_HOST="127.0.0.1", SMTP_PORT=str(smtp_port), EMAIL_FROM="faults@example.com")
         self.proc: subprocess.Popen | None = None
         self.client = redis_from_url(self.redis_url)

@@ -1,0 +1,449 @@
+"""Flower 2.2's API routes, answered from the console's history and through its action layer.
+
+Same paths, methods, parameters, status codes and JSON keys as Flower 2.2 (flower/api/*.py), so a
+script written for Flower works against the console. Deliberate differences (README "HTTP API"):
+
+- Errors carry a JSON body ``{"error": message}`` (Flower: plain text); 401 without credentials
+  always (Flower: unless FLOWER_UNAUTHENTICATED_API); 403 also when the caller's role is too low.
+- ``/api/tasks`` reads the stored history (every task of the retention, not only those Flower saw
+  since it started); without ``limit`` it returns at most API_TASKS_MAX tasks; ``sort_by`` other
+  than the default newest-first order sorts the newest API_TASKS_MAX matching tasks; ``search``
+  takes words of the arguments, a task id, and ``state:``/``name:``/``worker:`` terms.
+- ``/api/workers`` is built from heartbeats (no ``inspect`` round trip; ``refresh`` is accepted and
+  changes nothing): see `app.api.flower_shapes`.
+- ``/api/task/rate-limit`` sets the limit on every worker (as the Monitor page does) and answers
+  with the named worker's reply; ``/api/task/revoke`` takes ``signal=SIGTERM`` only.
+- ``apply``/``async-apply``/``send-task`` pass only ``countdown``, ``eta``, ``expires``,
+  ``priority`` and ``queue`` (and ``timeout`` for apply) to Celery, and refuse other options (400);
+  ``send-task`` sends only names the console's app registers or the history has seen (else 404);
+  ``apply`` waits at most APPLY_WAIT_MAX_S.
+"""
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any
+
+from celery.result import AsyncResult
+from starlette.routing import Route
+
+from app.access import act
+from app.api import flower_shapes as shapes
+from app.api.calls import ApiError, Call, endpoint
+from app.monitor import actions, remote_control, workers
+from app.store import history
+
+SORT_KEYS = frozenset({"name", "state", "received", "started"})
+DATE_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
+APPLY_OPTIONS = frozenset({"countdown", "eta", "expires", "priority", "queue"})
+#: The longest ``/api/task/apply`` waits for a result (seconds).
+APPLY_WAIT_MAX_S = 300.0
+_SEARCH_FILTERS = MappingProxyType({"state": "state", "name": "name", "worker": "worker"})
+_SEARCH_TEXT = frozenset({"args", "kwargs", "result", "all", "uuid", "id"})
+
+
+# ---- workers ---------------------------------------------------------------------------------------
+
+def _known_workers(call: Call) -> set[str]:
+    return set(workers.hostnames(call.ctx.redis, 1000))
+
+
+def _require_worker(call: Call, name: str | None) -> str:
+    if not name or name not in _known_workers(call):
+        raise ApiError(404, f"Unknown worker '{name}'")
+    return name
+
+
+def _registered(call: Call) -> list[str]:
+    return sorted(n for n in list(call.ctx.celery.tasks) if not n.startswith("celery."))
+
+
+def list_workers(call: Call):
+    """GET /api/workers[?workername=&status=&refresh=]: workers as Flower's inspector shows them."""
+    call.typed("refresh", bool, False)
+    status = call.typed("status", bool, False)
+    name = call.arg("workername")
+    found = workers.list_workers(call.ctx.redis, call.ctx.settings.WORKER_OFFLINE_AFTER_S)
+    if status:
+        return {w.hostname: w.online for w in found}
+    if name and name not in {w.hostname for w in found}:
+        raise ApiError(404, f"Unknown worker '{name}'")
+    registered = _registered(call)
+    return {w.hostname: shapes.worker(w, registered if "heartbeat" in w.source else [])
+            for w in found if (w.online and not name) or w.hostname == name}
+
+
+def _reply_ok(replies: dict, worker: str) -> str | None:
+    reply = replies.get(worker) or {}
+    return reply.get("ok") if isinstance(reply, dict) else None
+
+
+def _reply_error(replies: dict, worker: str) -> str:
+    reply = replies.get(worker) or {}
+    return (reply.get("error") if isinstance(reply, dict) else None) or "Unknown reason"
+
+
+def shutdown(call: Call):
+    """POST /api/worker/shutdown/<worker>."""
+    name = _require_worker(call, call.path["worker"])
+    remote_control.shutdown_worker(call.ctx.celery, call.ctx.redis, name, call.who)
+    return {"message": "Shutting down!"}
+
+
+def pool_restart(call: Call):
+    """POST /api/worker/pool/restart/<worker>."""
+    name = _require_worker(call, call.path["worker"])
+    replies = remote_control.pool_restart(call.ctx.celery, call.ctx.redis, name, call.who)["replies"]
+    if _reply_ok(replies, name) is None:
+        raise ApiError(403, f"Failed to restart the '{name}' pool: {_reply_error(replies, name)}")
+    return {"message": f"Restarting '{name}' worker's pool"}
+
+
+def _pool_resize(call: Call, grow: bool):
+    name = _require_worker(call, call.path["worker"])
+    n = call.typed("n", int, 1)
+    if n < 1:
+        raise ApiError(400, f"n must be 1 or more, got {n}")
+    replies = actions.pool_resize(call.ctx.celery, call.ctx.redis, name, n if grow else -n, call.who)["replies"]
+    verb = "grow" if grow else "shrink"
+    if _reply_ok(replies, name) is None:
+        raise ApiError(403, f"Failed to {verb} '{name}' worker's pool: {_reply_error(replies, name)}")
+    return {"message": f"{'Growing' if grow else 'Shrinking'} '{name}' worker's pool by {n}"}
+
+
+def pool_grow(call: Call):
+    """POST /api/worker/pool/grow/<worker>?n=1."""
+    return _pool_resize(call, True)
+
+
+def pool_shrink(call: Call):
+    """POST /api/worker/pool/shrink/<worker>?n=1."""
+    return _pool_resize(call, False)
+
+
+def pool_autoscale(call: Call):
+    """POST /api/worker/pool/autoscale/<worker>?min=&max=."""
+    name = _require_worker(call, call.path["worker"])
+    low, high = call.typed("min", int, required=True), call.typed("max", int, required=True)
+    replies = remote_control.autoscale(call.ctx.celery, call.ctx.redis, name, low, high, call.who)["replies"]
+    if _reply_ok(replies, name) is None:
+        raise ApiError(403, f"Failed to autoscale '{name}' worker: {_reply_error(replies, name)}")
+    return {"message": f"Autoscaling '{name}' worker (min={low}, max={high})"}
+
+
+def _consumer(call: Call, add: bool):
+    name = _require_worker(call, call.path["worker"])
+    queue = call.arg("queue", required=True)
+    replies = actions.consumer(call.ctx.celery, call.ctx.redis, name, queue, add, call.who)["replies"]
+    ok = _reply_ok(replies, name)
+    if ok is None:
+        what = f"add '{queue}' consumer to" if add else f"cancel '{queue}' consumer from"
+        raise ApiError(403, f"Failed to {what} '{name}' worker: {_reply_error(replies, name)}")
+    return {"message": ok}
+
+
+def add_consumer(call: Call):
+    """POST /api/worker/queue/add-consumer/<worker>?queue=."""
+    return _consumer(call, True)
+
+
+def cancel_consumer(call: Call):
+    """POST /api/worker/queue/cancel-consumer/<worker>?queue=."""
+    return _consumer(call, False)
+
+
+# ---- tasks (read) ----------------------------------------------------------------------------------
+
+def _received_time(text: str | None) -> float | None:
+    if not text:
+        return None
+    try:
+        return time.mktime(datetime.strptime(text, "%Y-%m-%d %H:%M").timetuple())
+    except ValueError:
+        raise ApiError(400, "Invalid received_start or received_end, expected format 'YYYY-MM-DD HH:MM'") from None
+
+
+def _search(text: str | None) -> tuple[dict[str, str], str | None]:
+    """Flower's search text -> (filters, words for the history's search)."""
+    filters: dict[str, str] = {}
+    words: list[str] = []
+    for part in (text or "").split():
+        key, sep, value = part.partition(":")
+        if not sep:
+            words.append(part)
+        elif key.lower() in _SEARCH_FILTERS and value:
+            filters[_SEARCH_FILTERS[key.lower()]] = value
+        elif key.lower() in _SEARCH_TEXT and value:
+            words.append(value)
+        else:
+            raise ApiError(400, f"Unsupported search term {part!r}: use words, a task id, or state:, name:, "
+                                f"worker:, args:, kwargs: terms")
+    return filters, " ".join(words) or None
+
+
+def _all(value: str | None) -> str | None:
+    return None if value in (None, "", "All") else value
+
+
+def _sort_key(key: str):
+    def get(t: dict[str, Any]):
+        value = t.get(key)
+        return (value is None, value if value is not None else 0)
+    return get
+
+
+def list_tasks(call: Call):
+    """GET /api/tasks: Flower's task list (see the module docstring for the differences)."""
+    cap = call.ctx.settings.API_TASKS_MAX
+    limit = call.typed("limit", int, None)
+    offset = max(call.typed("offset", int, 0), 0)
+    sort_by = call.arg("sort_by")
+    if sort_by and sort_by.lstrip("-") not in SORT_KEYS:
+        raise ApiError(400, f"Invalid sort_by '{sort_by}', expected one of {', '.join(sorted(SORT_KEYS))}")
+    terms, words = _search(call.arg("search"))
+    state = _all(call.arg("state")) or terms.get("state")
+    flt = history.TaskFilter(state=shapes.FROM_FLOWER_STATE.get(state, state) if state else None,
+                             name=_all(call.arg("taskname")) or terms.get("name"),
+                             worker=_all(call.arg("workername")) or terms.get("worker"),
+                             since=_received_time(call.arg("received_start")),
+                             until=_received_time(call.arg("received_end")), search=words)
+    limit = cap if limit is None else max(0, min(limit, cap))
+    client = call.ctx.redis
+    if not sort_by:
+        page = history.list_tasks(client, flt, limit=limit, offset=offset) if limit else []
+    else:
+        window = history.list_tasks(client, flt, limit=cap, max_scan=max(20_000, cap))
+        key = _sort_key(sort_by.lstrip("-"))
+        window.sort(key=lambda t: key(shapes.task(t)), reverse=sort_by.startswith("-"))
+        page = window[offset:offset + limit]
+    kids = history.children_of_each(client, [t["id"] for t in page]) if page else []
+    return OrderedDict((t["id"], shapes.task(t, k)) for t, k in zip(page, kids))
+
+
+def task_types(call: Call):
+    """GET /api/task/types: every task name the history has seen."""
+    return {"task-types": history.task_names(call.ctx.redis)}
+
+
+def queue_lengths(call: Call):
+    """GET /api/queues/length: waiting messages of each monitored queue."""
+    depths = call.ctx.broker.depths(call.ctx.queue_names())
+    return {"active_queues": [{"name": q, "messages": n} for q, n in depths.ready.items()]}
+
+
+def task_info(call: Call):
+    """GET /api/task/info/<task id>: one task (404 when the history does not know it)."""
+    task_id = call.path["task_id"]
+    record = history.get_task(call.ctx.redis, task_id)
+    if not record:
+        raise ApiError(404, f"Unknown task '{task_id}'")
+    return shapes.task(record, history.children(call.ctx.redis, task_id))
+
+
+def _result_fields(result, response: dict[str, Any]) -> dict[str, Any]:
+    value = result.result
+    if isinstance(value, BaseException) or not _jsonable(value):
+        value = repr(value)
+    response["result"] = value
+    if result.state == "FAILURE":
+        response["traceback"] = result.traceback
+    return response
+
+
+def _jsonable(value) -> bool:
+    import json
+
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def task_result(call: Call):
+    """GET /api/task/result/<task id>[?timeout=s]: state, and the result once ready."""
+    from celery.exceptions import TimeoutError as CeleryTimeout
+
+    task_id = call.path["task_id"]
+    timeout = call.typed("timeout", float, None)
+    result = AsyncResult(task_id, app=call.ctx.celery)
+    response = {"task-id": task_id, "state": result.state}
+    if timeout:
+        try:
+            result.get(timeout=min(timeout, APPLY_WAIT_MAX_S), propagate=False)
+        except CeleryTimeout:
+            return response
+        response["state"] = result.state
+        return _result_fields(result, response)
+    if result.ready():
+        return _result_fields(result, response)
+    return response
+
+
+# ---- tasks (change) --------------------------------------------------------------------------------
+
+def _task_options(call: Call, extra: frozenset[str] = frozenset()) -> tuple[list, dict, dict[str, Any]]:
+    body = call.json_body if call.json_body is not None else {}
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid options")
+    body = dict(body)
+    args, kwargs = body.pop("args", []), body.pop("kwargs", {})
+    if not isinstance(args, (list, tuple)):
+        raise ApiError(400, "args must be an array")
+    if not isinstance(kwargs, dict):
+        raise ApiError(400, "kwargs must be an object")
+    unknown = sorted(set(body) - APPLY_OPTIONS - extra)
+    if unknown:
+        raise ApiError(400, f"Unsupported option(s) {', '.join(unknown)}: the console passes "
+                            f"{', '.join(sorted(APPLY_OPTIONS | extra))}")
+    try:
+        if "eta" in body:
+            body["eta"] = datetime.strptime(str(body["eta"]), DATE_FORMAT)
+        if "countdown" in body:
+            body["countdown"] = float(body["countdown"])
+        if "expires" in body:
+            try:
+                body["expires"] = float(body["expires"])
+            except ValueError:
+                body["expires"] = datetime.strptime(str(body["expires"]), DATE_FORMAT)
+        if "priority" in body:
+            body["priority"] = int(body["priority"])
+        if "timeout" in body and body["timeout"] is not None:
+            body["timeout"] = float(body["timeout"])
+    except (TypeError, ValueError):
+        raise ApiError(400, "Invalid option") from None
+    return list(args), kwargs, body
+
+
+def _submit(call: Call, name: str, send, args: list, kwargs: dict, options: dict[str, Any]):
+    """Publish as the caller: checked and audited as "submit" (target: the task name), like a page's submit."""
+    from app import priority
+
+    options.setdefault("priority", priority.for_app(call.ctx.celery, priority.DEFAULT_LEVEL))
+    with act(call.ctx.redis, call.who, "submit", name) as a:
+        result = send(args=args, kwargs=kwargs, **options)
+        a.detail["task_id"] = result.id
+        if options.get("queue"):
+            a.detail["queue"] = options["queue"]
+    return result
+
+
+def _registered_task(call: Call, name: str):
+    task = call.ctx.celery.tasks.get(name)
+    if task is None:
+        raise ApiError(404, f"Unknown task '{name}'")
+    return task
+
+
+def task_apply(call: Call):
+    """POST /api/task/apply/<task name>: send and wait for the result (at most APPLY_WAIT_MAX_S)."""
+    from celery.exceptions import TimeoutError as CeleryTimeout
+
+    name = call.path["name"]
+    args, kwargs, options = _task_options(call, frozenset({"timeout"}))
+    task = _registered_task(call, name)
+    timeout = options.pop("timeout", None)
+    result = _submit(call, name, task.apply_async, args, kwargs, options)
+    response: dict[str, Any] = {"task-id": result.id}
+    try:
+        result.get(propagate=False, timeout=min(timeout or APPLY_WAIT_MAX_S, APPLY_WAIT_MAX_S))
+    except CeleryTimeout:
+        response["state"] = result.state
+        return response
+    _result_fields(result, response)
+    response["state"] = result.state
+    return response
+
+
+def task_async_apply(call: Call):
+    """POST /api/task/async-apply/<task name>: send; answers the id and state at once."""
+    name = call.path["name"]
+    args, kwargs, options = _task_options(call)
+    result = _submit(call, name, _registered_task(call, name).apply_async, args, kwargs, options)
+    return {"task-id": result.id, "state": result.state}
+
+
+def task_send(call: Call):
+    """POST /api/task/send-task/<task name>: send by name (registered, or seen in the history)."""
+    name = call.path["name"]
+    args, kwargs, options = _task_options(call)
+    app = call.ctx.celery
+    if name not in app.tasks and name not in set(history.task_names(call.ctx.redis)):
+        raise ApiError(404, f"Unknown task '{name}'")
+    result = _submit(call, name, lambda **kw: app.send_task(name, **kw), args, kwargs, options)
+    return {"task-id": result.id, "state": result.state}
+
+
+def task_abort(call: Call):
+    """POST /api/task/abort/<task id>: mark it aborted for an AbortableTask."""
+    task_id = call.path["task_id"]
+    remote_control.abort(call.ctx.celery, call.ctx.redis, task_id, call.who)
+    return {"message": f"Aborted '{task_id}'"}
+
+
+def task_revoke(call: Call):
+    """POST /api/task/revoke/<task id>[?terminate=true]."""
+    task_id = call.path["task_id"]
+    terminate = call.typed("terminate", bool, False)
+    signal = call.arg("signal", "SIGTERM")
+    if signal.upper() not in ("SIGTERM", "TERM"):
+        raise ApiError(400, f"signal {signal!r}: the console terminates with SIGTERM only")
+    actions.revoke(call.ctx.celery, call.ctx.redis, task_id, call.who, terminate=terminate)
+    return {"message": f"Revoked '{task_id}'"}
+
+
+def _task_and_worker(call: Call) -> tuple[str, str]:
+    name = call.path["name"]
+    worker = call.arg("workername", required=True)
+    _registered_task(call, name)
+    return name, _require_worker(call, worker)
+
+
+def task_timeout(call: Call):
+    """POST /api/task/timeout/<task name> with soft=&hard=&workername=."""
+    name, worker = _task_and_worker(call)
+    hard, soft = call.typed("hard", float, None), call.typed("soft", float, None)
+    replies = remote_control.set_time_limit(call.ctx.celery, call.ctx.redis, name, soft, hard, call.who,
+                                            hostname=worker)["replies"]
+    ok = _reply_ok(replies, worker)
+    if ok is None:
+        raise ApiError(403, f"Failed to set timeouts: '{_reply_error(replies, worker)}'")
+    return {"message": ok}
+
+
+def task_rate_limit(call: Call):
+    """POST /api/task/rate-limit/<task name> with ratelimit=&workername=."""
+    ratelimit = call.arg("ratelimit", required=True)
+    name, worker = _task_and_worker(call)
+    replies = actions.set_rate_limit(call.ctx.celery, call.ctx.redis, name, ratelimit, call.who)["replies"]
+    ok = _reply_ok(replies, worker)
+    if ok is None:
+        raise ApiError(403, f"Failed to set rate limit: '{_reply_error(replies, worker)}'")
+    return {"message": ok}
+
+
+ROUTES = (
+    Route("/api/workers", endpoint(list_workers, ("workername", "status", "refresh")), methods=["GET"]),
+    Route("/api/worker/shutdown/{worker:path}", endpoint(shutdown), methods=["POST"]),
+    Route("/api/worker/pool/restart/{worker:path}", endpoint(pool_restart), methods=["POST"]),
+    Route("/api/worker/pool/grow/{worker:path}", endpoint(pool_grow, ("n",)), methods=["POST"]),
+    Route("/api/worker/pool/shrink/{worker:path}", endpoint(pool_shrink, ("n",)), methods=["POST"]),
+    Route("/api/worker/pool/autoscale/{worker:path}", endpoint(pool_autoscale, ("min", "max")), methods=["POST"]),
+    Route("/api/worker/queue/add-consumer/{worker:path}", endpoint(add_consumer, ("queue",)), methods=["POST"]),
+    Route("/api/worker/queue/cancel-consumer/{worker:path}", endpoint(cancel_consumer, ("queue",)), methods=["POST"]),
+    Route("/api/tasks", endpoint(list_tasks, ("limit", "offset", "sort_by", "workername", "taskname", "state",
+                                              "received_start", "received_end", "search")), methods=["GET"]),
+    Route("/api/task/types", endpoint(task_types), methods=["GET"]),
+    Route("/api/queues/length", endpoint(queue_lengths), methods=["GET"]),
+    Route("/api/task/info/{task_id:path}", endpoint(task_info), methods=["GET"]),
+    Route("/api/task/result/{task_id:path}", endpoint(task_result, ("timeout",)), methods=["GET"]),
+    Route("/api/task/apply/{name:path}", endpoint(task_apply), methods=["POST"]),
+    Route("/api/task/async-apply/{name:path}", endpoint(task_async_apply), methods=["POST"]),
+    Route("/api/task/send-task/{name:path}", endpoint(task_send), methods=["POST"]),
+    Route("/api/task/abort/{task_id:path}", endpoint(task_abort), methods=["POST"]),
+    Route("/api/task/timeout/{name:path}", endpoint(task_timeout, ("soft", "hard", "workername")), methods=["POST"]),
+    Route("/api/task/rate-limit/{name:path}", endpoint(task_rate_limit, ("ratelimit", "workername")), methods=["POST"]),
+    Route("/api/task/revoke/{task_id:path}", endpoint(task_revoke, ("terminate", "signal")), methods=["POST"]),
+)
