@@ -287,3 +287,11 @@ def test_pages_are_short_scripts_that_import_neither_redis_nor_the_celery_entry_
                       or m.startswith("config.celery_config.")]
     assert too_long == {}, f"pages over {PAGE_MAX_LINES} lines: {too_long}"
     assert offenders == []
+
+
+def test_lua_lives_in_lua_files():
+    """Server-side scripts sit in ``.lua`` files beside the module that runs them (read once, at
+    import), not in Python strings: a reader finds every script by its extension."""
+    offenders = [path.relative_to(ROOT).as_posix() for path in _source_files() if "redis.call(" in path.read_text()]
+    assert offenders == []
+    assert sorted(p.name for p in (ROOT / "app").rglob("*.lua"))  # the scripts are there

@@ -20,6 +20,7 @@ of the current window. Every function raises what redis-py raises when Redis fai
 """
 from __future__ import annotations
 
+from pathlib import Path
 import hashlib
 import json
 import time
@@ -27,18 +28,7 @@ from typing import Any
 
 from app.store import keys
 
-_LOOKUP = """
-local id = redis.call('GET', KEYS[1])
-if not id then return {} end
-local rec = redis.call('HGET', KEYS[2], id)
-if not rec then return {} end
-local owner = cjson.decode(rec)['owner']
-local account = redis.call('HGET', KEYS[3], owner) or false
-local rate_key = ARGV[1] .. id .. ':' .. ARGV[2]
-local n = redis.call('INCR', rate_key)
-if n == 1 then redis.call('EXPIRE', rate_key, tonumber(ARGV[3])) end
-return {id, rec, account, n}
-"""
+_LOOKUP = Path(__file__).with_name("api_tokens_lookup.lua").read_text(encoding="utf-8")
 
 
 def digest(token: str) -> str:

@@ -9,6 +9,7 @@
 """
 from __future__ import annotations
 
+from pathlib import Path
 import time
 
 from app.store import keys
@@ -41,8 +42,8 @@ def is_cancelled(client, task_id: str) -> bool:
     return bool(client.exists(keys.mail_cancelled(task_id)))
 
 
-_RENEW_LUA = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0"
-_RELEASE_LUA = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+_RENEW_LUA = Path(__file__).with_name("mail_renew.lua").read_text(encoding="utf-8")
+_RELEASE_LUA = Path(__file__).with_name("mail_release.lua").read_text(encoding="utf-8")
 
 
 def take_claim(client, task_id: str, recipient: str, token: str, lease_ms: int) -> bool:

@@ -20,6 +20,7 @@ the person's account record together. Every function raises what redis-py raises
 """
 from __future__ import annotations
 
+from pathlib import Path
 import hashlib
 import secrets
 import time
@@ -30,34 +31,11 @@ from app.store import keys
 #: Seconds a cookie hand-off code stays valid.
 HANDOFF_TTL_S = 60
 
-_CHECK = """
-local s = redis.call('HGETALL', KEYS[1])
-if #s == 0 then return {} end
-local name
-for i = 1, #s, 2 do if s[i] == 'name' then name = s[i + 1] end end
-local account = false
-if name then account = redis.call('HGET', KEYS[2], name) end
-return {s, account}
-"""
+_CHECK = Path(__file__).with_name("sessions_check.lua").read_text(encoding="utf-8")
 
-_END = """
-local name = redis.call('HGET', KEYS[1], 'name')
-local n = redis.call('DEL', KEYS[1])
-if name then redis.call('SREM', ARGV[1] .. name, ARGV[2]) end
-return n
-"""
+_END = Path(__file__).with_name("sessions_end.lua").read_text(encoding="utf-8")
 
-_END_ALL = """
-local ids = redis.call('SMEMBERS', KEYS[1])
-local n = 0
-for _, sha in ipairs(ids) do
-  if ARGV[2] == '' or sha ~= ARGV[2] then
-    n = n + redis.call('DEL', ARGV[1] .. sha)
-    redis.call('SREM', KEYS[1], sha)
-  end
-end
-return n
-"""
+_END_ALL = Path(__file__).with_name("sessions_end_all.lua").read_text(encoding="utf-8")
 
 
 def digest(token: str) -> str:

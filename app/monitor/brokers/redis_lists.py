@@ -17,6 +17,7 @@ redis.RedisError when it cannot be reached; `app.monitor.brokers.redis.RedisBrok
 """
 from __future__ import annotations
 
+from pathlib import Path
 import json
 import time
 from datetime import datetime
@@ -31,24 +32,7 @@ from app.store.headers import SENT_AT_HEADER
 #: KEYS: the priority lists of every queue (ARGV[1] per queue, in order), then the unacked hash;
 #: ARGV[2] "1" adds each list's oldest message (LINDEX -1; false when empty). Returns per queue its
 #: ready count (then, with ARGV[2], one oldest message per list), and last the unacked count.
-_READ_LUA = """
-local per, with_oldest = tonumber(ARGV[1]), ARGV[2] == '1'
-local out, n = {}, 0
-for i = 1, #KEYS - 1, per do
-  local ready = 0
-  for j = i, i + per - 1 do ready = ready + redis.call('LLEN', KEYS[j]) end
-  n = n + 1
-  out[n] = ready
-  if with_oldest then
-    for j = i, i + per - 1 do
-      n = n + 1
-      out[n] = redis.call('LINDEX', KEYS[j], -1)
-    end
-  end
-end
-out[n + 1] = redis.call('HLEN', KEYS[#KEYS])
-return out
-"""
+_READ_LUA = Path(__file__).with_name("redis_lists_read.lua").read_text(encoding="utf-8")
 
 
 def _read(broker, queues, with_oldest: bool, steps: tuple[int, ...] = keys.PRIORITY_STEPS) -> list:
