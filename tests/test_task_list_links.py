@@ -48,7 +48,7 @@ def test_a_task_link_opens_its_detail_with_a_copyable_link(many):
     assert not at.exception, at.exception
     where = next(df.value for df in at.dataframe if "task id" in df.value.columns)
     assert where.iloc[0]["task id"] == ids[7]
-    assert any(c.value.endswith(f"/task_monitor?task={ids[7]}") for c in at.code)
+    assert any(c.value.endswith(f"/?task={ids[7]}") for c in at.code)
     assert at.session_state["mon_tab"] == "Tasks"  # the link opens the list's tab
 
 

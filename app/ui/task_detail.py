@@ -1,5 +1,5 @@
 """One task's detail on the Task Monitor: state, where it ran, related tasks, timeline, arguments,
-result, a link to it (``task_monitor?task=<id>``), and the actions on it (revoke, terminate,
+result, a link to it (``/?task=<id>``), and the actions on it (revoke, terminate,
 retry, "Why is it stuck?")."""
 from __future__ import annotations
 

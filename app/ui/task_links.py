@@ -1,6 +1,7 @@
 """The Task Monitor's view in its URL: a link per task and the Tasks tab's filters.
 
-URL parameters of the ``task_monitor`` page (all optional; a link with them reproduces the view):
+URL parameters of the Task Monitor, the console's home page ``/`` (all optional; a link with them
+reproduces the view):
 
     task=<id>        open that task's detail
     app=<name>       the monitored app (app selector)
@@ -37,9 +38,9 @@ HOUSEKEEPING_PARAM = "hk"
 
 
 def task_url(task_id: str, base: str | None = None) -> str:
-    """The link that opens `task_id`'s detail on the Task Monitor: ``<base>/task_monitor?task=<id>``
-    (`base` is CONSOLE_URL; without it, a link relative to the console's root)."""
-    path = f"task_monitor?task={quote(task_id, safe='')}"
+    """The link that opens `task_id`'s detail on the Task Monitor (the home page, whose path is the
+    console's root): ``<base>/?task=<id>`` (`base` is CONSOLE_URL; without it, relative to the root)."""
+    path = f"?task={quote(task_id, safe='')}"
     return f"{base.rstrip('/')}/{path}" if base else f"/{path}"
 
 
