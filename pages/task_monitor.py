@@ -14,6 +14,7 @@ st.title("Task Monitor")
 if not redis_ok_or_banner():
     st.stop()
 alert_forms.firing_banner(redis_client())
+monitor_tasks.from_url()  # a link's task, app and filters (?task=<id>&state=…), before the boxes are drawn
 app_selector.choose()  # several monitored apps: which one the page shows (all, or one)
 QUEUES = app_selector.queue_names(settings().monitor_queues)  # the chosen app's queues: declared + seen in events
 sample_jobs.buttons()

@@ -157,7 +157,9 @@ def test_routes_agree_with_flower_on_status_keys_and_types(pair, celery_worker, 
     assert f.status_code == c.status_code == 200
     _same_shape(f.json(), c.json(), "queues/length")
     for entry in c.json()["active_queues"]:
-        assert set(entry) == {"name", "messages"} and isinstance(entry["messages"], int)
+        # one extra key names the queue's monitored app (the console's own here)
+        assert set(entry) == {"name", "messages", "app"} and isinstance(entry["messages"], int)
+        assert entry["app"] == "console"
 
     # sending tasks
     for route in ("async-apply", "send-task"):
@@ -193,12 +195,13 @@ def test_routes_agree_with_flower_on_status_keys_and_types(pair, celery_worker, 
     assert f.status_code == c.status_code, (f.text, c.text)
     f, c = pair.both("POST", f"/api/worker/pool/grow/{worker}", params={"n": "1"})
     assert f.status_code == c.status_code, (f.text, c.text)
-    from app.monitor import actions, remote_control
+    from app.monitor import actions
     from app.store.clients import redis_from_url
 
     with redis_from_url(os.environ["REDIS_URL"]) as client:  # leave the session worker's limits as found
         actions.set_rate_limit(celery_app, client, HEALTH, "", identity.system("tests"))
-        remote_control.set_time_limit(celery_app, client, HEALTH, None, None, identity.system("tests"))
+        actions.set_time_limit(celery_app, client, HEALTH, None, None, identity.system("tests"),
+                               destination=worker)
     for route in ("shutdown", "pool/restart", "pool/grow", "pool/shrink", "queue/add-consumer"):
         f, c = pair.both("POST", f"/api/worker/{route}/nobody@nowhere", params={"queue": "q", "min": 1, "max": 2})
         assert f.status_code == c.status_code == 404, route

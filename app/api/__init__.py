@@ -12,8 +12,9 @@
 
 Every route reads through the same store functions as the pages (`app.store.history`,
 `app.monitor.*`) and changes things only through the action layer (`app.monitor.actions`,
-`app.monitor.remote_control`, `app.access.act`), so the API and the pages share one permission
-check and one audit log. The Celery app and Redis come from `app.runtime.get()`.
+`app.access.act`), so the API and the pages share one permission check and one audit log. The Celery
+app and Redis come from `app.runtime.get()`; the monitored apps (`app.monitor.apps.MonitoredApps`,
+built once per process) send each action to the task's or worker's own app.
 """
 
 

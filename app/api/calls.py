@@ -46,10 +46,12 @@ class ApiError(Exception):
 class Context:
     """The clients of the API process, built on first use from `app.runtime.get()` (or `runtime`)."""
 
-    def __init__(self, runtime=None):
+    def __init__(self, runtime=None, apps=None):
         self._runtime = runtime
         self._lock = threading.RLock()
         self._broker = None
+        self._apps = apps
+        self._app_brokers: dict[str, Any] = {}
         self._imported = False
         #: Basic credentials verified in the last minute (`app.api.auth.RecentBasic`).
         self.recent_basic = auth.RecentBasic()
@@ -96,11 +98,50 @@ class Context:
                 self._broker = brokers.from_url(s.monitor_broker_url, mgmt.get_secret_value() if mgmt else None, steps)
             return self._broker
 
-    def queue_names(self) -> tuple[str, ...]:
-        """The queues the monitor measures (configured, plus those seen in events)."""
-        from app.monitor import queues
+    @property
+    def apps(self):
+        """The monitored apps (`app.monitor.apps.MonitoredApps`: the console's own app and MONITOR_APPS),
+        built once; every action gets it and acts on the task's or worker's own app.
 
-        return queues.monitored(self.redis, self.settings.monitor_queues)
+        Raises:
+            NotConfigured: MONITOR_APPS is malformed.
+        """
+        with self._lock:
+            if self._apps is None:
+                from app.monitor.apps import MonitoredApps
+                from config.celery_settings import QUEUES
+
+                self._apps = MonitoredApps.from_settings(self.settings, self.celery, QUEUES)
+            return self._apps
+
+    def app_broker(self, name: str):
+        """The broker adapter of monitored app `name`, built once: `broker` when the console's is
+        the only app, else the app's own broker (the console's own with RABBITMQ_MANAGEMENT_URL,
+        whatever MONITOR_BROKER_URL says), as the pages' app selector does.
+
+        Raises:
+            InvalidInput: no app of that name is monitored.
+        """
+        from app.monitor.apps import CONSOLE
+
+        mon = self.apps.get(name)
+        if len(self.apps) == 1:
+            return self.broker
+        with self._lock:
+            if mon.name not in self._app_brokers:
+                mgmt = self.settings.RABBITMQ_MANAGEMENT_URL if mon.name == CONSOLE else None
+                self._app_brokers[mon.name] = mon.broker(mgmt.get_secret_value() if mgmt else None)
+            return self._app_brokers[mon.name]
+
+    def queue_names(self, app_name: str | None = None) -> tuple[str, ...]:
+        """The queues the monitor measures for app `app_name` (default the console's: configured,
+        plus those seen in events)."""
+        from app.monitor import app_queues, queues
+        from app.monitor.apps import CONSOLE
+
+        if (app_name or CONSOLE) == CONSOLE:
+            return queues.monitored(self.redis, self.settings.monitor_queues)
+        return app_queues.names(self.redis, self.apps.get(app_name))
 
 
 _TRUE = frozenset({"y", "yes", "t", "true", "on", "1"})

@@ -3,11 +3,11 @@
 Reads go through the same store and monitor functions as the pages; changes through the action
 layer (`app.monitor.actions`, `app.access.act`), so they are checked and audited like a click.
 
-History paging is by cursor: a page is at most `PAGE_MAX` tasks newest first, and ``next`` (when
-there may be more) is ``"<first-seen epoch s>:<n>"`` — the next page is the tasks first seen at or
-before that time, skipping the n already returned at exactly that time. Each page costs what the
-first does (`app.store.history.list_tasks`: O(log N + page)), however deep it is. ``until`` (epoch
-seconds or ISO 8601) jumps to a time.
+History paging is by cursor (`app.store.history.page`, which the Task Monitor's list uses too): a
+page is at most `PAGE_MAX` tasks newest first, and ``next`` (when there may be more) is
+``"<first-seen epoch s>:<n>"`` — the next page is the tasks first seen at or before that time,
+skipping the n already returned at exactly that time. Each page costs what the first does
+(O(log N + page)), however deep it is. ``until`` (epoch seconds or ISO 8601) jumps to a time.
 """
 from __future__ import annotations
 
@@ -50,32 +50,20 @@ def _links(call: Call, task_id: str) -> dict[str, str]:
 
 def list_tasks(call: Call):
     """GET /api/v1/tasks: the history with the Tasks tab's filters (state, name, queue, worker,
-    since, until, search) and cursor paging (limit, cursor). Returns ``{tasks, next}``."""
+    since, until, search, app) and cursor paging (limit, cursor). Returns ``{tasks, next}``; each
+    task's ``app`` field names its monitored app (absent: the console's own)."""
     limit = call.bounded_int("limit", 50, 1, PAGE_MAX)
-    until = _time(call.arg("until"), "until")
-    skip = 0
     cursor = call.arg("cursor")
     if cursor:
         try:
-            at, _, n = cursor.rpartition(":")
-            until, skip = float(at), int(n)
+            history.parse_cursor(cursor)
         except ValueError:
             raise ApiError(400, f"cursor {cursor!r} is not one this API returned") from None
-        if skip < 0:
-            raise ApiError(400, f"cursor {cursor!r} is not one this API returned")
     flt = history.TaskFilter(state=call.arg("state") or None, name=call.arg("name") or None,
                              queue=call.arg("queue") or None, worker=call.arg("worker") or None,
-                             since=_time(call.arg("since"), "since"), until=until,
-                             search=call.arg("search") or None)
-    client = call.ctx.redis
-    page = history.list_tasks(client, flt, limit=limit, offset=skip)
-    nxt = None
-    if len(page) == limit:
-        scores = history.first_seen(client, [t["id"] for t in page])
-        last = scores[-1]
-        if last is not None:
-            same = sum(1 for s in scores if s == last)
-            nxt = f"{last!r}:{same + (skip if until == last else 0)}"
+                             since=_time(call.arg("since"), "since"), until=_time(call.arg("until"), "until"),
+                             search=call.arg("search") or None, app=_app(call))
+    page, nxt = history.page(call.ctx.redis, flt, limit, cursor)
     for t in page:
         t["links"] = _links(call, t["id"])
     return {"tasks": page, "next": nxt}
@@ -92,7 +80,7 @@ def task_detail(call: Call):
     out: dict[str, Any] = {"task": record, "timeline": history.timeline(client, task_id),
                            "children": history.children(client, task_id), "links": _links(call, task_id)}
     if call.typed("diagnose", bool, True):
-        d = diagnose.diagnose(call.ctx.celery, client, call.ctx.broker, task_id,
+        d = diagnose.diagnose(call.ctx.apps, client, call.ctx.app_broker("console"), task_id,
                               call.ctx.settings.WORKER_OFFLINE_AFTER_S)
         out["diagnosis"] = {**d, "findings": [asdict(f) for f in d["findings"]]}
     return out
@@ -108,13 +96,13 @@ def _known_task(call: Call) -> str:
 def task_revoke(call: Call):
     """POST /api/v1/tasks/{id}/revoke[?terminate=true]."""
     task_id = _known_task(call)
-    return actions.revoke(call.ctx.celery, call.ctx.redis, task_id, call.who,
+    return actions.revoke(call.ctx.apps, call.ctx.redis, task_id, call.who,
                           terminate=call.typed("terminate", bool, False))
 
 
 def task_retry(call: Call):
     """POST /api/v1/tasks/{id}/retry: send it again (400 when it cannot be re-sent)."""
-    return actions.retry(call.ctx.celery, call.ctx.redis, _known_task(call), call.who)
+    return actions.retry(call.ctx.apps, call.ctx.redis, _known_task(call), call.who)
 
 
 def failure_group_list(call: Call):
@@ -127,8 +115,8 @@ def failure_group_retry(call: Call):
     fp = call.path["fingerprint"]
     if not failure_groups.exists(call.ctx.redis, fp):
         raise ApiError(404, f"Unknown failure group '{fp}'")
-    return actions.retry_failure_group(call.ctx.celery, call.ctx.redis, fp, call.who,
-                                       limit=call.bounded_int("limit", 500, 1, 500))
+    return actions.retry_failure_group(call.ctx.apps, call.ctx.redis, fp, call.who,
+                                       limit=call.bounded_int("limit", 500, 1, 500), app_name=_app(call))
 
 
 def alerts_now(call: Call):
@@ -199,38 +187,58 @@ def schedule_disable(call: Call):
     return _set_enabled(call, False)
 
 
+def _app(call: Call) -> str | None:
+    """The ``app`` parameter (a monitored app's name, None when absent). Raises ApiError(404) for an
+    app not monitored."""
+    name = call.arg("app")
+    if name and name not in call.ctx.apps.names:
+        raise ApiError(404, f"Unknown app '{name}'")
+    return name or None
+
+
 def queue_list(call: Call):
-    """GET /api/v1/queues: each monitored queue's ready, reserved, consumers, latency, paused."""
-    names = call.ctx.queue_names()
+    """GET /api/v1/queues[?app=]: each queue's ready, reserved, consumers, latency, paused, and
+    ``app``, for every monitored app (or app `app`), each read on its app's own broker."""
+    only = _app(call)
     online = workers.list_workers(call.ctx.redis, call.ctx.settings.WORKER_OFFLINE_AFTER_S)
-    details = call.ctx.broker.details(names, workers.consumers_by_queue(online))
-    paused = queue_control.paused(call.ctx.redis)
-    return {"queues": [{**asdict(d), "paused": d.name in paused, "paused_by": paused.get(d.name)} for d in details]}
+    out = []
+    for app_name in call.ctx.apps.names:
+        if only is not None and app_name != only:
+            continue
+        details = call.ctx.app_broker(app_name).details(call.ctx.queue_names(app_name),
+                                                         workers.consumers_by_queue(online, app_name))
+        paused = queue_control.paused(call.ctx.redis, app_name)
+        out += [{**asdict(d), "app": app_name, "paused": d.name in paused, "paused_by": paused.get(d.name)}
+                for d in details]
+    return {"queues": out}
 
 
-def _queue(call: Call) -> str:
-    name = call.path["queue"]
-    if name not in call.ctx.queue_names():
+def _queue(call: Call) -> tuple[str, str | None]:
+    """(queue, app name or None for the console's): the path's queue of app ``app``. Raises ApiError(404)."""
+    name, app_name = call.path["queue"], _app(call)
+    if name not in call.ctx.queue_names(app_name):
         raise ApiError(404, f"Unknown queue '{name}'")
-    return name
+    return name, app_name
 
 
 def queue_pause(call: Call):
-    """POST /api/v1/queues/{queue}/pause."""
-    name = _queue(call)
-    return actions.pause_queue(call.ctx.celery, call.ctx.redis, name, call.who, call.ctx.queue_names())
+    """POST /api/v1/queues/{queue}/pause[?app=]: on every worker of the queue's app (default the console's)."""
+    name, app_name = _queue(call)
+    return actions.pause_queue(call.ctx.apps, call.ctx.redis, name, call.who, call.ctx.queue_names(app_name),
+                               app_name)
 
 
 def queue_resume(call: Call):
-    """POST /api/v1/queues/{queue}/resume (400 when it is not paused)."""
-    return actions.resume_queue(call.ctx.celery, call.ctx.redis, _queue(call), call.who)
+    """POST /api/v1/queues/{queue}/resume[?app=] (400 when it is not paused)."""
+    name, app_name = _queue(call)
+    return actions.resume_queue(call.ctx.apps, call.ctx.redis, name, call.who, app_name)
 
 
 def queue_peek(call: Call):
-    """GET /api/v1/queues/{queue}/peek[?n=20]: the next messages a worker will take (redacted)."""
-    name = _queue(call)
+    """GET /api/v1/queues/{queue}/peek[?n=20&app=]: the next messages a worker will take (redacted)."""
+    name, app_name = _queue(call)
     n = call.bounded_int("n", 20, 1, queue_control.PEEK_MAX)
-    return {"queue": name, "messages": queue_control.peek(call.ctx.broker, name, n)}
+    return {"queue": name, "messages": queue_control.peek(call.ctx.app_broker(app_name or "console"), name, n)}
 
 
 def audit_log(call: Call):
@@ -251,22 +259,22 @@ def whoami(call: Call):
 ROUTES = (
     Route("/api/v1/whoami", endpoint(whoami), methods=["GET"]),
     Route("/api/v1/tasks", endpoint(list_tasks, ("state", "name", "queue", "worker", "since", "until", "search",
-                                                 "limit", "cursor")), methods=["GET"]),
+                                                 "app", "limit", "cursor")), methods=["GET"]),
     Route("/api/v1/tasks/{task_id}", endpoint(task_detail, ("diagnose",)), methods=["GET"]),
     Route("/api/v1/tasks/{task_id}/revoke", endpoint(task_revoke, ("terminate",)), methods=["POST"]),
     Route("/api/v1/tasks/{task_id}/retry", endpoint(task_retry), methods=["POST"]),
     Route("/api/v1/failure-groups", endpoint(failure_group_list, ("limit",)), methods=["GET"]),
-    Route("/api/v1/failure-groups/{fingerprint}/retry", endpoint(failure_group_retry, ("limit",)), methods=["POST"]),
+    Route("/api/v1/failure-groups/{fingerprint}/retry", endpoint(failure_group_retry, ("limit", "app")), methods=["POST"]),
     Route("/api/v1/alerts", endpoint(alerts_now), methods=["GET"]),
     Route("/api/v1/alerts/history", endpoint(alerts_history, ("limit", "rule")), methods=["GET"]),
     Route("/api/v1/schedules", endpoint(schedule_list), methods=["GET"]),
     Route("/api/v1/schedules/{name}/run", endpoint(schedule_run), methods=["POST"]),
     Route("/api/v1/schedules/{name}/enable", endpoint(schedule_enable), methods=["POST"]),
     Route("/api/v1/schedules/{name}/disable", endpoint(schedule_disable), methods=["POST"]),
-    Route("/api/v1/queues", endpoint(queue_list), methods=["GET"]),
-    Route("/api/v1/queues/{queue}/pause", endpoint(queue_pause), methods=["POST"]),
-    Route("/api/v1/queues/{queue}/resume", endpoint(queue_resume), methods=["POST"]),
-    Route("/api/v1/queues/{queue}/peek", endpoint(queue_peek, ("n",)), methods=["GET"]),
+    Route("/api/v1/queues", endpoint(queue_list, ("app",)), methods=["GET"]),
+    Route("/api/v1/queues/{queue}/pause", endpoint(queue_pause, ("app",)), methods=["POST"]),
+    Route("/api/v1/queues/{queue}/resume", endpoint(queue_resume, ("app",)), methods=["POST"]),
+    Route("/api/v1/queues/{queue}/peek", endpoint(queue_peek, ("n", "app")), methods=["GET"]),
     Route("/api/v1/audit", endpoint(audit_log, ("since", "until", "who", "action", "outcome", "text", "limit")),
           methods=["GET"]),
 )

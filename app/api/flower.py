@@ -9,8 +9,13 @@ script written for Flower works against the console. Deliberate differences (REA
   since it started); without ``limit`` it returns at most API_TASKS_MAX tasks; ``sort_by`` other
   than the default newest-first order sorts the newest API_TASKS_MAX matching tasks; ``search``
   takes words of the arguments, a task id, and ``state:``/``name:``/``worker:`` terms.
-- ``/api/workers`` is built from heartbeats (no ``inspect`` round trip; ``refresh`` is accepted and
-  changes nothing): see `app.api.flower_shapes`.
+- ``/api/workers`` is built from heartbeats and the ingested events of every monitored app (no
+  ``inspect`` round trip; ``refresh`` is accepted and changes nothing): see `app.api.flower_shapes`.
+  ``app=NAME`` keeps one app's workers (hostnames are the keys, so no app key is added).
+- Several monitored apps: every action goes to the task's or worker's own app (its history record)
+  on that app's broker; ``/api/queues/length`` lists every app's queues, each entry with an extra
+  ``app`` key (``app=NAME`` keeps one app's); ``/api/task/result`` reads the task's own app's result
+  backend; ``send-task`` takes ``app=NAME`` to send on another app (default the console's).
 - ``/api/task/rate-limit`` sets the limit on every worker (as the Monitor page does) and answers
   with the named worker's reply; ``/api/task/revoke`` takes ``signal=SIGTERM`` only.
 - ``apply``/``async-apply``/``send-task`` pass only ``countdown``, ``eta``, ``expires``,
@@ -32,7 +37,8 @@ from starlette.routing import Route
 from app.access import act
 from app.api import flower_shapes as shapes
 from app.api.calls import ApiError, Call, endpoint
-from app.monitor import actions, remote_control, workers
+from app.monitor import actions, workers
+from app.monitor.apps import CONSOLE
 from app.store import history
 
 SORT_KEYS = frozenset({"name", "state", "received", "started"})
@@ -46,14 +52,29 @@ _SEARCH_TEXT = frozenset({"args", "kwargs", "result", "all", "uuid", "id"})
 
 # ---- workers ---------------------------------------------------------------------------------------
 
-def _known_workers(call: Call) -> set[str]:
-    return set(workers.hostnames(call.ctx.redis, 1000))
+def _app_of_worker(call: Call, name: str) -> str | None:
+    """The monitored app worker `name` belongs to (its record), None when no record names it."""
+    for w in workers.list_workers(call.ctx.redis, call.ctx.settings.WORKER_OFFLINE_AFTER_S, 1000):
+        if w.hostname == name:
+            return w.app
+    return None
 
 
-def _require_worker(call: Call, name: str | None) -> str:
-    if not name or name not in _known_workers(call):
+def _require_worker(call: Call, name: str | None) -> tuple[str, str]:
+    """(hostname, its app). Raises ApiError(404) for a worker no app knows."""
+    app_name = _app_of_worker(call, name) if name else None
+    if not name or (app_name is None and name not in set(workers.hostnames(call.ctx.redis, 1000))):
         raise ApiError(404, f"Unknown worker '{name}'")
-    return name
+    return name, app_name or CONSOLE
+
+
+def _app_arg(call: Call) -> str | None:
+    """The ``app`` parameter: a monitored app's name (None when absent). Raises ApiError(404) for
+    an app not monitored."""
+    name = call.arg("app")
+    if name and name not in call.ctx.apps.names:
+        raise ApiError(404, f"Unknown app '{name}'")
+    return name or None
 
 
 def _registered(call: Call) -> list[str]:
@@ -61,11 +82,14 @@ def _registered(call: Call) -> list[str]:
 
 
 def list_workers(call: Call):
-    """GET /api/workers[?workername=&status=&refresh=]: workers as Flower's inspector shows them."""
+    """GET /api/workers[?workername=&status=&refresh=&app=]: workers of every monitored app (or of
+    app `app`) as Flower's inspector shows them."""
     call.typed("refresh", bool, False)
     status = call.typed("status", bool, False)
     name = call.arg("workername")
-    found = workers.list_workers(call.ctx.redis, call.ctx.settings.WORKER_OFFLINE_AFTER_S)
+    only = _app_arg(call)
+    found = [w for w in workers.list_workers(call.ctx.redis, call.ctx.settings.WORKER_OFFLINE_AFTER_S)
+             if only is None or w.app == only]
     if status:
         return {w.hostname: w.online for w in found}
     if name and name not in {w.hostname for w in found}:
@@ -87,26 +111,27 @@ def _reply_error(replies: dict, worker: str) -> str:
 
 def shutdown(call: Call):
     """POST /api/worker/shutdown/<worker>."""
-    name = _require_worker(call, call.path["worker"])
-    remote_control.shutdown_worker(call.ctx.celery, call.ctx.redis, name, call.who)
+    name, app_name = _require_worker(call, call.path["worker"])
+    actions.shutdown_worker(call.ctx.apps, call.ctx.redis, name, call.who, app_name)
     return {"message": "Shutting down!"}
 
 
 def pool_restart(call: Call):
     """POST /api/worker/pool/restart/<worker>."""
-    name = _require_worker(call, call.path["worker"])
-    replies = remote_control.pool_restart(call.ctx.celery, call.ctx.redis, name, call.who)["replies"]
+    name, app_name = _require_worker(call, call.path["worker"])
+    replies = actions.pool_restart(call.ctx.apps, call.ctx.redis, name, call.who, app_name)["replies"]
     if _reply_ok(replies, name) is None:
         raise ApiError(403, f"Failed to restart the '{name}' pool: {_reply_error(replies, name)}")
     return {"message": f"Restarting '{name}' worker's pool"}
 
 
 def _pool_resize(call: Call, grow: bool):
-    name = _require_worker(call, call.path["worker"])
+    name, app_name = _require_worker(call, call.path["worker"])
     n = call.typed("n", int, 1)
     if n < 1:
         raise ApiError(400, f"n must be 1 or more, got {n}")
-    replies = actions.pool_resize(call.ctx.celery, call.ctx.redis, name, n if grow else -n, call.who)["replies"]
+    replies = actions.pool_resize(call.ctx.apps, call.ctx.redis, name, n if grow else -n, call.who,
+                                  app_name)["replies"]
     verb = "grow" if grow else "shrink"
     if _reply_ok(replies, name) is None:
         raise ApiError(403, f"Failed to {verb} '{name}' worker's pool: {_reply_error(replies, name)}")
@@ -125,18 +150,18 @@ def pool_shrink(call: Call):
 
 def pool_autoscale(call: Call):
     """POST /api/worker/pool/autoscale/<worker>?min=&max=."""
-    name = _require_worker(call, call.path["worker"])
+    name, app_name = _require_worker(call, call.path["worker"])
     low, high = call.typed("min", int, required=True), call.typed("max", int, required=True)
-    replies = remote_control.autoscale(call.ctx.celery, call.ctx.redis, name, low, high, call.who)["replies"]
+    replies = actions.autoscale(call.ctx.apps, call.ctx.redis, name, high, low, call.who, app_name)["replies"]
     if _reply_ok(replies, name) is None:
         raise ApiError(403, f"Failed to autoscale '{name}' worker: {_reply_error(replies, name)}")
     return {"message": f"Autoscaling '{name}' worker (min={low}, max={high})"}
 
 
 def _consumer(call: Call, add: bool):
-    name = _require_worker(call, call.path["worker"])
+    name, app_name = _require_worker(call, call.path["worker"])
     queue = call.arg("queue", required=True)
-    replies = actions.consumer(call.ctx.celery, call.ctx.redis, name, queue, add, call.who)["replies"]
+    replies = actions.consumer(call.ctx.apps, call.ctx.redis, name, queue, add, call.who, app_name)["replies"]
     ok = _reply_ok(replies, name)
     if ok is None:
         what = f"add '{queue}' consumer to" if add else f"cancel '{queue}' consumer from"
@@ -228,9 +253,15 @@ def task_types(call: Call):
 
 
 def queue_lengths(call: Call):
-    """GET /api/queues/length: waiting messages of each monitored queue."""
-    depths = call.ctx.broker.depths(call.ctx.queue_names())
-    return {"active_queues": [{"name": q, "messages": n} for q, n in depths.ready.items()]}
+    """GET /api/queues/length[?app=]: waiting messages of each monitored queue of every monitored app
+    (or of app `app`), each entry ``{name, messages, app}``, each read on its app's own broker."""
+    only = _app_arg(call)
+    out = []
+    for name in call.ctx.apps.names:
+        if only is None or name == only:
+            depths = call.ctx.app_broker(name).depths(call.ctx.queue_names(name))
+            out += [{"name": q, "messages": n, "app": name} for q, n in depths.ready.items()]
+    return {"active_queues": out}
 
 
 def task_info(call: Call):
@@ -263,12 +294,18 @@ def _jsonable(value) -> bool:
 
 
 def task_result(call: Call):
-    """GET /api/task/result/<task id>[?timeout=s]: state, and the result once ready."""
+    """GET /api/task/result/<task id>[?timeout=s&app=]: state, and the result once ready, read on the
+    task's own app's result backend (its history record; `app` for an id the history does not
+    know; default the console's)."""
     from celery.exceptions import TimeoutError as CeleryTimeout
 
     task_id = call.path["task_id"]
     timeout = call.typed("timeout", float, None)
-    result = AsyncResult(task_id, app=call.ctx.celery)
+    record = history.get_task(call.ctx.redis, task_id)
+    mon = call.ctx.apps.of_task(record) if record and record.get("app") else call.ctx.apps.get(_app_arg(call))
+    if mon.name != CONSOLE and not mon.result_backend:
+        raise ApiError(404, f"App '{mon.name}' has no result backend: the result of '{task_id}' cannot be read")
+    result = AsyncResult(task_id, app=mon.celery)
     response = {"task-id": task_id, "state": result.state}
     if timeout:
         try:
@@ -317,11 +354,12 @@ def _task_options(call: Call, extra: frozenset[str] = frozenset()) -> tuple[list
     return list(args), kwargs, body
 
 
-def _submit(call: Call, name: str, send, args: list, kwargs: dict, options: dict[str, Any]):
-    """Publish as the caller: checked and audited as "submit" (target: the task name), like a page's submit."""
+def _submit(call: Call, name: str, send, args: list, kwargs: dict, options: dict[str, Any], celery=None):
+    """Publish as the caller: checked and audited as "submit" (target: the task name), like a page's
+    submit; the default priority is translated for `celery`'s broker (default the console's app)."""
     from app import priority
 
-    options.setdefault("priority", priority.for_app(call.ctx.celery, priority.DEFAULT_LEVEL))
+    options.setdefault("priority", priority.for_app(celery or call.ctx.celery, priority.DEFAULT_LEVEL))
     with act(call.ctx.redis, call.who, "submit", name) as a:
         result = send(args=args, kwargs=kwargs, **options)
         a.detail["task_id"] = result.id
@@ -366,20 +404,21 @@ def task_async_apply(call: Call):
 
 
 def task_send(call: Call):
-    """POST /api/task/send-task/<task name>: send by name (registered, or seen in the history)."""
+    """POST /api/task/send-task/<task name>[?app=]: send by name (registered, or seen in the history)
+    on the console's app, or on monitored app `app`."""
     name = call.path["name"]
     args, kwargs, options = _task_options(call)
-    app = call.ctx.celery
+    app = call.ctx.apps.get(_app_arg(call)).celery
     if name not in app.tasks and name not in set(history.task_names(call.ctx.redis)):
         raise ApiError(404, f"Unknown task '{name}'")
-    result = _submit(call, name, lambda **kw: app.send_task(name, **kw), args, kwargs, options)
+    result = _submit(call, name, lambda **kw: app.send_task(name, **kw), args, kwargs, options, app)
     return {"task-id": result.id, "state": result.state}
 
 
 def task_abort(call: Call):
     """POST /api/task/abort/<task id>: mark it aborted for an AbortableTask."""
     task_id = call.path["task_id"]
-    remote_control.abort(call.ctx.celery, call.ctx.redis, task_id, call.who)
+    actions.abort(call.ctx.apps, call.ctx.redis, task_id, call.who)
     return {"message": f"Aborted '{task_id}'"}
 
 
@@ -390,23 +429,26 @@ def task_revoke(call: Call):
     signal = call.arg("signal", "SIGTERM")
     if signal.upper() not in ("SIGTERM", "TERM"):
         raise ApiError(400, f"signal {signal!r}: the console terminates with SIGTERM only")
-    actions.revoke(call.ctx.celery, call.ctx.redis, task_id, call.who, terminate=terminate)
+    actions.revoke(call.ctx.apps, call.ctx.redis, task_id, call.who, terminate=terminate)
     return {"message": f"Revoked '{task_id}'"}
 
 
-def _task_and_worker(call: Call) -> tuple[str, str]:
+def _task_and_worker(call: Call) -> tuple[str, str, str]:
+    """(task name, worker, the worker's app). Raises ApiError(404) for a task name neither the
+    console's app registers nor the history has seen, or an unknown worker."""
     name = call.path["name"]
     worker = call.arg("workername", required=True)
-    _registered_task(call, name)
-    return name, _require_worker(call, worker)
+    if name not in call.ctx.celery.tasks and name not in set(history.task_names(call.ctx.redis)):
+        raise ApiError(404, f"Unknown task '{name}'")
+    return (name, *_require_worker(call, worker))
 
 
 def task_timeout(call: Call):
     """POST /api/task/timeout/<task name> with soft=&hard=&workername=."""
-    name, worker = _task_and_worker(call)
+    name, worker, app_name = _task_and_worker(call)
     hard, soft = call.typed("hard", float, None), call.typed("soft", float, None)
-    replies = remote_control.set_time_limit(call.ctx.celery, call.ctx.redis, name, soft, hard, call.who,
-                                            hostname=worker)["replies"]
+    replies = actions.set_time_limit(call.ctx.apps, call.ctx.redis, name, soft, hard, call.who, app_name,
+                                     destination=worker)["replies"]
     ok = _reply_ok(replies, worker)
     if ok is None:
         raise ApiError(403, f"Failed to set timeouts: '{_reply_error(replies, worker)}'")
@@ -416,8 +458,8 @@ def task_timeout(call: Call):
 def task_rate_limit(call: Call):
     """POST /api/task/rate-limit/<task name> with ratelimit=&workername=."""
     ratelimit = call.arg("ratelimit", required=True)
-    name, worker = _task_and_worker(call)
-    replies = actions.set_rate_limit(call.ctx.celery, call.ctx.redis, name, ratelimit, call.who)["replies"]
+    name, worker, app_name = _task_and_worker(call)
+    replies = actions.set_rate_limit(call.ctx.apps, call.ctx.redis, name, ratelimit, call.who, app_name)["replies"]
     ok = _reply_ok(replies, worker)
     if ok is None:
         raise ApiError(403, f"Failed to set rate limit: '{_reply_error(replies, worker)}'")
@@ -425,7 +467,7 @@ def task_rate_limit(call: Call):
 
 
 ROUTES = (
-    Route("/api/workers", endpoint(list_workers, ("workername", "status", "refresh")), methods=["GET"]),
+    Route("/api/workers", endpoint(list_workers, ("workername", "status", "refresh", "app")), methods=["GET"]),
     Route("/api/worker/shutdown/{worker:path}", endpoint(shutdown), methods=["POST"]),
     Route("/api/worker/pool/restart/{worker:path}", endpoint(pool_restart), methods=["POST"]),
     Route("/api/worker/pool/grow/{worker:path}", endpoint(pool_grow, ("n",)), methods=["POST"]),
@@ -436,12 +478,12 @@ ROUTES = (
     Route("/api/tasks", endpoint(list_tasks, ("limit", "offset", "sort_by", "workername", "taskname", "state",
                                               "received_start", "received_end", "search")), methods=["GET"]),
     Route("/api/task/types", endpoint(task_types), methods=["GET"]),
-    Route("/api/queues/length", endpoint(queue_lengths), methods=["GET"]),
+    Route("/api/queues/length", endpoint(queue_lengths, ("app",)), methods=["GET"]),
     Route("/api/task/info/{task_id:path}", endpoint(task_info), methods=["GET"]),
-    Route("/api/task/result/{task_id:path}", endpoint(task_result, ("timeout",)), methods=["GET"]),
+    Route("/api/task/result/{task_id:path}", endpoint(task_result, ("timeout", "app")), methods=["GET"]),
     Route("/api/task/apply/{name:path}", endpoint(task_apply), methods=["POST"]),
     Route("/api/task/async-apply/{name:path}", endpoint(task_async_apply), methods=["POST"]),
-    Route("/api/task/send-task/{name:path}", endpoint(task_send), methods=["POST"]),
+    Route("/api/task/send-task/{name:path}", endpoint(task_send, ("app",)), methods=["POST"]),
     Route("/api/task/abort/{task_id:path}", endpoint(task_abort), methods=["POST"]),
     Route("/api/task/timeout/{name:path}", endpoint(task_timeout, ("soft", "hard", "workername")), methods=["POST"]),
     Route("/api/task/rate-limit/{name:path}", endpoint(task_rate_limit, ("ratelimit", "workername")), methods=["POST"]),

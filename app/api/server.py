@@ -77,11 +77,13 @@ async def _docs(request: Request) -> HTMLResponse:
                         f"</p><table border=1 cellpadding=4>{rows}</table>")
 
 
-def build_app(runtime=None) -> Starlette:
-    """The ASGI app; its clients come from `runtime` (default: this process's `app.runtime.get()`)."""
+def build_app(runtime=None, apps=None) -> Starlette:
+    """The ASGI app; its clients come from `runtime` (default: this process's `app.runtime.get()`),
+    its monitored apps from `apps` (`app.monitor.apps.MonitoredApps`; default built once from the
+    settings)."""
     app = Starlette(routes=[*flower.ROUTES, *console.ROUTES, Route("/api/openapi.json", _openapi),
                             Route("/api/docs", _docs)])
-    app.state.ctx = Context(runtime)
+    app.state.ctx = Context(runtime, apps)
     return app
 
 

@@ -9,7 +9,7 @@ a rate limit by task name) through that app's own Celery app on its own broker, 
 names the app. Failures of the remote side (no worker replied) are reported in the outcome and
 audited, not raised. Broadcast commands are Celery's standard remote control (``app.control``; docs
 "Workers Guide → Remote control"), which any Celery worker obeys; replies are awaited for at most
-`REPLY_TIMEOUT_S`.
+`REPLY_TIMEOUT_S`. The HTTP API (`app.api`) calls these same functions.
 """
 from __future__ import annotations
 
@@ -80,6 +80,19 @@ def revoke(app, client, task_id: str, who: Identity, terminate: bool = False,
         writer.annotate(client, task_id, revoke_requested=action)
     return {"ok": True, "action": action, "task_id": task_id, "app": mon.name,
             **({"signal": signal} if terminate else {})}
+
+
+def abort(app, client, task_id: str, who: Identity, app_name: str | None = None) -> dict[str, Any]:
+    """Mark `task_id` ABORTED in its own app's result backend (`celery.contrib.abortable`; the app
+    from its history record, else `app_name`, else the console's): a running AbortableTask sees it
+    through ``is_aborted()`` and stops itself; other tasks are not affected. Audited "abort" with the app.
+    """
+    from celery.contrib.abortable import AbortableAsyncResult
+
+    mon = _task_app(monitored.coerce(app), history.get_task(client, task_id), app_name)
+    with act(client, who, "abort", task_id, {"app": mon.name}):
+        AbortableAsyncResult(task_id, app=mon.celery).abort()
+    return {"ok": True, "action": "abort", "task_id": task_id, "app": mon.name}
 
 
 def retry(app, client, task_id: str, who: Identity, queue: str | None = None, then=None) -> dict[str, Any]:
@@ -258,15 +271,18 @@ def set_rate_limit(app, client, task_name: str, rate: str, who: Identity, app_na
 
 
 def set_time_limit(app, client, task_name: str, soft_s: float | None, hard_s: float | None, who: Identity,
-                   app_name: str | None = None) -> dict[str, Any]:
+                   app_name: str | None = None, destination: str | None = None) -> dict[str, Any]:
     """Set `task_name`'s soft and hard time limits (seconds; None leaves that one unset) on every
-    worker of app `app_name` (Celery's ``time_limit`` command; prefork and threads workers).
+    worker of app `app_name`, or only on worker `destination` (its app then taken from the worker's
+    record when `app_name` is None) (Celery's ``time_limit`` command; prefork and threads workers).
 
     Raises:
         InvalidInput: no task name; a limit not > 0, or soft above hard; unknown app.
     """
-    mon = monitored.coerce(app).get(app_name)
-    with act(client, who, "time_limit", task_name or "", {"soft_s": soft_s, "hard_s": hard_s, "app": mon.name}) as a:
+    reg = monitored.coerce(app)
+    mon = _worker_app(reg, client, destination, app_name) if destination else reg.get(app_name)
+    with act(client, who, "time_limit", task_name or "", {"soft_s": soft_s, "hard_s": hard_s, "app": mon.name,
+                                                         "worker": destination or "all"}) as a:
         _need_task_name(task_name)
         for value in (soft_s, hard_s):
             if value is not None and not value > 0:
@@ -274,7 +290,8 @@ def set_time_limit(app, client, task_name: str, soft_s: float | None, hard_s: fl
         if soft_s is not None and hard_s is not None and soft_s > hard_s:
             raise InvalidInput(f"The soft limit ({soft_s} s) is above the hard limit ({hard_s} s).")
         replies = _replies(mon.celery.control.time_limit(task_name, soft=soft_s, hard=hard_s, reply=True,
-                                                         timeout=REPLY_TIMEOUT_S))
+                                                         timeout=REPLY_TIMEOUT_S,
+                                                         destination=[destination] if destination else None))
         a.outcome = "ok" if replies else "no worker replied"
         a.detail["workers"] = list(replies)
     return {"ok": bool(replies), "action": "time_limit", "replies": replies, "app": mon.name}

@@ -188,6 +188,51 @@ def list_tasks(client, flt: TaskFilter | None = None, limit: int = 50, offset: i
     return [_decode(raw, tid) for tid, raw in zip(ids, pipe.execute()) if raw]
 
 
+def parse_cursor(cursor: str) -> tuple[float, int]:
+    """A cursor `page` returned -> (first-seen epoch s, tasks at exactly that time already listed).
+
+    Raises:
+        ValueError: not ``"<epoch s>:<n>"`` with n >= 0.
+    """
+    at, _, n = (cursor or "").rpartition(":")
+    until, skip = float(at), int(n)
+    if skip < 0:
+        raise ValueError(cursor)
+    return until, skip
+
+
+def page(client, flt: TaskFilter | None = None, limit: int = 50,
+         cursor: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+    """One newest-first page of at most `limit` tasks matching `flt`, and the cursor of the next
+    (older) page, None when this one is not full.
+
+    A cursor is ``"<first-seen epoch s>:<n>"``: the next page is the tasks first seen at or before
+    that time (the cursor's time replaces ``flt.until``), skipping the n already listed at
+    exactly that time, so tasks sharing a time are never split or repeated. Each page costs what the
+    first does (`list_tasks`), however deep it is; ``flt.until`` jumps to a time.
+
+    Raises:
+        ValueError: a cursor this function did not make.
+        redis.RedisError: Redis cannot be reached.
+    """
+    from dataclasses import replace
+
+    flt = flt or TaskFilter()
+    skip = 0
+    if cursor:
+        until, skip = parse_cursor(cursor)
+        flt = replace(flt, until=until)
+    tasks = list_tasks(client, flt, limit=limit, offset=skip)
+    nxt = None
+    if len(tasks) == limit:
+        scores = first_seen(client, [t["id"] for t in tasks])
+        last = scores[-1]
+        if last is not None:
+            same = sum(1 for s in scores if s == last)
+            nxt = f"{last!r}:{same + (skip if flt.until == last else 0)}"
+    return tasks, nxt
+
+
 def count_by_state(client) -> dict[str, int]:
     """Number of tasks in each state (one pipelined round trip of ZCARDs): the state indexes, and
     for `UNINDEXED_STATE` the tasks of the global index in no other state."""

@@ -1,5 +1,6 @@
 """One task's detail on the Task Monitor: state, where it ran, related tasks, timeline, arguments,
-result, and the actions on it (revoke, terminate, retry, "Why is it stuck?")."""
+result, a link to it (``/?task=<id>``), and the actions on it (revoke, terminate,
+retry, "Why is it stuck?")."""
 from __future__ import annotations
 
 import ast
@@ -14,11 +15,11 @@ from app.monitor.apps import CONSOLE
 from app.store import history
 from app.store.states import FINISHED_STATES
 from app.telemetry.redaction import redact_text
-from app.ui import app_selector, confirm, timing, workflow_graph
+from app.ui import app_selector, confirm, task_links, timing, workflow_graph
 from app.ui.access import can
 from app.ui.monitor_tasks import SELECTED
 from app.ui.monitor_widgets import ago, progress_percent, when
-from app.ui.resources import celery, redis_client
+from app.ui.resources import celery, redis_client, settings
 from app.ui.text import plain
 
 #: The Task Monitor's tab set: its widget key, and the label of the diagnosis tab.
@@ -59,6 +60,8 @@ def detail(task_id: str) -> None:
                    if first_seen else ""))
     st.dataframe(pd.DataFrame([{"task id": task_id, "app": task.get("app") or CONSOLE, "queue": task.get("queue") or "—",
                                 "worker": task.get("worker") or "—"}]), hide_index=True, width="stretch")
+    st.caption("Link to this task (copy it with the button at its right)")
+    st.code(task_links.task_url(task_id, settings().CONSOLE_URL), language=None)
     if line := timing.task_line(task, celery()):  # priority (console scale and broker value), held-until time
         st.caption(line)
     if (percent := progress_percent(task)) is not None:  # running: its last reported percent and step
