@@ -371,7 +371,6 @@ def _form() -> None:
 
 
 def _oidc_gate() -> None:
-    s = get_settings()
     user = st.user
     if not user.is_logged_in:
         st.title("Sign in")
