@@ -17,28 +17,32 @@ Usage in a page script::
     first_paint.rest("task_monitor")             # first run: mark done and rerun at once; else no-op
     ... render the rest ...
 
-The rerun is the ordinary ``st.rerun()``: AppTest follows it, so a test's ``at.run()`` sees the
-whole page, as before. Later runs of the session (widget reruns, fragment refreshes, coming back to
+Later runs of the session (widget reruns, fragment refreshes, coming back to
 the page) render everything in one run. Sign-in and permission checks run before the page script,
 in both runs, unchanged.
 
-Streamlit drops a run's messages still queued for the browser when the next run starts
-(``AppSession._clear_queue`` at SCRIPT_STARTED, Streamlit 1.67), so `rest` first waits (at most
-`SEND_WAIT_S`) until the session's queue has been handed to the connection; without it about half of
-the short runs were lost on a loaded machine and the page fell back to the full-run timing.
+Under a Streamlit server the first run is not cut short by ``st.rerun()``: Streamlit drops a run's
+messages still queued for the browser when the next run starts (``AppSession._clear_queue`` at
+SCRIPT_STARTED, Streamlit 1.67), and while a cold browser fetches the page's JavaScript the server's
+event loop is busy enough that the short run's queue figures were lost; and a rerun that follows at
+once lands its plotly and dataframe skeletons while the top part is still loading, so React reveals
+the lot together (after plotly's 4.7 MB chunk). `rest` ends the first run normally instead
+(``st.stop()``: nothing is dropped) and leaves a tiny fragment whose timer the *browser* starts once
+it has received that run; REST_AFTER_S later its run reruns the whole app. Under AppTest (no server
+session) `rest` reruns at once, so a test's ``at.run()`` sees the whole page.
 
 A run that shows something only once (the sign-in cookie script of `app.ui.auth`) must not be cut
-short: the rerun would replace that element before the browser ran it. Such code calls
+short: a later run would replace that element before the browser ran it. Such code calls
 `skip_for_session()`, and the session's pages render in full from then on.
 """
 from __future__ import annotations
 
-import time
-
 import streamlit as st
 
-#: Longest wait in `rest` for the short run's messages to leave the server (s).
-SEND_WAIT_S = 0.5
+from app.ui.auth import fragment  # st.fragment that checks the session on each of its runs
+
+#: Seconds between the end of the short first run, as the browser sees it, and the run with the rest.
+REST_AFTER_S = 0.5
 _PREFIX = "first_paint_done:"
 _SKIP = "first_paint_skip"
 
@@ -49,12 +53,15 @@ def first_run(page: str) -> bool:
 
 
 def rest(page: str) -> None:
-    """On the first run of `page`: mark it done and rerun at once (raises Streamlit's rerun
-    exception, so nothing after this call runs). Otherwise a no-op."""
+    """On the first run of `page`: mark it done and end the run (raises Streamlit's stop exception,
+    or under AppTest its rerun exception, so nothing after this call runs); the browser asks for the
+    whole page REST_AFTER_S later. Otherwise a no-op."""
     if first_run(page):
         st.session_state[_PREFIX + page] = True
-        _wait_until_sent(SEND_WAIT_S)
-        st.rerun()
+        if not _served():
+            st.rerun()
+        _rest_later()
+        st.stop()
 
 
 def skip_for_session() -> None:
@@ -62,18 +69,25 @@ def skip_for_session() -> None:
     st.session_state[_SKIP] = True
 
 
-def _wait_until_sent(timeout_s: float) -> None:
-    """Poll (every 5 ms, at most `timeout_s`) until this session's browser queue is empty. No wait
-    where there is no server session (AppTest) or Streamlit's internals differ from 1.67's."""
+@fragment(run_every=REST_AFTER_S)
+def _rest_later() -> None:
+    """Draws nothing; its first timed run (started by the browser) reruns the whole page, which no
+    longer draws this fragment, so its timer ends with it."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    if ctx is not None and getattr(ctx, "fragment_ids_this_run", None):
+        st.rerun(scope="app")
+
+
+def _served() -> bool:
+    """True when a Streamlit server runs this script for a browser session (False under AppTest,
+    whose runtime is a stand-in without a session manager)."""
     try:
         from streamlit.runtime import Runtime
         from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
 
         info = Runtime.instance()._session_mgr.get_active_session_info(get_script_run_ctx().session_id)
-        queue = info.session._browser_queue
-        queue.is_empty  # noqa: B018 - the attribute must exist
+        return info is not None and info.client is not None
     except Exception:  # noqa: BLE001 - not served by a Streamlit server, or a different version
-        return
-    deadline = time.monotonic() + timeout_s
-    while not queue.is_empty() and time.monotonic() < deadline:
-        time.sleep(0.005)
+        return False
