@@ -52,6 +52,9 @@ from bench.bench_monitor import QUEUES, fill, write_workers  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 WAIT_JS = "names => names.every(n => document.body.innerText.includes(n))"
+#: The page has finished drawing: the Task Monitor's charts are on it, or it is the minimal page.
+DRAWN_JS = ("() => !!document.querySelector('[class*=\"st-key-chart_\"]') "
+            "|| !document.body.innerText.includes('Overview')")
 
 
 def _up(url: str) -> bool:
@@ -133,7 +136,9 @@ def _cold_and_reload(browser, url: str) -> tuple[tuple, tuple]:
     frames = Frames(page)
     try:
         cold = _visit(page, frames, url)
-        page.wait_for_timeout(1500)  # the rest of the page arrives (a reload interrupts it otherwise)
+        # a reload of a page that has finished drawing (the Task Monitor's charts are its last part)
+        page.wait_for_function(DRAWN_JS, timeout=120_000, polling=50)
+        page.wait_for_timeout(300)
         return cold, _visit(page, frames, None)
     finally:
         ctx.close()

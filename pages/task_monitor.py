@@ -24,8 +24,8 @@ overview, tasks_tab, workers_tab, stuck_tab, audit_tab = st.tabs(
     on_change="rerun")
 with overview:
     monitor_overview.live(PAGE, QUEUES)
-first_paint.rest(PAGE)  # the session's first run ends here; the browser asks for the rest right after
-with overview:
+first_paint.rest(PAGE, QUEUES)  # the session's first run ends here; the browser asks for the rest once the
+with overview:                  # queue names are on its screen
     monitor_overview.charts(QUEUES)
 
 with tasks_tab:

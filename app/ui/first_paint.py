@@ -14,7 +14,7 @@ Usage in a page script::
     if first_paint.first_run("task_monitor"):   # the session's first run of the page
         ...                                      # (skip what is not in the top part)
     ... render the top part ...
-    first_paint.rest("task_monitor")             # first run: mark done and rerun at once; else no-op
+    first_paint.rest("task_monitor", ["Queues"]) # first run: end it, the rest comes once "Queues" shows
     ... render the rest ...
 
 Later runs of the session (widget reruns, fragment refreshes, coming back to
@@ -25,11 +25,13 @@ Under a Streamlit server the first run is not cut short by ``st.rerun()``: Strea
 messages still queued for the browser when the next run starts (``AppSession._clear_queue`` at
 SCRIPT_STARTED, Streamlit 1.67), and while a cold browser fetches the page's JavaScript the server's
 event loop is busy enough that the short run's queue figures were lost; and a rerun that follows at
-once lands its plotly and dataframe skeletons while the top part is still loading, so React reveals
-the lot together (after plotly's 4.7 MB chunk). `rest` ends the first run normally instead
-(``st.stop()``: nothing is dropped) and leaves a tiny fragment whose timer the *browser* starts once
-it has received that run; REST_AFTER_S later its run reruns the whole app. Under AppTest (no server
-session) `rest` reruns at once, so a test's ``at.run()`` sees the whole page.
+once lands its plotly and dataframe placeholders while the top part is still loading, so React
+reveals the lot together (after plotly's 4.7 MB chunk). `rest` ends the first run normally instead
+(``st.stop()``: nothing is dropped) and the *browser* asks for the rest: a small script clicks a
+hidden button once the page's `ready_texts` are on screen (``innerText`` holds only what is
+revealed), and a fragment whose timer the browser starts on receiving the run does it after
+REST_FALLBACK_S anyway (no script, or texts that never come, e.g. an error instead). Under AppTest
+(no server session) `rest` reruns at once, so a test's ``at.run()`` sees the whole page.
 
 A run that shows something only once (the sign-in cookie script of `app.ui.auth`) must not be cut
 short: a later run would replace that element before the browser ran it. Such code calls
@@ -37,12 +39,28 @@ short: a later run would replace that element before the browser ran it. Such co
 """
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
+
 import streamlit as st
 
 from app.ui.auth import fragment  # st.fragment that checks the session on each of its runs
 
-#: Seconds between the end of the short first run, as the browser sees it, and the run with the rest.
-REST_AFTER_S = 0.5
+#: Seconds after the browser received the short first run when it asks for the rest in any case.
+REST_FALLBACK_S = 2.0
+#: Key of the hidden button the browser's script clicks for the rest of the page.
+MORE_KEY = "first_paint_more"
+#: The browser's script: click the hidden button once every text is on screen (polls every 25 ms,
+#: gives up after 10 s: the fallback fragment has asked by then).
+_ASK_JS = """<style>.st-key-%(key)s {display: none}</style><script>(() => {
+  const texts = %(texts)s, t0 = performance.now();
+  const tick = () => {
+    const button = document.querySelector('.st-key-%(key)s button');
+    if (button && texts.every(t => document.body.innerText.includes(t))) return button.click();
+    if (performance.now() - t0 < 10000) setTimeout(tick, 25);
+  };
+  tick();
+})();</script>"""
 _PREFIX = "first_paint_done:"
 _SKIP = "first_paint_skip"
 
@@ -52,14 +70,19 @@ def first_run(page: str) -> bool:
     return not (st.session_state.get(_SKIP) or st.session_state.get(_PREFIX + page))
 
 
-def rest(page: str) -> None:
+def rest(page: str, ready_texts: Sequence[str] = ()) -> None:
     """On the first run of `page`: mark it done and end the run (raises Streamlit's stop exception,
     or under AppTest its rerun exception, so nothing after this call runs); the browser asks for the
-    whole page REST_AFTER_S later. Otherwise a no-op."""
+    whole page as soon as every one of `ready_texts` is on its screen, or REST_FALLBACK_S after it
+    received the run. Otherwise a no-op."""
     if first_run(page):
         st.session_state[_PREFIX + page] = True
         if not _served():
             st.rerun()
+        if ready_texts:
+            st.button("Show the rest of the page", key=MORE_KEY)
+            st.html(_ASK_JS % {"key": MORE_KEY, "texts": json.dumps(list(ready_texts))},
+                    unsafe_allow_javascript=True)
         _rest_later()
         st.stop()
 
@@ -69,7 +92,7 @@ def skip_for_session() -> None:
     st.session_state[_SKIP] = True
 
 
-@fragment(run_every=REST_AFTER_S)
+@fragment(run_every=REST_FALLBACK_S)
 def _rest_later() -> None:
     """Draws nothing; its first timed run (started by the browser) reruns the whole page, which no
     longer draws this fragment, so its timer ends with it."""
