@@ -107,3 +107,24 @@ def test_queues_and_no_consumer_error_show_before_the_charts_new_browser_and_rel
         assert seen["queues"]["charts"] == 0, seen  # the names were on screen with no chart on the page
         assert seen["error"]["charts"] == 0, seen
         assert seen["queues"]["at"] < seen["chart"]["at"], seen
+
+
+def test_a_selected_tab_keeps_refreshing_and_the_hidden_overview_does_not(console, browser):
+    """Timed refreshes skip the tabs that are not selected (app.ui.tab_refresh): the selected Tasks
+    tab keeps its table through several 2 s refreshes, and the Overview is drawn again on return."""
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        page = ctx.new_page()
+        page.goto(console)
+        page.wait_for_function("() => !!document.querySelector('[class*=\"st-key-chart_\"]')", timeout=90_000)
+        tab = page.get_by_role("tab", name="Tasks")
+        wait_for(lambda: tab.count() == 1)
+        tab.click()
+        caption = page.get_by_text("select a row for its detail")
+        caption.wait_for(timeout=60_000)
+        page.wait_for_timeout(5000)  # two refreshes of the Tasks tab's fragment, two skipped Overview ones
+        assert caption.is_visible()
+        page.get_by_role("tab", name="Overview").click()
+        page.get_by_text("first_paint_q has 1 waiting message").wait_for(timeout=60_000)
+    finally:
+        ctx.close()
