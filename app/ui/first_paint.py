@@ -1,4 +1,4 @@
-"""Progressive first paint: a browser session's first run of a page sends its top part, then reruns.
+"""Progressive first paint: a browser session's first run of a page sends its top part; the rest follows.
 
 Why: on a fresh page load every lazily loaded Streamlit element (metric, dataframe, selectbox, plotly
 chart, ...) first shows a skeleton, and the browser reveals the skeletons together once it has laid
@@ -6,8 +6,7 @@ out *everything* the script sent, then waits out React's fallback throttle (500 
 skeleton appeared; react-dom 18 ``FALLBACK_THROTTLE_MS``). On the Task Monitor that put the queue names
 on screen only after the hidden tabs' ~40 widgets and the plotly charts had been rendered (2.5-7 s in
 headless Chromium, bench/bench_monitor_browser.py). A short first run lets the browser show the
-top part and load those element types' code; the rerun that follows brings the rest, and the top
-part is revealed as soon as its code is loaded.
+top part and load those element types' code; the run that follows brings the rest.
 
 Usage in a page script::
 
@@ -17,8 +16,8 @@ Usage in a page script::
     first_paint.rest("task_monitor", ["Queues"]) # first run: end it, the rest comes once "Queues" shows
     ... render the rest ...
 
-Later runs of the session (widget reruns, fragment refreshes, coming back to
-the page) render everything in one run. Sign-in and permission checks run before the page script,
+Later runs of the session (widget reruns, fragment refreshes, coming back to the page) render
+everything in one run. Sign-in and permission checks run before the page script,
 in both runs, unchanged.
 
 Under a Streamlit server the first run is not cut short by ``st.rerun()``: Streamlit drops a run's
