@@ -28,14 +28,14 @@ PROGRAMS = ("redis", "smtp_sink", "metrics", "worker_default")
 
 def test_unknown_command_prints_usage_and_exits_2_without_starting_anything(tmp_path):
     env = {**os.environ, "DATA_DIR": str(tmp_path)}
-    out = subprocess.run([sys.executable, "-m", "app", "tokens", "add", "x"], cwd=ROOT, env=env,
+    out = subprocess.run([sys.executable, "-m", "app", "token", "add", "x"], cwd=ROOT, env=env,
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2
-    assert out.stderr.startswith("usage: python -m app") and "invalid choice: 'tokens'" in out.stderr
+    assert out.stderr.startswith("usage: python -m app") and "invalid choice: 'token'" in out.stderr
     assert not (tmp_path / "run").exists()  # no supervisord config written, nothing started
     helped = subprocess.run([sys.executable, "-m", "app", "--help"], cwd=ROOT, env=env, capture_output=True,
                             text=True, timeout=60)
-    assert helped.returncode == 0 and "users" in helped.stdout and "run" in helped.stdout
+    assert helped.returncode == 0 and all(c in helped.stdout for c in ("run", "users", "tokens"))
 
 
 def _children() -> dict[int, list[int]]:
