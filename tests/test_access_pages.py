@@ -12,7 +12,7 @@ from tests.conftest import ROOT
 
 PAGES = ["task_monitor", "file_processing", "email", "ai", "reports", "schedules", "audit", "alerts", "issues"]
 #: Buttons that only read or navigate (anything else on a viewer's page is a failure).
-READ_ONLY = {"Why is it stuck?", "Refresh", "Cancel", "Peek"}
+READ_ONLY = {"Why is it stuck?", "Refresh", "Cancel", "Peek", "Older", "Newer", "Newest", "Export CSV"}
 ADMIN_ONLY = {"Purge queue…", "Apply…", "Set rate limit…", "Set time limits…", "Bulk revoke", "Bulk retry", "Save", "Delete",
               "Edit", "Enable", "Disable", "Pause…", "Resume…", "Send test alert", "Save rule",
               "Retry all failed in this group"}

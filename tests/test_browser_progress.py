@@ -68,14 +68,20 @@ def test_long_task_percent_rises_in_the_task_monitor(ai_stack, page):
         app.close()
     page.goto(ai_stack["url"] + "/")
     open_tab(page, "Tasks")
-    page.get_by_label("Search", exact=True).fill(task_id)
-    page.get_by_label("Search", exact=True).press("Enter")
+    search = page.get_by_placeholder("name, id, file, address…")  # the Tasks tab's box (tables have a "Search" too)
+    search.fill(task_id)
+    search.press("Enter")
     wait_for(lambda: (history.get_task(ai_stack["client"], task_id) or {}).get("state") == "PROGRESS",
              timeout_s=30)
     grid = page.locator('[data-testid="stDataFrame"]:visible').first
     grid.wait_for()
     page.get_by_text("1 task(s) shown").wait_for()
     box = grid.bounding_box()
+    for _ in range(100):  # the table's fragment may be redrawing it just now: wait for its box
+        if box:
+            break
+        page.wait_for_timeout(100)
+        box = grid.bounding_box()
     page.mouse.click(box["x"] + 12, box["y"] + 35 + 17)  # the only row's selection marker
     page.get_by_text(re.compile(r"\d+% · part \d+ of \d+")).first.wait_for(timeout=30_000)
     first = _percent(page)

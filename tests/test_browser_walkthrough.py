@@ -74,6 +74,11 @@ def send_work(pg, url: str, corpus, tmp_path) -> None:
     grid = pg.locator('[data-testid="stDataFrame"]:visible').first
     grid.wait_for()
     box = grid.bounding_box()
+    for _ in range(100):  # the table's fragment may be redrawing it just now: wait for its box
+        if box:
+            break
+        pg.wait_for_timeout(100)
+        box = grid.bounding_box()
     pg.mouse.click(box["x"] + 12, box["y"] + 35 + 17)  # the first row's selection marker
     pg.get_by_role("button", name="Why is it stuck?").click()
     pg.get_by_text(re.compile(r"^History state ")).wait_for()
