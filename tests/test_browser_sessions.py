@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import re
 import time
 import urllib.request
 import uuid
@@ -110,6 +111,8 @@ def test_cookie_is_httponly_and_sessions_end_everywhere(console, browser, redis_
     b.get_by_role("button", name="Send health check").wait_for(state="detached", timeout=30_000)
     b.reload()
     b.get_by_text(f"{name} · viewer", exact=False).wait_for(timeout=30_000)  # no grace on reload
+    # the whole page, past its first paint, so that its refreshing parts run
+    b.get_by_text(re.compile(r"Tasks in the history by state|No tasks recorded yet")).wait_for(timeout=60_000)
     # another browser signs in as the same person; sign-out in tab a ends tab b, not the other browser
     second = browser.new_context()
     c = _sign_in(second, console, name)
@@ -117,7 +120,7 @@ def test_cookie_is_httponly_and_sessions_end_everywhere(console, browser, redis_
     a.get_by_role("button", name="Sign in").wait_for()
     b.bring_to_front()  # Chromium throttles the timers of a background tab (the refresh is the page's timer)
     t0 = time.monotonic()
-    b.get_by_role("button", name="Sign in").wait_for(timeout=30_000)  # its fragment's next run
+    b.get_by_role("button", name="Sign in").wait_for(timeout=60_000)  # its fragment's next run
     other_tab_s = time.monotonic() - t0
     wait_for(lambda: not any(k["name"] == "cc_session" for k in first.cookies()), timeout_s=30)
     # the ended session's cookie, replayed in a fresh browser, gets the sign-in form

@@ -68,6 +68,7 @@ def check(pg, where: str) -> None:
 def send_work(pg, url: str, corpus, tmp_path) -> None:
     """Real work from each page that sends some, each waited for until it succeeded."""
     pg.goto(f"{url}/")  # the Task Monitor is the default page
+    settle(pg)  # the whole page, not only its first paint (the queues), before the first click
     pg.get_by_role("button", name="Send health check").click()
     pg.get_by_text("Health check sent").wait_for()
     open_tab(pg, "Tasks")  # a task's "Why is it stuck?" opens the diagnosis with its id
