@@ -26,9 +26,7 @@ overview, tasks_tab, workers_tab, stuck_tab, audit_tab = st.tabs(
     on_change="rerun")
 with overview:
     monitor_overview.live(PAGE, QUEUES)
-first_paint.rest(PAGE, QUEUES)  # the session's first run ends here; the browser asks for the rest once the
-with overview:                  # queue names are on its screen
-    monitor_overview.charts(QUEUES)
+first_paint.rest(PAGE)  # first run of the session ends here and reruns at once with everything below
 
 with tasks_tab:
     flt = monitor_tasks.filters(QUEUES)
