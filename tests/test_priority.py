@@ -7,6 +7,7 @@ import os
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 from celery import Celery
@@ -59,9 +60,12 @@ def test_widget_refuses_a_delay_beyond_the_visibility_timeout(celery_app):
     ok = timing.Choice(priority=0, mode=timing.AFTER, after=90, unit="seconds").options(celery_app)
     assert ok == {"priority": 0, "countdown": 90.0}
     # Run at is read in the operator's zone and sent in UTC
-    local = timing.Choice(priority=9, mode=timing.AT, day=(now + timedelta(days=1)).date(),
-                          at=datetime(2000, 1, 1, 12, 0).time(), tz="Asia/Tokyo").options(celery_app, now)
-    assert local["eta"].utcoffset() == timedelta(0) and local["eta"].hour == 3 and local["priority"] == 9
+    # (two hours ahead whatever the time of day, as Tokyo's wall clock shows it: within the timeout)
+    target = (now + timedelta(hours=2)).replace(second=0, microsecond=0)
+    tokyo = target.astimezone(ZoneInfo("Asia/Tokyo"))
+    local = timing.Choice(priority=9, mode=timing.AT, day=tokyo.date(), at=tokyo.time().replace(tzinfo=None),
+                          tz="Asia/Tokyo").options(celery_app, now)
+    assert local["eta"].utcoffset() == timedelta(0) and local["eta"] == target and local["priority"] == 9
     assert "VISIBILITY_TIMEOUT_S" in timing.rule_text(celery_app)
 
 
