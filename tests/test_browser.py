@@ -102,6 +102,18 @@ def new_page(browser):
     return pg
 
 
+def click_first_row(pg, grid) -> None:
+    """Click the first row's selection marker of the dataframe `grid`, once it has a box (its
+    fragment may be redrawing it just now)."""
+    box = grid.bounding_box()
+    for _ in range(100):
+        if box:
+            break
+        pg.wait_for_timeout(100)
+        box = grid.bounding_box()
+    pg.mouse.click(box["x"] + 12, box["y"] + 35 + 17)
+
+
 def open_tab(pg, name: str) -> None:
     """Click tab `name` once the page holds one tab set: while a rerun is under way Streamlit keeps
     the previous run's elements (faded) beside the new ones until the script ends."""

@@ -14,7 +14,7 @@ from app.store import history
 from app.store.clients import redis_from_url
 from tests.conftest import ROOT, wait_for
 from tests.fixtures_ai import ANTHROPIC_KEY, OPENAI_KEY
-from tests.test_browser import ADMIN_PASSWORD, browser, new_page, open_tab, running_stack, sign_in  # noqa: F401
+from tests.test_browser import click_first_row, ADMIN_PASSWORD, browser, new_page, open_tab, running_stack, sign_in  # noqa: F401
 
 pytestmark = pytest.mark.browser
 PARTS = 5
@@ -76,13 +76,7 @@ def test_long_task_percent_rises_in_the_task_monitor(ai_stack, page):
     grid = page.locator('[data-testid="stDataFrame"]:visible').first
     grid.wait_for()
     page.get_by_text("1 task(s) shown").wait_for()
-    box = grid.bounding_box()
-    for _ in range(100):  # the table's fragment may be redrawing it just now: wait for its box
-        if box:
-            break
-        page.wait_for_timeout(100)
-        box = grid.bounding_box()
-    page.mouse.click(box["x"] + 12, box["y"] + 35 + 17)  # the only row's selection marker
+    click_first_row(page, grid)
     page.get_by_text(re.compile(r"\d+% · part \d+ of \d+")).first.wait_for(timeout=30_000)
     first = _percent(page)
     # no reload: the detail's fragment re-reads the history while the task runs

@@ -20,7 +20,7 @@ import time
 import pytest
 
 from tests.conftest import CORPUS, wait_for
-from tests.test_browser import browser, open_tab, page, stack  # noqa: F401 - the shared stack and signed-in page
+from tests.test_browser import click_first_row, browser, open_tab, page, stack  # noqa: F401 - the shared stack and signed-in page
 
 pytestmark = pytest.mark.browser
 
@@ -74,13 +74,7 @@ def send_work(pg, url: str, corpus, tmp_path) -> None:
     open_tab(pg, "Tasks")  # a task's "Why is it stuck?" opens the diagnosis with its id
     grid = pg.locator('[data-testid="stDataFrame"]:visible').first
     grid.wait_for()
-    box = grid.bounding_box()
-    for _ in range(100):  # the table's fragment may be redrawing it just now: wait for its box
-        if box:
-            break
-        pg.wait_for_timeout(100)
-        box = grid.bounding_box()
-    pg.mouse.click(box["x"] + 12, box["y"] + 35 + 17)  # the first row's selection marker
+    click_first_row(pg, grid)
     pg.get_by_role("button", name="Why is it stuck?").click()
     pg.get_by_text(re.compile(r"^History state ")).wait_for()
     task_id = pg.get_by_label("Task id to diagnose").input_value()
