@@ -52,16 +52,11 @@ def run() -> int:
     from config.settings import get_settings
 
     settings = get_settings()
-    refusals = startup.problems(settings)
-    if refusals:
-        for refusal in refusals:
-            print(f"Cannot start: {refusal}", file=sys.stderr)
+    if startup.refused(startup.problems(settings)):
         return 2
     p = plan(settings, explicit_redis="REDIS_URL" in settings.model_fields_set)
     monitored_apps.add_to_plan(settings, p)  # one line per app, one event ingester per app
-    if p.errors:
-        for error in p.errors:
-            print(f"Cannot start: {error}", file=sys.stderr)
+    if startup.refused(p.errors):
         return 2
     print("Celery console starting:", flush=True)
     for note in p.notes:

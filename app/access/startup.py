@@ -8,6 +8,7 @@ refused, not taken as "no password"; each sign-in mode has the settings it needs
 from __future__ import annotations
 
 import ipaddress
+import sys
 
 from config.settings import Settings
 
@@ -80,3 +81,11 @@ def problems(settings: Settings) -> list[str]:
         except InvalidRole as exc:
             out.append(f"ACCESS_ROLES: {exc}")
     return out
+
+
+def refused(reasons: list[str], what: str = "") -> bool:
+    """Print each of `reasons` to stderr as "Cannot start{what}: reason"; True when there was any
+    (the caller then exits with status 2)."""
+    for reason in reasons:
+        print(f"Cannot start{what}: {reason}", file=sys.stderr)
+    return bool(reasons)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import html
 import inspect
 import re
-import sys
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -95,10 +94,7 @@ def main() -> int:
     from config.settings import get_settings
 
     settings = get_settings()
-    refusals = startup.problems(settings)
-    if refusals:
-        for refusal in refusals:
-            print(f"Cannot start the API: {refusal}", file=sys.stderr)
+    if startup.refused(startup.problems(settings), " the API"):
         return 2
     uvicorn.run(build_app(), host=settings.API_ADDRESS, port=settings.API_PORT, proxy_headers=False,
                 log_level="info", server_header=False)
