@@ -20,7 +20,12 @@ Flower (from /proc: unlike the latencies, it does not depend on what else the ma
 Targets: p50 <= 20 ms for both console routes at every N; t(1M)/t(10k) <= 2; Flower/console >= 50
 at every N Flower runs.
 
-Measured on the shared 2-core machine (see README "Performance" for the latest run and its load).
+Measured on the shared 2-core machine, ``--sizes 10000,100000,1000000 --rounds 40``, 1-min load
+average 5.4-6.0, hiredis parser (README "Performance" has the table): p50 /api/tasks 7.7 / 9.4 /
+9.8 ms and /api/v1/tasks 6.0 / 7.4 / 6.9 ms at 10k / 100k / 1M; Flower 33.5 ms at 10k (4.3x) and
+490 ms at 100k (52x /api/tasks, 66x /api/v1); t(1M)/t(10k) 1.26 and 1.14; API CPU 3.9-4.2 ms and
+Redis CPU 1.7-2.0 ms per request at every N. The 50x target is not reachable at 10k (Flower answers
+in tens of ms there).
 """
 from __future__ import annotations
 
