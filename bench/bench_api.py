@@ -1,19 +1,31 @@
 """Benchmark: ``GET /api/tasks?limit=50`` of the console's HTTP API next to Flower 2.2's on the same
 number of stored tasks, and the console's own history page ``GET /api/v1/tasks?limit=50``.
 
-Run: ``.venv/bin/python bench/bench_api.py [--sizes 10000,100000] [--rounds 40] [--flower-max 100000]``
+Run: ``.venv/bin/python bench/bench_api.py [--sizes 10000,100000] [--rounds 40] [--flower-max 100000]``;
+the 1M figures: ``--sizes 10000,100000,1000000`` (filling 1M tasks takes 1-4 min depending on the
+machine's load, 234 s seen at load average 20, so it is not in the default sizes).
 
-For each size N: a private valkey-server gets N finished tasks in the console's history (the
-writer's own batch script, as the event ingester writes them); Flower gets the same N tasks as its
-events state (celery.events.State fed received/started/succeeded events, saved the way Flower
-persists it and loaded with ``--persistent --db``; only up to ``--flower-max``). Then the API
-(``python -m app.api``, Bearer token) and Flower (``--basic-auth``) each serve the request
-``--rounds`` times, interleaved, over keep-alive connections from this process. Prints p50/p95 per
-side, Flower/console, and the console's t(largest N)/t(smallest N).
+Every size N is loaded before anything is timed: a private valkey-server per N holds its history (N finished tasks written with the writer's own batch script, as the event
+ingester writes them), served by its own API
+process (``python -m app.api``, Bearer token); Flower gets the same N tasks as its events state
+(celery.events.State fed received/started/succeeded events, saved the way Flower persists it and
+loaded with ``--persistent --db``; only N up to ``--flower-max``), one Flower (``--basic-auth``) per
+N. Then each round asks every size in turn (console ``/api/tasks``, ``/api/v1/tasks``, Flower),
+``--rounds`` times over keep-alive connections from this process, so a change of the machine's
+load during the run weighs on every size alike. Prints p50/p95 per side and N, Flower/console per
+N, t(largest N)/t(smallest N) per console route, the targets and whether each is met, the load
+average during the rounds, and the CPU time each request cost the API process, its Redis and
+Flower (from /proc: unlike the latencies, it does not depend on what else the machine runs).
 
-Measured on the shared 2-core machine (loaded by other jobs), 20 rounds: N=10,000 console 5.2 ms,
-/api/v1 4.1 ms, Flower 11.9 ms (2.3x); N=100,000 console 15.6 ms, /api/v1 11.1 ms, Flower 555 ms
-(35.6x).
+Targets: p50 <= 20 ms for both console routes at every N; t(1M)/t(10k) <= 2; Flower/console >= 50
+at every N Flower runs.
+
+Measured on the shared 2-core machine, ``--sizes 10000,100000,1000000 --rounds 40``, 1-min load
+average 5.4-6.0, hiredis parser (README "Performance" has the table): p50 /api/tasks 7.7 / 9.4 /
+9.8 ms and /api/v1/tasks 6.0 / 7.4 / 6.9 ms at 10k / 100k / 1M; Flower 33.5 ms at 10k (4.3x) and
+490 ms at 100k (52x /api/tasks, 66x /api/v1); t(1M)/t(10k) 1.26 and 1.14; API CPU 3.9-4.2 ms and
+Redis CPU 1.7-2.0 ms per request at every N. The 50x target is not reachable at 10k (Flower answers
+in tens of ms there).
 """
 from __future__ import annotations
 
@@ -32,6 +44,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 NAMES = ("app.tasks.report_tasks.export_data", "app.tasks.email_tasks.send_email", "app.tasks.file_tasks.process_pdf")
 WORKER = "celery@bench-host"
+P50_MAX_S = 0.020
+GROWTH_MAX = 2.0
+FLOWER_RATIO_MIN = 50.0
+ROUTES = ("console /api/tasks", "console /api/v1/tasks")
 
 
 def fill_history(client, n: int, now: float) -> None:
@@ -67,7 +83,7 @@ def flower_db(path: Path, n: int, now: float) -> None:
         db["counter"] = dict(state.counter)
 
 
-def wait_http(url: str, auth=None, headers=None, timeout_s: float = 120) -> None:
+def wait_http(url: str, auth=None, headers=None, timeout_s: float = 300) -> None:
     import requests
 
     deadline = time.monotonic() + timeout_s
@@ -89,21 +105,37 @@ def timed(session, url: str, **kw) -> float:
     return took
 
 
+def load() -> str:
+    return "/".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def cpu_s(pid: int) -> float:
+    """CPU seconds the live threads of process `pid` have run so far (Linux /proc schedstat, in ns)."""
+    total = 0
+    for stat in Path(f"/proc/{pid}/task").glob("*/schedstat"):
+        try:
+            total += int(stat.read_text().split()[0])
+        except (OSError, ValueError, IndexError):  # the thread ended meanwhile
+            pass
+    return total / 1e9
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "NOT met"
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--sizes", default="10000,100000")
     p.add_argument("--rounds", type=int, default=40)
     p.add_argument("--flower-max", type=int, default=100_000)
     args = p.parse_args()
-    sizes = [int(s) for s in args.sizes.split(",")]
+    sizes = sorted(int(s) for s in args.sizes.split(","))
 
     from app.launcher import redis_server
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-api-"))
-    port = redis_server.free_port()
-    server = redis_server.start(port, tmp / "redis", persist=False)
-    url = f"redis://127.0.0.1:{port}/0"
-    os.environ.update(REDIS_URL=url, DATA_DIR=str(tmp / "data"))
+    os.environ.update(DATA_DIR=str(tmp / "data"))
     os.environ.pop("CELERY_BROKER_URL", None)
     import requests
 
@@ -111,75 +143,116 @@ def main() -> int:
     from app.store.clients import redis_from_url
     from config.settings import get_settings
 
-    client = redis_from_url(url)
     admin = identity.system("bench")
-    accounts.add(client, admin, "bench", "viewer", "bench password")
-    token, _ = api_tokens.issue(client, get_settings(), admin, "bench")
-    api_port, results = redis_server.free_port(), {}
-    env = dict(os.environ, API_PORT=str(api_port), API_RATE_LIMIT_PER_MIN="1000000", PYTHONUNBUFFERED="1")
-    api = subprocess.Popen([sys.executable, "-m", "app.api"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
-    bearer = {"Authorization": f"Bearer {token}"}
-    procs = [api]
+    procs: list[subprocess.Popen] = []
+    targets: dict[int, dict] = {}
     try:
-        wait_http(f"http://127.0.0.1:{api_port}/api/v1/whoami", headers=bearer)
         for n in sizes:
-            client.flushdb()
+            port = redis_server.free_port()
+            procs.append(redis_server.start(port, tmp / f"redis-{n}", persist=False))
+            redis_pid = procs[-1].pid
+            url = f"redis://127.0.0.1:{port}/0"
+            os.environ["REDIS_URL"] = url
+            client = redis_from_url(url)
             accounts.add(client, admin, "bench", "viewer", "bench password")
             token, _ = api_tokens.issue(client, get_settings(), admin, "bench")
-            bearer = {"Authorization": f"Bearer {token}"}
             now = time.time()
             t0 = time.perf_counter()
             fill_history(client, n, now)
-            print(f"N={n:,}: history written in {time.perf_counter() - t0:.1f} s", flush=True)
-            flower = None
+            print(f"N={n:,}: history written in {time.perf_counter() - t0:.1f} s (load {load()})", flush=True)
+            api_port = redis_server.free_port()
+            env = dict(os.environ, API_PORT=str(api_port), API_RATE_LIMIT_PER_MIN="10000000", PYTHONUNBUFFERED="1")
+            procs.append(subprocess.Popen([sys.executable, "-m", "app.api"], cwd=ROOT, env=env,
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            bearer = {"Authorization": f"Bearer {token}"}
+            target = {"api": f"http://127.0.0.1:{api_port}", "bearer": bearer, "flower": None,
+                      "pids": {"api": procs[-1].pid, "redis": redis_pid}}
+            wait_http(f"{target['api']}/api/v1/whoami", headers=bearer)
             if n <= args.flower_max:
                 t0 = time.perf_counter()
-                db = tmp / f"flower-{n}"
-                flower_db(db, n, now)
+                db_path = tmp / f"flower-{n}"
+                flower_db(db_path, n, now)
                 fport = redis_server.free_port()
-                flower = subprocess.Popen(
+                procs.append(subprocess.Popen(
                     [sys.executable, "-m", "celery", "-A", "config.celery_config", "flower", f"--port={fport}",
-                     "--address=127.0.0.1", "--basic-auth=bench:pw", "--persistent=True", f"--db={db}",
+                     "--address=127.0.0.1", "--basic-auth=bench:pw", "--persistent=True", f"--db={db_path}",
                      f"--max_tasks={n + 10}", "--enable_events=False", "--inspect=False"],
-                    cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                procs.append(flower)
-                wait_http(f"http://127.0.0.1:{fport}/api/tasks?limit=1", auth=("bench", "pw"))
+                    cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+                target["flower"] = f"http://127.0.0.1:{fport}"
+                target["pids"]["flower"] = procs[-1].pid
+                wait_http(f"{target['flower']}/api/tasks?limit=1", auth=("bench", "pw"))
                 print(f"N={n:,}: Flower state built and loaded in {time.perf_counter() - t0:.1f} s", flush=True)
-            s_api, s_flower = requests.Session(), requests.Session()
-            api_url = f"http://127.0.0.1:{api_port}"
-            times = {"console /api/tasks": [], "console /api/v1/tasks": [], "flower /api/tasks": []}
-            for _ in range(3):  # warm
-                timed(s_api, f"{api_url}/api/tasks?limit=50", headers=bearer)
-                if flower:
-                    timed(s_flower, f"http://127.0.0.1:{fport}/api/tasks?limit=50", auth=("bench", "pw"))
-            for _ in range(args.rounds):
-                times["console /api/tasks"].append(timed(s_api, f"{api_url}/api/tasks?limit=50", headers=bearer))
-                times["console /api/v1/tasks"].append(timed(s_api, f"{api_url}/api/v1/tasks?limit=50", headers=bearer))
-                if flower:
-                    times["flower /api/tasks"].append(
-                        timed(s_flower, f"http://127.0.0.1:{fport}/api/tasks?limit=50", auth=("bench", "pw")))
-            for name, values in times.items():
-                if values:
-                    values.sort()
-                    p50, p95 = statistics.median(values), values[int(0.95 * (len(values) - 1))]
-                    results[(name, n)] = p50
-                    print(f"N={n:,} {name:24s} p50 {p50 * 1000:7.1f} ms  p95 {p95 * 1000:7.1f} ms", flush=True)
-            if flower:
-                ratio = results[("flower /api/tasks", n)] / results[("console /api/tasks", n)]
-                print(f"N={n:,} Flower/console p50 ratio: {ratio:.1f}x", flush=True)
-                flower.kill()  # SIGTERM would make a persistent Flower save its whole state first
-                flower.wait(15)
-        lo, hi = min(sizes), max(sizes)
-        for name in ("console /api/tasks", "console /api/v1/tasks"):
-            print(f"{name}: t({hi:,})/t({lo:,}) = {results[(name, hi)] / results[(name, lo)]:.2f}")
+            targets[n] = target
+
+        s_api, s_flower = requests.Session(), requests.Session()
+        times = {(name, n): [] for n in sizes for name in (*ROUTES, "flower /api/tasks")}
+
+        def ask(n: int, keep: bool) -> None:
+            t = targets[n]
+            for name, path in zip(ROUTES, ("/api/tasks?limit=50", "/api/v1/tasks?limit=50")):
+                took = timed(s_api, t["api"] + path, headers=t["bearer"])
+                if keep:
+                    times[(name, n)].append(took)
+            if t["flower"]:
+                took = timed(s_flower, f"{t['flower']}/api/tasks?limit=50", auth=("bench", "pw"))
+                if keep:
+                    times[("flower /api/tasks", n)].append(took)
+
+        for _ in range(3):  # warm
+            for n in sizes:
+                ask(n, False)
+        loads = []
+        cpu_before = {n: {k: cpu_s(pid) for k, pid in targets[n]["pids"].items()} for n in sizes}
+        started = time.perf_counter()
+        for _ in range(args.rounds):
+            loads.append(os.getloadavg()[0])
+            for n in sizes:
+                ask(n, True)
+        cpu_ms = {n: {k: (cpu_s(pid) - cpu_before[n][k]) * 1000 for k, pid in targets[n]["pids"].items()}
+                  for n in sizes}
+        print(f"\n{args.rounds} rounds in {time.perf_counter() - started:.0f} s; 1-min load average during them: "
+              f"min {min(loads):.1f}, median {statistics.median(loads):.1f}, max {max(loads):.1f}", flush=True)
+
+        p50: dict[tuple[str, int], float] = {}
+        ok_all = True
+        for n in sizes:
+            for name in (*ROUTES, "flower /api/tasks"):
+                values = sorted(times[(name, n)])
+                if not values:
+                    continue
+                p50[(name, n)] = statistics.median(values)
+                p95 = values[int(0.95 * (len(values) - 1))]
+                mark = ""
+                if name in ROUTES:
+                    ok = p50[(name, n)] <= P50_MAX_S
+                    ok_all &= ok
+                    mark = f"  (target p50 <= {P50_MAX_S * 1000:.0f} ms: {verdict(ok)})"
+                print(f"N={n:>9,} {name:22s} p50 {p50[(name, n)] * 1000:8.1f} ms  p95 {p95 * 1000:8.1f} ms{mark}")
+            cpu = cpu_ms[n]
+            line = (f"N={n:>9,} CPU per console request (both routes): API process "
+                    f"{cpu['api'] / (2 * args.rounds):.2f} ms, Redis {cpu['redis'] / (2 * args.rounds):.2f} ms")
+            if "flower" in cpu:
+                line += f"; per Flower request: {cpu['flower'] / args.rounds:.1f} ms"
+            print(line)
+            if ("flower /api/tasks", n) in p50:
+                for name in ROUTES:
+                    ratio = p50[("flower /api/tasks", n)] / p50[(name, n)]
+                    ok = ratio >= FLOWER_RATIO_MIN
+                    ok_all &= ok
+                    print(f"N={n:>9,} Flower/{name}: {ratio:6.1f}x  (target >= {FLOWER_RATIO_MIN:.0f}x: {verdict(ok)})")
+        lo, hi = sizes[0], sizes[-1]
+        if hi != lo:
+            for name in ROUTES:
+                growth = p50[(name, hi)] / p50[(name, lo)]
+                ok = growth <= GROWTH_MAX
+                ok_all &= ok
+                print(f"{name}: t({hi:,})/t({lo:,}) = {growth:.2f}  (target <= {GROWTH_MAX:.0f}: {verdict(ok)})")
+        print(f"all targets {'met' if ok_all else 'NOT met (see above)'}; load average now {load()}", flush=True)
     finally:
         for proc in procs:
             if proc.poll() is None:
-                proc.kill()
+                proc.kill()  # SIGTERM would make a persistent Flower save its whole state first
                 proc.wait(15)
-        server.terminate()
-        server.wait(10)
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
 

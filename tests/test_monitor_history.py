@@ -80,3 +80,30 @@ def test_trim_removes_old_and_excess_ids_from_every_index(redis_client):
     assert redis_client.zscore(keys.name_index(rows[0]["name"]), old) is None
     assert redis_client.zscore(keys.state_index(rows[0]["state"]), old) is None
     assert history.get_task(redis_client, rows[1]["id"]) is not None
+
+
+def test_page_with_children_and_cursor_from_one_script_call(redis_client):
+    """`list_tasks_and_children` lists what `list_tasks` lists, each task with its children; `page`'s
+    cursor (built from the first-seen times the page script returns) walks every task once."""
+    prefix = uuid.uuid4().hex[:10]
+    _known_set(prefix, n=12)
+    parent = f"{prefix}-011"
+    kids = [f"{prefix}-kid-{i}" for i in range(2)]
+    for kid in kids:
+        runtime.get().writer.write(kid, "SENT", {"sent_at": time.time(), "parent_id": parent}, name=f"{prefix}.kid",
+                                   first_seen=True, parent_id=parent)
+    assert runtime.get().writer.flush()
+    flt = TaskFilter(name=f"{prefix}.task_2")
+    plain = history.list_tasks(redis_client, flt, limit=3, offset=1)
+    paired = history.list_tasks_and_children(redis_client, flt, limit=3, offset=1)
+    assert [t for t, _ in paired] == plain and len(plain) == 3
+    newest = history.list_tasks_and_children(redis_client, TaskFilter(name=f"{prefix}.task_2"), limit=1)
+    by_id = history.list_tasks_and_children(redis_client, TaskFilter(search=parent))
+    assert [(t["id"], k) for t, k in newest] == [(t["id"], k) for t, k in by_id] == [(parent, set(kids))]
+    listed, cursor = [], None
+    while True:
+        tasks, cursor = history.page(redis_client, TaskFilter(name=f"{prefix}.task_0"), 2, cursor)
+        listed += [t["id"] for t in tasks]
+        if cursor is None:
+            break
+    assert listed == [f"{prefix}-{i:03d}" for i in (9, 6, 3, 0)]

@@ -237,12 +237,12 @@ def list_tasks(call: Call):
     limit = cap if limit is None else max(0, min(limit, cap))
     client = call.ctx.redis
     if not sort_by:
-        page = history.list_tasks(client, flt, limit=limit, offset=offset) if limit else []
-    else:
-        window = history.list_tasks(client, flt, limit=cap, max_scan=max(20_000, cap))
-        key = _sort_key(sort_by.lstrip("-"))
-        window.sort(key=lambda t: key(shapes.task(t)), reverse=sort_by.startswith("-"))
-        page = window[offset:offset + limit]
+        rows = history.list_tasks_and_children(client, flt, limit=limit, offset=offset) if limit else []
+        return OrderedDict((t["id"], shapes.task(t, k)) for t, k in rows)
+    window = history.list_tasks(client, flt, limit=cap, max_scan=max(20_000, cap))
+    key = _sort_key(sort_by.lstrip("-"))
+    window.sort(key=lambda t: key(shapes.task(t)), reverse=sort_by.startswith("-"))
+    page = window[offset:offset + limit]
     kids = history.children_of_each(client, [t["id"] for t in page]) if page else []
     return OrderedDict((t["id"], shapes.task(t, k)) for t, k in zip(page, kids))
 

@@ -4,9 +4,9 @@ Reads the layout of `app.store.keys` written by `app.store.writer`; every functi
 redis.Redis (decode_responses=True) and raises redis.RedisError when Redis cannot be reached.
 
 A page is a server-side walk (one Lua call) of the narrowest index that matches the filter, checking
-the other filters' indexes with ZSCORE, plus one pipelined HGETALL per listed task, so its cost grows
-with log(N) + page size (and the filter's selectivity, capped by `max_scan`), never with the number
-of stored tasks.
+the other filters' indexes with ZSCORE, which also reads the listed tasks' hashes and first-seen
+times in the same call, so its cost grows with log(N) + page size (and the filter's selectivity,
+capped by `max_scan`), never with the number of stored tasks.
 """
 from __future__ import annotations
 
@@ -124,8 +124,11 @@ def get_task(client, task_id: str) -> dict[str, Any] | None:
 
 
 #: Walks the first index newest-first between two scores and keeps the ids present in every other
-#: index (ZSCORE), up to `limit` after `offset`, scanning at most `max_scan` ids: one round trip.
-#: ARGV[9] is the number of (hash field, value) pairs that follow, each checked on the task's hash
+#: index (ZSCORE), up to `limit` after `offset`, scanning at most `max_scan` ids, and answers
+#: ``[id, first-seen score (ARGV[10]'s ZSCORE) or nil, flat HGETALL]`` per listed task whose hash
+#: still exists, plus its children (SMEMBERS of ARGV[11] .. id) when ARGV[11] is not empty: one round
+#: trip for the whole page.
+#: ARGV[9] is the number of (hash field, value) pairs that follow ARGV[11], each checked on the task's hash
 #: (`TaskFilter.field_checks`). Search words come after them as pairs (word index key, word): an id missing from a word's index
 #: still matches when that index is full (it keeps only its newest `app.store.tokens.WORD_INDEX_MAX`
 #: ids) and the task's argument text contains the word.
@@ -157,20 +160,44 @@ def list_tasks(client, flt: TaskFilter | None = None, limit: int = 50, offset: i
                max_scan: int = 20_000) -> list[dict[str, Any]]:
     """Newest-first page of tasks matching `flt`.
 
-    Cost: one ZCARD per filter, one server-side walk (Lua) of the smallest matching index checking
-    membership of the others with ZSCORE and search words in the task's argument text (at most
-    `max_scan` ids), then one pipelined HGETALL for the page. A word found in more than
+    Cost: one pipelined ZCARD per indexed filter (none without one), then one server-side walk
+    (Lua) of the smallest matching index checking membership of the others with ZSCORE and search
+    words in the task's argument text (at most `max_scan` ids), which also reads the page's hashes:
+    two round trips at most (one without filters). A word found in more than
     `app.store.tokens.WORD_INDEX_MAX` tasks is searched among its newest that many. The cost grows
-    with the page size and the filter's selectivity, not with the number of stored tasks. A search that is a known task id returns just that task.
+    with log(N) + offset + page size and the filter's selectivity, not with the number of stored
+    tasks. A search that is a known task id returns just that task.
 
     Raises:
         redis.RedisError: Redis cannot be reached.
     """
-    flt = flt or TaskFilter()
+    return [task for task, _, _ in _scored_page(client, flt or TaskFilter(), limit, offset, max_scan)]
+
+
+def list_tasks_and_children(client, flt: TaskFilter | None = None, limit: int = 50,
+                            offset: int = 0) -> list[tuple[dict[str, Any], set[str]]]:
+    """`list_tasks`'s page, each task with the ids of its children (`children`), read in the same
+    script call: the same round trips as `list_tasks`.
+
+    Raises:
+        redis.RedisError: Redis cannot be reached.
+    """
+    return [(task, kids) for task, _, kids in _scored_page(client, flt or TaskFilter(), limit, offset, 20_000,
+                                                           with_children=True)]
+
+
+def _scored_page(client, flt: TaskFilter, limit: int, offset: int, max_scan: int,
+                 with_children: bool = False) -> list[tuple[dict[str, Any], float | None, set[str]]]:
+    """`list_tasks`'s page as (decoded task, first-seen epoch s or None when no longer indexed,
+    children ids: empty unless `with_children`)."""
     needle = (flt.search or "").strip()
-    if needle and " " not in needle and client.exists(keys.task(needle)):
-        task = get_task(client, needle)
-        return [task] if task and offset == 0 else []
+    if needle and " " not in needle:
+        raw = client.hgetall(keys.task(needle))
+        if raw:
+            if offset:
+                return []
+            kids = set(children(client, needle)) if with_children else set()
+            return [(_decode(raw, needle), first_seen(client, [needle])[0], kids)]
     index_keys = _plan(client, flt)
     hi = "+inf" if flt.until is None else repr(float(flt.until))
     lo = "-inf" if flt.since is None else repr(float(flt.since))
@@ -178,14 +205,12 @@ def list_tasks(client, flt: TaskFilter | None = None, limit: int = 50, offset: i
     chunk = limit + offset if len(index_keys) == 1 and not flt.tokens() and not checks else max(4 * (limit + offset), 500)
     script = client.register_script(_PAGE_LUA)  # EVALSHA, loading the script on first use
     pairs = [item for t in flt.tokens() for item in (keys.word_index(t), t)]
-    ids = script(keys=index_keys, args=[hi, lo, limit, offset, max_scan, chunk, keys.task(""), tokens.WORD_INDEX_MAX,
-                                        len(checks) // 2, *checks, *pairs])
-    if not ids:
-        return []
-    pipe = client.pipeline(transaction=False)
-    for tid in ids:
-        pipe.hgetall(keys.task(tid))
-    return [_decode(raw, tid) for tid, raw in zip(ids, pipe.execute()) if raw]
+    rows = script(keys=index_keys, args=[hi, lo, limit, offset, max_scan, chunk, keys.task(""), tokens.WORD_INDEX_MAX,
+                                         len(checks) // 2, keys.TASKS_ALL,
+                                         keys.children("") if with_children else "", *checks, *pairs])
+    return [(_decode(dict(zip(row[2][0::2], row[2][1::2])), row[0]), None if row[1] is None else float(row[1]),
+             set(row[3]) if len(row) > 3 else set())
+            for row in rows]
 
 
 def parse_cursor(cursor: str) -> tuple[float, int]:
@@ -222,10 +247,11 @@ def page(client, flt: TaskFilter | None = None, limit: int = 50,
     if cursor:
         until, skip = parse_cursor(cursor)
         flt = replace(flt, until=until)
-    tasks = list_tasks(client, flt, limit=limit, offset=skip)
+    rows = _scored_page(client, flt, limit, skip, 20_000)
+    tasks = [task for task, _, _ in rows]
     nxt = None
     if len(tasks) == limit:
-        scores = first_seen(client, [t["id"] for t in tasks])
+        scores = [score for _, score, _ in rows]
         last = scores[-1]
         if last is not None:
             same = sum(1 for s in scores if s == last)

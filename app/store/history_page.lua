@@ -1,13 +1,14 @@
 local hi, lo = ARGV[1], ARGV[2]
 local limit, offset, max_scan, chunk = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
-local task_prefix, word_max, n_checks = ARGV[7], tonumber(ARGV[8]), tonumber(ARGV[9])
+local task_prefix, word_max, n_checks, all_key = ARGV[7], tonumber(ARGV[8]), tonumber(ARGV[9]), ARGV[10]
+local children_prefix = ARGV[11]
 local cfields, cvalues = {}, {}
-for c = 10, 9 + 2 * n_checks, 2 do
+for c = 12, 11 + 2 * n_checks, 2 do
   cfields[#cfields + 1] = ARGV[c]
   cvalues[#cvalues + 1] = ARGV[c + 1]
 end
 local wkeys, wtoks, wfull = {}, {}, {}
-for w = 10 + 2 * n_checks, #ARGV, 2 do
+for w = 12 + 2 * n_checks, #ARGV, 2 do
   wkeys[#wkeys + 1] = ARGV[w]
   wtoks[#wtoks + 1] = ARGV[w + 1]
   wfull[#wfull + 1] = redis.call('ZCARD', ARGV[w]) >= word_max
@@ -48,4 +49,13 @@ while #out < limit and scanned < max_scan do
     end
   end
 end
-return out
+local rows = {}
+for _, id in ipairs(out) do
+  local h = redis.call('HGETALL', task_prefix .. id)
+  if #h > 0 then
+    local row = {id, redis.call('ZSCORE', all_key, id) or false, h}
+    if children_prefix ~= '' then row[4] = redis.call('SMEMBERS', children_prefix .. id) end
+    rows[#rows + 1] = row
+  end
+end
+return rows
