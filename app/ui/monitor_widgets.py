@@ -13,6 +13,7 @@ from app.store import history
 from app.monitor.snapshot import Snapshot
 from app.telemetry.redaction import redact, redact_text
 from app.ui.resources import celery
+from app.ui.text import plain
 
 #: History fields a view never shows: the raw arguments kept so "retry" can re-send them.
 HIDDEN_FIELDS = frozenset({"args_json", "kwargs_json"})
@@ -34,15 +35,24 @@ def when(ts: float | None) -> str:
 QUEUE_METRICS_PER_ROW = 3
 
 
+def _figure(col, label: str, value, help_text: str) -> None:
+    """A metric-like cell (gray label, bold value) drawn as markdown: markdown is in Streamlit's main
+    script bundle, while ``st.metric`` waits for its own code chunk, and on a page's first load the
+    browser reveals such lazily loaded elements in batches (React's Suspense throttle), seconds
+    after the text arrived."""
+    col.markdown(f":gray[{plain(label)}]  \n**{plain(str(value))}**", help=help_text)
+
+
 def queues_panel(snap: Snapshot, queue_names) -> None:
+    """One cell per queue (ready messages) and one for the reserved/unacked count, three a row."""
     names = list(queue_names)
     cells = [c for start in range(0, len(names) + 1, QUEUE_METRICS_PER_ROW)
              for c in st.columns(QUEUE_METRICS_PER_ROW)][:len(names) + 1]
     for col, q in zip(cells, names):
-        col.metric(q, snap.depths.ready.get(q, 0), help="Ready messages, all priority sub-queues summed")
-    cells[-1].metric("reserved / unacked", snap.depths.unacked if snap.depths.unacked is not None else "unknown",
-                    help="Delivered to a worker but not yet acknowledged (running, prefetched or ETA-held); "
-                         "unknown on RabbitMQ without RABBITMQ_MANAGEMENT_URL")
+        _figure(col, q, f"{snap.depths.ready.get(q, 0):,}", "Ready messages, all priority sub-queues summed")
+    _figure(cells[-1], "reserved / unacked", f"{snap.depths.unacked:,}" if snap.depths.unacked is not None else "unknown",
+            "Delivered to a worker but not yet acknowledged (running, prefetched or ETA-held); "
+            "unknown on RabbitMQ without RABBITMQ_MANAGEMENT_URL")
 
 
 def workers_panel(snap: Snapshot) -> None:
