@@ -33,26 +33,28 @@ def when(ts: float | None) -> str:
 
 #: Queue figures per row: a queue name ("file_processing_queue") stays readable at 1024 px.
 QUEUE_METRICS_PER_ROW = 3
-
-
-def _figure(col, label: str, value, help_text: str) -> None:
-    """A metric-like cell (gray label, bold value) drawn as markdown: markdown is in Streamlit's main
-    script bundle, while ``st.metric`` waits for its own code chunk, and on a page's first load the
-    browser reveals such lazily loaded elements in batches (React's Suspense throttle), seconds
-    after the text arrived."""
-    col.markdown(f":gray[{plain(label)}]  \n**{plain(str(value))}**", help=help_text)
+QUEUES_HELP = ("Ready messages per queue, all priority sub-queues summed. Reserved / unacked: delivered to a "
+               "worker but not yet acknowledged (running, prefetched or ETA-held); unknown on RabbitMQ without "
+               "RABBITMQ_MANAGEMENT_URL.")
 
 
 def queues_panel(snap: Snapshot, queue_names) -> None:
-    """One cell per queue (ready messages) and one for the reserved/unacked count, three a row."""
-    names = list(queue_names)
-    cells = [c for start in range(0, len(names) + 1, QUEUE_METRICS_PER_ROW)
-             for c in st.columns(QUEUE_METRICS_PER_ROW)][:len(names) + 1]
-    for col, q in zip(cells, names):
-        _figure(col, q, f"{snap.depths.ready.get(q, 0):,}", "Ready messages, all priority sub-queues summed")
-    _figure(cells[-1], "reserved / unacked", f"{snap.depths.unacked:,}" if snap.depths.unacked is not None else "unknown",
-            "Delivered to a worker but not yet acknowledged (running, prefetched or ETA-held); "
-            "unknown on RabbitMQ without RABBITMQ_MANAGEMENT_URL")
+    """A metric-like cell (gray label, bold value) per queue (ready messages) and one for the
+    reserved/unacked count, three a row, read row by row.
+
+    Drawn as one markdown element per column (cells of equal height, so the rows line up): markdown is
+    in Streamlit's main script bundle, while ``st.metric`` waits for its own code chunk, and on a
+    page's first load the browser reveals such lazily loaded elements in batches (React's Suspense
+    throttle), seconds after the text arrived; and with 50 queues a refresh sends 7 elements, not 200
+    (a metric in its own column block each), which is most of a refresh's CPU.
+    """
+    unacked = f"{snap.depths.unacked:,}" if snap.depths.unacked is not None else "unknown"
+    cells = [(q, f"{snap.depths.ready.get(q, 0):,}") for q in queue_names] + [("reserved / unacked", unacked)]
+    for i, col in enumerate(st.columns(QUEUE_METRICS_PER_ROW)):
+        text = "\n\n".join(f":gray[{plain(label)}]  \n**{plain(value)}**"
+                            for label, value in cells[i::QUEUE_METRICS_PER_ROW])
+        if text:
+            col.markdown(text, help=QUEUES_HELP if i == 0 else None)
 
 
 def workers_panel(snap: Snapshot) -> None:
