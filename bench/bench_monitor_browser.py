@@ -53,8 +53,12 @@ from bench.bench_monitor import QUEUES, fill, write_workers  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 WAIT_JS = "names => names.every(n => document.body.innerText.includes(n))"
-#: The page has finished drawing: the Task Monitor's charts are on it, or it is the minimal page.
-DRAWN_JS = ("() => !!document.querySelector('[class*=\"st-key-chart_\"]') "
+#: The page has finished drawing: the Task Monitor's last element (the Audit tab's caption, in the DOM
+#: while its tab is hidden; either of its two) and its charts are on it, or it is the minimal page.
+#: A reload before that would start the new session while the old one's full run still draws the
+#: hidden tabs (both in the console's one process).
+DRAWN_JS = ("() => (!!document.querySelector('[class*=\"st-key-chart_\"]') "
+            "&& /The Audit page \\(sidebar\\)|No operator actions yet/.test(document.body.textContent)) "
             "|| !document.body.innerText.includes('Overview')")
 
 
