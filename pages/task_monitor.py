@@ -9,7 +9,7 @@ from app.ui.resources import redis_client, redis_ok_or_banner, settings
 
 via_entry_script()
 
-PAGE = "task_monitor"  # first_paint key: the session's first run shows the queues, then reruns for the rest
+PAGE = "task_monitor"  # first_paint key: the session's first run shows the queues; a full run follows
 st.title("Task Monitor")
 if not redis_ok_or_banner():
     st.stop()
@@ -26,7 +26,8 @@ overview, tasks_tab, workers_tab, stuck_tab, audit_tab = st.tabs(
     on_change="rerun")
 with overview:
     monitor_overview.live(PAGE, QUEUES)
-first_paint.rest(PAGE)  # first run of the session ends here and reruns at once with everything below
+    first_paint.rest(PAGE)  # a browser session's first run ends here; a full run follows once it is shown
+    monitor_overview.charts(QUEUES)
 
 with tasks_tab:
     flt = monitor_tasks.filters(QUEUES)

@@ -1,5 +1,5 @@
-"""app.ui.first_paint: the session's first run of a page is cut short and rerun at once; later runs
-and sessions that skip it run once."""
+"""app.ui.first_paint: with no browser (AppTest) and in sessions that skip it, a page renders whole
+in one run; the split first run under a server is checked in tests/test_browser_first_paint.py."""
 from __future__ import annotations
 
 from streamlit.testing.v1 import AppTest
@@ -22,13 +22,13 @@ def _page(skip: bool):
     return AppTest.from_function(script, kwargs={"skip": skip}, default_timeout=30)
 
 
-def test_first_run_is_short_then_the_page_reruns_in_full():
+def test_without_a_browser_the_page_runs_once_in_full():
     at = _page(False).run()
     assert not at.exception, at.exception
-    assert at.session_state["runs"] == 2 and at.session_state["first_runs"] == [True, False]
+    assert at.session_state["runs"] == 1 and at.session_state["first_runs"] == [False]
     assert [m.value for m in at.markdown] == ["top", "rest"]
     at.run()  # a later run of the session: one run, whole page
-    assert at.session_state["runs"] == 3 and [m.value for m in at.markdown] == ["top", "rest"]
+    assert at.session_state["runs"] == 2 and [m.value for m in at.markdown] == ["top", "rest"]
 
 
 def test_skip_for_session_runs_the_page_once():

@@ -239,7 +239,8 @@ def check() -> Identity | None:
     return ident
 
 
-def _in_fragment_run() -> bool:
+def in_fragment_run() -> bool:
+    """True during a fragment-only run (a fragment's timer or widget), False on a full page run."""
     from streamlit.runtime.scriptrunner import get_script_run_ctx
 
     ctx = get_script_run_ctx()
@@ -258,7 +259,7 @@ def fragment(run_every: float | None = None):
         @st.fragment(run_every=run_every)
         @functools.wraps(fn)
         def body(*args, **kwargs):
-            if get_settings().auth_mode != "none" and _in_fragment_run():
+            if get_settings().auth_mode != "none" and in_fragment_run():
                 before = st.session_state.get(SESSION_KEY)
                 try:
                     now = check()

@@ -5,18 +5,32 @@ import streamlit as st
 
 from app.monitor import queue_control, snapshot
 from app.store.clients import STORE_DOWN
-from app.ui import app_selector, first_paint, monitor_charts, monitor_workers
+from app.ui import app_selector, first_paint, monitor_charts, monitor_workers, tab_refresh
 from app.ui.auth import fragment  # st.fragment that checks the session on each of its runs
 from app.ui import monitor_widgets as w
 from app.ui.resources import redis_client, settings
 
 #: Seconds between refreshes of the live parts of the Task Monitor.
 REFRESH_S = 2
+#: Seconds between refreshes of the charts: per-minute buckets and minute-apart queue samples change
+#: slowly, and a chart costs ~15 ms of CPU (plotly validates the spec) and ~5 KB per refresh.
+CHARTS_REFRESH_S = 30
+#: The Overview tab's label, the page's default tab.
+TAB = "Overview"
+
+
+def _hidden() -> bool:
+    from app.ui.task_detail import TABS_KEY  # task_detail imports monitor_tasks, which imports this module
+
+    return tab_refresh.hidden(TABS_KEY, TAB, TAB)
 
 
 @fragment(run_every=REFRESH_S)
 def live(page: str, queue_names: list[str]) -> None:
-    """Queues first; on the session's short first run of `page` (app.ui.first_paint) nothing else."""
+    """Queues first; on the session's short first run of `page` (app.ui.first_paint) nothing else.
+    A timed refresh while another tab is selected draws nothing (app.ui.tab_refresh)."""
+    if _hidden():
+        return
     try:
         # the chosen app's broker and queues (app_selector: all apps shows the console's own)
         snap = snapshot.take(redis_client(), app_selector.broker(), queue_names, settings().WORKER_OFFLINE_AFTER_S)
@@ -24,16 +38,29 @@ def live(page: str, queue_names: list[str]) -> None:
     except STORE_DOWN as exc:
         st.error(f"Redis or the broker stopped answering: {exc}", icon=":material/error:")
         return
+    paused = queue_control.paused(redis_client())
     st.subheader("Queues")
     w.queues_panel(snap, queue_names)
-    monitor_workers.queue_table(detail, queue_control.paused(redis_client()))
-    if first_paint.first_run(page):
+    monitor_workers.stuck_warnings(detail, paused)
+    if first_paint.first_run(page):  # no table yet: its code (the dataframe grid) is slow to load
         return
+    monitor_workers.queue_table(detail, paused)
     st.subheader("Workers")
     w.workers_panel(snap)
     counts = " · ".join(f"{k}: {v}" for k, v in snap.counts.items() if v)
     st.caption(f"Tasks in the history by state — {counts}" if counts else "No tasks recorded yet.")
-    # one chart per row: side by side they were under 300 px wide on a 1024 px screen
-    monitor_charts.throughput(redis_client())
-    monitor_charts.runtimes(redis_client())
-    monitor_charts.queue_depth(redis_client(), app_selector.chart_names(queue_names))
+
+
+@fragment(run_every=CHARTS_REFRESH_S)
+def charts(queue_names: list[str]) -> None:
+    """Throughput, runtimes and queue depth, one chart per row (side by side they were under 300 px
+    wide on a 1024 px screen); refreshed every CHARTS_REFRESH_S, not with the figures of `live`. The
+    page draws it after `live`, outside it (a fragment inside another reruns with it)."""
+    if _hidden():
+        return
+    try:
+        monitor_charts.throughput(redis_client())
+        monitor_charts.runtimes(redis_client())
+        monitor_charts.queue_depth(redis_client(), app_selector.chart_names(queue_names))
+    except STORE_DOWN as exc:
+        st.error(f"Redis stopped answering: {exc}", icon=":material/error:")

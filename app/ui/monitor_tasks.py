@@ -231,8 +231,10 @@ COLUMNS = MappingProxyType({
 @fragment(run_every=REFRESH_S)
 def live(flt: TaskFilter) -> None:
     """The table and the selected task's detail, refreshed every REFRESH_S."""
-    from app.ui import task_detail
+    from app.ui import task_detail, tab_refresh
 
+    if tab_refresh.hidden(task_detail.TABS_KEY, "Tasks", "Overview"):
+        return
     try:
         table(flt)
         export(flt)

@@ -13,6 +13,7 @@ from app.store import history
 from app.monitor.snapshot import Snapshot
 from app.telemetry.redaction import redact, redact_text
 from app.ui.resources import celery
+from app.ui.text import plain
 
 #: History fields a view never shows: the raw arguments kept so "retry" can re-send them.
 HIDDEN_FIELDS = frozenset({"args_json", "kwargs_json"})
@@ -32,17 +33,28 @@ def when(ts: float | None) -> str:
 
 #: Queue figures per row: a queue name ("file_processing_queue") stays readable at 1024 px.
 QUEUE_METRICS_PER_ROW = 3
+QUEUES_HELP = ("Ready messages per queue, all priority sub-queues summed. Reserved / unacked: delivered to a "
+               "worker but not yet acknowledged (running, prefetched or ETA-held); unknown on RabbitMQ without "
+               "RABBITMQ_MANAGEMENT_URL.")
 
 
 def queues_panel(snap: Snapshot, queue_names) -> None:
-    names = list(queue_names)
-    cells = [c for start in range(0, len(names) + 1, QUEUE_METRICS_PER_ROW)
-             for c in st.columns(QUEUE_METRICS_PER_ROW)][:len(names) + 1]
-    for col, q in zip(cells, names):
-        col.metric(q, snap.depths.ready.get(q, 0), help="Ready messages, all priority sub-queues summed")
-    cells[-1].metric("reserved / unacked", snap.depths.unacked if snap.depths.unacked is not None else "unknown",
-                    help="Delivered to a worker but not yet acknowledged (running, prefetched or ETA-held); "
-                         "unknown on RabbitMQ without RABBITMQ_MANAGEMENT_URL")
+    """A metric-like cell (gray label, bold value) per queue (ready messages) and one for the
+    reserved/unacked count, three a row, read row by row.
+
+    Drawn as one markdown element per column (cells of equal height, so the rows line up): markdown is
+    in Streamlit's main script bundle, while ``st.metric`` waits for its own code chunk, and on a
+    page's first load the browser reveals such lazily loaded elements in batches (React's Suspense
+    throttle), seconds after the text arrived; and with 50 queues a refresh sends 7 elements, not 200
+    (a metric in its own column block each), which is most of a refresh's CPU.
+    """
+    unacked = f"{snap.depths.unacked:,}" if snap.depths.unacked is not None else "unknown"
+    cells = [(q, f"{snap.depths.ready.get(q, 0):,}") for q in queue_names] + [("reserved / unacked", unacked)]
+    for i, col in enumerate(st.columns(QUEUE_METRICS_PER_ROW)):
+        text = "\n\n".join(f":gray[{plain(label)}]  \n**{plain(value)}**"
+                            for label, value in cells[i::QUEUE_METRICS_PER_ROW])
+        if text:
+            col.markdown(text, help=QUEUES_HELP if i == 0 else None)
 
 
 def workers_panel(snap: Snapshot) -> None:

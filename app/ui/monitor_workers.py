@@ -18,6 +18,8 @@ from app.ui.resources import celery, redis_client, settings
 
 
 def queue_table(details: list[QueueDetail], paused=()) -> None:
+    """The queues' detail table (ready, reserved, ETA-held, consumers, latency, status); the
+    "no consumer" errors are `stuck_warnings`, drawn above it."""
     rows = [{"queue": d.name, "ready": d.ready, "reserved": _known(d.reserved), "ETA-held": _known(d.eta_held),
              "consumers": len(d.consumers or []),
              **({"broker consumers": d.broker_consumers} if d.broker_consumers is not None else {}),
@@ -28,6 +30,10 @@ def queue_table(details: list[QueueDetail], paused=()) -> None:
     reasons = {f"{field}: {why}" for d in details for field, why in d.unknown.items()}
     if reasons:
         st.caption("Unknown on this broker — " + "; ".join(sorted(reasons)))
+
+
+def stuck_warnings(details: list[QueueDetail], paused=()) -> None:
+    """One error per queue with waiting messages and no consumer (a paused queue is not stuck)."""
     for d in details:
         if d.stuck and d.name not in paused:
             st.error(f"{plain(d.name)} has {d.ready} waiting message(s) and no consumer: start a worker for it "
