@@ -1,6 +1,6 @@
 """A first-time operator's walk through every page in headless Chromium, at 1400 and 1024 px wide.
 
-Against the real stack (`python -m app`, the `stack` fixture of tests/test_browser.py), signed in as
+Against the real stack (`python -m app`, the shared `stack` of tests/browser_stack.py), signed in as
 admin: real work is sent from the pages that send it (a health check, a document, an e-mail, a
 report, a schedule entry), then every page is looked at and fails the test when it shows
 
@@ -20,7 +20,7 @@ import time
 import pytest
 
 from tests.conftest import CORPUS, wait_for
-from tests.test_browser import click_first_row, browser, open_tab, page, stack  # noqa: F401 - the shared stack and signed-in page
+from tests.browser_stack import click_first_row, open_tab
 
 pytestmark = pytest.mark.browser
 
@@ -108,13 +108,13 @@ def send_work(pg, url: str, corpus, tmp_path) -> None:
 
 
 @pytest.fixture(scope="module")
-def worked(stack, page, tmp_path_factory):  # noqa: F811 - the imported fixtures
+def worked(stack, page, tmp_path_factory):
     send_work(page, stack["url"], CORPUS, tmp_path_factory.mktemp("walk"))
     return page
 
 
 @pytest.mark.parametrize("width", WIDTHS)
-def test_every_page_reads_clean_at_this_width(stack, worked, width, tmp_path_factory):  # noqa: F811
+def test_every_page_reads_clean_at_this_width(stack, worked, width, tmp_path_factory):
     shots = tmp_path_factory.mktemp("screens", numbered=False) if width == WIDTHS[0] else \
         tmp_path_factory.getbasetemp() / "screens"
     pg = worked
