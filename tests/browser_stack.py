@@ -4,15 +4,16 @@
   shared by every test that asks for it. Sign-in is on (built-in accounts plus the shared
   CONSOLE_PASSWORD as "admin"); its AI workers talk to the fake AI server (tests/fixtures_ai.py).
   It is started by the first test that uses it and stopped with Ctrl-C (SIGINT) right after the last
-  one, so it does not load the machine during the rest of the suite. Tests marked `spoils_stack`
-  (they throttle 127.0.0.1's sign-ins or stop the stack) run after every other test that uses it.
-  The yielded dict: url, proc, data, env, redis_url, client (a Redis client on the stack's store),
+  one (`tests.last_use`), so it does not load the machine during the rest of the suite. Tests marked
+  `spoils_stack` (they throttle 127.0.0.1's sign-ins or stop the stack) run after every other test
+  that uses it. The yielded dict: url, proc, data, env, redis_url, client (a Redis client on the stack's store),
   ai (the fake AI server: `reset()` it before scripting it).
-- `browser`: headless Chromium through Playwright, shared by consecutive modules that use it.
+- `browser`: headless Chromium through Playwright, shared by consecutive modules that use it
+  (`SharedBrowser`); contexts a test left open are closed after it.
 - `page`: a page signed in as admin on `stack`, one per test module.
 - `streamlit_console`: the console alone (`streamlit run streamlit_app.py`) with a given environment.
 
-Plain helpers: `new_page`, `sign_in`, `open_tab`, `click_first_row`, `health`.
+Plain helpers: `new_page`, `sign_in`, `open_tab`, `click_first_row`, `health`, `get_status`.
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, wait_for
+from tests.last_use import stop_after_last_use
 
 ADMIN_PASSWORD = "stack admin password 1"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -35,7 +37,6 @@ CHROMIUM_ARGS = ("--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-background-networking", "--disable-component-update", "--disable-sync")
 #: The marker of tests that leave the shared stack unusable for the others.
 SPOILS = "spoils_stack"
-_SHARED = pytest.StashKey["SharedStack"]()
 _BROWSER = pytest.StashKey["SharedBrowser"]()
 
 
@@ -126,29 +127,13 @@ def streamlit_console(env: dict, log_path: Path, timeout_s: float = 90):
         log.close()
 
 
-class SharedStack:
-    """The session's one `python -m app`: started on first use, stopped after its last user."""
-
-    def __init__(self, data: Path, env: dict):
-        self.data, self.env = data, env
-        self._cm = None
-        self.value: dict | None = None
-        self.last_user = None  # the last item of the run that uses `stack` (found on first need)
-
-    def get(self) -> dict:
-        if self.value is None:
-            self._cm = running_stack(self.data, self.env)
-            self.value = self._cm.__enter__()
-        return self.value
-
-    def stop(self) -> None:
-        if self._cm is not None:
-            cm, self._cm = self._cm, None
-            cm.__exit__(None, None, None)
+#: The fixture every user of the shared stack has among its fixtures (`stack` requests it): other
+#: fixtures named `stack` (tests/faults, tests/test_monitor_events.py) do not.
+SHARED = "shared_app_stack"
 
 
 def _uses_stack(item) -> bool:
-    return "stack" in getattr(item, "fixturenames", ())
+    return SHARED in getattr(item, "fixturenames", ())
 
 
 def pytest_configure(config):
@@ -157,7 +142,7 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(config, items):
-    """Tests marked `spoils_stack` move (in their order) to just after the last other user of `stack`."""
+    """Tests marked `spoils_stack` move (in their order) to just after the last other user of the stack."""
     spoil = [i for i in items if i.get_closest_marker(SPOILS)]
     if not spoil:
         return
@@ -169,43 +154,48 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.hookimpl(trylast=True)
 def pytest_runtest_teardown(item, nextitem):
-    """Stop the shared stack after its last user, Chromium before a module that does not use it."""
+    """Chromium is stopped before a test of another module that does not use it."""
     chromium = item.config.stash.get(_BROWSER, None)
-    if chromium is not None and chromium.value is not None and (
-            nextitem is None or (nextitem.module is not item.module and "browser" not in nextitem.fixturenames)):
+    if chromium is not None and chromium.value is not None and (nextitem is None or (
+            getattr(nextitem, "module", None) is not getattr(item, "module", None)
+            and "browser" not in nextitem.fixturenames)):
         chromium.stop()
-    shared = item.config.stash.get(_SHARED, None)
-    if shared is None or shared.value is None:
-        return
-    if shared.last_user is None:
-        shared.last_user = [i for i in item.session.items if _uses_stack(i)][-1]
-    if item is shared.last_user:
-        shared.stop()
 
 
 def pytest_sessionfinish(session):
-    """Whatever a run stopped early (-x, Ctrl-C) left running."""
-    for key in (_BROWSER, _SHARED):
-        held = session.config.stash.get(key, None)
-        if held is not None:
-            held.stop()
+    """What a run stopped early (-x, Ctrl-C) left running."""
+    chromium = session.config.stash.get(_BROWSER, None)
+    if chromium is not None:
+        chromium.stop()
 
 
 @pytest.fixture(scope="session")
-def stack(request, tmp_path_factory, _fake_ai_server):
-    """The shared `python -m app` (see the module's docstring); documents split into ~100-token
-    parts for the AI tasks."""
-    server = _fake_ai_server
+def shared_app_stack(request, tmp_path_factory, _fake_ai_server):
+    """The shared `python -m app` (see the module's docstring), stopped after its last user
+    (`tests.last_use`); its AI workers split documents into ~100-token parts."""
     from tests.fixtures_ai import ANTHROPIC_KEY, OPENAI_KEY
 
-    shared = request.config.stash.get(_SHARED, None)
-    if shared is None:
-        shared = request.config.stash[_SHARED] = SharedStack(tmp_path_factory.mktemp("stack"), {
-            "ANTHROPIC_BASE_URL": server.url, "ANTHROPIC_API_KEY": ANTHROPIC_KEY,
-            "OPENAI_BASE_URL": f"{server.url}/v1", "OPENAI_API_KEY": OPENAI_KEY,
-            "AI_DOCUMENT_CHUNK_TOKENS": "100", "AI_REQUEST_TIMEOUT_S": "20"})
-    yield {**shared.get(), "ai": server}
-    shared.stop()
+    server = _fake_ai_server
+    running = running_stack(tmp_path_factory.mktemp("stack"), {
+        "ANTHROPIC_BASE_URL": server.url, "ANTHROPIC_API_KEY": ANTHROPIC_KEY,
+        "OPENAI_BASE_URL": f"{server.url}/v1", "OPENAI_API_KEY": OPENAI_KEY,
+        "AI_DOCUMENT_CHUNK_TOKENS": "100", "AI_REQUEST_TIMEOUT_S": "20"})
+    value = {**running.__enter__(), "ai": server}
+    stopped = []
+
+    def stop() -> None:
+        if not stopped:
+            stopped.append(True)
+            running.__exit__(None, None, None)
+    stop_after_last_use(request, {SHARED}, stop)
+    yield value
+    stop()
+
+
+@pytest.fixture(scope="session")
+def stack(shared_app_stack):
+    """The shared stack: url, proc, data, env, redis_url, client, ai (see the module's docstring)."""
+    return shared_app_stack
 
 
 class SharedBrowser:

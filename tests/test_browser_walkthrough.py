@@ -34,6 +34,11 @@ CSV = "day,shop,amount\n2024-03-01,A,10\n2024-03-02,B,12.5\n"
 TEXT_JS = """() => { const b = document.body.cloneNode(true);
   b.querySelectorAll('[data-testid="stCode"], pre, code').forEach(e => e.remove());
   return b.innerText; }"""
+#: The boxes of the visible charts (visible as Playwright means it: a non-empty box, not hidden).
+CHART_BOXES_JS = """() => [...document.querySelectorAll('[data-testid="stPlotlyChart"]')]
+  .map(e => [e.getBoundingClientRect(), getComputedStyle(e).visibility])
+  .filter(([r, v]) => r.width > 0 && r.height > 0 && v !== "hidden")
+  .map(([r]) => ({x: r.x, y: r.y, width: r.width, height: r.height}))"""
 #: The page's text without its charts (redrawn on every refresh), to tell when a page is drawn.
 SETTLE_JS = TEXT_JS.replace('[data-testid="stCode"], pre, code', '[data-testid="stPlotlyChart"]')
 
@@ -59,9 +64,8 @@ def check(pg, where: str) -> None:
     text = pg.evaluate(TEXT_JS)
     assert not STRAY.search(text), f"{where}: a stray None/null: …{text[max(0, STRAY.search(text).start() - 200):][:400]}"
     assert not REPR.search(text), f"{where}: a Python repr or traceback: {REPR.search(text).group(0)}"
-    for chart in pg.locator('[data-testid="stPlotlyChart"]:visible').all():
-        box = chart.bounding_box()
-        assert box and box["width"] >= CHART_MIN_PX["width"] and box["height"] >= CHART_MIN_PX["height"], \
+    for box in pg.evaluate(CHART_BOXES_JS):  # measured in one step: a refresh may replace a chart meanwhile
+        assert box["width"] >= CHART_MIN_PX["width"] and box["height"] >= CHART_MIN_PX["height"], \
             f"{where}: a chart of {box}"
 
 
