@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 pytest_plugins = ["tests.fixtures_smtp", "tests.fixtures_ai", "tests.fixtures_brokers",
-                  "tests.fixtures_storage", "tests.fixtures_api"]
+                  "tests.fixtures_storage", "tests.fixtures_api", "tests.last_use", "tests.browser_stack"]
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "corpus"

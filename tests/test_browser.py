@@ -1,141 +1,27 @@
-"""End to end in headless Chromium against the real stack started by `python -m app`.
+"""End to end in headless Chromium against the real stack started by `python -m app` (the shared
+`stack` of tests/browser_stack.py).
 
 The stack runs with REDIS_URL unset, so it also proves the embedded-server path (with its generated
 password); Ctrl-C (SIGINT) must stop every process it started. Sign-in is on (built-in accounts plus
 the shared CONSOLE_PASSWORD as "admin"): the `page` fixture signs in as admin; the access tests use
-their own browser contexts for a viewer, an operator and nobody, against the same stack.
+their own browser contexts for a viewer, an operator and nobody, against the same stack. The
+throttling and Ctrl-C tests are marked `spoils_stack`: they run after every other test of the stack.
 """
 from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
-import urllib.request
-from contextlib import contextmanager
 
 import pytest
 
-from app.launcher import redis_server
-from app.monitor import workers
 from app.store.clients import redis_from_url
-from config.celery_settings import QUEUES
+from tests.browser_stack import get_status, new_page, open_tab, sign_in
 from tests.conftest import ROOT, wait_for
 
 pytestmark = pytest.mark.browser
-ADMIN_PASSWORD = "stack admin password 1"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-def _get(url: str) -> int:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as r:
-            return r.status
-    except OSError:
-        return 0
-
-
-@contextmanager
-def running_stack(data, extra_env: dict | None = None):
-    """`python -m app` with its data in `data` (plus `extra_env`), once its console answers and a
-    worker consumes every queue; stopped with Ctrl-C (SIGINT) on exit."""
-    rport, cport = redis_server.free_port(), redis_server.free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATA_DIR")}
-    env.update(DATA_DIR=str(data), REDIS_EMBEDDED_PORT=str(rport), PORT=str(cport),
-               SMTP_SINK_PORT=str(redis_server.free_port()), METRICS_PORT=str(redis_server.free_port()),
-               API_PORT=str(redis_server.free_port()),
-               LOGLEVEL="WARNING", CONSOLE_AUTH="accounts", CONSOLE_PASSWORD=ADMIN_PASSWORD,
-               SIGNIN_MAX_FAILURES="3", SIGNIN_DELAY_BASE_S="600", **(extra_env or {}))
-    redis_url = redis_server.embedded_url(rport, redis_server.embedded_password(data))
-    log = open(data / "stack.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "app"], cwd=ROOT, env=env, stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
-    client = redis_from_url(redis_url)
-    try:
-        wait_for(lambda: _get(f"http://127.0.0.1:{cport}/_stcore/health") == 200, timeout_s=90, interval_s=0.5)
-
-        def all_queues_consumed():
-            try:
-                online = workers.consumers_by_queue(workers.list_workers(client))
-            except Exception:  # noqa: BLE001 - Redis still starting
-                return False
-            return set(QUEUES) <= set(online)
-        wait_for(all_queues_consumed, timeout_s=90, interval_s=0.5)
-        yield {"url": f"http://127.0.0.1:{cport}", "proc": proc, "data": data, "env": env,
-               "redis_url": redis_url}
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGINT)
-            try:
-                proc.wait(40)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-        log.close()
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    with running_stack(tmp_path_factory.mktemp("stack")) as s:
-        yield s
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM:
-        pytest.skip("Chromium is not installed (apt-get install -y chromium; .ci/run does this)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync"])
-        yield b
-        b.close()
-
-
-def new_page(browser):
-    """A page in a fresh browser context (its own cookies: nobody signed in)."""
-    pg = browser.new_context().new_page()
-    pg.set_default_timeout(60_000)
-    return pg
-
-
-def click_first_row(pg, grid) -> None:
-    """Click the first row's selection marker of the dataframe `grid`, once it has a box (its
-    fragment may be redrawing it just now)."""
-    box = grid.bounding_box()
-    for _ in range(100):
-        if box:
-            break
-        pg.wait_for_timeout(100)
-        box = grid.bounding_box()
-    pg.mouse.click(box["x"] + 12, box["y"] + 35 + 17)
-
-
-def open_tab(pg, name: str) -> None:
-    """Click tab `name` once the page holds one tab set: while a rerun is under way Streamlit keeps
-    the previous run's elements (faded) beside the new ones until the script ends."""
-    tab = pg.get_by_role("tab", name=name)
-    wait_for(lambda: tab.count() == 1)
-    tab.click()
-
-
-def sign_in(pg, url: str, name: str, password: str) -> None:
-    pg.goto(url + "/")
-    pg.get_by_label("Account", exact=True).fill(name)
-    pg.get_by_label("Password", exact=True).fill(password)
-    pg.get_by_role("button", name="Sign in").click()
-
-
-@pytest.fixture(scope="module")
-def page(stack, browser):
-    pg = new_page(browser)
-    sign_in(pg, stack["url"], "admin", ADMIN_PASSWORD)
-    pg.get_by_text("Signed in as").wait_for()
-    yield pg
-    pg.context.close()
 
 
 def test_upload_docx_then_see_it_in_task_monitor(stack, page, corpus):
@@ -265,6 +151,7 @@ def test_each_role_sees_exactly_its_controls(stack, browser, page):
     assert {e["client"] for e in _audit(stack, who="otto")} == {"127.0.0.1"}
 
 
+@pytest.mark.spoils_stack  # 127.0.0.1 is throttled for 600 s afterwards
 def test_repeated_failed_sign_ins_are_throttled(stack, browser):
     pg = new_page(browser)
     pg.goto(stack["url"] + "/")
@@ -279,11 +166,12 @@ def test_repeated_failed_sign_ins_are_throttled(stack, browser):
     assert outcomes == ["throttled", "refused", "refused", "refused"]
 
 
+@pytest.mark.spoils_stack  # the last test of the shared stack: it stops it
 def test_ctrl_c_stops_every_process(stack):
     proc = stack["proc"]
     assert proc.poll() is None  # the stack was still running
     api = f"http://127.0.0.1:{stack['env']['API_PORT']}"
-    wait_for(lambda: _get(api + "/api/openapi.json") == 200, timeout_s=60, interval_s=0.5)  # the api process
+    wait_for(lambda: get_status(api + "/api/openapi.json") == 200, timeout_s=60, interval_s=0.25)  # the api process
     os.killpg(proc.pid, signal.SIGINT)
     # A clean stop on Ctrl-C: 0, or 130 (128 + SIGINT, the shell convention honcho follows); a crash
     # or a hang (TimeoutExpired after 40 s) fails.

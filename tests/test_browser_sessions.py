@@ -1,75 +1,33 @@
 """Sessions in real browsers (headless Chromium, Playwright contexts = separate browsers) against the
-console alone (`streamlit run streamlit_app.py`, built-in accounts, the test session's Redis):
+console of the shared stack (tests/browser_stack.py: `python -m app`, built-in accounts):
 the session cookie is HttpOnly and set by the server; a demotion reaches an open Task Monitor within
 its refresh; sign-out in one tab ends the session in the other tab; a password change ends the
 session of another browser; a cookie of an ended session gets the sign-in form."""
 from __future__ import annotations
 
-import os
-import shutil
-import signal
-import subprocess
-import sys
 import re
 import time
-import urllib.request
 import uuid
 
 import pytest
 
 from app.access import accounts, identity
-from app.launcher import redis_server
-from tests.conftest import ROOT, wait_for
+from tests.conftest import wait_for
 
 pytestmark = pytest.mark.browser
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 PASSWORD = "browser session pw 1"
 
 
-def _health(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
-            return r.status == 200
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="module")
-def console(tmp_path_factory, redis_url):
-    data = tmp_path_factory.mktemp("console")
-    port = redis_server.free_port()
-    env = dict(os.environ, REDIS_URL=redis_url, DATA_DIR=str(data), CONSOLE_AUTH="accounts")
-    env.pop("CONSOLE_PASSWORD", None)
-    log = open(data / "console.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
-                             "--server.address", "127.0.0.1", "--server.headless", "true",
-                             "--browser.gatherUsageStats", "false"], cwd=ROOT, env=env, stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(lambda: _health(url), timeout_s=60, interval_s=0.3)
-        yield url
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-        log.close()
+def console(stack):
+    """The shared stack's console URL (tests/browser_stack.py)."""
+    return stack["url"]
 
 
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM:
-        pytest.skip("Chromium is not installed (apt-get install -y chromium; .ci/run does this)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync"])
-        yield b
-        b.close()
+@pytest.fixture()
+def store(stack):
+    """The shared stack's store (its accounts and sessions)."""
+    return stack["client"]
 
 
 def _sign_in(ctx, url: str, name: str):
@@ -88,9 +46,9 @@ def _signed_out(pg) -> bool:
     return pg.get_by_role("button", name="Sign in").count() == 1
 
 
-def test_cookie_is_httponly_and_sessions_end_everywhere(console, browser, redis_client):
+def test_cookie_is_httponly_and_sessions_end_everywhere(console, browser, store):
     name = f"b-{uuid.uuid4().hex[:6]}"
-    accounts.add(redis_client, identity.system("test"), name, "admin", PASSWORD)
+    accounts.add(store, identity.system("test"), name, "admin", PASSWORD)
     first = browser.new_context()
     a = _sign_in(first, console, name)
     cookie = next(c for c in first.cookies() if c["name"] == "cc_session")
@@ -103,7 +61,7 @@ def test_cookie_is_httponly_and_sessions_end_everywhere(console, browser, redis_
     b.get_by_role("button", name="Sign out", exact=True).wait_for(timeout=30_000)
     b.get_by_text("admin", exact=False).first.wait_for()
     # demoted: the open Task Monitor (no click, no reload) shows the viewer role within its refresh
-    accounts.set_role(redis_client, identity.system("test"), name, "viewer")
+    accounts.set_role(store, identity.system("test"), name, "viewer")
     t0 = time.monotonic()
     b.get_by_text(f"{name} · viewer", exact=False).wait_for(timeout=30_000)
     demoted_s = time.monotonic() - t0
@@ -132,7 +90,7 @@ def test_cookie_is_httponly_and_sessions_end_everywhere(console, browser, redis_
     assert c.get_by_role("button", name="Sign out", exact=True).count() == 1
     # a password change ends the other browser's session: its next run (here a reload, which checks
     # the cookie; the open-page path is the one the demotion and the sign-out above went through)
-    accounts.set_password(redis_client, identity.system("test"), name, "another password 9")
+    accounts.set_password(store, identity.system("test"), name, "another password 9")
     c.reload()
     c.get_by_role("button", name="Sign in").wait_for(timeout=30_000)
     assert c.get_by_role("button", name="Sign out", exact=True).count() == 0
@@ -144,9 +102,9 @@ def test_cookie_is_httponly_and_sessions_end_everywhere(console, browser, redis_
         ctx.close()
 
 
-def test_sign_out_everywhere(console, browser, redis_client):
+def test_sign_out_everywhere(console, browser, store):
     name = f"e-{uuid.uuid4().hex[:6]}"
-    accounts.add(redis_client, identity.system("test"), name, "operator", PASSWORD)
+    accounts.add(store, identity.system("test"), name, "operator", PASSWORD)
     one, two = browser.new_context(), browser.new_context()
     a, b = _sign_in(one, console, name), _sign_in(two, console, name)
     b.goto(console + "/task_monitor")

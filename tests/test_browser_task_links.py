@@ -10,17 +10,15 @@ import pandas as pd
 import pytest
 
 from app.store import writer
-from app.store.clients import redis_from_url
-from tests.test_browser import browser, page, stack  # noqa: F401 - the shared stack and signed-in page
 
 pytestmark = pytest.mark.browser
 
 
-def test_task_link_paging_and_csv_export(stack, page, tmp_path):  # noqa: F811
+def test_task_link_paging_and_csv_export(stack, page, tmp_path):
     name = f"app.tests.browse_{uuid.uuid4().hex[:8]}"
     base = time.time() - 600
     ids = [f"{name}-{i:03d}" for i in range(130)]
-    writer.write_batch(redis_from_url(stack["redis_url"]),
+    writer.write_batch(stack["client"],
                        [(tid, "SUCCESS", {"args": f"=cmd|{i}", "kwargs": "{}"}, base + i, {"name": name})
                         for i, tid in enumerate(ids)])
 

@@ -1,6 +1,6 @@
 """A first-time operator's walk through every page in headless Chromium, at 1400 and 1024 px wide.
 
-Against the real stack (`python -m app`, the `stack` fixture of tests/test_browser.py), signed in as
+Against the real stack (`python -m app`, the shared `stack` of tests/browser_stack.py), signed in as
 admin: real work is sent from the pages that send it (a health check, a document, an e-mail, a
 report, a schedule entry), then every page is looked at and fails the test when it shows
 
@@ -20,7 +20,7 @@ import time
 import pytest
 
 from tests.conftest import CORPUS, wait_for
-from tests.test_browser import click_first_row, browser, open_tab, page, stack  # noqa: F401 - the shared stack and signed-in page
+from tests.browser_stack import click_first_row, open_tab
 
 pytestmark = pytest.mark.browser
 
@@ -34,6 +34,11 @@ CSV = "day,shop,amount\n2024-03-01,A,10\n2024-03-02,B,12.5\n"
 TEXT_JS = """() => { const b = document.body.cloneNode(true);
   b.querySelectorAll('[data-testid="stCode"], pre, code').forEach(e => e.remove());
   return b.innerText; }"""
+#: The boxes of the visible charts (visible as Playwright means it: a non-empty box, not hidden).
+CHART_BOXES_JS = """() => [...document.querySelectorAll('[data-testid="stPlotlyChart"]')]
+  .map(e => [e.getBoundingClientRect(), getComputedStyle(e).visibility])
+  .filter(([r, v]) => r.width > 0 && r.height > 0 && v !== "hidden")
+  .map(([r]) => ({x: r.x, y: r.y, width: r.width, height: r.height}))"""
 #: The page's text without its charts (redrawn on every refresh), to tell when a page is drawn.
 SETTLE_JS = TEXT_JS.replace('[data-testid="stCode"], pre, code', '[data-testid="stPlotlyChart"]')
 
@@ -59,9 +64,8 @@ def check(pg, where: str) -> None:
     text = pg.evaluate(TEXT_JS)
     assert not STRAY.search(text), f"{where}: a stray None/null: …{text[max(0, STRAY.search(text).start() - 200):][:400]}"
     assert not REPR.search(text), f"{where}: a Python repr or traceback: {REPR.search(text).group(0)}"
-    for chart in pg.locator('[data-testid="stPlotlyChart"]:visible').all():
-        box = chart.bounding_box()
-        assert box and box["width"] >= CHART_MIN_PX["width"] and box["height"] >= CHART_MIN_PX["height"], \
+    for box in pg.evaluate(CHART_BOXES_JS):  # measured in one step: a refresh may replace a chart meanwhile
+        assert box["width"] >= CHART_MIN_PX["width"] and box["height"] >= CHART_MIN_PX["height"], \
             f"{where}: a chart of {box}"
 
 
@@ -108,13 +112,13 @@ def send_work(pg, url: str, corpus, tmp_path) -> None:
 
 
 @pytest.fixture(scope="module")
-def worked(stack, page, tmp_path_factory):  # noqa: F811 - the imported fixtures
+def worked(stack, page, tmp_path_factory):
     send_work(page, stack["url"], CORPUS, tmp_path_factory.mktemp("walk"))
     return page
 
 
 @pytest.mark.parametrize("width", WIDTHS)
-def test_every_page_reads_clean_at_this_width(stack, worked, width, tmp_path_factory):  # noqa: F811
+def test_every_page_reads_clean_at_this_width(stack, worked, width, tmp_path_factory):
     shots = tmp_path_factory.mktemp("screens", numbered=False) if width == WIDTHS[0] else \
         tmp_path_factory.getbasetemp() / "screens"
     pg = worked

@@ -6,10 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
-import urllib.request
 
 import pytest
 
@@ -17,20 +13,11 @@ from app.access import audit
 from app.launcher import redis_server, streamlit_secrets
 from app.store.clients import redis_from_url
 from config.settings import Settings
-from tests.conftest import ROOT, wait_for
+from tests.browser_stack import new_page, streamlit_console
 from tests.fixtures_oidc import CLIENT_ID, CLIENT_SECRET, oidc_provider  # noqa: F401 - fixture
-from tests.test_browser import browser  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.browser
 ROLES = {"admin": ["group:ops"], "operator": ["*@example.com"]}
-
-
-def _health(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
-            return r.status == 200
-    except OSError:
-        return False
 
 
 @pytest.fixture(scope="module")
@@ -47,26 +34,12 @@ def oidc_console(oidc_provider, redis_url, tmp_path_factory):
         "DATA_DIR", "PORT", "CONSOLE_AUTH", "OIDC_SERVER_METADATA_URL", "OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET",
         "OIDC_REDIRECT_URI")})
     env["STREAMLIT_SECRETS_FILES"] = str(streamlit_secrets.write_secrets(settings))
-    log = open(data / "console.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
-                             "--server.address", "127.0.0.1", "--server.headless", "true",
-                             "--browser.gatherUsageStats", "false"], cwd=ROOT, env=env, stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        wait_for(lambda: _health(url), timeout_s=90, interval_s=0.5)
-        yield url
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-        log.close()
+    with streamlit_console(env, data / "console.log") as console_url:
+        yield console_url
 
 
 def _oidc_sign_in(browser, url: str, email: str):
-    pg = browser.new_context().new_page()
-    pg.set_default_timeout(60_000)
+    pg = new_page(browser)
     pg.goto(url + "/")
     pg.get_by_role("button", name="Sign in with your identity provider").click()
     pg.locator("#email").fill(email)  # the provider's own page

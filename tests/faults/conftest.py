@@ -4,6 +4,9 @@ seconds: VISIBILITY_TIMEOUT_S=20, EMAIL_CLAIM_LEASE_S=2, WORKER_STOP_WAIT_S=90 (
 Only the processes the scenarios use run (`FAULT_PROCESSES`: the email and default workers, beat,
 console, metrics; the files/AI/reports workers are the same code and would only slow the machine).
 
+The stack and the counting SMTP server live for this package's tests only (package scope): killed
+after the last of them, they do not take CPU from the rest of the suite.
+
 `faults_table` collects one row per scenario (what was done, what came out, counts); at the end of
 the run it is printed as a table and written to var/faults.json.
 """
@@ -137,7 +140,7 @@ class Stack:
             pidfile.unlink()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def counting_smtp(tmp_path_factory):
     port = redis_server.free_port()
     holder = {}
@@ -146,7 +149,7 @@ def counting_smtp(tmp_path_factory):
         holder["server"].stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def stack(tmp_path_factory, counting_smtp):
     holder, smtp_port = counting_smtp
     s = Stack(tmp_path_factory.mktemp("faults"), smtp_port)

@@ -18,6 +18,7 @@ from kombu import Connection, Exchange, Producer
 
 from app.errors import EtaTooFar
 from app.store import deliveries as delivery_counts, history
+from tests.browser_stack import new_page
 from tests.conftest import wait_for
 from tests.faults.conftest import http_status
 
@@ -194,34 +195,24 @@ def test_whole_worker_killed_why_stuck_names_the_worker_that_started_since(stack
                              old_node=old_node, new_node=new_node, seconds_to_verdict=round(time.monotonic() - t0, 1)))
 
 
-def test_redis_away_console_banner_recovers_and_queued_tasks_survive_kill_9(stack, faults_table):
-    from playwright.sync_api import sync_playwright
-
-    from tests.test_browser import CHROMIUM
-
-    if not CHROMIUM:
-        pytest.skip("Chromium is not installed (apt-get install -y chromium; .ci/run does this)")
+def test_redis_away_console_banner_recovers_and_queued_tasks_survive_kill_9(stack, faults_table, browser):
     # all but Redis (and worker_default, which this test stops and starts itself) must keep their pids
     others = {k: v for k, v in stack.pids().items() if k not in ("store:redis", "workers:worker_default")}
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                     args=["--no-sandbox", "--disable-gpu", "--no-first-run"])
-        page = browser.new_page()
-        page.set_default_timeout(60_000)
-        page.goto(stack.console_url + "/")
-        page.get_by_text("Workers", exact=True).first.wait_for()
-        stack.ctl("stop", "store:redis")  # Redis away (as an external REDIS_URL going down)
-        try:
-            page.reload()
-            page.get_by_text("Redis is unreachable").wait_for()
-            wait_for(lambda: http_status(f"{stack.console_url}/_stcore/health") == 200, 30, 0.5)
-        finally:
-            t0 = time.monotonic()
-            stack.ctl("start", "store:redis")
-        page.get_by_text("Workers", exact=True).first.wait_for()  # back without a reload
-        assert page.get_by_text("Redis is unreachable").count() == 0
-        banner_recover_s = time.monotonic() - t0
-        browser.close()
+    page = new_page(browser)
+    page.goto(stack.console_url + "/")
+    page.get_by_text("Workers", exact=True).first.wait_for()
+    stack.ctl("stop", "store:redis")  # Redis away (as an external REDIS_URL going down)
+    try:
+        page.reload()
+        page.get_by_text("Redis is unreachable").wait_for()
+        wait_for(lambda: http_status(f"{stack.console_url}/_stcore/health") == 200, 30, 0.5)
+    finally:
+        t0 = time.monotonic()
+        stack.ctl("start", "store:redis")
+    page.get_by_text("Workers", exact=True).first.wait_for()  # back without a reload
+    assert page.get_by_text("Redis is unreachable").count() == 0
+    banner_recover_s = time.monotonic() - t0
+    page.context.close()
     # kill -9 of the embedded Redis (AOF) with tasks waiting in a queue whose worker is stopped
     stack.ctl("stop", "workers:worker_default")
     queued = [stack.app.send_task("app.tasks.maintenance_tasks.health_check") for _ in range(20)]
