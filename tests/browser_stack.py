@@ -13,7 +13,7 @@
 - `page`: a page signed in as admin on `stack`, one per test module.
 - `streamlit_console`: the console alone (`streamlit run streamlit_app.py`) with a given environment.
 
-Plain helpers: `new_page`, `sign_in`, `open_tab`, `click_first_row`, `health`, `get_status`.
+Plain helpers: `new_page`, `sign_in`, `has_session_cookie`, `open_tab`, `click_first_row`, `health`, `get_status`.
 """
 from __future__ import annotations
 
@@ -268,12 +268,19 @@ def sign_in(pg, url: str, name: str, password: str) -> None:
     pg.get_by_role("button", name="Sign in").click()
 
 
+def has_session_cookie(pg) -> None:
+    """Wait (at most 30 s) until `pg`'s browser holds the session cookie. It comes with a request the
+    page makes after the sign-in run: a navigation before it lands opens a session without it."""
+    wait_for(lambda: any(c["name"] == "cc_session" for c in pg.context.cookies()), timeout_s=30)
+
+
 @pytest.fixture(scope="module")
 def page(stack, browser):
     """A page signed in as admin on the shared stack, one per module."""
     pg = new_page(browser)
     sign_in(pg, stack["url"], "admin", ADMIN_PASSWORD)
     pg.get_by_text("Signed in as").wait_for()
+    has_session_cookie(pg)
     yield pg
     pg.context.close()
 

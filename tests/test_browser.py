@@ -18,7 +18,7 @@ import sys
 import pytest
 
 from app.store.clients import redis_from_url
-from tests.browser_stack import get_status, new_page, open_tab, sign_in
+from tests.browser_stack import get_status, has_session_cookie, new_page, open_tab, sign_in
 from tests.conftest import ROOT, wait_for
 
 pytestmark = pytest.mark.browser
@@ -113,6 +113,7 @@ def test_each_role_sees_exactly_its_controls(stack, browser, page):
     viewer = new_page(browser)
     sign_in(viewer, stack["url"], "vera", "viewer password")
     viewer.get_by_text("Signed in as vera").wait_for()
+    has_session_cookie(viewer)
     viewer.get_by_text("file_processing_queue").first.wait_for()
     open_tab(viewer, "Workers & queues")
     viewer.get_by_text("Workers & queues").first.wait_for()

@@ -10,18 +10,13 @@ the DOM and notes, at the first moment every queue name is visible, whether a ch
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
-import sys
-import urllib.request
 
 import pytest
 
-from app.launcher import redis_server
+from tests.browser_stack import streamlit_console
 from tests.conftest import ROOT, wait_for
 
 pytestmark = pytest.mark.browser
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 QUEUES = ("email_queue", "file_processing_queue", "ai_queue", "reports_queue", "default_queue", "first_paint_q")
 STUCK = "first_paint_q"
 
@@ -42,14 +37,6 @@ WATCH_JS = """
 """ % (list(QUEUES), STUCK)
 
 
-def _up(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
-            return r.status == 200
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="module")
 def console(redis_url, data_dir):
     from app.store.clients import redis_from_url
@@ -57,34 +44,14 @@ def console(redis_url, data_dir):
     redis_client = redis_from_url(redis_url)
     redis_client.delete(STUCK)
     redis_client.lpush(STUCK, '{"body": "", "headers": {"task": "never.consumed"}}')
-    port = redis_server.free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("CONSOLE_PASSWORD", "CONSOLE_AUTH")}
     env.update(REDIS_URL=redis_url, DATA_DIR=str(data_dir), MONITOR_QUEUES=",".join(QUEUES), PYTHONPATH=str(ROOT))
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
-                             "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
     try:
-        wait_for(lambda: _up(url), timeout_s=90, interval_s=0.3)
-        yield url
+        with streamlit_console(env, data_dir / "first_paint_console.log") as url:
+            yield url
     finally:
-        proc.terminate()
-        proc.wait(30)
         redis_client.delete(STUCK)
         redis_client.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM:
-        pytest.skip("Chromium is not installed (apt-get install -y chromium; .ci/run does this)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"])
-        yield b
-        b.close()
 
 
 def _seen(page) -> dict:
