@@ -84,11 +84,13 @@ def queue_names(console_configured) -> tuple[str, ...]:
     return app_queues.names(redis_client(), mon, console_configured if name in (None, CONSOLE) else None)
 
 
-def details(queue_names, worker_list):
-    """`QueueDetail`s of the chosen app's queues on its broker, latency for any publisher filled in
+def details(queue_names, worker_list, chosen_broker=None):
+    """`QueueDetail`s of the chosen app's queues on its broker (`chosen_broker`: `broker()` already
+    looked up in this run, else looked up here), latency for any publisher filled in
     (`app.monitor.app_queues.details`)."""
     mon = monitored_apps().get(current())
-    return app_queues.details(redis_client(), mon, worker_list, queue_names, broker=broker())
+    return app_queues.details(redis_client(), mon, worker_list, queue_names,
+                              broker=broker() if chosen_broker is None else chosen_broker)
 
 
 def task_names(console_names: list[str]) -> list[str]:

@@ -31,14 +31,15 @@ def live(page: str, queue_names: list[str]) -> None:
     A timed refresh while another tab is selected draws nothing (app.ui.tab_refresh)."""
     if _hidden():
         return
+    client, broker = redis_client(), app_selector.broker()  # each lookup costs a cache_resource call
     try:
         # the chosen app's broker and queues (app_selector: all apps shows the console's own)
-        snap = snapshot.take(redis_client(), app_selector.broker(), queue_names, settings().WORKER_OFFLINE_AFTER_S)
-        detail = app_selector.details(queue_names, snap.workers)
+        snap = snapshot.take(client, broker, queue_names, settings().WORKER_OFFLINE_AFTER_S)
+        detail = app_selector.details(queue_names, snap.workers, broker)
     except STORE_DOWN as exc:
         st.error(f"Redis or the broker stopped answering: {exc}", icon=":material/error:")
         return
-    paused = queue_control.paused(redis_client())
+    paused = queue_control.paused(client)
     st.subheader("Queues")
     w.queues_panel(snap, queue_names)
     monitor_workers.stuck_warnings(detail, paused)
