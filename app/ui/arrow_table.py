@@ -14,9 +14,9 @@ import pyarrow as pa
 
 def from_rows(rows: Iterable[dict], columns: Sequence[str] | None = None) -> pa.Table:
     """A Table with one column per key of the rows (`columns`, default every row's keys in the
-    order first met, as pandas does; a key missing from a row is null). A column mixing text with other values (a count or
-    "unknown") holds text, as Streamlit does for such a pandas column; no rows and no `columns`
-    give an empty Table.
+    order first met, as pandas does; a key missing from a row is null). A column mixing text with
+    other values (a count or "unknown") holds text, as Streamlit does for such a pandas column; no
+    rows and no `columns` give an empty Table.
 
     Raises:
         pyarrow.ArrowInvalid: a column's values have no common Arrow type (e.g. lists and numbers).
