@@ -53,13 +53,14 @@ def _parse(host: str, raw: dict, score: float, now: float, offline_after_s: floa
         except ValueError:
             return default
     online = raw.get("status") == "online" and now - score < offline_after_s
+    active = j("active", []) if online else []
     return WorkerInfo(hostname=host, online=online, last_heartbeat=float(raw.get("last_heartbeat") or score),
                       pool=raw.get("pool", ""), concurrency=int(raw.get("concurrency") or 0),
-                      queues=j("queues", []), active=j("active", []) if online else [],
+                      queues=j("queues", []), active=active,
                       reserved=int(raw.get("reserved") or 0), processed=int(raw.get("processed") or 0),
                       loadavg=j("loadavg", []), pid=int(raw.get("pid") or 0),
                       failed=int((counts or {}).get("FAILURE") or 0), retried=int((counts or {}).get("RETRY") or 0),
-                      active_count=len(j("active", [])) if online else 0)
+                      active_count=len(active))
 
 
 def _join_events(info: WorkerInfo | None, host: str, raw: dict, now: float, offline_after_s: float,
@@ -93,19 +94,13 @@ def _join_events(info: WorkerInfo | None, host: str, raw: dict, now: float, offl
 def list_workers(client, offline_after_s: float = 10.0, limit: int = 200,
                  now: float | None = None) -> list[WorkerInfo]:
     """Known workers (Redis heartbeat and Celery events joined) with their failed/retried counts,
-    most recent sign of life first (four round trips at most: the heartbeat and event indexes, the
-    event hashes, then one pipeline of heartbeat hashes and counts).
+    most recent sign of life first (one round trip: `app.store.workers.read_all`).
 
     Raises:
         StoreError: Redis cannot be reached (`app.store.clients`).
     """
     now = time.time() if now is None else now
-    hosts = store.heartbeats(client, limit)
-    from_events = event_workers.read(client, limit)
-    if not hosts and not from_events:
-        return []
-    names = [h for h, _ in hosts] + [h for h in from_events if h not in dict(hosts)]
-    reports, counts_of = store.reports_and_counts(client, [h for h, _ in hosts], names)
+    hosts, from_events, reports, counts_of = store.read_all(client, limit)
     out = {h: _parse(h, raw, s, now, offline_after_s, counts_of.get(h))
            for (h, s), raw in zip(hosts, reports) if raw}
     for host, (_, raw) in from_events.items():

@@ -19,6 +19,7 @@ Hashes are returned raw (str -> str); `app.monitor.workers` decodes them. Every 
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from app.store import keys, queues_seen
@@ -27,6 +28,7 @@ from app.store import keys, queues_seen
 EVENT_WORKER_TTL_S = 7 * 86_400
 #: How long a worker's heartbeat hash outlives its last heartbeat.
 HEARTBEAT_TTL_S = 7 * 86_400
+_READ_ALL_LUA = Path(__file__).with_name("workers_read.lua").read_text(encoding="utf-8")
 
 
 def heartbeats(client, limit: int = 200) -> list[tuple[str, float]]:
@@ -34,17 +36,26 @@ def heartbeats(client, limit: int = 200) -> list[tuple[str, float]]:
     return client.zrevrange(keys.WORKERS, 0, limit - 1, withscores=True)
 
 
-def reports_and_counts(client, hosts: list[str],
-                       counted: list[str]) -> tuple[list[dict[str, str]], dict[str, dict[str, str]]]:
-    """(the heartbeat hash of each of `hosts`, in order; hostname -> finished-task counts by state
-    for each of `counted`): one pipelined round trip."""
-    pipe = client.pipeline(transaction=False)
-    for host in hosts:
-        pipe.hgetall(keys.worker(host))
-    for host in counted:
-        pipe.hgetall(keys.worker_counts(host))
-    replies = pipe.execute()
-    return replies[:len(hosts)], dict(zip(counted, replies[len(hosts):]))
+def read_all(client, limit: int = 200) -> tuple[list[tuple[str, float]], dict[str, tuple[float, dict[str, str]]],
+                                                 list[dict[str, str]], dict[str, dict[str, str]]]:
+    """Every known worker in one round trip (a server-side script): (`heartbeats` (hostname,
+    score) newest first, at most `limit`; `event_workers` (hostname -> (score, raw hash)), at most
+    `limit`, those whose hash expired left out; the heartbeat hash of each heartbeat hostname, in
+    order ({} once expired); hostname -> finished-task counts by state, for every hostname of
+    either index)."""
+    beats, events, reports, event_hashes, counts = client.register_script(_READ_ALL_LUA)(
+        keys=[keys.WORKERS, keys.EVENT_WORKERS],
+        args=[limit, keys.worker(""), keys.event_worker(""), keys.worker_counts("")])
+    hosts = [(beats[i], float(beats[i + 1])) for i in range(0, len(beats), 2)]
+    ev_hosts = [(events[i], float(events[i + 1])) for i in range(0, len(events), 2)]
+    names = list(dict.fromkeys([h for h, _ in hosts] + [h for h, _ in ev_hosts]))
+    return (hosts, {h: (s, _pairs(raw)) for (h, s), raw in zip(ev_hosts, event_hashes) if raw},
+            [_pairs(raw) for raw in reports], {h: _pairs(raw) for h, raw in zip(names, counts)})
+
+
+def _pairs(flat: list[str]) -> dict[str, str]:
+    it = iter(flat)
+    return dict(zip(it, it))
 
 
 def record_heartbeat(client, host: str, report: dict[str, str], at: float, online: bool) -> None:

@@ -47,10 +47,12 @@ def choose() -> str | None:
     return current()
 
 
-def current() -> str | None:
-    """The app chosen in this session (None: all apps)."""
+def current(apps: MonitoredApps | None = None) -> str | None:
+    """The app chosen in this session (None: all apps); `apps`: `monitored_apps()` when the caller
+    has it already (each lookup is a cache_resource call, ~0.3 ms)."""
     chosen = st.session_state.get(KEY)
-    return None if chosen in (None, ALL) or chosen not in monitored_apps().names else chosen
+    names = (monitored_apps() if apps is None else apps).names
+    return None if chosen in (None, ALL) or chosen not in names else chosen
 
 
 @st.cache_resource(show_spinner=False)
@@ -58,22 +60,25 @@ def _broker_of(name: str, url: str, management_url: str | None = None):
     return monitored_apps().get(name).broker(management_url)
 
 
-def console_broker():
+def console_broker(apps: MonitoredApps | None = None):
     """The console's own broker (CELERY_BROKER_URL, with RABBITMQ_MANAGEMENT_URL): the one its
-    workers use, whatever MONITOR_BROKER_URL says; that broker when no other app is monitored."""
+    workers use, whatever MONITOR_BROKER_URL says; that broker when no other app is monitored
+    (`apps` as in `current`)."""
     s = settings()
-    if len(monitored_apps()) == 1:
+    if len(monitored_apps() if apps is None else apps) == 1:
         return broker_client()
     mgmt = s.RABBITMQ_MANAGEMENT_URL
     return _broker_of(CONSOLE, s.broker_url, mgmt.get_secret_value() if mgmt else None)
 
 
-def broker():
-    """The chosen app's broker (`app.monitor.brokers.Broker`); the console's for all apps."""
-    name = current()
+def broker(apps: MonitoredApps | None = None):
+    """The chosen app's broker (`app.monitor.brokers.Broker`); the console's for all apps (`apps`
+    as in `current`)."""
+    apps = monitored_apps() if apps is None else apps
+    name = current(apps)
     if name in (None, CONSOLE):
-        return console_broker()
-    return _broker_of(name, monitored_apps().get(name).broker_url)
+        return console_broker(apps)
+    return _broker_of(name, apps.get(name).broker_url)
 
 
 def queue_names(console_configured) -> tuple[str, ...]:
@@ -84,11 +89,13 @@ def queue_names(console_configured) -> tuple[str, ...]:
     return app_queues.names(redis_client(), mon, console_configured if name in (None, CONSOLE) else None)
 
 
-def details(queue_names, worker_list):
+def details(queue_names, worker_list, chosen_broker=None, apps: MonitoredApps | None = None, client=None):
     """`QueueDetail`s of the chosen app's queues on its broker, latency for any publisher filled in
-    (`app.monitor.app_queues.details`)."""
-    mon = monitored_apps().get(current())
-    return app_queues.details(redis_client(), mon, worker_list, queue_names, broker=broker())
+    (`app.monitor.app_queues.details`). `chosen_broker` (`broker()`), `apps` (`monitored_apps()`)
+    and `client` (`redis_client()`): looked up here unless the caller has them already."""
+    apps = monitored_apps() if apps is None else apps
+    return app_queues.details(redis_client() if client is None else client, apps.get(current(apps)), worker_list,
+                              queue_names, broker=broker(apps) if chosen_broker is None else chosen_broker)
 
 
 def task_names(console_names: list[str]) -> list[str]:

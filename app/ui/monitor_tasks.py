@@ -24,9 +24,8 @@ from app.monitor import actions, workers
 from app.store import history
 from app.store.history import TaskFilter
 from app.store.states import STATES
-from app.ui import app_selector, confirm, task_export, task_links
+from app.ui import app_selector, confirm, tab_refresh, task_export, task_links
 from app.ui.access import can
-from app.ui.auth import fragment  # st.fragment that checks the session on each of its runs
 from app.ui.monitor_overview import REFRESH_S
 from app.ui.monitor_widgets import task_lookup, tasks_table, when
 from app.ui.resources import redis_client
@@ -228,10 +227,17 @@ COLUMNS = MappingProxyType({
 })
 
 
-@fragment(run_every=REFRESH_S)
+def _selected() -> bool:
+    from app.ui import task_detail  # task_detail imports this module
+
+    return tab_refresh.selected(task_detail.TABS_KEY, "Tasks", "Overview")
+
+
+@tab_refresh.timed_while_selected(REFRESH_S, _selected)
 def live(flt: TaskFilter) -> None:
-    """The table and the selected task's detail, refreshed every REFRESH_S."""
-    from app.ui import task_detail, tab_refresh
+    """The table and the selected task's detail, refreshed every REFRESH_S while the Tasks tab is
+    the selected one (app.ui.tab_refresh)."""
+    from app.ui import task_detail
 
     if tab_refresh.hidden(task_detail.TABS_KEY, "Tasks", "Overview"):
         return

@@ -12,6 +12,7 @@ from celery.result import AsyncResult
 from app.store import history
 from app.monitor.snapshot import Snapshot
 from app.telemetry.redaction import redact, redact_text
+from app.ui import arrow_table
 from app.ui.resources import celery
 from app.ui.text import plain
 
@@ -67,13 +68,13 @@ def workers_panel(snap: Snapshot) -> None:
              "pool": w.pool, "concurrency": w.concurrency, "active": w.active_count,
              "processed": w.processed, "failed": w.failed, "load": " ".join(str(x) for x in w.loadavg),
              "last heartbeat": ago(w.last_heartbeat), "source": w.source} for w in sorted(snap.workers, key=lambda w: w.hostname)]
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    st.dataframe(arrow_table.from_rows(rows), hide_index=True, width="stretch")
     active = [dict(a, worker=w.hostname) for w in sorted(snap.online, key=lambda w: w.hostname)
               for a in sorted(w.active, key=lambda a: a.get("id") or "")]
     if active:
         st.caption("Active tasks")
-        st.dataframe(pd.DataFrame([{"id": a["id"], "task": a["name"], "worker": a["worker"],
-                                    "running for": ago(a.get("started_at"))} for a in active]),
+        st.dataframe(arrow_table.from_rows([{"id": a["id"], "task": a["name"], "worker": a["worker"],
+                                             "running for": ago(a.get("started_at"))} for a in active]),
                      hide_index=True, width="stretch")
 
 

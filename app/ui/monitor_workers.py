@@ -11,7 +11,7 @@ from app.monitor import actions, diagnose
 from app.monitor.apps import CONSOLE
 from app.monitor.queues import QueueDetail
 from app.telemetry.redaction import redact_text
-from app.ui import app_selector, confirm
+from app.ui import app_selector, arrow_table, confirm
 from app.ui.access import can
 from app.ui.monitor_widgets import ago, when
 from app.ui.resources import celery, redis_client, settings
@@ -26,7 +26,7 @@ def queue_table(details: list[QueueDetail], paused=()) -> None:
              "latency": latency_text(d),
              "status": "paused" if d.name in paused else (
                  "⚠ no consumer" if d.stuck else ("idle" if not d.ready else "ok"))} for d in details]
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    st.dataframe(arrow_table.from_rows(rows), hide_index=True, width="stretch")
     reasons = {f"{field}: {why}" for d in details for field, why in d.unknown.items()}
     if reasons:
         st.caption("Unknown on this broker — " + "; ".join(sorted(reasons)))
