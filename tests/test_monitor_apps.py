@@ -77,6 +77,13 @@ def test_start_plan_names_each_app_runs_one_ingester_each_and_warns_on_a_shared_
     assert not any("secret" in n or ":pw@" in n for n in p.notes)
     warning = next(n for n in p.notes if n.startswith("Warning: monitored app 'twin'"))
     assert "take messages from its queues" in warning
+    # no REDIS_URL set: the line names the embedded Redis every process gets, not the default URL
+    embedded = Settings(DATA_DIR=tmp_path / "e", REDIS_EMBEDDED_PORT=6999, MONITOR_APPS=f"other={s.REDIS_URL}")
+    e = processes.plan(embedded, explicit_redis=False)
+    apps.add_to_plan(embedded, e)
+    own = next(n for n in e.notes if n.startswith("Celery:"))
+    assert ":6999/" in own and embedded.REDIS_URL.rsplit("@", 1)[-1] not in own, own
+    assert not any(n.startswith("Warning: monitored app 'other'") for n in e.notes)
     bad_settings = Settings(REDIS_URL=redis_url, DATA_DIR=tmp_path, MONITOR_APPS="x")
     bad = processes.plan(bad_settings, explicit_redis=True)
     apps.add_to_plan(bad_settings, bad)

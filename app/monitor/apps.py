@@ -245,6 +245,9 @@ def add_to_plan(settings, p) -> None:
     import shlex
 
     safe_url = brokers.safe_url
+    if p.env.get("REDIS_URL") and p.env["REDIS_URL"] != settings.REDIS_URL:
+        # the Redis every process gets (the embedded one, unless REDIS_URL was set and answered)
+        settings = settings.model_copy(update={"REDIS_URL": p.env["REDIS_URL"]})
     try:
         apps = MonitoredApps.from_settings(settings, None)
     except NotConfigured as exc:
