@@ -9,7 +9,9 @@ events ingester, metrics, console) with a DATA_DIR under /tmp and free ports; th
 its Redis to each size (bench_api.fill_history: finished tasks, 10 ms apart); `--queues` queues
 (the five of the stack, then empty ``bench_q<i>`` ones, through MONITOR_QUEUES) and `--workers` workers (the five real ones, then heartbeat records written
 through app.store.workers). Each sample is a navigation in a *new browser context* (empty HTTP
-cache: a new user, every script chunk fetched) and a *reload* in it (cached); the minimal page is
+cache: a new user, every script chunk fetched), then a *reload at once* in it (cached; 0.3 s after
+the page has drawn, while the browser may still be laying it out) and a *reload* of the page after
+it has been on screen for `SETTLED_S` (what a person reloading does); the minimal page is
 served by a second `streamlit run` of the same Streamlit, the sides alternating. Per side: p50 time
 until the five queue names are on screen, websocket frames and bytes received before that, the
 ratio. Then the idle refresh cost: one browser on the Task Monitor for `--idle-s` seconds, the
@@ -134,17 +136,28 @@ def _visit(page, frames: Frames, url: str | None) -> tuple[float, int, int]:
     return (t - t0, *frames.until(t))
 
 
-def _cold_and_reload(browser, url: str) -> tuple[tuple, tuple]:
-    """A new browser context (nothing cached, a new session), then a reload in it."""
+#: Seconds a page is left on screen after it has drawn before the "reload" sample: a person reloads
+#: a page they have been looking at. The "reload at once" sample reloads 0.3 s after the drawing,
+#: while the browser may still be busy laying out the old page's last run.
+SETTLED_S = 3.0
+#: The samples of one `_cold_and_reload`, in its order.
+KINDS = ("new browser", "reload at once", "reload")
+
+
+def _cold_and_reload(browser, url: str) -> tuple[tuple, tuple, tuple]:
+    """A new browser context (nothing cached, a new session), then a reload in it 0.3 s after the
+    page has finished drawing, then one `SETTLED_S` after that reload's page has drawn."""
     ctx = browser.new_context(viewport={"width": 1280, "height": 900})
     page = ctx.new_page()
     frames = Frames(page)
     try:
         cold = _visit(page, frames, url)
-        # a reload of a page that has finished drawing (the Task Monitor's charts are its last part)
         page.wait_for_function(DRAWN_JS, timeout=120_000, polling=50)
         page.wait_for_timeout(300)
-        return cold, _visit(page, frames, None)
+        at_once = _visit(page, frames, None)
+        page.wait_for_function(DRAWN_JS, timeout=120_000, polling=50)
+        page.wait_for_timeout(SETTLED_S * 1000)
+        return cold, at_once, _visit(page, frames, None)
     finally:
         ctx.close()
 
@@ -254,11 +267,11 @@ def main_stack(args) -> None:
                 for _ in range(args.repeat):
                     for side, url in urls.items():
                         got[side].append(_cold_and_reload(browser, url))
-                for i, kind in enumerate(("new browser", "reload")):
+                for i, kind in enumerate(KINDS):
                     p50 = {side: tuple(statistics.median(s[i][k] for s in got[side]) for k in range(3))
                            for side in urls}
                     mon, mini = p50["monitor"], p50["minimal"]
-                    print(f"{size:>9,} tasks, {len(queues)} queues, {max(args.workers, 5)} workers, {kind:>11}: "
+                    print(f"{size:>9,} tasks, {len(queues)} queues, {max(args.workers, 5)} workers, {kind:>14}: "
                           f"queues on screen p50 {mon[0]:.2f} s ({mon[1]:.0f} frames, {mon[2] / 1024:.1f} KB before) "
                           f"vs minimal page {mini[0]:.2f} s ({mini[1]:.0f} frames, {mini[2] / 1024:.1f} KB): "
                           f"ratio {mon[0] / mini[0]:.2f}x (target <= 1.5x) | samples "
