@@ -13,7 +13,7 @@
 - `page`: a page signed in as admin on `stack`, one per test module.
 - `streamlit_console`: the console alone (`streamlit run streamlit_app.py`) with a given environment.
 
-Plain helpers: `new_page`, `sign_in`, `has_session_cookie`, `open_tab`, `click_first_row`, `health`, `get_status`.
+Plain helpers: `stop_group`, `new_page`, `sign_in`, `has_session_cookie`, `open_tab`, `click_first_row`, `health`, `get_status`.
 """
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ def health(url: str) -> bool:
     return get_status(url + "/_stcore/health") == 200
 
 
-def _stop(proc: subprocess.Popen, sig: int, wait_s: float) -> None:
+def stop_group(proc: subprocess.Popen, sig: int = signal.SIGTERM, wait_s: float = 15) -> None:
     """`sig` to `proc`'s process group; SIGKILL to the group after `wait_s` seconds."""
     if proc.poll() is None:
         os.killpg(proc.pid, sig)
@@ -100,7 +100,7 @@ def running_stack(data: Path, extra_env: dict | None = None):
         wait_for(all_queues_consumed, timeout_s=90, interval_s=0.25)
         yield {"url": url, "proc": proc, "data": data, "env": env, "redis_url": redis_url, "client": client}
     finally:
-        _stop(proc, signal.SIGINT, 40)
+        stop_group(proc, signal.SIGINT, 40)
         client.close()
         log.close()
 
@@ -123,7 +123,7 @@ def streamlit_console(env: dict, log_path: Path, timeout_s: float = 90):
         wait_for(lambda: health(url), timeout_s=timeout_s, interval_s=0.25)
         yield url
     finally:
-        _stop(proc, signal.SIGTERM, 20)
+        stop_group(proc, signal.SIGTERM, 20)
         log.close()
 
 

@@ -28,6 +28,7 @@ from app.monitor.brokers import redis_lists
 from app.store import history, keys
 from app import runtime
 from app.store.writer import StateChange
+from tests.browser_stack import stop_group
 from tests.conftest import ROOT, wait_for
 
 FOREIGN = Path(__file__).parent / "foreign_app"
@@ -198,16 +199,6 @@ def _spawn(args, cwd, env, log: Path):
                             start_new_session=True)
 
 
-def _stop(proc, sig=signal.SIGTERM, timeout_s: float = 15):
-    if proc.poll() is None:
-        os.killpg(proc.pid, sig)
-        try:
-            proc.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
-
-
 class Stack:
     """Ingester, foreign worker and Flower on the session Redis; started and stopped by `stack`."""
 
@@ -257,7 +248,7 @@ class Stack:
 
     def stop(self):
         for proc in self.procs.values():
-            _stop(proc)
+            stop_group(proc)
 
 
 @pytest.fixture(scope="module")
@@ -398,7 +389,7 @@ def test_ingester_killed_and_restarted_resumes_and_settles_what_finished_meanwhi
     ids = stack.publish('print(json.dumps([inventory_app.audit_pause.delay(5.0).id, '
                         'inventory_app.restock.delay("sku-gap", 1).id]))')
     wait_for(lambda: _task(redis_client, ids[0], "STARTED"), timeout_s=TIMEOUT_S)
-    _stop(stack.procs["ingester"], signal.SIGKILL)
+    stop_group(stack.procs["ingester"], signal.SIGKILL)
     # Both finish while the ingester is dead (on Redis their events are gone: pub/sub, as for Flower).
     wait_for(lambda: all('"SUCCESS"' in (redis_client.get(f"celery-task-meta-{t}") or "") for t in ids),
              timeout_s=TIMEOUT_S)

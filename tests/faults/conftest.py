@@ -18,7 +18,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -26,6 +25,7 @@ import pytest
 from app.launcher import redis_server
 from app.monitor import workers
 from app.store.clients import redis_from_url
+from tests.browser_stack import get_status
 from tests.conftest import ROOT, wait_for
 from tests.faults.smtp_counting import CountingSmtp
 
@@ -37,14 +37,6 @@ FAULT_ENV = dict(PROCESSES=FAULT_PROCESSES, VISIBILITY_TIMEOUT_S="20", EMAIL_CLA
                  WORKER_OFFLINE_AFTER_S="5", EMAIL_CONCURRENCY="2", FILES_CONCURRENCY="1", AI_CONCURRENCY="1",
                  REPORTS_CONCURRENCY="1", DEFAULT_CONCURRENCY="1", LOGLEVEL="INFO", AWAIT_REDIS_S="60")
 _rows: list[dict] = []
-
-
-def http_status(url: str) -> int:
-    try:
-        with urllib.request.urlopen(url, timeout=3) as r:
-            return r.status
-    except OSError:
-        return 0
 
 
 class Stack:
@@ -88,7 +80,7 @@ class Stack:
 
     def wait_ready(self, timeout_s: float = 120, console: bool = True) -> None:
         if console:
-            wait_for(lambda: http_status(f"{self.console_url}/_stcore/health") == 200, timeout_s, 0.5)
+            wait_for(lambda: get_status(f"{self.console_url}/_stcore/health") == 200, timeout_s, 0.5)
         wait_for(lambda: set(FAULT_QUEUES) <= set(self.consumers()), timeout_s, 0.5)
 
     def consumers(self) -> dict[str, list[str]]:

@@ -20,7 +20,7 @@ from app.errors import EtaTooFar
 from app.store import deliveries as delivery_counts, history
 from tests.browser_stack import new_page
 from tests.conftest import wait_for
-from tests.faults.conftest import http_status
+from tests.browser_stack import get_status
 
 pytestmark = pytest.mark.faults
 SEND = "app.tasks.email_tasks.send_email"
@@ -161,7 +161,7 @@ def test_sigterm_one_worker_is_restarted_and_its_tasks_finish_once(stack, faults
     after = stack.pids()
     assert {k: v for k, v in after.items() if k != "workers:worker_email"} == \
         {k: v for k, v in before.items() if k != "workers:worker_email"}, "another process was restarted"
-    wait_for(lambda: http_status(f"{stack.console_url}/_stcore/health") == 200, 30, 0.5)
+    wait_for(lambda: get_status(f"{stack.console_url}/_stcore/health") == 200, 30, 0.5)
     faults_table.append(dict(scenario="SIGTERM one worker with 4 sends in flight", outcome="4 SUCCESS",
                              deliveries=sum(deliveries(stack, t.id) for t in tasks),
                              smtp_received=sum(received.values()), other_restarts=0,
@@ -205,7 +205,7 @@ def test_redis_away_console_banner_recovers_and_queued_tasks_survive_kill_9(stac
     try:
         page.reload()
         page.get_by_text("Redis is unreachable").wait_for()
-        wait_for(lambda: http_status(f"{stack.console_url}/_stcore/health") == 200, 30, 0.5)
+        wait_for(lambda: get_status(f"{stack.console_url}/_stcore/health") == 200, 30, 0.5)
     finally:
         t0 = time.monotonic()
         stack.ctl("start", "store:redis")
@@ -230,7 +230,7 @@ def test_redis_away_console_banner_recovers_and_queued_tasks_survive_kill_9(stac
     assert set(states.values()) == {"SUCCESS"}
     assert {k: v for k, v in stack.pids().items() if k in others} == others, "a process other than Redis restarted"
     assert stack.proc.poll() is None
-    wait_for(lambda: http_status(f"{stack.console_url}/_stcore/health") == 200, 30, 0.5)
+    wait_for(lambda: get_status(f"{stack.console_url}/_stcore/health") == 200, 30, 0.5)
     faults_table.append(dict(scenario="Redis away / kill -9 Redis (AOF) with 20 queued", outcome="20 SUCCESS",
                              banner_shown=1, seconds_banner_to_monitor=round(banner_recover_s, 1),
                              queued_before_kill=20, finished_after=len(states),
