@@ -18,7 +18,7 @@ import sys
 import pytest
 
 from app.store.clients import redis_from_url
-from tests.browser_stack import get_status, has_session_cookie, new_page, open_tab, sign_in
+from tests.browser_stack import click_first_row, get_status, has_session_cookie, new_page, open_tab, sign_in
 from tests.conftest import ROOT, wait_for
 
 pytestmark = pytest.mark.browser
@@ -69,8 +69,7 @@ def test_monitor_refreshes_by_itself_and_keeps_the_selected_row(stack, page):
     open_tab(page, "Tasks")
     grid = page.locator('[data-testid="stDataFrame"]:visible').first
     grid.wait_for()
-    box = grid.bounding_box()
-    page.mouse.click(box["x"] + 12, box["y"] + 35 + 17)  # the first row's selection marker
+    click_first_row(page, grid)  # the first row's selection marker, once its redrawn box is there
     page.get_by_text("Timeline").first.wait_for()
     page.wait_for_timeout(5_000)  # two or more refreshes of the fragment
     assert page.get_by_text("Timeline").first.is_visible()
